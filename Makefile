@@ -1,0 +1,40 @@
+# One-line entry points; each works on a fresh clone with Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch must be installed before sentence-transformers, or pip pulls CUDA wheels.
+TORCH := torch==2.13.0
+
+.PHONY: run test lint typecheck pytest dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[local]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[local,dev]"
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	HF_HUB_OFFLINE=1 $(BIN)/embed-assets run
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check embed_assets tests bench
+	$(BIN)/ruff format --check embed_assets tests bench
+	$(BIN)/mypy
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+dev: $(VENV)/.installed-run
+	DAGSTER_HOME=$(CURDIR)/.embed-assets/dagster HF_HUB_OFFLINE=1 $(BIN)/dagster dev -w workspace.yaml
+
+bench: $(VENV)/.installed-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .embed-assets

@@ -1,0 +1,210 @@
+"""The batch backend protocol and the library's own job records.
+
+The sensor and the assets only ever see these types, never an SDK's, so every backend
+(local, Vertex) is interchangeable behind them.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+from embed_assets.storage import Storage
+
+
+class JobState(Enum):
+    """Batch prediction job states, as Vertex names them (without the `JOB_STATE_` prefix)."""
+
+    QUEUED = "QUEUED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    PAUSED = "PAUSED"
+    EXPIRED = "EXPIRED"
+    UPDATING = "UPDATING"
+    PARTIALLY_SUCCEEDED = "PARTIALLY_SUCCEEDED"
+    UNSPECIFIED = "UNSPECIFIED"
+
+    @classmethod
+    def parse(cls, value: object) -> "JobState":
+        """Reads `JOB_STATE_RUNNING`, `RUNNING`, or an SDK enum member."""
+        text = str(getattr(value, "value", value) or "").upper()
+        text = text.removeprefix("JOB_STATE_")
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNSPECIFIED
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, CANCELLED and EXPIRED."""
+        return self in TERMINAL_STATES
+
+    @property
+    def has_output(self) -> bool:
+        """True for the terminal states whose output may hold embeddings."""
+        return self in (JobState.SUCCEEDED, JobState.PARTIALLY_SUCCEEDED)
+
+
+TERMINAL_STATES = frozenset(
+    {
+        JobState.SUCCEEDED,
+        JobState.PARTIALLY_SUCCEEDED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.EXPIRED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed: a status code and a message."""
+
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A batch job as the library sees it, parsed from whatever the service returned."""
+
+    name: str
+    state: JobState
+    display_name: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    model: str = ""
+    input_uri: str = ""
+    output_uri_prefix: str = ""
+    output_directory: str | None = None
+    total_count: int | None = None
+    successful_count: int = 0
+    failed_count: int = 0
+    incomplete_count: int = 0
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    error: JobError | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change any more."""
+        return self.state.is_terminal
+
+    @classmethod
+    def from_rest(cls, job: Mapping[str, Any]) -> "JobStatus":
+        """Parses a `batchPredictionJobs` resource as the REST API returns it (camelCase)."""
+        stats = job.get("completionStats") or {}
+        error = job.get("error")
+        output = job.get("outputConfig") or {}
+        source = (job.get("inputConfig") or {}).get("gcsSource") or {}
+        return cls(
+            name=job["name"],
+            state=JobState.parse(job.get("state")),
+            display_name=job.get("displayName", ""),
+            labels=dict(job.get("labels") or {}),
+            model=job.get("model", ""),
+            input_uri=(source.get("uris") or [""])[0],
+            output_uri_prefix=(output.get("gcsDestination") or {}).get("outputUriPrefix", ""),
+            output_directory=(job.get("outputInfo") or {}).get("gcsOutputDirectory"),
+            total_count=as_int(job["totalCount"]) if job.get("totalCount") else None,
+            successful_count=as_int(stats.get("successfulCount")),
+            failed_count=as_int(stats.get("failedCount")),
+            incomplete_count=as_int(stats.get("incompleteCount")),
+            create_time=parse_time(job.get("createTime")),
+            update_time=parse_time(job.get("updateTime")),
+            error=JobError(code=error.get("code"), message=error.get("message", ""))
+            if error
+            else None,
+        )
+
+    def describe(self) -> str:
+        """One line for logs: name, state, counts and error."""
+        counts = f"{self.successful_count} ok, {self.failed_count} failed"
+        if self.total_count is not None:
+            counts += f" of {self.total_count}"
+        text = f"{self.display_name or self.name}: {self.state.value} ({counts})"
+        if self.error is not None:
+            text += f" error {self.error.code}: {self.error.message}"
+        return text
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a backend needs to create one batch job for one request shard."""
+
+    display_name: str
+    model: str
+    input_uri: str
+    output_uri_prefix: str
+    labels: Mapping[str, str]
+    prompts: int
+    output_dimensionality: int | None = None
+    auto_truncate: bool = True
+
+
+@runtime_checkable
+class BatchBackend(Protocol):
+    """Submits batch embedding jobs and reports on them.
+
+    Implementations are Dagster resources; `LocalBatchBackend` and `VertexBatchBackend`.
+    """
+
+    def staging(self) -> Storage:
+        """Returns the storage where request shards, manifests and outputs are kept."""
+        ...
+
+    def validate_model(self, *, model: str, output_dimensionality: int | None) -> None:
+        """Raises `ValueError` naming the field when the backend cannot serve the model."""
+        ...
+
+    def max_prompts_per_job(self, model: str) -> int:
+        """Returns the most prompts one job of `model` may take."""
+        ...
+
+    def submit(self, request: JobRequest) -> JobStatus:
+        """Creates a job and returns at once."""
+        ...
+
+    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        """Returns the jobs carrying all of `labels` (used to re-attach on retries)."""
+        ...
+
+    def get(self, name: str) -> JobStatus:
+        """Returns a job's current status."""
+        ...
+
+    def cancel(self, name: str) -> JobStatus:
+        """Asks for a job to be cancelled and returns its status."""
+        ...
+
+    def output_files(self, job: JobStatus) -> list[str]:
+        """Returns the URIs of every prediction file a finished job wrote."""
+        ...
+
+    def console_url(self, job: JobStatus) -> str | None:
+        """Returns a link to the job for humans, if there is one."""
+        ...
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """Reads an int64 that may arrive as a JSON string."""
+    if value is None or value == "":
+        return default
+    return int(value)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Reads an RFC 3339 timestamp (any number of fractional digits), or passes a datetime on."""
+    if value is None or isinstance(value, datetime):
+        return value
+    text = str(value).replace("Z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    return datetime.fromisoformat(text)

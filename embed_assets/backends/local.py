@@ -1,0 +1,105 @@
+"""`LocalBatchBackend`: batch embedding jobs on this machine, with Vertex's lifecycle."""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from embed_assets.backends.base import JobRequest, JobStatus
+from embed_assets.backends.local_jobs import LocalJobEngine
+from embed_assets.models.registry import local_model_names, native_dimension
+from embed_assets.storage import LocalStorage, Storage
+
+LOCAL_MAX_PROMPTS_PER_JOB = 30_000
+
+
+class LocalBatchBackend(dg.ConfigurableResource):  # type: ignore[misc]
+    """Runs batch embedding jobs on this machine with a real local model.
+
+    Each job is a detached worker process that outlives the Dagster run that submitted it,
+    keeps its state in a JSON file, and writes Vertex-shaped prediction files, so the sensor
+    and the assets treat it exactly like Vertex AI batch prediction.
+
+    Example:
+        ```python
+        resources = {"embedding_backend": LocalBatchBackend(workdir=".embed-assets")}
+        ```
+    """
+
+    workdir: str = Field(
+        default=".embed-assets",
+        description="Folder for staged requests, job records and prediction files.",
+    )
+    max_running_jobs: int = Field(
+        default=1,
+        description="Jobs that may embed at once; more wait in PENDING, as on Vertex.",
+    )
+
+    @property
+    def _engine(self) -> LocalJobEngine:
+        return LocalJobEngine(Path(self.workdir) / "jobs", max_running_jobs=self.max_running_jobs)
+
+    def staging(self) -> Storage:
+        """Returns the local staging folder."""
+        return LocalStorage(Path(self.workdir) / "staging")
+
+    def validate_model(self, *, model: str, output_dimensionality: int | None) -> None:
+        """Refuses models the local backend cannot run, naming the field."""
+        if model not in local_model_names():
+            raise ValueError(
+                f"model={model!r} is not a local model; LocalBatchBackend runs "
+                f"{', '.join(local_model_names())}"
+            )
+        if output_dimensionality is not None:
+            native = native_dimension(model)
+            if output_dimensionality < 1 or (model != "lexical-hash" and output_dimensionality != native):
+                raise ValueError(
+                    f"output_dimensionality={output_dimensionality} is not supported by {model} "
+                    f"(it produces {native}-d vectors)"
+                )
+
+    def max_prompts_per_job(self, model: str) -> int:
+        """Returns 30,000, the per-job limit of Vertex's legacy text-embedding models."""
+        return LOCAL_MAX_PROMPTS_PER_JOB
+
+    def submit(self, request: JobRequest) -> JobStatus:
+        """Starts a worker for the request shard and returns the PENDING job."""
+        params: dict[str, object] = {"autoTruncate": request.auto_truncate}
+        if request.output_dimensionality:
+            params["outputDimensionality"] = request.output_dimensionality
+        record = self._engine.create(
+            display_name=request.display_name,
+            model=request.model,
+            input_uri=request.input_uri,
+            output_uri_prefix=request.output_uri_prefix,
+            labels=request.labels,
+            model_parameters=params,
+        )
+        return JobStatus.from_rest(record)
+
+    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        """Returns the jobs carrying all of `labels`."""
+        return [
+            JobStatus.from_rest(record)
+            for record in self._engine.list()
+            if all(record.get("labels", {}).get(k) == v for k, v in labels.items())
+        ]
+
+    def get(self, name: str) -> JobStatus:
+        """Returns a job's status; a job whose worker died is reported FAILED."""
+        return JobStatus.from_rest(self._engine.get(name))
+
+    def cancel(self, name: str) -> JobStatus:
+        """Asks a job to stop."""
+        return JobStatus.from_rest(self._engine.cancel(name))
+
+    def output_files(self, job: JobStatus) -> list[str]:
+        """Returns every prediction file in the job's output directory."""
+        if not job.output_directory:
+            return []
+        return LocalStorage(job.output_directory).list_jsonl(job.output_directory)
+
+    def console_url(self, job: JobStatus) -> str | None:
+        """Returns the job's folder as a file:// link."""
+        return (Path(self.workdir) / "jobs" / job.name.rsplit("/", 1)[-1]).resolve().as_uri()

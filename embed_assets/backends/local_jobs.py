@@ -1,0 +1,249 @@
+"""A batch job engine on one machine: job records on disk, one detached worker process per job.
+
+Each job is a folder holding `job.json` (the record, in Vertex's REST shape, always replaced
+atomically under a lock) and `worker.log`. The worker embeds the request file and writes
+Vertex-shaped prediction files. A worker that died before finishing is noticed by the next
+reader and the job is marked FAILED. The local backend and the Vertex emulator share this engine.
+"""
+
+import fcntl
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from embed_assets.backends.base import JobState
+
+JobRecord = dict[str, Any]
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def utc_now_rfc3339() -> str:
+    """Returns the time now as RFC 3339 with microseconds, the way Vertex writes timestamps."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _reap_children() -> None:
+    """Collects exit codes of finished workers so they do not linger as zombies."""
+    _children[:] = [child for child in _children if child.poll() is None]
+
+
+def _process_start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # zombie or dead: the worker is gone
+        return None
+    return int(fields[19])
+
+
+def process_alive(pid: int, start_ticks: int | None) -> bool:
+    """Tells whether the process that started as (pid, start_ticks) is still running."""
+    if Path("/proc").is_dir():
+        ticks = _process_start_ticks(pid)
+        return ticks is not None and (start_ticks is None or ticks == start_ticks)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalJobEngine:
+    """Creates, reads, lists and cancels job records under `root`.
+
+    Args:
+        root: folder holding one sub-folder per job.
+        max_running_jobs: how many workers may embed at once; the rest wait in PENDING.
+        name_prefix: prefix of job names (`jobs/` locally; a REST resource path for the emulator).
+    """
+
+    def __init__(self, root: str | Path, *, max_running_jobs: int = 1, name_prefix: str = "jobs/"):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_running_jobs = max_running_jobs
+        self.name_prefix = name_prefix
+
+    # -- records -----------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        """Returns the folder of one job."""
+        return self.root / job_id
+
+    def job_id(self, name: str) -> str:
+        """Returns the all-digit id at the end of a job name."""
+        job_id = name.rsplit("/", 1)[-1]
+        if not job_id.isdigit():
+            raise KeyError(f"not a job name: {name!r}")
+        return job_id
+
+    @contextmanager
+    def _locked(self, job_id: str) -> Iterator[None]:
+        lock_path = self.job_dir(job_id) / ".lock"
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self, job_id: str) -> JobRecord:
+        path = self.job_dir(job_id) / "job.json"
+        try:
+            return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise KeyError(f"no job {job_id}") from None
+
+    def _write(self, job_id: str, record: JobRecord) -> None:
+        folder = self.job_dir(job_id)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".job.", suffix=".json")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+        os.replace(tmp, folder / "job.json")
+
+    def update(self, job_id: str, change: Callable[[JobRecord], None]) -> JobRecord:
+        """Applies `change` to a record under the job's lock and writes it back atomically."""
+        with self._locked(job_id):
+            record = self._read(job_id)
+            change(record)
+            record["updateTime"] = utc_now_rfc3339()
+            self._write(job_id, record)
+            return record
+
+    def create(
+        self,
+        *,
+        display_name: str,
+        model: str,
+        input_uri: str,
+        output_uri_prefix: str,
+        labels: Mapping[str, str],
+        model_parameters: Mapping[str, Any],
+        faults: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        start_worker: bool = True,
+    ) -> JobRecord:
+        """Records a new job in PENDING and starts its worker; returns at once."""
+        job_id = str(int(datetime.now(UTC).timestamp() * 1000)) + str(secrets.randbelow(10**6)).zfill(6)
+        folder = self.job_dir(job_id)
+        folder.mkdir(parents=True)
+        now = utc_now_rfc3339()
+        record: JobRecord = {
+            "name": f"{self.name_prefix}{job_id}",
+            "displayName": display_name,
+            "model": model,
+            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [input_uri]}},
+            "outputConfig": {
+                "predictionsFormat": "jsonl",
+                "gcsDestination": {"outputUriPrefix": output_uri_prefix},
+            },
+            "modelParameters": dict(model_parameters),
+            "labels": dict(labels),
+            "state": "JOB_STATE_PENDING",
+            "createTime": now,
+            "updateTime": now,
+            "completionStats": {"successfulCount": "0", "failedCount": "0", "incompleteCount": "0"},
+            "faults": dict(faults or {}),
+            "maxRunningJobs": self.max_running_jobs,
+            "slotsDir": str(self.root / ".slots"),
+            **dict(extra or {}),
+        }
+        with self._locked(job_id):
+            self._write(job_id, record)
+        if start_worker:
+            self._start_worker(job_id)
+        return self.get(job_id)
+
+    def _start_worker(self, job_id: str) -> None:
+        _reap_children()
+        folder = self.job_dir(job_id)
+        with open(folder / "worker.log", "ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "embed_assets.backends.local_worker", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # detached: the job outlives the run that submitted it
+                close_fds=True,
+            )
+        _children.append(child)
+        ticks = _process_start_ticks(child.pid)
+
+        def note_pid(record: JobRecord) -> None:
+            record["workerPid"] = child.pid
+            record["workerStartTicks"] = ticks
+
+        self.update(job_id, note_pid)
+
+    def get(self, name_or_id: str) -> JobRecord:
+        """Returns a job record, first marking it FAILED if its worker died unfinished.
+
+        Raises:
+            KeyError: there is no such job.
+        """
+        job_id = self.job_id(name_or_id)
+        record = self._read(job_id)
+        if JobState.parse(record["state"]).is_terminal or "workerPid" not in record:
+            return record
+        _reap_children()
+        if process_alive(record["workerPid"], record.get("workerStartTicks")):
+            return record
+        return self.update(job_id, self._mark_dead_worker)
+
+    def _mark_dead_worker(self, record: JobRecord) -> None:
+        if JobState.parse(record["state"]).is_terminal:
+            return  # it finished between our read and the lock
+        record["state"] = "JOB_STATE_FAILED"
+        record["endTime"] = utc_now_rfc3339()
+        record["error"] = {
+            "code": 13,
+            "message": f"the worker process {record['workerPid']} exited before the job finished "
+            f"(its log: {self.job_dir(self.job_id(record['name'])) / 'worker.log'})",
+        }
+
+    def list(self) -> list[JobRecord]:
+        """Returns every job record, newest first."""
+        ids = sorted(
+            (p.name for p in self.root.iterdir() if p.name.isdigit() and (p / "job.json").exists()),
+            reverse=True,
+        )
+        return [self.get(job_id) for job_id in ids]
+
+    def cancel(self, name_or_id: str) -> JobRecord:
+        """Asks a job to stop; a job with no live worker is cancelled at once."""
+        job_id = self.job_id(name_or_id)
+        record = self.get(job_id)
+        if JobState.parse(record["state"]).is_terminal:
+            return record
+
+        def request_cancel(rec: JobRecord) -> None:
+            if JobState.parse(rec["state"]).is_terminal:
+                return
+            rec["cancelRequested"] = True
+            alive = "workerPid" in rec and process_alive(rec["workerPid"], rec.get("workerStartTicks"))
+            rec["state"] = "JOB_STATE_CANCELLING" if alive else "JOB_STATE_CANCELLED"
+            if not alive:
+                rec["endTime"] = utc_now_rfc3339()
+
+        return self.update(job_id, request_cancel)
+
+    def delete(self, name_or_id: str) -> None:
+        """Removes a finished job's record (its outputs stay where they were written)."""
+        import shutil
+
+        job_id = self.job_id(name_or_id)
+        self.cancel(job_id)
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

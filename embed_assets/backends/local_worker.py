@@ -1,0 +1,263 @@
+"""The detached worker that runs one local batch job: `python -m ... <job folder>`.
+
+It waits for a free slot (PENDING), embeds the request file in chunks (RUNNING, with counts
+updated as it goes), and writes prediction files in Vertex's legacy or Gemini layout, rows
+shuffled, with a non-empty `status` on rows that failed. Any crash ends the job FAILED.
+"""
+
+import fcntl
+import random
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+
+from embed_assets.backends.local_jobs import JobRecord, LocalJobEngine, utc_now_rfc3339
+from embed_assets.formats import Prompt, parse_request_line
+from embed_assets.models import load_local_model
+from embed_assets.storage import storage_for
+
+CHUNK_ROWS = 512
+ROWS_PER_OUTPUT_FILE = 10_000
+
+
+class Cancelled(Exception):
+    """The job was asked to stop."""
+
+
+@contextmanager
+def running_slot(slots_dir: Path, slots: int, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Holds one of `slots` file locks; the lock goes away with the process if it dies."""
+    slots_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        for index in range(max(slots, 1)):
+            handle: IO[bytes] = open(slots_dir / f"slot-{index}.lock", "a+b")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        on_wait()
+        time.sleep(0.5)
+
+
+def _prediction_line(
+    prompt: Prompt,
+    task_type: str | None,
+    raw: bytes,
+    vector: Any,
+    tokens: int,
+    truncated: bool,
+    status: str,
+    gemini: bool,
+) -> bytes:
+    if gemini:
+        line: dict[str, Any] = {"key": prompt.key, "request": orjson.loads(raw)["request"]}
+        if status:
+            line["status"] = status
+        else:
+            line["response"] = {
+                "embedding": {
+                    "values": vector,
+                    "statistics": {"token_count": tokens, "truncated": truncated},
+                }
+            }
+        return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)
+    instance = orjson.loads(raw)
+    predictions = (
+        []
+        if status
+        else [
+            {
+                "embeddings": {
+                    "statistics": {"token_count": tokens, "truncated": truncated},
+                    "values": vector,
+                }
+            }
+        ]
+    )
+    return orjson.dumps(
+        {"instance": instance, "predictions": predictions, "status": status},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def run_job(engine: LocalJobEngine, job_id: str) -> None:
+    """Runs one job to a terminal state."""
+    record = engine.get(job_id)
+    faults: dict[str, Any] = record.get("faults") or {}
+    if faults.get("stuck_pending"):
+        while not engine.get(job_id).get("cancelRequested"):
+            time.sleep(0.5)
+        _finish(engine, job_id, "JOB_STATE_CANCELLED")
+        return
+
+    def check_cancel() -> None:
+        if engine.get(job_id).get("cancelRequested"):
+            raise Cancelled
+
+    slots_dir = Path(record["slotsDir"])
+    try:
+        with running_slot(slots_dir, int(record.get("maxRunningJobs", 1)), check_cancel):
+            engine.update(job_id, _set_running)
+            _embed(engine, job_id, record, faults, check_cancel)
+    except Cancelled:
+        _finish(engine, job_id, "JOB_STATE_CANCELLED")
+
+
+def _set_running(record: JobRecord) -> None:
+    record["state"] = "JOB_STATE_RUNNING"
+    record["startTime"] = utc_now_rfc3339()
+
+
+def _finish(
+    engine: LocalJobEngine, job_id: str, state: str, error: dict[str, Any] | None = None
+) -> None:
+    def change(record: JobRecord) -> None:
+        record["state"] = state
+        record["endTime"] = utc_now_rfc3339()
+        if error is not None:
+            record["error"] = error
+
+    engine.update(job_id, change)
+
+
+def _embed(
+    engine: LocalJobEngine,
+    job_id: str,
+    record: JobRecord,
+    faults: dict[str, Any],
+    check_cancel: Callable[[], None],
+) -> None:
+    params = record.get("modelParameters") or {}
+    dimensionality = params.get("outputDimensionality")
+    auto_truncate = params.get("autoTruncate", True)
+    local_model = record.get("localModel") or record["model"].rsplit("/", 1)[-1]
+    model = load_local_model(local_model)
+    input_uri = record["inputConfig"]["gcsSource"]["uris"][0]
+    storage = storage_for(input_uri)
+    with storage.open_read(input_uri) as stream:
+        raw_lines = [line.rstrip(b"\n") for line in stream if line.strip()]
+    parsed = [parse_request_line(line) for line in raw_lines]
+    gemini = bool(raw_lines) and b'"request"' in raw_lines[0][:200]
+    total = len(parsed)
+    engine.update(job_id, lambda r: r.update(totalCount=str(total)))
+    fail_every = int(faults.get("fail_every_nth_row", 0))
+    delay = float(faults.get("seconds_per_chunk", 0.0))
+    out: list[bytes] = []
+    ok = failed = 0
+    for start in range(0, total, CHUNK_ROWS):
+        check_cancel()
+        chunk = parsed[start : start + CHUNK_ROWS]
+        prompts = [p for p, _, _ in chunk]
+        task_type = chunk[0][1] if chunk else None
+        dims = dimensionality or (chunk[0][2] if chunk else None)
+        try:
+            result = model.embed(
+                [p.content for p in prompts],
+                titles=[p.title or "" for p in prompts],
+                task_type=task_type,
+                output_dimensionality=dims,
+            )
+            vectors = result.vectors
+            errors = ["" for _ in prompts]
+        except Exception as error:  # a chunk that cannot be embedded fails its rows, not the job
+            vectors = np.zeros((len(prompts), 1), dtype=np.float32)
+            result = None
+            errors = [f"embedding failed: {error}" for _ in prompts]
+        for offset, prompt in enumerate(prompts):
+            tokens = int(result.token_counts[offset]) if result is not None else 0
+            cut = bool(result.truncated[offset]) if result is not None else False
+            status = errors[offset]
+            if not status and cut and not auto_truncate:
+                status = (
+                    f"3: input of {tokens} tokens is longer than the model's limit of "
+                    f"{model.max_input_tokens} and autoTruncate is false"
+                )
+            if not status and fail_every and (start + offset + 1) % fail_every == 0:
+                status = "13: injected row failure"
+            line = _prediction_line(
+                prompt,
+                chunk[offset][1],
+                raw_lines[start + offset],
+                vectors[offset],
+                tokens,
+                cut,
+                status,
+                gemini,
+            )
+            out.append(line)
+            if status:
+                failed += 1
+            else:
+                ok += 1
+        counts = {"successfulCount": str(ok), "failedCount": str(failed), "incompleteCount": "0"}
+        engine.update(job_id, lambda r, c=counts: r.update(completionStats=c))
+        if delay:
+            time.sleep(delay)
+    check_cancel()
+    _write_outputs(engine, record, job_id, out)
+    final = faults.get("final_state")
+    if final:
+        error = None
+        if final in ("JOB_STATE_FAILED", "JOB_STATE_EXPIRED"):
+            error = faults.get("error") or {"code": 13, "message": f"injected {final}"}
+        _finish(engine, job_id, final, error)
+    elif failed and not ok:
+        _finish(engine, job_id, "JOB_STATE_FAILED", {"code": 3, "message": "every row failed"})
+    elif failed:
+        _finish(engine, job_id, "JOB_STATE_PARTIALLY_SUCCEEDED")
+    else:
+        _finish(engine, job_id, "JOB_STATE_SUCCEEDED")
+
+
+def _write_outputs(
+    engine: LocalJobEngine, record: JobRecord, job_id: str, lines: list[bytes]
+) -> None:
+    random.Random(int(job_id)).shuffle(lines)  # output order is not input order, as on Vertex
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    prefix = record["outputConfig"]["gcsDestination"]["outputUriPrefix"]
+    storage = storage_for(prefix)
+    directory = f"{prefix.rstrip('/')}/prediction-model-{stamp}"
+    files = max(1, -(-len(lines) // ROWS_PER_OUTPUT_FILE))
+    per_file = -(-len(lines) // files) if lines else 0
+    for index in range(files):
+        part = lines[index * per_file : (index + 1) * per_file]
+        payload = b"\n".join(part) + (b"\n" if part else b"")
+        storage.write_bytes(f"{directory}/predictions_{index:05d}.jsonl", payload)
+
+    def note_output(rec: JobRecord) -> None:
+        rec["outputInfo"] = {"gcsOutputDirectory": directory}
+
+    engine.update(job_id, note_output)
+
+
+def main(argv: list[str]) -> int:
+    """Runs the job in the folder named by argv[1]."""
+    folder = Path(argv[1])
+    engine = LocalJobEngine(folder.parent)
+    job_id = folder.name
+    try:
+        run_job(engine, job_id)
+    except Exception as error:
+        traceback.print_exc()
+        _finish(engine, job_id, "JOB_STATE_FAILED", {"code": 13, "message": f"worker error: {error}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

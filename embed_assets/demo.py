@@ -1,0 +1,137 @@
+"""The demo: a corpus built from the standard library's docstrings, and a downstream asset.
+
+The corpus needs no download: it parses the standard library's source files (no imports,
+so nothing runs) and takes the first paragraph of the docstring of every public module-level
+function and class.
+"""
+
+import ast
+import sysconfig
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from embed_assets.assets import markdown_table
+from embed_assets.store.base import table_name_for
+from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+_SKIPPED_PARTS = {"test", "tests", "idlelib", "lib2to3", "tkinter", "turtledemo", "site-packages",
+                  "ensurepip", "venv", "__pycache__", "pydoc_data"}
+
+
+def _first_paragraph(doc: str) -> str:
+    return " ".join(doc.strip().split("\n\n", 1)[0].split())
+
+
+def _public_definitions(body: list[ast.stmt]) -> list[tuple[str, ast.AST]]:
+    """Returns public module-level functions and classes, and the public methods of those classes."""
+    found: list[tuple[str, ast.AST]] = []
+    for node in body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        if node.name.startswith("_"):
+            continue
+        found.append((node.name, node))
+        if isinstance(node, ast.ClassDef):
+            for member in node.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and not member.name.startswith("_"):
+                    found.append((f"{node.name}.{member.name}", member))
+    return found
+
+
+def stdlib_docstrings(*, limit: int | None = None) -> pd.DataFrame:
+    """Returns the documented public functions, classes and methods of the standard library.
+
+    Args:
+        limit: keep only the first `limit` documents (sorted by id).
+
+    Returns:
+        Columns `id` (`module.name` or `module.Class.method`), `title` (the name) and
+        `content` (the docstring's first paragraph).
+    """
+    root = Path(sysconfig.get_paths()["stdlib"])
+    rows: list[tuple[str, str, str]] = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if _SKIPPED_PARTS & set(relative.parts) or any(p.startswith("_") for p in relative.parts):
+            continue
+        module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for name, node in _public_definitions(tree.body):
+            doc = ast.get_docstring(node)
+            paragraph = _first_paragraph(doc) if doc else ""
+            if len(paragraph) >= 20:
+                rows.append((f"{module}.{name}", name, paragraph))
+    frame = pd.DataFrame(rows, columns=["id", "title", "content"]).drop_duplicates("id")
+    frame = frame.sort_values("id").reset_index(drop=True)
+    return frame.head(limit) if limit is not None else frame
+
+
+def nearest_neighbours(vectors: np.ndarray, *, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Returns, per row, the indices and cosine similarities of its `k` nearest other rows."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms == 0, 1, norms)
+    k = min(k, max(len(unit) - 1, 0))
+    indices = np.zeros((len(unit), k), dtype=np.int64)
+    scores = np.zeros((len(unit), k), dtype=np.float32)
+    for start in range(0, len(unit), chunk):
+        sims = unit[start : start + chunk] @ unit.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + start] = -np.inf  # a document is not its own neighbour
+        top = np.argpartition(-sims, k, axis=1)[:, :k] if k < sims.shape[1] else np.argsort(-sims)
+        order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+        top = np.take_along_axis(top, order, axis=1)[:, :k]
+        indices[start : start + chunk] = top
+        scores[start : start + chunk] = np.take_along_axis(sims, top, axis=1)
+    return indices, scores
+
+
+def build_neighbours_asset(
+    *, embeddings_key: dg.AssetKey, pipeline_name: str, store_key: str = "embedding_store", k: int = 5
+) -> dg.AssetsDefinition:
+    """Builds a downstream asset: the `k` nearest neighbours of each document, as a table."""
+
+    @dg.asset(
+        key=dg.AssetKey([pipeline_name, "nearest_neighbours"]),
+        deps=[embeddings_key],
+        group_name=pipeline_name,
+        required_resource_keys={store_key},
+        kinds={"duckdb"},
+        description=f"The {k} nearest neighbours (cosine) of every document in the embedding table.",
+    )
+    def nearest_neighbours_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        store: DuckDBEmbeddingStore = getattr(context.resources, store_key)
+        table = store.read(pipeline_name)
+        ids = table["id"].to_numpy()
+        matrix = np.stack(table["embedding"].to_numpy()).astype(np.float32) if len(table) else np.zeros((0, 1), np.float32)
+        index, score = nearest_neighbours(matrix, k=k)
+        result = pd.DataFrame(
+            {
+                "id": np.repeat(ids, index.shape[1]),
+                "rank": np.tile(np.arange(1, index.shape[1] + 1), len(ids)),
+                "neighbour_id": ids[index.reshape(-1)] if index.size else [],
+                "similarity": score.reshape(-1),
+            }
+        )
+        target = f"{table_name_for(pipeline_name)}__neighbours"
+        with store.connect() as con:
+            con.register("result", result)
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM result")
+        preview = result[result["rank"] == 1].head(5)
+        context.log.info(f"wrote {len(result)} neighbour rows for {len(ids)} documents to {target}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(result)),
+                "table": dg.MetadataValue.text(target),
+                "preview": dg.MetadataValue.md(
+                    markdown_table(preview, ["id", "neighbour_id", "similarity"])
+                ),
+            }
+        )
+
+    return nearest_neighbours_asset

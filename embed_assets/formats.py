@@ -1,0 +1,273 @@
+"""Request lines and prediction lines of Vertex batch embedding jobs, in both schemas.
+
+Legacy models (`text-embedding-005`, `text-multilingual-embedding-002`, and the local models)
+take `{"content", "task_type", "title"}` lines and echo them under `instance`; Gemini embedding
+models take `{"key", "request"}` lines and echo `key`. Output order is never the input order,
+so results are joined on the echoed instance or key, never on position.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pandas as pd
+
+
+class RequestSchema(Enum):
+    """The shape of request and prediction lines a model uses."""
+
+    LEGACY = "legacy"
+    GEMINI = "gemini"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One request line's worth of input."""
+
+    key: str
+    content: str
+    title: str | None = None
+
+
+def request_line(
+    prompt: Prompt,
+    *,
+    schema: RequestSchema,
+    task_type: str | None,
+    output_dimensionality: int | None = None,
+) -> bytes:
+    """Serializes one prompt as a JSONL request line (with its trailing newline)."""
+    if schema is RequestSchema.LEGACY:
+        legacy: dict[str, Any] = {"content": prompt.content}
+        if task_type:
+            legacy["task_type"] = task_type
+        if prompt.title:
+            legacy["title"] = prompt.title
+        return orjson.dumps(legacy) + b"\n"
+    config: dict[str, Any] = {}
+    if task_type:
+        config["task_type"] = task_type
+    if prompt.title:
+        config["title"] = prompt.title
+    if output_dimensionality:
+        config["output_dimensionality"] = output_dimensionality
+    request: dict[str, Any] = {"content": {"parts": [{"text": prompt.content}]}}
+    if config:
+        request["embed_content_config"] = config
+    return orjson.dumps({"key": prompt.key, "request": request}) + b"\n"
+
+
+def parse_request_line(line: bytes | str) -> tuple[Prompt, str | None, int | None]:
+    """Reads a request line of either schema back into (prompt, task_type, dimensionality)."""
+    data = orjson.loads(line)
+    if "request" in data:
+        request = data["request"]
+        config = request.get("embed_content_config") or {}
+        text = "".join(part.get("text", "") for part in request["content"]["parts"])
+        prompt = Prompt(key=str(data.get("key", "")), content=text, title=config.get("title"))
+        return prompt, config.get("task_type"), config.get("output_dimensionality")
+    prompt = Prompt(key="", content=data["content"], title=data.get("title"))
+    return prompt, data.get("task_type"), None
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    """The parsed lines of one prediction file, column by column.
+
+    Rows with a non-empty `status` failed; their vector row is all zeros.
+    """
+
+    keys: list[str]
+    contents: list[str]
+    titles: list[str | None]
+    task_types: list[str | None]
+    vectors: npt.NDArray[np.float32]
+    token_counts: npt.NDArray[np.int64]
+    truncated: npt.NDArray[np.bool_]
+    statuses: list[str]
+
+    def __len__(self) -> int:
+        return len(self.statuses)
+
+    @property
+    def ok(self) -> npt.NDArray[np.bool_]:
+        """Mask of the rows that carry an embedding."""
+        return np.fromiter((not s for s in self.statuses), dtype=np.bool_, count=len(self))
+
+
+def _status_text(status: Any) -> str:
+    if not status:
+        return ""
+    if isinstance(status, str):
+        return status
+    if isinstance(status, dict):
+        message = status.get("message") or ""
+        code = status.get("code")
+        return f"{code}: {message}" if code is not None else str(message or status)
+    return str(status)
+
+
+def _values(embeddings: dict[str, Any]) -> list[float] | None:
+    values = embeddings.get("values")
+    if values is None:
+        values = embeddings.get("Values")
+    return values
+
+
+def _parse_prediction(data: dict[str, Any]) -> tuple[str, str, str | None, str | None, Any, int, bool, str]:
+    """Returns key, content, title, task_type, values, token_count, truncated, status."""
+    status = _status_text(data.get("status") or data.get("error"))
+    if "instance" in data:
+        instance = data["instance"] or {}
+        predictions = data.get("predictions") or []
+        if isinstance(predictions, str):  # BigQuery output carries predictions as a JSON string
+            predictions = orjson.loads(predictions)
+        embeddings = (predictions[0] or {}).get("embeddings", {}) if predictions else {}
+        stats = embeddings.get("statistics") or {}
+        values = _values(embeddings)
+        if values is None and not status:
+            status = "prediction line carries no embedding values"
+        return (
+            str(instance.get("key", "")),
+            instance.get("content", ""),
+            instance.get("title"),
+            instance.get("task_type"),
+            values,
+            int(stats.get("token_count", 0) or 0),
+            bool(stats.get("truncated", False)),
+            status,
+        )
+    request = data.get("request") or {}
+    config = request.get("embed_content_config") or {}
+    parts = (request.get("content") or {}).get("parts") or []
+    response = data.get("response") or {}
+    embedding = response.get("embedding") or (response.get("embeddings") or [{}])[0]
+    values = _values(embedding) if embedding else None
+    if values is None and not status:
+        status = "prediction line carries no embedding values"
+    usage = response.get("usageMetadata") or response.get("usage_metadata") or {}
+    tokens = usage.get("promptTokenCount") or usage.get("prompt_token_count") or 0
+    stats = embedding.get("statistics") or {} if embedding else {}
+    return (
+        str(data.get("key", "")),
+        "".join(p.get("text", "") for p in parts),
+        config.get("title"),
+        config.get("task_type"),
+        values,
+        int(stats.get("token_count", tokens) or 0),
+        bool(stats.get("truncated", False)),
+        status,
+    )
+
+
+def parse_prediction_lines(lines: Iterable[bytes]) -> PredictionBatch:
+    """Parses prediction lines of either schema into a `PredictionBatch`.
+
+    Raises:
+        ValueError: a line is not valid JSON, or vectors disagree on their length.
+    """
+    keys: list[str] = []
+    contents: list[str] = []
+    titles: list[str | None] = []
+    task_types: list[str | None] = []
+    rows: list[Any] = []
+    counts: list[int] = []
+    truncated: list[bool] = []
+    statuses: list[str] = []
+    dimension = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            raise ValueError(f"prediction line {number} is not valid JSON: {error}") from error
+        key, content, title, task_type, values, count, cut, status = _parse_prediction(data)
+        if values is not None and not status:
+            if dimension == 0:
+                dimension = len(values)
+            elif len(values) != dimension:
+                raise ValueError(
+                    f"prediction line {number} has a {len(values)}-d vector, earlier ones {dimension}-d"
+                )
+        keys.append(key)
+        contents.append(content)
+        titles.append(title)
+        task_types.append(task_type)
+        rows.append(values if not status else None)
+        counts.append(count)
+        truncated.append(cut)
+        statuses.append(status)
+    vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+    for index, values in enumerate(rows):
+        if values is not None:
+            vectors[index] = values
+    return PredictionBatch(
+        keys=keys,
+        contents=contents,
+        titles=titles,
+        task_types=task_types,
+        vectors=vectors,
+        token_counts=np.asarray(counts, dtype=np.int64),
+        truncated=np.asarray(truncated, dtype=np.bool_),
+        statuses=statuses,
+    )
+
+
+def read_prediction_stream(stream: IO[bytes]) -> PredictionBatch:
+    """Parses an open binary stream of prediction lines."""
+    return parse_prediction_lines(iter(stream))
+
+
+
+
+def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
+    """Yields one `PredictionBatch` per prediction file, so memory is bounded by a file."""
+    from embed_assets.storage import open_uri_for_read, list_uri_jsonl
+
+    for uri in list_uri_jsonl(str(path_or_uri)):
+        with open_uri_for_read(uri) as stream:
+            yield read_prediction_stream(stream)
+
+
+def batch_to_frame(batch: PredictionBatch) -> pd.DataFrame:
+    """Turns a `PredictionBatch` into the DataFrame `read_predictions` returns."""
+    ok = batch.ok
+    embeddings = [row if good else None for row, good in zip(batch.vectors, ok, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "key": batch.keys,
+            "content": batch.contents,
+            "title": batch.titles,
+            "task_type": batch.task_types,
+            "embedding": embeddings,
+            "token_count": batch.token_counts,
+            "truncated": batch.truncated,
+            "status": batch.statuses,
+        }
+    )
+    return frame
+
+
+def read_predictions(path_or_uri: str | Path) -> pd.DataFrame:
+    """Reads prediction lines of a batch embedding job into a DataFrame.
+
+    Args:
+        path_or_uri: a prediction file, or a folder (local or `gs://`) whose `*.jsonl` files
+            are all read, such as a job's `prediction-model-<timestamp>/` output directory.
+
+    Returns:
+        One row per prediction line, in file order: `key` (Gemini schema; empty for legacy),
+        the echoed `content`, `title` and `task_type`, `embedding` (a float32 vector, or None
+        where the row failed), `token_count`, `truncated`, and `status` (empty when the row
+        succeeded, else the reason it failed).
+    """
+    frames = [batch_to_frame(batch) for batch in iter_prediction_batches(path_or_uri)]
+    if not frames:
+        return batch_to_frame(parse_prediction_lines([]))
+    return pd.concat(frames, ignore_index=True)

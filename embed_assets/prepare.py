@@ -1,0 +1,196 @@
+"""From a validated corpus to submitted batch jobs: diff against the store, shard, submit.
+
+Only content hashes the store lacks are submitted, each distinct text once. Submitting is
+idempotent: every job carries labels derived from the submission id and shard, and a retried
+run re-attaches to the jobs it already created instead of paying for them twice.
+"""
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
+from embed_assets.catalog import ModelSpec
+from embed_assets.corpus import shard_ranges
+from embed_assets.formats import Prompt, request_line
+from embed_assets.store.base import EmbeddingStore
+from embed_assets.submission import LABEL_SHARD, LABEL_SUBMISSION, Submission, SubmittedJob, label_value
+
+PLAN_SUBMIT = "submit"
+PLAN_UNCHANGED = "unchanged"
+PLAN_REUSE = "reuse"
+PLAN_REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one refresh has to do.
+
+    Attributes:
+        manifest: every corpus row: `id, content_hash, plan, reason, shard`.
+        prompts: the distinct texts to embed: `content_hash, content, title`, sorted by hash.
+        stale_rows: stored rows that will be deleted or replaced.
+    """
+
+    manifest: pd.DataFrame
+    prompts: pd.DataFrame
+    stale_rows: int
+
+
+def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
+    """Compares the corpus (`id, content, title, content_hash, reason`) with the store."""
+    accepted = corpus[corpus["reason"].isna()]
+    stored_pairs = pd.MultiIndex.from_frame(stored[["id", "content_hash"]])
+    pairs = pd.MultiIndex.from_frame(accepted[["id", "content_hash"]])
+    unchanged = pairs.isin(stored_pairs)
+    known_hash = accepted["content_hash"].isin(stored["content_hash"]).to_numpy()
+    plan = np.where(unchanged, PLAN_UNCHANGED, np.where(known_hash, PLAN_REUSE, PLAN_SUBMIT))
+    submit = accepted[plan == PLAN_SUBMIT]
+    prompts = (
+        submit.drop_duplicates("content_hash")[["content_hash", "content", "title"]]
+        .sort_values("content_hash", kind="stable")
+        .reset_index(drop=True)
+    )
+    rejected = corpus[corpus["reason"].notna()]
+    manifest = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "id": accepted["id"].to_numpy(),
+                    "content_hash": accepted["content_hash"].to_numpy(),
+                    "plan": plan,
+                    "reason": None,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "id": rejected["id"].to_numpy(),
+                    "content_hash": None,
+                    "plan": PLAN_REJECTED,
+                    "reason": rejected["reason"].to_numpy(),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    stale = len(stored_pairs) - int(unchanged.sum())
+    return Plan(manifest=manifest, prompts=prompts, stale_rows=stale)
+
+
+def submission_id_for(pipeline: str, run_id: str, prompts: pd.DataFrame) -> str:
+    """Derives a submission id that a retry of the same run reproduces."""
+    digest = hashlib.sha256(run_id.encode())
+    for content_hash in prompts["content_hash"]:
+        digest.update(content_hash.encode())
+    return f"{label_value(pipeline)[:30]}-{digest.hexdigest()[:16]}"
+
+
+def shard_prompts(prompts: pd.DataFrame, spec: ModelSpec, max_prompts: int) -> list[tuple[int, int]]:
+    """Splits prompts into shards within the model's prompt (and byte) limits per job."""
+    limit = min(max_prompts, spec.max_prompts_per_job)
+    ranges = list(shard_ranges(len(prompts), limit))
+    if spec.max_bytes_per_job is None:
+        return ranges
+    sizes = (prompts["content"].str.len() * 4 + 512).to_numpy()  # a generous upper bound in bytes
+    result: list[tuple[int, int]] = []
+    for start, stop in ranges:
+        begin, used = start, 0
+        for row in range(start, stop):
+            if used + sizes[row] > spec.max_bytes_per_job and row > begin:
+                result.append((begin, row))
+                begin, used = row, 0
+            used += int(sizes[row])
+        result.append((begin, stop))
+    return result
+
+
+def render_shard(
+    prompts: pd.DataFrame, spec: ModelSpec, task_type: str | None, dimensionality: int | None
+) -> bytes:
+    """Renders the request lines of one shard (the Gemini key is the content hash)."""
+    lines = [
+        request_line(
+            Prompt(key=h, content=c, title=t),
+            schema=spec.schema,
+            task_type=task_type,
+            output_dimensionality=dimensionality,
+        )
+        for h, c, t in zip(prompts["content_hash"], prompts["content"], prompts["title"], strict=True)
+    ]
+    return b"".join(lines)
+
+
+def submit_plan(
+    *,
+    backend: BatchBackend,
+    plan: Plan,
+    submission: Submission,
+    spec: ModelSpec,
+    shards: list[tuple[int, int]],
+    auto_truncate: bool,
+    log: Callable[[str], None],
+) -> tuple[SubmittedJob, ...]:
+    """Writes the manifest and request shards, then creates (or re-attaches to) one job per shard."""
+    staging = backend.staging()
+    manifest = plan.manifest.copy()
+    manifest["shard"] = -1
+    shard_of_hash: dict[str, int] = {}
+    for shard, (start, stop) in enumerate(shards):
+        for content_hash in plan.prompts["content_hash"].iloc[start:stop]:
+            shard_of_hash[content_hash] = shard
+    submitted = manifest["plan"] == PLAN_SUBMIT
+    manifest.loc[submitted, "shard"] = manifest.loc[submitted, "content_hash"].map(shard_of_hash)
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), buffer)
+    staging.write_bytes(submission.manifest_uri, buffer.getvalue())
+
+    existing: dict[str, JobStatus] = {
+        job.labels.get(LABEL_SHARD, ""): job
+        for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
+    }
+    jobs: list[SubmittedJob] = []
+    for shard, (start, stop) in enumerate(shards):
+        rows = plan.prompts.iloc[start:stop]
+        labels = submission.job_labels(shard)
+        display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
+        input_uri = staging.join(submission.pipeline, submission.submission_id, f"requests-{shard:05d}.jsonl")
+        status = existing.get(labels[LABEL_SHARD])
+        if status is not None:
+            log(f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier")
+        else:
+            staging.write_bytes(
+                input_uri, render_shard(rows, spec, submission.task_type, submission.output_dimensionality)
+            )
+            status = backend.submit(
+                JobRequest(
+                    display_name=display_name,
+                    model=submission.model,
+                    input_uri=input_uri,
+                    output_uri_prefix=staging.join(
+                        submission.pipeline, submission.submission_id, "output", f"shard-{shard:05d}"
+                    ),
+                    labels=labels,
+                    prompts=len(rows),
+                    output_dimensionality=submission.output_dimensionality,
+                    auto_truncate=auto_truncate,
+                )
+            )
+            log(f"shard {shard}: submitted {len(rows)} prompts as {status.name}")
+        jobs.append(
+            SubmittedJob(
+                shard=shard,
+                name=status.name,
+                display_name=display_name,
+                input_uri=input_uri,
+                prompts=len(rows),
+                characters=int(rows["content"].str.len().sum()),
+                url=backend.console_url(status),
+            )
+        )
+    return tuple(jobs)

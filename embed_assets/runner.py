@@ -1,0 +1,189 @@
+"""Running a pipeline headless, as the daemon would: materialize, tick the sensor, land.
+
+`embed-assets run` uses this: it materializes the corpus and the batch job into a persistent
+Dagster instance, evaluates the real sensor until it requests a run, and executes that run
+on the same instance, so `dagster dev` later shows the whole history.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from embed_assets.pipeline import EmbeddingPipeline
+from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
+from embed_assets.store.base import EmbeddingStore
+from embed_assets.submission import latest_submission
+
+
+class PipelineRunError(RuntimeError):
+    """A step of the pipeline failed; the message says which and why."""
+
+
+@dataclass
+class RunSummary:
+    """What one headless run did."""
+
+    pipeline: str
+    model: str
+    rows_read: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    prompts: int = 0
+    characters: int = 0
+    jobs: int = 0
+    job_states: dict[str, str] = field(default_factory=dict)
+    submission_id: str = ""
+    embedded: int = 0
+    written: int = 0
+    reused: int = 0
+    deleted: int = 0
+    failed: int = 0
+    failed_examples: str = ""
+    table_rows: int = 0
+    tokens: int = 0
+    outcome: str = ""
+    wall_seconds: float = 0.0
+    checks: dict[str, bool] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the summary as JSON-able data."""
+        return asdict(self)
+
+
+def _metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data
+            if user is not None and user.description:
+                return f"{event.step_key}: {user.description}"
+            if error is not None:
+                return f"{event.step_key}: {error.message.strip()}"
+    return "the run failed"
+
+
+def _execute(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    selection: list[dg.AssetKey],
+    tags: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance, asset_selection=selection, tags=tags, raise_on_error=False
+    )
+    if not result.success:
+        raise PipelineRunError(_failure_message(result))
+    return result
+
+
+def run_pipeline(
+    *,
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    poll_seconds: float = 1.0,
+    timeout_seconds: float = 6 * 3600,
+    progress: Callable[[str], None] = lambda line: None,
+) -> RunSummary:
+    """Runs a pipeline once, end to end, and returns what it did.
+
+    Raises:
+        PipelineRunError: a step failed, every job failed, or the jobs did not finish in time.
+    """
+    started = time.monotonic()
+    summary = RunSummary(pipeline=pipeline.name, model=pipeline.resolved_model)
+    progress(f"materializing {pipeline.corpus_key.to_user_string()} and "
+             f"{pipeline.batch_job_key.to_user_string()}")
+    _execute(defs, instance, [pipeline.corpus_key, pipeline.batch_job_key])
+    submission = latest_submission(instance, pipeline.batch_job_key)
+    assert submission is not None
+    progress(f"submission {submission.submission_id}: {submission.prompts} prompts in "
+             f"{len(submission.jobs)} jobs")
+    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
+    cursor: str | None = None
+    run_request: dg.RunRequest | None = None
+    last_message = ""
+    while True:
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
+        )
+        tick = sensor.evaluate_tick(context)
+        cursor = tick.cursor
+        for event in tick.asset_events:
+            instance.report_runless_asset_event(event)
+        if tick.run_requests:
+            run_request = tick.run_requests[0]
+            break
+        message = tick.skip_message or ""
+        if message != last_message:
+            progress(f"sensor: {message}")
+            last_message = message
+        if cursor is None or SensorCursor.parse(cursor).outcome is not None:
+            break  # a final answer: nothing to land, already landed, or every job failed
+        if time.monotonic() - started > timeout_seconds:
+            raise PipelineRunError(f"jobs did not finish within {timeout_seconds:.0f} s")
+        time.sleep(poll_seconds)
+    if run_request is not None:
+        selection = sorted(
+            dg.AssetSelection.assets(pipeline.embeddings_key)
+            .downstream()
+            .resolve(defs.resolve_asset_graph()),
+            key=lambda k: k.to_user_string(),
+        )
+        progress(f"sensor requested run {run_request.run_key}: "
+                 f"{', '.join(k.to_user_string() for k in selection)}")
+        tags = {**run_request.tags, "dagster/sensor_name": pipeline.sensor_name}
+        if run_request.run_key:
+            tags["dagster/run_key"] = run_request.run_key
+        landing = _execute(defs, instance, selection, tags)
+        summary.checks = {e.check_name: e.passed for e in landing.get_asset_check_evaluations()}
+        summary.outcome = "landed"
+    else:
+        summary.outcome = last_message or "nothing to land"
+    _fill(summary, instance, pipeline, landed=run_request is not None)
+    store: EmbeddingStore = defs.resources[pipeline.store_key]
+    summary.table_rows = len(store.current_hashes(pipeline.name))
+    summary.wall_seconds = round(time.monotonic() - started, 2)
+    if SensorCursor.parse(cursor).outcome == OUTCOME_FAILED:
+        raise PipelineRunError(f"{summary.outcome}; see `embed-assets status`")
+    return summary
+
+
+def _fill(
+    summary: RunSummary, instance: dg.DagsterInstance, pipeline: EmbeddingPipeline, *, landed: bool
+) -> None:
+    corpus = _metadata(instance, pipeline.corpus_key)
+    job = _metadata(instance, pipeline.batch_job_key)
+    summary.rows_read = int(corpus.get("dagster/row_count", 0))
+    summary.rejected = int(corpus.get("rejected_rows", 0))
+    summary.rejected_by_reason = dict(corpus.get("rejected_by_reason") or {})
+    summary.submission_id = str(job.get("submission_id", ""))
+    summary.prompts = int(job.get("prompts", 0))
+    summary.characters = int(job.get("characters", 0))
+    summary.jobs = int(job.get("jobs", 0))
+    if not landed:  # nothing changed: every accepted row is already in the table
+        summary.embedded = int(job.get("unchanged_rows", 0))
+        return
+    result = _metadata(instance, pipeline.embeddings_key)
+    summary.embedded = int(result.get("embedded_rows", 0))
+    summary.written = int(result.get("written_rows", 0))
+    summary.reused = int(result.get("reused_rows", 0))
+    summary.deleted = int(result.get("deleted_rows", 0))
+    summary.failed = int(result.get("failed_rows", 0))
+    summary.failed_examples = str(result.get("failed_examples", ""))
+    summary.tokens = int(result.get("tokens", 0))
+    summary.job_states = dict(result.get("job_states") or {})

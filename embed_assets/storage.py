@@ -1,0 +1,190 @@
+"""Staging URIs: local paths and `gs://` objects behind one small interface.
+
+Request shards, submission manifests and prediction files live under a staging root. The
+local backend uses a folder; the Vertex backend uses Cloud Storage through dagster-gcp's
+`GCSResource` client (which follows `STORAGE_EMULATOR_HOST`).
+"""
+
+import os
+import shutil
+import tempfile
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+
+class Storage(Protocol):
+    """Reads and writes objects addressed by URI under one root."""
+
+    root: str
+
+    def join(self, *parts: str) -> str:
+        """Returns the URI of `parts` below the root."""
+        ...
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Writes (or replaces) an object."""
+        ...
+
+    def upload_file(self, local_path: Path, uri: str) -> None:
+        """Copies a local file to an object."""
+        ...
+
+    def open_read(self, uri: str) -> AbstractContextManager[IO[bytes]]:
+        """Opens an object for streaming reads."""
+        ...
+
+    def download_file(self, uri: str, local_path: Path) -> None:
+        """Copies an object to a local file."""
+        ...
+
+    def exists(self, uri: str) -> bool:
+        """Tells whether an object exists."""
+        ...
+
+    def list_jsonl(self, uri: str) -> list[str]:
+        """Returns every `*.jsonl` object at or below `uri`, sorted."""
+        ...
+
+
+class LocalStorage:
+    """A folder on this machine; URIs are absolute paths."""
+
+    def __init__(self, root: str | Path) -> None:
+        """Creates the storage, making the folder if needed."""
+        self.root = str(Path(root).resolve())
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def join(self, *parts: str) -> str:
+        """Returns the path of `parts` below the root."""
+        return str(Path(self.root, *parts))
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Writes a file atomically (a reader never sees half of it)."""
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+
+    def upload_file(self, local_path: Path, uri: str) -> None:
+        """Copies a file into the storage unless it is already there."""
+        target = Path(uri)
+        if target.resolve() == Path(local_path).resolve():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local_path, target)
+
+    def open_read(self, uri: str) -> AbstractContextManager[IO[bytes]]:
+        """Opens a file for reading."""
+        return open(uri, "rb")
+
+    def download_file(self, uri: str, local_path: Path) -> None:
+        """Copies a file out of the storage."""
+        if Path(uri).resolve() != Path(local_path).resolve():
+            shutil.copyfile(uri, local_path)
+
+    def exists(self, uri: str) -> bool:
+        """Tells whether a file exists."""
+        return Path(uri).exists()
+
+    def list_jsonl(self, uri: str) -> list[str]:
+        """Returns the `*.jsonl` files at or below a path."""
+        path = Path(uri)
+        if path.is_file():
+            return [str(path)]
+        if not path.is_dir():
+            return []
+        return sorted(str(p) for p in path.rglob("*.jsonl") if p.is_file())
+
+
+def split_gs_uri(uri: str) -> tuple[str, str]:
+    """Splits `gs://bucket/some/prefix` into ("bucket", "some/prefix").
+
+    Raises:
+        ValueError: the URI does not start with gs://.
+    """
+    if not uri.startswith("gs://"):
+        raise ValueError(f"expected a gs:// URI, got {uri!r}")
+    bucket, _, name = uri[len("gs://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"gs:// URI without a bucket: {uri!r}")
+    return bucket, name
+
+
+class GcsStorage:
+    """Objects in a Cloud Storage bucket, through a google-cloud-storage client."""
+
+    def __init__(self, root: str, client: Any) -> None:
+        """Creates the storage.
+
+        Args:
+            root: `gs://bucket[/prefix]`.
+            client: a `google.cloud.storage.Client`, e.g. from `GCSResource.get_client()`.
+        """
+        split_gs_uri(root)
+        self.root = root.rstrip("/")
+        self.client = client
+
+    def _blob(self, uri: str) -> Any:
+        bucket, name = split_gs_uri(uri)
+        return self.client.bucket(bucket).blob(name)
+
+    def join(self, *parts: str) -> str:
+        """Returns the URI of `parts` below the root."""
+        return "/".join([self.root, *(p.strip("/") for p in parts)])
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Uploads an object."""
+        self._blob(uri).upload_from_string(data)
+
+    def upload_file(self, local_path: Path, uri: str) -> None:
+        """Uploads a local file."""
+        self._blob(uri).upload_from_filename(str(local_path))
+
+    def open_read(self, uri: str) -> AbstractContextManager[IO[bytes]]:
+        """Opens an object for streaming reads."""
+        return self._blob(uri).open("rb")  # type: ignore[no-any-return]
+
+    def download_file(self, uri: str, local_path: Path) -> None:
+        """Downloads an object to a local file."""
+        self._blob(uri).download_to_filename(str(local_path))
+
+    def exists(self, uri: str) -> bool:
+        """Tells whether an object exists."""
+        return bool(self._blob(uri).exists())
+
+    def list_jsonl(self, uri: str) -> list[str]:
+        """Returns the `*.jsonl` objects at or below a URI."""
+        bucket, name = split_gs_uri(uri)
+        if name.endswith(".jsonl"):
+            return [uri]
+        prefix = name.rstrip("/") + "/" if name else ""
+        blobs = self.client.list_blobs(bucket, prefix=prefix)
+        return sorted(f"gs://{bucket}/{b.name}" for b in blobs if b.name.endswith(".jsonl"))
+
+
+def storage_for(uri: str, *, gcs_client: Any = None) -> Storage:
+    """Returns a storage for a URI; a default google-cloud-storage client serves gs:// URIs."""
+    if uri.startswith("gs://"):
+        if gcs_client is None:
+            from google.cloud import storage
+
+            gcs_client = storage.Client()
+        bucket, _ = split_gs_uri(uri)
+        return GcsStorage(f"gs://{bucket}", gcs_client)
+    return LocalStorage(Path(uri).parent if Path(uri).is_file() else uri)
+
+
+def list_uri_jsonl(uri: str) -> list[str]:
+    """Returns every `*.jsonl` at or below a local path or gs:// URI."""
+    found = storage_for(uri).list_jsonl(uri)
+    if not found and not uri.startswith("gs://") and not Path(uri).exists():
+        raise FileNotFoundError(f"no prediction file or folder at {uri}")
+    return found
+
+
+def open_uri_for_read(uri: str) -> AbstractContextManager[IO[bytes]]:
+    """Opens a local path or gs:// object for reading."""
+    return storage_for(uri).open_read(uri)

@@ -1,0 +1,109 @@
+"""The protocol every embedding store follows, and the Arrow shape of rows it takes."""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+ROW_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("content_hash", pa.string()),
+        ("embedding", pa.list_(pa.float32())),
+        ("model", pa.string()),
+        ("token_count", pa.int32()),
+        ("embedded_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def table_name_for(pipeline: str) -> str:
+    """Returns a safe SQL table name for a pipeline name."""
+    name = re.sub(r"[^0-9a-zA-Z_]", "_", pipeline).strip("_").lower() or "embeddings"
+    return name if not name[0].isdigit() else f"t_{name}"
+
+
+def embedding_rows(
+    *,
+    ids: Sequence[str] | npt.NDArray[np.object_],
+    content_hashes: Sequence[str] | npt.NDArray[np.object_],
+    vectors: npt.NDArray[np.float32],
+    token_counts: npt.NDArray[np.int64] | Sequence[int],
+    model: str,
+    embedded_at: datetime | None = None,
+) -> pa.Table:
+    """Builds the Arrow table a store upserts, without copying the vectors row by row."""
+    count = len(ids)
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    dimension = matrix.shape[1] if matrix.ndim == 2 else 0
+    offsets = pa.array(np.arange(count + 1, dtype=np.int32) * dimension, type=pa.int32())
+    embedding = pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1), type=pa.float32()))
+    when = embedded_at or datetime.now(UTC)
+    return pa.Table.from_arrays(
+        [
+            pa.array(ids, type=pa.string()),
+            pa.array(content_hashes, type=pa.string()),
+            embedding,
+            pa.array([model] * count, type=pa.string()),
+            pa.array(np.asarray(token_counts, dtype=np.int32), type=pa.int32()),
+            pa.array([when] * count, type=pa.timestamp("us", tz="UTC")),
+        ],
+        schema=ROW_SCHEMA,
+    )
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What the asset checks need to know about a table."""
+
+    rows: int
+    wrong_dimension: int
+    non_finite: int
+    tokens: int
+
+
+@runtime_checkable
+class EmbeddingStore(Protocol):
+    """A table of embeddings per pipeline, keyed by `id`, with `content_hash` per row."""
+
+    def table_ref(self, pipeline: str) -> str:
+        """Returns where the pipeline's table lives, for humans (path and table name)."""
+        ...
+
+    def current_hashes(self, pipeline: str) -> pd.DataFrame:
+        """Returns `id, content_hash` of every row (empty when the table does not exist)."""
+        ...
+
+    def upsert(self, pipeline: str, rows: pa.Table) -> int:
+        """Inserts rows, replacing rows with the same id; returns the rows written."""
+        ...
+
+    def copy_by_hash(self, pipeline: str, wanted: pd.DataFrame, model: str) -> int:
+        """Gives `wanted` ids (`id, content_hash`) the vector already stored under that hash."""
+        ...
+
+    def delete_except(self, pipeline: str, keep: pd.DataFrame) -> int:
+        """Deletes rows whose `(id, content_hash)` is not in `keep`; returns rows deleted."""
+        ...
+
+    def replace_failures(self, pipeline: str, failures: pd.DataFrame) -> None:
+        """Records the rows that failed in the latest refresh (`id, content_hash, reason`)."""
+        ...
+
+    def read(self, pipeline: str) -> pd.DataFrame:
+        """Returns the whole table."""
+        ...
+
+    def stats(self, pipeline: str, *, dimension: int) -> StoreStats:
+        """Counts rows, rows of the wrong dimension and rows with non-finite values."""
+        ...
+
+    def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
+        """Returns the `k` rows closest to `vector` by cosine similarity."""
+        ...

@@ -1,0 +1,200 @@
+"""`DuckDBEmbeddingStore`: the embedding table in a DuckDB file (the embedded default)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+from pydantic import Field
+
+from embed_assets.store.base import StoreStats, table_name_for
+
+_TABLE_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    embedding FLOAT[] NOT NULL,
+    model VARCHAR NOT NULL,
+    token_count INTEGER,
+    embedded_at TIMESTAMPTZ NOT NULL
+)
+"""
+_FAILURES_DDL = """
+CREATE TABLE IF NOT EXISTS {table}__failures (
+    id VARCHAR, content_hash VARCHAR, reason VARCHAR, recorded_at TIMESTAMPTZ
+)
+"""
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+    """Runs a query that returns one number; fetches every row so the connection is free again."""
+    rows = con.execute(sql, params or []).fetchall()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+
+class DuckDBEmbeddingStore(dg.ConfigurableResource):  # type: ignore[misc]
+    """Keeps each pipeline's embeddings in a table of a DuckDB database file.
+
+    The table (named after the pipeline) has columns `id`, `content_hash`, `embedding`
+    (`FLOAT[]`), `model`, `token_count` and `embedded_at`. Changes are applied as deletes and
+    inserts of the changed ids only, so a 1 % change costs about 1 % of a rewrite. Failed rows of
+    the latest refresh are kept in `<table>__failures`.
+
+    Example:
+        ```python
+        resources = {"embedding_store": DuckDBEmbeddingStore(path=".embed-assets/embeddings.duckdb")}
+        ```
+    """
+
+    path: str = Field(
+        default=".embed-assets/embeddings.duckdb",
+        description="The DuckDB database file; created with its folder when missing.",
+    )
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Opens a connection for the duration of a `with` block."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not Path(self.path).exists():
+            read_only = False
+        connection = duckdb.connect(self.path, read_only=read_only)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def table_ref(self, pipeline: str) -> str:
+        """Returns `<file>:<table>`."""
+        return f"{Path(self.path).resolve()}:{table_name_for(pipeline)}"
+
+    def _ensure(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
+        connection.execute(_TABLE_DDL.format(table=table))
+        connection.execute(_FAILURES_DDL.format(table=table))
+
+    def _exists(self, connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+        return bool(
+            _scalar(connection, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])
+        )
+
+    def current_hashes(self, pipeline: str) -> pd.DataFrame:
+        """Returns `id, content_hash` of every stored row."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            if not self._exists(con, table):
+                return pd.DataFrame({"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)})
+            return con.execute(f"SELECT id, content_hash FROM {table}").fetch_df()
+
+    def upsert(self, pipeline: str, rows: pa.Table) -> int:
+        """Replaces the rows of the ids in `rows` and inserts the new ones, in one transaction."""
+        if rows.num_rows == 0:
+            return 0
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            self._ensure(con, table)
+            con.register("incoming", rows)
+            con.execute("BEGIN")
+            con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM incoming)")
+            con.execute(
+                f"INSERT INTO {table} SELECT id, content_hash, embedding, model, token_count, "
+                "embedded_at FROM incoming"
+            )
+            con.execute("COMMIT")
+            con.unregister("incoming")
+        return rows.num_rows
+
+    def copy_by_hash(self, pipeline: str, wanted: pd.DataFrame, model: str) -> int:
+        """Gives `wanted` ids the vector already stored for their content hash under another id."""
+        if wanted.empty:
+            return 0
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            self._ensure(con, table)
+            con.register("wanted", wanted[["id", "content_hash"]])
+            con.execute("BEGIN")
+            con.execute(
+                "CREATE TEMP TABLE copied AS SELECT w.id, s.content_hash, s.embedding, s.model, "
+                "s.token_count, now() AS embedded_at FROM wanted w JOIN (SELECT DISTINCT ON "
+                f"(content_hash) content_hash, embedding, model, token_count FROM {table}) s "
+                "USING (content_hash)"
+            )
+            con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM copied)")
+            con.execute(f"INSERT INTO {table} SELECT * FROM copied")
+            found = _scalar(con, "SELECT count(*) FROM copied")
+            con.execute("DROP TABLE copied")
+            con.execute("COMMIT")
+        return found
+
+    def delete_except(self, pipeline: str, keep: pd.DataFrame) -> int:
+        """Deletes rows whose (id, content_hash) pair is not in `keep`."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            if not self._exists(con, table):
+                return 0
+            con.register("keep", keep[["id", "content_hash"]])
+            return _scalar(
+                con,
+                f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM keep k "
+                "WHERE k.id = t.id AND k.content_hash = t.content_hash)",
+            )
+
+    def replace_failures(self, pipeline: str, failures: pd.DataFrame) -> None:
+        """Replaces the failure list with `failures` (`id, content_hash, reason`)."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            self._ensure(con, table)
+            con.register("failed_rows", failures[["id", "content_hash", "reason"]])
+            con.execute("BEGIN")
+            con.execute(f"DELETE FROM {table}__failures")
+            con.execute(
+                f"INSERT INTO {table}__failures SELECT id, content_hash, reason, now() FROM failed_rows"
+            )
+            con.execute("COMMIT")
+
+    def failures(self, pipeline: str) -> pd.DataFrame:
+        """Returns the rows that failed in the latest refresh."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            self._ensure(con, table)
+            return con.execute(f"SELECT * FROM {table}__failures ORDER BY id").fetch_df()
+
+    def read(self, pipeline: str) -> pd.DataFrame:
+        """Returns the whole table, ordered by id."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            self._ensure(con, table)
+            return con.execute(f"SELECT * FROM {table} ORDER BY id").fetch_df()
+
+    def stats(self, pipeline: str, *, dimension: int) -> StoreStats:
+        """Counts rows, rows whose vector is not `dimension` long, and non-finite vectors."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            self._ensure(con, table)
+            row = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE len(embedding) != ?), "
+                # NaN and infinity propagate through a sum, so one sum per row finds them
+                "count(*) FILTER (WHERE NOT coalesce(isfinite(list_sum(embedding)), true)), "
+                "coalesce(sum(token_count), 0) FROM "
+                f"{table}",
+                [dimension],
+            ).fetchall()[0]
+        return StoreStats(
+            rows=int(row[0]), wrong_dimension=int(row[1]), non_finite=int(row[2]), tokens=int(row[3])
+        )
+
+    def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
+        """Returns the `k` rows closest to `vector` (cosine similarity), best first."""
+        table = table_name_for(pipeline)
+        dimension = int(vector.shape[0])
+        with self.connect() as con:
+            self._ensure(con, table)
+            return con.execute(
+                f"SELECT id, array_cosine_similarity(embedding::FLOAT[{dimension}], "
+                f"?::FLOAT[{dimension}]) AS similarity FROM {table} "
+                f"WHERE len(embedding) = {dimension} ORDER BY similarity DESC LIMIT ?",
+                [vector.astype(float).tolist(), k],
+            ).fetch_df()
