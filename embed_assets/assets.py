@@ -78,8 +78,8 @@ def _corpus_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
         )
         yield dg.Output(
             frame,
-            data_version=dg.DataVersion(_corpus_version(frame)),
             metadata={
+                "corpus_version": _corpus_version(frame),
                 "dagster/row_count": dg.MetadataValue.int(len(frame)),
                 "accepted_rows": dg.MetadataValue.int(len(frame) - len(rejected)),
                 "rejected_rows": dg.MetadataValue.int(len(rejected)),

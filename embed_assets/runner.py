@@ -77,10 +77,15 @@ def _execute(
     instance: dg.DagsterInstance,
     selection: list[dg.AssetKey],
     tags: dict[str, str] | None = None,
+    log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
-        instance=instance, asset_selection=selection, tags=tags, raise_on_error=False
+        instance=instance,
+        asset_selection=selection,
+        tags=tags,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     if not result.success:
         raise PipelineRunError(_failure_message(result))

@@ -164,7 +164,7 @@ def build_embedding_job_sensor(
                 skip_reason=f"{finished} of {len(submission.jobs)} jobs of submission "
                 f"{submission.submission_id} finished",
             )
-        if not any(s.has_output for s in states):
+        if submission.jobs and not any(s.has_output for s in states):
             cursor.outcome = OUTCOME_FAILED
             summary = ", ".join(sorted({s.value for s in states}))
             context.log.error(

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from embed_assets.backends.base import JobRequest, JobStatus
 from embed_assets.backends.local_jobs import LocalJobEngine
-from embed_assets.models.registry import local_model_names, native_dimension
+from embed_assets.catalog import model_spec
+from embed_assets.models.registry import local_model_names
 from embed_assets.storage import LocalStorage, Storage
 
 LOCAL_MAX_PROMPTS_PER_JOB = 30_000
@@ -36,6 +37,16 @@ class LocalBatchBackend(dg.ConfigurableResource):  # type: ignore[misc]
         description="Jobs that may embed at once; more wait in PENDING, as on Vertex.",
     )
 
+    seconds_per_chunk: float = Field(
+        default=0.0,
+        description="Extra seconds a worker waits after each chunk of 512 rows; slows jobs down "
+        "to watch their progress or to test cancellation and dead workers.",
+    )
+    fail_every_nth_row: int = Field(
+        default=0,
+        description="Testing: make every Nth row of a job fail with a per-row status (0: never).",
+    )
+
     @property
     def _engine(self) -> LocalJobEngine:
         return LocalJobEngine(Path(self.workdir) / "jobs", max_running_jobs=self.max_running_jobs)
@@ -51,13 +62,7 @@ class LocalBatchBackend(dg.ConfigurableResource):  # type: ignore[misc]
                 f"model={model!r} is not a local model; LocalBatchBackend runs "
                 f"{', '.join(local_model_names())}"
             )
-        if output_dimensionality is not None:
-            native = native_dimension(model)
-            if output_dimensionality < 1 or (model != "lexical-hash" and output_dimensionality != native):
-                raise ValueError(
-                    f"output_dimensionality={output_dimensionality} is not supported by {model} "
-                    f"(it produces {native}-d vectors)"
-                )
+        model_spec(model).check_dimensionality(output_dimensionality)
 
     def max_prompts_per_job(self, model: str) -> int:
         """Returns 30,000, the per-job limit of Vertex's legacy text-embedding models."""
@@ -75,6 +80,10 @@ class LocalBatchBackend(dg.ConfigurableResource):  # type: ignore[misc]
             output_uri_prefix=request.output_uri_prefix,
             labels=request.labels,
             model_parameters=params,
+            faults={
+                "seconds_per_chunk": self.seconds_per_chunk,
+                "fail_every_nth_row": self.fail_every_nth_row,
+            },
         )
         return JobStatus.from_rest(record)
 
@@ -99,6 +108,11 @@ class LocalBatchBackend(dg.ConfigurableResource):  # type: ignore[misc]
         if not job.output_directory:
             return []
         return LocalStorage(job.output_directory).list_jsonl(job.output_directory)
+
+    def worker_pid(self, name: str) -> int | None:
+        """Returns the process id of a job's worker (None before it started)."""
+        pid = self._engine.get(name).get("workerPid")
+        return int(pid) if pid is not None else None
 
     def console_url(self, job: JobStatus) -> str | None:
         """Returns the job's folder as a file:// link."""

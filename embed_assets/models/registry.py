@@ -27,15 +27,6 @@ def default_local_model() -> str:
     return MINILM_MODEL if minilm_available() else LEXICAL_MODEL
 
 
-def native_dimension(model: str) -> int:
-    """Returns the vector length a local model produces without `output_dimensionality`."""
-    if model == MINILM_MODEL:
-        return 384
-    if model == LEXICAL_MODEL:
-        return 256
-    raise ValueError(f"unknown local model {model!r}; choose one of {', '.join(local_model_names())}")
-
-
 @cache
 def load_local_model(name: str) -> LocalEmbeddingModel:
     """Loads a local model once per process.

@@ -1,0 +1,197 @@
+"""`embed-assets`: run a pipeline headless, search the table, and show job status."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from embed_assets.definitions import DEFAULT_WORKDIR, WORKDIR_ENV
+
+DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+
+def _prepare_workdir(workdir: Path) -> Path:
+    """Points Dagster and the demo definitions at the work folder."""
+    workdir = workdir.resolve()
+    home = workdir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ[WORKDIR_ENV] = str(workdir)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return workdir
+
+
+def _pipeline_from_args(args: argparse.Namespace) -> Any:
+    from embed_assets.definitions import demo_pipeline
+    from embed_assets.pipeline import EmbeddingPipeline
+
+    if args.corpus is None:
+        return demo_pipeline(model=args.model)
+    return EmbeddingPipeline(
+        name=args.name,
+        corpus=str(Path(args.corpus).resolve()) if not args.corpus.startswith("gs://") else args.corpus,
+        model=args.model,
+        id_column=args.id_column,
+        text_column=args.text_column,
+        title_column=args.title_column,
+        max_prompts_per_job=args.max_prompts_per_job,
+        sensor_interval_seconds=5,
+    )
+
+
+def _definitions(pipeline: Any, workdir: Path) -> Any:
+    from embed_assets.definitions import build_definitions
+
+    return build_definitions(pipeline, workdir=workdir, with_neighbours=pipeline.name == "stdlib_docs")
+
+
+def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: str | None) -> None:
+    rejected = ", ".join(f"{reason}: {n}" for reason, n in summary.rejected_by_reason.items())
+    lines = [
+        f"pipeline        {summary.pipeline} (model {summary.model})",
+        f"rows read       {summary.rows_read}",
+        f"rejected        {summary.rejected}" + (f" ({rejected})" if rejected else ""),
+        f"prompts         {summary.prompts} ({summary.characters} characters)",
+        f"jobs            {summary.jobs}"
+        + (f" ({', '.join(sorted(set(summary.job_states.values())))})" if summary.job_states else ""),
+        f"embedded        {summary.embedded} rows ({summary.written} written, {summary.reused} reused)",
+        f"failed          {summary.failed}",
+        f"deleted         {summary.deleted}",
+        f"table rows      {summary.table_rows}",
+        f"tokens          {summary.tokens}",
+        f"outcome         {summary.outcome}",
+        f"wall time       {summary.wall_seconds:.1f} s",
+    ]
+    if summary.checks:
+        lines.append("checks          " + ", ".join(
+            f"{name} {'passed' if ok else 'FAILED'}" for name, ok in summary.checks.items()
+        ))
+    if summary.failed:
+        lines.append("failed rows:\n" + summary.failed_examples)
+    if sample:
+        lines.append(f'search "{query}":')
+        lines += [f"  {score:.3f}  {doc_id}" for doc_id, score in sample]
+    print("\n".join(lines))
+
+
+def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple[str, float]]:
+    from embed_assets.models import load_local_model
+    from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+    store = DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb"))
+    with store.connect(read_only=True) as con:
+        from embed_assets.store.base import table_name_for
+
+        rows = con.execute(f"SELECT model FROM {table_name_for(pipeline_name)} LIMIT 1").fetchall()
+    if not rows:
+        raise SystemExit(f"the table of pipeline {pipeline_name} is empty: run `embed-assets run` first")
+    model = load_local_model(rows[0][0])
+    vector = model.embed([query], task_type="RETRIEVAL_QUERY").vectors[0]
+    found = store.search(pipeline_name, vector, k=k)
+    return [(str(i), float(s)) for i, s in zip(found["id"], found["similarity"], strict=True)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Runs a pipeline end to end and prints what it did."""
+    workdir = _prepare_workdir(Path(args.workdir))
+    import dagster as dg
+
+    from embed_assets.corpus import CorpusError
+    from embed_assets.runner import PipelineRunError, run_pipeline
+
+    started = time.monotonic()
+    try:
+        pipeline = _pipeline_from_args(args)
+        defs = _definitions(pipeline, workdir)
+        progress = (lambda line: None) if args.json else (lambda line: print(f"· {line}", flush=True))
+        with dg.DagsterInstance.get() as instance:
+            summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, progress=progress)
+    except (PipelineRunError, CorpusError, ValueError) as error:
+        print(f"embed-assets run: {error}", file=sys.stderr)
+        return 1
+    summary.wall_seconds = round(time.monotonic() - started, 2)
+    sample = _search(pipeline.name, args.query, 5, workdir) if args.query and summary.table_rows else None
+    if args.json:
+        print(orjson.dumps({**summary.to_json(), "workdir": str(workdir)}).decode())
+    else:
+        _print_summary(summary, sample, args.query)
+        print(f"\nDagster UI: DAGSTER_HOME={workdir / 'dagster'} {WORKDIR_ENV}={workdir} "
+              "dagster dev -w workspace.yaml")
+    return 0 if summary.failed == 0 else 2
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Prints the rows closest to a query."""
+    workdir = _prepare_workdir(Path(args.workdir))
+    for doc_id, score in _search(args.name, args.query, args.k, workdir):
+        print(f"{score:.3f}  {doc_id}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Prints the jobs of the latest submission and their states."""
+    workdir = _prepare_workdir(Path(args.workdir))
+    import dagster as dg
+
+    from embed_assets.backends.local import LocalBatchBackend
+    from embed_assets.submission import latest_submission
+
+    backend = LocalBatchBackend(workdir=str(workdir))
+    with dg.DagsterInstance.get() as instance:
+        submission = latest_submission(instance, dg.AssetKey([args.name, "embedding_batch_job"]))
+    if submission is None:
+        print(f"no submission yet for pipeline {args.name} in {workdir}")
+        return 1
+    print(f"submission {submission.submission_id}: {submission.prompts} prompts, "
+          f"{len(submission.jobs)} jobs")
+    for job in submission.jobs:
+        print(f"  shard {job.shard}: {backend.get(job.name).describe()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the command-line parser."""
+    parser = argparse.ArgumentParser(prog="embed-assets", description=__doc__)
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
+                        help="folder for the Dagster instance, staging and the table (default %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a pipeline end to end (the demo by default)")
+    run.add_argument("--corpus", help="JSONL, CSV or Parquet file (or gs:// URI) to embed")
+    run.add_argument("--name", default="corpus", help="pipeline name for --corpus (default %(default)s)")
+    run.add_argument("--id-column", default="id")
+    run.add_argument("--text-column", default="content")
+    run.add_argument("--title-column")
+    run.add_argument("--model", help="local model: all-MiniLM-L6-v2 or lexical-hash")
+    run.add_argument("--max-prompts-per-job", type=int)
+    run.add_argument("--query", default="parse a date from a string",
+                     help="sample search printed after the run")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.set_defaults(func=cmd_run)
+
+    search = commands.add_parser("search", help="the rows closest to a query")
+    search.add_argument("query")
+    search.add_argument("--name", default="stdlib_docs", help="pipeline name (default %(default)s)")
+    search.add_argument("-k", type=int, default=5)
+    search.set_defaults(func=cmd_search)
+
+    status = commands.add_parser("status", help="jobs of the latest submission")
+    status.add_argument("--name", default="stdlib_docs", help="pipeline name (default %(default)s)")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `embed-assets`."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

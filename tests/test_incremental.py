@@ -1,0 +1,71 @@
+"""Refreshes cost what changed: no change, one change, a deletion, failed rows retried."""
+
+from embed_assets import LocalBatchBackend
+
+from conftest import assert_accounted, make_corpus, table
+
+
+def test_no_change_submits_no_job_and_the_table_still_matches(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(120)
+    pipeline, defs = build(corpus_file(corpus))
+    first = run(pipeline, defs)
+    assert (first.prompts, first.jobs, first.embedded) == (120, 1, 120)
+    second = run(pipeline, defs)
+    assert (second.prompts, second.jobs) == (0, 0)
+    assert_accounted(second, corpus)
+    assert sorted(table(defs, pipeline)["id"]) == sorted(corpus["id"])
+
+
+def test_one_changed_document_is_the_only_prompt(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(120)
+    path = corpus_file(corpus)
+    pipeline, defs = build(path)
+    run(pipeline, defs)
+    before = table(defs, pipeline).set_index("id")
+    corpus.loc[5, "content"] = "a completely new text about tea"
+    corpus_file(corpus)
+    summary = run(pipeline, defs)
+    assert (summary.prompts, summary.jobs, summary.written) == (1, 1, 1)
+    assert_accounted(summary, corpus)
+    after = table(defs, pipeline).set_index("id")
+    assert after.loc["doc-0005", "content_hash"] != before.loc["doc-0005", "content_hash"]
+    assert after.loc["doc-0006", "embedded_at"] == before.loc["doc-0006", "embedded_at"]
+
+
+def test_a_deleted_document_leaves_the_table(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(50)
+    path = corpus_file(corpus)
+    pipeline, defs = build(path)
+    run(pipeline, defs)
+    corpus_file(corpus.drop(index=[3, 4]))
+    summary = run(pipeline, defs)
+    assert summary.prompts == 0
+    assert summary.deleted == 2
+    assert "doc-0003" not in set(table(defs, pipeline)["id"])
+    assert summary.table_rows == 48
+
+
+def test_a_copied_text_reuses_the_stored_vector(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(20)
+    path = corpus_file(corpus)
+    pipeline, defs = build(path)
+    run(pipeline, defs)
+    corpus.loc[len(corpus)] = {"id": "copy", "content": corpus.loc[0, "content"]}
+    corpus_file(corpus)
+    summary = run(pipeline, defs)
+    assert (summary.prompts, summary.reused, summary.table_rows) == (0, 1, 21)
+
+
+def test_failed_rows_are_reported_and_resubmitted_next_time(corpus_file, build, run, workdir) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(30)
+    corpus.loc[len(corpus)] = {"id": "bad", "content": ""}
+    path = corpus_file(corpus)
+    pipeline, defs = build(path, backend=LocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10))
+    first = run(pipeline, defs)
+    assert (first.failed, first.rejected) == (3, 1)
+    assert_accounted(first, corpus)
+    assert first.job_states and set(first.job_states.values()) == {"PARTIALLY_SUCCEEDED"}
+    pipeline, defs = build(path)
+    second = run(pipeline, defs)
+    assert (second.prompts, second.failed, second.embedded) == (3, 0, 30)
+    assert_accounted(second, corpus)

@@ -1,0 +1,56 @@
+"""The DuckDB store: upsert, delete, reuse by hash, stats and search."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from embed_assets import DuckDBEmbeddingStore
+from embed_assets.store import embedding_rows
+
+
+def rows(ids: list[str], hashes: list[str], vectors: list[list[float]]):  # type: ignore[no-untyped-def]
+    return embedding_rows(ids=ids, content_hashes=hashes, vectors=np.array(vectors, dtype=np.float32),
+                          token_counts=[1] * len(ids), model="m")
+
+
+def test_upsert_replaces_rows_by_id_and_keeps_the_rest(tmp_path: Path) -> None:
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [0, 1]]))
+    store.upsert("p", rows(["b", "c"], ["h3", "h4"], [[1, 1], [0, 0]]))
+    table = store.read("p")
+    assert table["id"].tolist() == ["a", "b", "c"]
+    assert table.set_index("id").loc["b", "content_hash"] == "h3"
+
+
+def test_delete_except_removes_ids_that_left_and_stale_hashes(tmp_path: Path) -> None:
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.upsert("p", rows(["a", "b", "c"], ["h1", "h2", "h3"], [[1, 0], [0, 1], [1, 1]]))
+    deleted = store.delete_except("p", pd.DataFrame({"id": ["a", "b"], "content_hash": ["h1", "new"]}))
+    assert deleted == 2
+    assert store.read("p")["id"].tolist() == ["a"]
+
+
+def test_copy_by_hash_reuses_a_stored_vector(tmp_path: Path) -> None:
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.upsert("p", rows(["a"], ["h1"], [[0.6, 0.8]]))
+    copied = store.copy_by_hash("p", pd.DataFrame({"id": ["z"], "content_hash": ["h1"]}), "m")
+    assert copied == 1
+    table = store.read("p").set_index("id")
+    assert np.allclose(table.loc["z", "embedding"], [0.6, 0.8])
+
+
+def test_stats_count_wrong_dimensions_and_non_finite_vectors(tmp_path: Path) -> None:
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [np.nan, 1]]))
+    store.upsert("p", embedding_rows(ids=["c"], content_hashes=["h3"],
+                                     vectors=np.ones((1, 3), dtype=np.float32), token_counts=[2], model="m"))
+    stats = store.stats("p", dimension=2)
+    assert (stats.rows, stats.wrong_dimension, stats.non_finite, stats.tokens) == (3, 1, 1, 4)
+
+
+def test_search_orders_by_cosine_similarity(tmp_path: Path) -> None:
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.upsert("p", rows(["x", "y", "z"], ["1", "2", "3"], [[1, 0], [0.7, 0.7], [0, 1]]))
+    found = store.search("p", np.array([1, 0.1], dtype=np.float32), k=2)
+    assert found["id"].tolist() == ["x", "y"]
