@@ -14,7 +14,12 @@ from embed_assets.corpus import CorpusError
 from embed_assets.landing import LandingReport, SubmissionNotFinished, land_submission
 from embed_assets.prepare import plan_refresh, shard_prompts, submission_id_for, submit_plan
 from embed_assets.store.base import EmbeddingStore
-from embed_assets.submission import RUN_TAG_SUBMISSION, Submission, find_submission, latest_submission
+from embed_assets.submission import (
+    RUN_TAG_SUBMISSION,
+    Submission,
+    find_submission,
+    latest_submission,
+)
 
 if TYPE_CHECKING:
     from embed_assets.pipeline import EmbeddingPipeline
@@ -115,12 +120,16 @@ def _batch_job_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
         description="Submits batch embedding jobs for the rows the table lacks and returns at "
         "once; its metadata is the submission record the sensor follows.",
     )
-    def embedding_batch_job(context: dg.AssetExecutionContext, corpus: pd.DataFrame) -> dg.MaterializeResult:
+    def embedding_batch_job(
+        context: dg.AssetExecutionContext, corpus: pd.DataFrame
+    ) -> dg.MaterializeResult:
         backend: BatchBackend = getattr(context.resources, pipeline.backend_key)
         store: EmbeddingStore = getattr(context.resources, pipeline.store_key)
         model = pipeline.resolved_model
         try:
-            backend.validate_model(model=model, output_dimensionality=pipeline.output_dimensionality)
+            backend.validate_model(
+                model=model, output_dimensionality=pipeline.output_dimensionality
+            )
         except ValueError as error:
             raise dg.Failure(description=str(error)) from error
         spec = model_spec(model)
@@ -170,12 +179,16 @@ def _batch_job_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
     return embedding_batch_job
 
 
-def _find_submission(context: dg.AssetExecutionContext, pipeline: "EmbeddingPipeline") -> Submission:
+def _find_submission(
+    context: dg.AssetExecutionContext, pipeline: "EmbeddingPipeline"
+) -> Submission:
     wanted = context.run.tags.get(RUN_TAG_SUBMISSION)
     if wanted:
         found = find_submission(context.instance, pipeline.batch_job_key, wanted)
         if found is None:
-            raise dg.Failure(description=f"submission {wanted} was not found in the batch-job history")
+            raise dg.Failure(
+                description=f"submission {wanted} was not found in the batch-job history"
+            )
         return found
     latest = latest_submission(context.instance, pipeline.batch_job_key)
     if latest is None:
@@ -188,13 +201,20 @@ def _find_submission(context: dg.AssetExecutionContext, pipeline: "EmbeddingPipe
 def _embeddings_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
     key = pipeline.embeddings_key
     checks = [
-        dg.AssetCheckSpec("coverage", asset=key,
-                          description=f"At least {pipeline.min_coverage:.0%} of accepted rows are embedded."),
-        dg.AssetCheckSpec("dimension", asset=key,
-                          description=f"Every vector has {pipeline.dimension} values."),
-        dg.AssetCheckSpec("finite_values", asset=key, description="No vector holds NaN or infinity."),
-        dg.AssetCheckSpec("rows_accounted", asset=key,
-                          description="Corpus rows = embedded + failed + rejected."),
+        dg.AssetCheckSpec(
+            "coverage",
+            asset=key,
+            description=f"At least {pipeline.min_coverage:.0%} of accepted rows are embedded.",
+        ),
+        dg.AssetCheckSpec(
+            "dimension", asset=key, description=f"Every vector has {pipeline.dimension} values."
+        ),
+        dg.AssetCheckSpec(
+            "finite_values", asset=key, description="No vector holds NaN or infinity."
+        ),
+        dg.AssetCheckSpec(
+            "rows_accounted", asset=key, description="Corpus rows = embedded + failed + rejected."
+        ),
     ]
 
     @dg.asset(
@@ -219,7 +239,9 @@ def _embeddings_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
             raise dg.Failure(description=str(error)) from error
         stats = store.stats(pipeline.name, dimension=pipeline.dimension)
         context.log.info(_summary_line(report))
-        yield dg.MaterializeResult(metadata=_landing_metadata(report, submission, stats, store, pipeline))
+        yield dg.MaterializeResult(
+            metadata=_landing_metadata(report, submission, stats, store, pipeline)
+        )
         accepted = report.corpus_rows - report.rejected_rows
         coverage = report.embedded_ids / accepted if accepted else 1.0
         yield dg.AssetCheckResult(
@@ -231,7 +253,10 @@ def _embeddings_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
         yield dg.AssetCheckResult(
             check_name="dimension",
             passed=stats.wrong_dimension == 0,
-            metadata={"rows_with_wrong_dimension": stats.wrong_dimension, "expected": pipeline.dimension},
+            metadata={
+                "rows_with_wrong_dimension": stats.wrong_dimension,
+                "expected": pipeline.dimension,
+            },
         )
         yield dg.AssetCheckResult(
             check_name="finite_values",

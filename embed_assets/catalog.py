@@ -67,7 +67,9 @@ def model_spec(model: str) -> ModelSpec:
     """
     name = model.rsplit("/", 1)[-1]
     if name not in MODELS:
-        raise ValueError(f"model={model!r} is not a known embedding model; known: {', '.join(MODELS)}")
+        raise ValueError(
+            f"model={model!r} is not a known embedding model; known: {', '.join(MODELS)}"
+        )
     return MODELS[name]
 
 

@@ -35,7 +35,9 @@ def _pipeline_from_args(args: argparse.Namespace) -> Any:
         return demo_pipeline(model=args.model)
     return EmbeddingPipeline(
         name=args.name,
-        corpus=str(Path(args.corpus).resolve()) if not args.corpus.startswith("gs://") else args.corpus,
+        corpus=str(Path(args.corpus).resolve())
+        if not args.corpus.startswith("gs://")
+        else args.corpus,
         model=args.model,
         id_column=args.id_column,
         text_column=args.text_column,
@@ -48,7 +50,9 @@ def _pipeline_from_args(args: argparse.Namespace) -> Any:
 def _definitions(pipeline: Any, workdir: Path) -> Any:
     from embed_assets.definitions import build_definitions
 
-    return build_definitions(pipeline, workdir=workdir, with_neighbours=pipeline.name == "stdlib_docs")
+    return build_definitions(
+        pipeline, workdir=workdir, with_neighbours=pipeline.name == "stdlib_docs"
+    )
 
 
 def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: str | None) -> None:
@@ -59,7 +63,11 @@ def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: 
         f"rejected        {summary.rejected}" + (f" ({rejected})" if rejected else ""),
         f"prompts         {summary.prompts} ({summary.characters} characters)",
         f"jobs            {summary.jobs}"
-        + (f" ({', '.join(sorted(set(summary.job_states.values())))})" if summary.job_states else ""),
+        + (
+            f" ({', '.join(sorted(set(summary.job_states.values())))})"
+            if summary.job_states
+            else ""
+        ),
         f"embedded        {summary.embedded} rows ({summary.written} written, {summary.reused} reused)",
         f"failed          {summary.failed}",
         f"deleted         {summary.deleted}",
@@ -69,9 +77,12 @@ def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: 
         f"wall time       {summary.wall_seconds:.1f} s",
     ]
     if summary.checks:
-        lines.append("checks          " + ", ".join(
-            f"{name} {'passed' if ok else 'FAILED'}" for name, ok in summary.checks.items()
-        ))
+        lines.append(
+            "checks          "
+            + ", ".join(
+                f"{name} {'passed' if ok else 'FAILED'}" for name, ok in summary.checks.items()
+            )
+        )
     if summary.failed:
         lines.append("failed rows:\n" + summary.failed_examples)
     if sample:
@@ -90,7 +101,9 @@ def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple
 
         rows = con.execute(f"SELECT model FROM {table_name_for(pipeline_name)} LIMIT 1").fetchall()
     if not rows:
-        raise SystemExit(f"the table of pipeline {pipeline_name} is empty: run `embed-assets run` first")
+        raise SystemExit(
+            f"the table of pipeline {pipeline_name} is empty: run `embed-assets run` first"
+        )
     model = load_local_model(rows[0][0])
     vector = model.embed([query], task_type="RETRIEVAL_QUERY").vectors[0]
     found = store.search(pipeline_name, vector, k=k)
@@ -109,20 +122,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         pipeline = _pipeline_from_args(args)
         defs = _definitions(pipeline, workdir)
-        progress = (lambda line: None) if args.json else (lambda line: print(f"· {line}", flush=True))
+        progress = (
+            (lambda line: None) if args.json else (lambda line: print(f"· {line}", flush=True))
+        )
         with dg.DagsterInstance.get() as instance:
-            summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, progress=progress)
+            summary = run_pipeline(
+                defs=defs, pipeline=pipeline, instance=instance, progress=progress
+            )
     except (PipelineRunError, CorpusError, ValueError) as error:
         print(f"embed-assets run: {error}", file=sys.stderr)
         return 1
     summary.wall_seconds = round(time.monotonic() - started, 2)
-    sample = _search(pipeline.name, args.query, 5, workdir) if args.query and summary.table_rows else None
+    sample = (
+        _search(pipeline.name, args.query, 5, workdir)
+        if args.query and summary.table_rows
+        else None
+    )
     if args.json:
         print(orjson.dumps({**summary.to_json(), "workdir": str(workdir)}).decode())
     else:
         _print_summary(summary, sample, args.query)
-        print(f"\nDagster UI: DAGSTER_HOME={workdir / 'dagster'} {WORKDIR_ENV}={workdir} "
-              "dagster dev -w workspace.yaml")
+        print(
+            f"\nDagster UI: DAGSTER_HOME={workdir / 'dagster'} {WORKDIR_ENV}={workdir} "
+            "dagster dev -w workspace.yaml"
+        )
     return 0 if summary.failed == 0 else 2
 
 
@@ -148,8 +171,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if submission is None:
         print(f"no submission yet for pipeline {args.name} in {workdir}")
         return 1
-    print(f"submission {submission.submission_id}: {submission.prompts} prompts, "
-          f"{len(submission.jobs)} jobs")
+    print(
+        f"submission {submission.submission_id}: {submission.prompts} prompts, "
+        f"{len(submission.jobs)} jobs"
+    )
     for job in submission.jobs:
         print(f"  shard {job.shard}: {backend.get(job.name).describe()}")
     return 0
@@ -158,20 +183,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Returns the command-line parser."""
     parser = argparse.ArgumentParser(prog="embed-assets", description=__doc__)
-    parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
-                        help="folder for the Dagster instance, staging and the table (default %(default)s)")
+    parser.add_argument(
+        "--workdir",
+        default=DEFAULT_WORKDIR,
+        help="folder for the Dagster instance, staging and the table (default %(default)s)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a pipeline end to end (the demo by default)")
     run.add_argument("--corpus", help="JSONL, CSV or Parquet file (or gs:// URI) to embed")
-    run.add_argument("--name", default="corpus", help="pipeline name for --corpus (default %(default)s)")
+    run.add_argument(
+        "--name", default="corpus", help="pipeline name for --corpus (default %(default)s)"
+    )
     run.add_argument("--id-column", default="id")
     run.add_argument("--text-column", default="content")
     run.add_argument("--title-column")
     run.add_argument("--model", help="local model: all-MiniLM-L6-v2 or lexical-hash")
     run.add_argument("--max-prompts-per-job", type=int)
-    run.add_argument("--query", default="parse a date from a string",
-                     help="sample search printed after the run")
+    run.add_argument(
+        "--query", default="parse a date from a string", help="sample search printed after the run"
+    )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.set_defaults(func=cmd_run)
 

@@ -61,7 +61,8 @@ class ValidatedCorpus:
             summary[str(reason)] = {
                 "count": len(group),
                 "examples": [
-                    {"row": int(r), "id": i} for r, i in zip(sample["row"], sample["id"], strict=True)
+                    {"row": int(r), "id": i}
+                    for r, i in zip(sample["row"], sample["id"], strict=True)
                 ],
             }
         return summary
@@ -104,8 +105,12 @@ def _parse_corpus_file(path: Path, suffix: str, *, shown: str) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=False)
     except Exception as error:
         kind = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}.get(suffix, "JSONL")
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CorpusError(f"corpus file {shown} cannot be parsed as {kind}: {first_line}") from error
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise CorpusError(
+            f"corpus file {shown} cannot be parsed as {kind}: {first_line}"
+        ) from error
 
 
 def check_columns(frame: pd.DataFrame, columns: CorpusColumns, *, source: str) -> None:
@@ -202,7 +207,11 @@ def shard_ranges(count: int, max_per_shard: int) -> Iterator[tuple[int, int]]:
 
 
 def normalized_corpus(
-    validated: ValidatedCorpus, *, model: str, task_type: str | None, output_dimensionality: int | None
+    validated: ValidatedCorpus,
+    *,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
 ) -> pd.DataFrame:
     """Returns every source row as `row, id, content, title, content_hash, reason`.
 

@@ -25,7 +25,9 @@ def workdir_from_env() -> Path:
     return Path(os.environ.get(WORKDIR_ENV, DEFAULT_WORKDIR)).resolve()
 
 
-def demo_pipeline(*, model: str | None = None, sensor_interval_seconds: int = 5) -> EmbeddingPipeline:
+def demo_pipeline(
+    *, model: str | None = None, sensor_interval_seconds: int = 5
+) -> EmbeddingPipeline:
     """Returns the demo pipeline over the standard library's docstrings."""
     return EmbeddingPipeline(
         name=DEMO_PIPELINE,
@@ -47,7 +49,9 @@ def build_definitions(
     if not with_neighbours:
         return defs
     neighbours = build_neighbours_asset(
-        embeddings_key=pipeline.embeddings_key, pipeline_name=pipeline.name, store_key=pipeline.store_key
+        embeddings_key=pipeline.embeddings_key,
+        pipeline_name=pipeline.name,
+        store_key=pipeline.store_key,
     )
     return dg.Definitions.merge(defs, dg.Definitions(assets=[neighbours]))
 

@@ -17,17 +17,29 @@ from embed_assets.assets import markdown_table
 from embed_assets.store.base import table_name_for
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
-_SKIPPED_PARTS = {"test", "tests", "idlelib", "lib2to3", "tkinter", "turtledemo", "site-packages",
-                  "ensurepip", "venv", "__pycache__", "pydoc_data"}
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+_SKIPPED_PARTS = {
+    "test",
+    "tests",
+    "idlelib",
+    "lib2to3",
+    "tkinter",
+    "turtledemo",
+    "site-packages",
+    "ensurepip",
+    "venv",
+    "__pycache__",
+    "pydoc_data",
+}
 
 
 def _first_paragraph(doc: str) -> str:
     return " ".join(doc.strip().split("\n\n", 1)[0].split())
 
 
-def _public_definitions(body: list[ast.stmt]) -> list[tuple[str, ast.AST]]:
+def _public_definitions(body: list[ast.stmt]) -> list[tuple[str, Definition]]:
     """Returns public module-level functions and classes, and the public methods of those classes."""
-    found: list[tuple[str, ast.AST]] = []
+    found: list[tuple[str, Definition]] = []
     for node in body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             continue
@@ -36,7 +48,9 @@ def _public_definitions(body: list[ast.stmt]) -> list[tuple[str, ast.AST]]:
         found.append((node.name, node))
         if isinstance(node, ast.ClassDef):
             for member in node.body:
-                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and not member.name.startswith("_"):
+                if isinstance(
+                    member, ast.FunctionDef | ast.AsyncFunctionDef
+                ) and not member.name.startswith("_"):
                     found.append((f"{node.name}.{member.name}", member))
     return found
 
@@ -72,7 +86,9 @@ def stdlib_docstrings(*, limit: int | None = None) -> pd.DataFrame:
     return frame.head(limit) if limit is not None else frame
 
 
-def nearest_neighbours(vectors: np.ndarray, *, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(
+    vectors: np.ndarray, *, k: int, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Returns, per row, the indices and cosine similarities of its `k` nearest other rows."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = vectors / np.where(norms == 0, 1, norms)
@@ -92,7 +108,11 @@ def nearest_neighbours(vectors: np.ndarray, *, k: int, chunk: int = 1024) -> tup
 
 
 def build_neighbours_asset(
-    *, embeddings_key: dg.AssetKey, pipeline_name: str, store_key: str = "embedding_store", k: int = 5
+    *,
+    embeddings_key: dg.AssetKey,
+    pipeline_name: str,
+    store_key: str = "embedding_store",
+    k: int = 5,
 ) -> dg.AssetsDefinition:
     """Builds a downstream asset: the `k` nearest neighbours of each document, as a table."""
 
@@ -108,7 +128,11 @@ def build_neighbours_asset(
         store: DuckDBEmbeddingStore = getattr(context.resources, store_key)
         table = store.read(pipeline_name)
         ids = table["id"].to_numpy()
-        matrix = np.stack(table["embedding"].to_numpy()).astype(np.float32) if len(table) else np.zeros((0, 1), np.float32)
+        matrix = (
+            np.stack(table["embedding"].to_numpy()).astype(np.float32)
+            if len(table)
+            else np.zeros((0, 1), np.float32)
+        )
         index, score = nearest_neighbours(matrix, k=k)
         result = pd.DataFrame(
             {

@@ -119,7 +119,9 @@ def _values(embeddings: dict[str, Any]) -> list[float] | None:
     return values
 
 
-def _parse_prediction(data: dict[str, Any]) -> tuple[str, str, str | None, str | None, Any, int, bool, str]:
+def _parse_prediction(
+    data: dict[str, Any],
+) -> tuple[str, str, str | None, str | None, Any, int, bool, str]:
     """Returns key, content, title, task_type, values, token_count, truncated, status."""
     status = _status_text(data.get("status") or data.get("error"))
     if "instance" in data:
@@ -224,11 +226,9 @@ def read_prediction_stream(stream: IO[bytes]) -> PredictionBatch:
     return parse_prediction_lines(iter(stream))
 
 
-
-
 def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
     """Yields one `PredictionBatch` per prediction file, so memory is bounded by a file."""
-    from embed_assets.storage import open_uri_for_read, list_uri_jsonl
+    from embed_assets.storage import list_uri_jsonl, open_uri_for_read
 
     for uri in list_uri_jsonl(str(path_or_uri)):
         with open_uri_for_read(uri) as stream:

@@ -143,7 +143,9 @@ def land_submission(
     store.replace_failures(submission.pipeline, report.failures)
     stored = store.current_hashes(submission.pipeline)
     current = pd.MultiIndex.from_frame(stored[["id", "content_hash"]])
-    report.embedded_ids = int(pd.MultiIndex.from_frame(accepted[["id", "content_hash"]]).isin(current).sum())
+    report.embedded_ids = int(
+        pd.MultiIndex.from_frame(accepted[["id", "content_hash"]]).isin(current).sum()
+    )
     report.rejected_rows = int((manifest["plan"] == PLAN_REJECTED).sum())
     return report
 

@@ -166,4 +166,3 @@ class EmbeddingPipeline:
             task_type=self.task_type,
             output_dimensionality=self.output_dimensionality,
         )
-

@@ -19,8 +19,13 @@ from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
 from embed_assets.catalog import ModelSpec
 from embed_assets.corpus import shard_ranges
 from embed_assets.formats import Prompt, request_line
-from embed_assets.store.base import EmbeddingStore
-from embed_assets.submission import LABEL_SHARD, LABEL_SUBMISSION, Submission, SubmittedJob, label_value
+from embed_assets.submission import (
+    LABEL_SHARD,
+    LABEL_SUBMISSION,
+    Submission,
+    SubmittedJob,
+    label_value,
+)
 
 PLAN_SUBMIT = "submit"
 PLAN_UNCHANGED = "unchanged"
@@ -91,7 +96,9 @@ def submission_id_for(pipeline: str, run_id: str, prompts: pd.DataFrame) -> str:
     return f"{label_value(pipeline)[:30]}-{digest.hexdigest()[:16]}"
 
 
-def shard_prompts(prompts: pd.DataFrame, spec: ModelSpec, max_prompts: int) -> list[tuple[int, int]]:
+def shard_prompts(
+    prompts: pd.DataFrame, spec: ModelSpec, max_prompts: int
+) -> list[tuple[int, int]]:
     """Splits prompts into shards within the model's prompt (and byte) limits per job."""
     limit = min(max_prompts, spec.max_prompts_per_job)
     ranges = list(shard_ranges(len(prompts), limit))
@@ -121,7 +128,9 @@ def render_shard(
             task_type=task_type,
             output_dimensionality=dimensionality,
         )
-        for h, c, t in zip(prompts["content_hash"], prompts["content"], prompts["title"], strict=True)
+        for h, c, t in zip(
+            prompts["content_hash"], prompts["content"], prompts["title"], strict=True
+        )
     ]
     return b"".join(lines)
 
@@ -159,13 +168,18 @@ def submit_plan(
         rows = plan.prompts.iloc[start:stop]
         labels = submission.job_labels(shard)
         display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
-        input_uri = staging.join(submission.pipeline, submission.submission_id, f"requests-{shard:05d}.jsonl")
+        input_uri = staging.join(
+            submission.pipeline, submission.submission_id, f"requests-{shard:05d}.jsonl"
+        )
         status = existing.get(labels[LABEL_SHARD])
         if status is not None:
-            log(f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier")
+            log(
+                f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier"
+            )
         else:
             staging.write_bytes(
-                input_uri, render_shard(rows, spec, submission.task_type, submission.output_dimensionality)
+                input_uri,
+                render_shard(rows, spec, submission.task_type, submission.output_dimensionality),
             )
             status = backend.submit(
                 JobRequest(
@@ -173,7 +187,10 @@ def submit_plan(
                     model=submission.model,
                     input_uri=input_uri,
                     output_uri_prefix=staging.join(
-                        submission.pipeline, submission.submission_id, "output", f"shard-{shard:05d}"
+                        submission.pipeline,
+                        submission.submission_id,
+                        "output",
+                        f"shard-{shard:05d}",
                     ),
                     labels=labels,
                     prompts=len(rows),

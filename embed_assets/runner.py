@@ -60,6 +60,13 @@ def _metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
+def _resource(defs: dg.Definitions, key: str) -> Any:
+    resources = defs.resources or {}
+    if key not in resources:
+        raise PipelineRunError(f"the definitions bind no resource {key!r}")
+    return resources[key]
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
@@ -108,13 +115,17 @@ def run_pipeline(
     """
     started = time.monotonic()
     summary = RunSummary(pipeline=pipeline.name, model=pipeline.resolved_model)
-    progress(f"materializing {pipeline.corpus_key.to_user_string()} and "
-             f"{pipeline.batch_job_key.to_user_string()}")
+    progress(
+        f"materializing {pipeline.corpus_key.to_user_string()} and "
+        f"{pipeline.batch_job_key.to_user_string()}"
+    )
     _execute(defs, instance, [pipeline.corpus_key, pipeline.batch_job_key])
     submission = latest_submission(instance, pipeline.batch_job_key)
     assert submission is not None
-    progress(f"submission {submission.submission_id}: {submission.prompts} prompts in "
-             f"{len(submission.jobs)} jobs")
+    progress(
+        f"submission {submission.submission_id}: {submission.prompts} prompts in "
+        f"{len(submission.jobs)} jobs"
+    )
     sensor = defs.resolve_sensor_def(pipeline.sensor_name)
     cursor: str | None = None
     run_request: dg.RunRequest | None = None
@@ -124,7 +135,7 @@ def run_pipeline(
             instance=instance,
             cursor=cursor,
             definitions=defs,
-            resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
+            resources={pipeline.backend_key: _resource(defs, pipeline.backend_key)},
         )
         tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
@@ -149,8 +160,10 @@ def run_pipeline(
             .resolve(defs.resolve_asset_graph()),
             key=lambda k: k.to_user_string(),
         )
-        progress(f"sensor requested run {run_request.run_key}: "
-                 f"{', '.join(k.to_user_string() for k in selection)}")
+        progress(
+            f"sensor requested run {run_request.run_key}: "
+            f"{', '.join(k.to_user_string() for k in selection)}"
+        )
         tags = {**run_request.tags, "dagster/sensor_name": pipeline.sensor_name}
         if run_request.run_key:
             tags["dagster/run_key"] = run_request.run_key
@@ -160,7 +173,7 @@ def run_pipeline(
     else:
         summary.outcome = last_message or "nothing to land"
     _fill(summary, instance, pipeline, landed=run_request is not None)
-    store: EmbeddingStore = defs.resources[pipeline.store_key]
+    store: EmbeddingStore = _resource(defs, pipeline.store_key)
     summary.table_rows = len(store.current_hashes(pipeline.name))
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if SensorCursor.parse(cursor).outcome == OUTCOME_FAILED:

@@ -6,6 +6,7 @@ observations, and once every job is terminal requests one run of the embeddings 
 everything downstream of it, keyed by the submission id so it is never requested twice.
 """
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ def poll_jobs(
     submission: Submission,
     cursor: SensorCursor,
     deadline: float,
-    log: dg.DagsterLogManager | None = None,
+    log: logging.Logger | dg.DagsterLogManager | None = None,
 ) -> tuple[int, list[str]]:
     """Polls the unfinished jobs until the deadline; returns (calls made, lines of change)."""
     calls = 0
@@ -77,9 +78,13 @@ def poll_jobs(
     return calls, changes
 
 
-def _progress_event(submission: Submission, cursor: SensorCursor, asset_key: dg.AssetKey) -> dg.AssetObservation:
+def _progress_event(
+    submission: Submission, cursor: SensorCursor, asset_key: dg.AssetKey
+) -> dg.AssetObservation:
     counts = Counter(cursor.states.get(job.name, "UNKNOWN") for job in submission.jobs)
-    finished = sum(n for state, n in counts.items() if state != "UNKNOWN" and JobState(state).is_terminal)
+    finished = sum(
+        n for state, n in counts.items() if state != "UNKNOWN" and JobState(state).is_terminal
+    )
     return dg.AssetObservation(
         asset_key=asset_key,
         metadata={
@@ -150,12 +155,18 @@ def build_embedding_job_sensor(
         backend: BatchBackend = getattr(context.resources, backend_key)
         deadline = time.monotonic() + time_budget_seconds
         _, changes = poll_jobs(
-            backend=backend, submission=submission, cursor=cursor, deadline=deadline, log=context.log
+            backend=backend,
+            submission=submission,
+            cursor=cursor,
+            deadline=deadline,
+            log=context.log,
         )
         for line in changes:
             context.log.info(line)
         events = [_progress_event(submission, cursor, job_asset_key)] if changes else []
-        states = [JobState(cursor.states[j.name]) for j in submission.jobs if j.name in cursor.states]
+        states = [
+            JobState(cursor.states[j.name]) for j in submission.jobs if j.name in cursor.states
+        ]
         if len(states) < len(submission.jobs) or not all(s.is_terminal for s in states):
             finished = sum(s.is_terminal for s in states)
             return dg.SensorResult(

@@ -145,7 +145,7 @@ class GcsStorage:
 
     def open_read(self, uri: str) -> AbstractContextManager[IO[bytes]]:
         """Opens an object for streaming reads."""
-        return self._blob(uri).open("rb")  # type: ignore[no-any-return]
+        return self._blob(uri).open("rb")
 
     def download_file(self, uri: str, local_path: Path) -> None:
         """Downloads an object to a local file."""

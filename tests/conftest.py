@@ -10,10 +10,34 @@ import pytest
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
 from embed_assets.runner import RunSummary, run_pipeline
 
-WORDS = (
-    "river mountain data table query vector model batch job sensor asset lineage corpus index "
-    "search cloud storage python library function class method string number date time"
-).split()
+WORDS = [
+    "river",
+    "mountain",
+    "data",
+    "table",
+    "query",
+    "vector",
+    "model",
+    "batch",
+    "job",
+    "sensor",
+    "asset",
+    "lineage",
+    "corpus",
+    "index",
+    "search",
+    "cloud",
+    "storage",
+    "python",
+    "library",
+    "function",
+    "class",
+    "method",
+    "string",
+    "number",
+    "date",
+    "time",
+]
 
 
 def make_corpus(rows: int, *, seed: int = 0) -> pd.DataFrame:
@@ -53,7 +77,11 @@ def build(workdir: Path) -> Callable[..., tuple[EmbeddingPipeline, dg.Definition
     """Builds a pipeline over a corpus file on the local backend and DuckDB."""
 
     def make(
-        corpus: Path, *, model: str = "lexical-hash", backend: LocalBatchBackend | None = None, **options: object
+        corpus: Path,
+        *,
+        model: str = "lexical-hash",
+        backend: LocalBatchBackend | None = None,
+        **options: object,
     ) -> tuple[EmbeddingPipeline, dg.Definitions]:
         pipeline = EmbeddingPipeline(name="docs", corpus=str(corpus), model=model, **options)  # type: ignore[arg-type]
         defs = pipeline.build_definitions(

@@ -16,17 +16,24 @@ from embed_assets.corpus import (
 
 
 def test_bad_rows_are_rejected_with_their_reasons() -> None:
-    frame = pd.DataFrame({
-        "id": ["a", None, "b", "b", "c", "d", "e", "f", "  "],
-        "content": ["ok", "no id", "dup 1", "dup 2", None, "", "   ", 42, "blank id"],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": ["a", None, "b", "b", "c", "d", "e", "f", "  "],
+            "content": ["ok", "no id", "dup 1", "dup 2", None, "", "   ", 42, "blank id"],
+        }
+    )
     validated = validate_corpus(frame, CorpusColumns(), source="test")
     assert validated.accepted["id"].tolist() == ["a"]
     reasons = dict(zip(validated.rejected["row"], validated.rejected["reason"], strict=True))
     assert reasons == {
-        1: "missing id", 2: "duplicate id", 3: "duplicate id", 4: "missing content",
-        5: "empty or whitespace-only content", 6: "empty or whitespace-only content",
-        7: "content is not text", 8: "missing id",
+        1: "missing id",
+        2: "duplicate id",
+        3: "duplicate id",
+        4: "missing content",
+        5: "empty or whitespace-only content",
+        6: "empty or whitespace-only content",
+        7: "content is not text",
+        8: "missing id",
     }
     assert len(validated.accepted) + len(validated.rejected) == len(frame)
     summary = validated.rejected_summary()
@@ -34,8 +41,9 @@ def test_bad_rows_are_rejected_with_their_reasons() -> None:
 
 
 def test_integer_ids_become_strings() -> None:
-    validated = validate_corpus(pd.DataFrame({"id": [1, 2], "content": ["x", "y"]}), CorpusColumns(),
-                                source="t")
+    validated = validate_corpus(
+        pd.DataFrame({"id": [1, 2], "content": ["x", "y"]}), CorpusColumns(), source="t"
+    )
     assert validated.accepted["id"].tolist() == ["1", "2"]
 
 

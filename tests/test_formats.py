@@ -6,36 +6,85 @@ import numpy as np
 import orjson
 
 from embed_assets import read_predictions
-from embed_assets.formats import Prompt, RequestSchema, parse_prediction_lines, parse_request_line, request_line
+from embed_assets.formats import (
+    Prompt,
+    RequestSchema,
+    parse_prediction_lines,
+    parse_request_line,
+    request_line,
+)
 
 
 def test_legacy_request_line_has_content_task_type_and_title() -> None:
-    line = request_line(Prompt(key="k", content="hello", title="T"), schema=RequestSchema.LEGACY,
-                        task_type="RETRIEVAL_DOCUMENT")
-    assert orjson.loads(line) == {"content": "hello", "task_type": "RETRIEVAL_DOCUMENT", "title": "T"}
+    line = request_line(
+        Prompt(key="k", content="hello", title="T"),
+        schema=RequestSchema.LEGACY,
+        task_type="RETRIEVAL_DOCUMENT",
+    )
+    assert orjson.loads(line) == {
+        "content": "hello",
+        "task_type": "RETRIEVAL_DOCUMENT",
+        "title": "T",
+    }
     assert line.endswith(b"\n")
 
 
 def test_gemini_request_line_carries_key_and_config() -> None:
-    line = request_line(Prompt(key="abc", content="hello"), schema=RequestSchema.GEMINI,
-                        task_type="RETRIEVAL_DOCUMENT", output_dimensionality=256)
+    line = request_line(
+        Prompt(key="abc", content="hello"),
+        schema=RequestSchema.GEMINI,
+        task_type="RETRIEVAL_DOCUMENT",
+        output_dimensionality=256,
+    )
     data = orjson.loads(line)
     assert data["key"] == "abc"
     assert data["request"]["content"]["parts"] == [{"text": "hello"}]
-    assert data["request"]["embed_content_config"] == {"task_type": "RETRIEVAL_DOCUMENT",
-                                                       "output_dimensionality": 256}
+    assert data["request"]["embed_content_config"] == {
+        "task_type": "RETRIEVAL_DOCUMENT",
+        "output_dimensionality": 256,
+    }
     prompt, task_type, dims = parse_request_line(line)
-    assert (prompt.key, prompt.content, task_type, dims) == ("abc", "hello", "RETRIEVAL_DOCUMENT", 256)
+    assert (prompt.key, prompt.content, task_type, dims) == (
+        "abc",
+        "hello",
+        "RETRIEVAL_DOCUMENT",
+        256,
+    )
 
 
 def test_legacy_prediction_lines_parse_vectors_statistics_and_failures() -> None:
     lines = [
-        orjson.dumps({"instance": {"content": "a"}, "predictions": [{"embeddings": {
-            "statistics": {"token_count": 8, "truncated": False}, "values": [0.5, 0.25]}}], "status": ""}),
+        orjson.dumps(
+            {
+                "instance": {"content": "a"},
+                "predictions": [
+                    {
+                        "embeddings": {
+                            "statistics": {"token_count": 8, "truncated": False},
+                            "values": [0.5, 0.25],
+                        }
+                    }
+                ],
+                "status": "",
+            }
+        ),
         orjson.dumps({"instance": {"content": "b"}, "predictions": [], "status": "3: too long"}),
-        orjson.dumps({"instance": {"content": "c"}, "predictions": orjson.dumps([{"embeddings": {
-            "statistics": {"token_count": 3, "truncated": True}, "Values": [1.0, 0.0]}}]).decode(),
-            "status": ""}),
+        orjson.dumps(
+            {
+                "instance": {"content": "c"},
+                "predictions": orjson.dumps(
+                    [
+                        {
+                            "embeddings": {
+                                "statistics": {"token_count": 3, "truncated": True},
+                                "Values": [1.0, 0.0],
+                            }
+                        }
+                    ]
+                ).decode(),
+                "status": "",
+            }
+        ),
     ]
     batch = parse_prediction_lines(lines)
     assert batch.contents == ["a", "b", "c"]
@@ -48,10 +97,22 @@ def test_legacy_prediction_lines_parse_vectors_statistics_and_failures() -> None
 
 
 def test_gemini_prediction_lines_echo_the_key() -> None:
-    lines = [orjson.dumps({"key": "h1", "request": {"content": {"parts": [{"text": "x"}]}},
-                           "response": {"embedding": {"values": [0.1, 0.2, 0.3]}}}),
-             orjson.dumps({"key": "h2", "request": {"content": {"parts": [{"text": "y"}]}},
-                           "status": {"code": 3, "message": "bad"}})]
+    lines = [
+        orjson.dumps(
+            {
+                "key": "h1",
+                "request": {"content": {"parts": [{"text": "x"}]}},
+                "response": {"embedding": {"values": [0.1, 0.2, 0.3]}},
+            }
+        ),
+        orjson.dumps(
+            {
+                "key": "h2",
+                "request": {"content": {"parts": [{"text": "y"}]}},
+                "status": {"code": 3, "message": "bad"},
+            }
+        ),
+    ]
     batch = parse_prediction_lines(lines)
     assert batch.keys == ["h1", "h2"]
     assert batch.statuses == ["", "3: bad"]
@@ -62,10 +123,26 @@ def test_read_predictions_reads_every_jsonl_file_of_a_folder(tmp_path: Path) -> 
     folder = tmp_path / "prediction-model-2026-01-01T00:00:00.000000Z"
     folder.mkdir()
     for part in range(2):
-        (folder / f"predictions_{part:05d}.jsonl").write_bytes(b"".join(
-            orjson.dumps({"instance": {"content": f"t{part}{i}"}, "predictions": [{"embeddings": {
-                "statistics": {"token_count": 2, "truncated": False}, "values": [float(i), 1.0]}}],
-                "status": ""}) + b"\n" for i in range(3)))
+        (folder / f"predictions_{part:05d}.jsonl").write_bytes(
+            b"".join(
+                orjson.dumps(
+                    {
+                        "instance": {"content": f"t{part}{i}"},
+                        "predictions": [
+                            {
+                                "embeddings": {
+                                    "statistics": {"token_count": 2, "truncated": False},
+                                    "values": [float(i), 1.0],
+                                }
+                            }
+                        ],
+                        "status": "",
+                    }
+                )
+                + b"\n"
+                for i in range(3)
+            )
+        )
     (folder / "ignored.txt").write_text("not a prediction")
     frame = read_predictions(folder)
     assert len(frame) == 6

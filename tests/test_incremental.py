@@ -1,8 +1,8 @@
 """Refreshes cost what changed: no change, one change, a deletion, failed rows retried."""
 
-from embed_assets import LocalBatchBackend
-
 from conftest import assert_accounted, make_corpus, table
+
+from embed_assets import LocalBatchBackend
 
 
 def test_no_change_submits_no_job_and_the_table_still_matches(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
@@ -56,11 +56,15 @@ def test_a_copied_text_reuses_the_stored_vector(corpus_file, build, run) -> None
     assert (summary.prompts, summary.reused, summary.table_rows) == (0, 1, 21)
 
 
-def test_failed_rows_are_reported_and_resubmitted_next_time(corpus_file, build, run, workdir) -> None:  # type: ignore[no-untyped-def]
+def test_failed_rows_are_reported_and_resubmitted_next_time(
+    corpus_file, build, run, workdir
+) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(30)
     corpus.loc[len(corpus)] = {"id": "bad", "content": ""}
     path = corpus_file(corpus)
-    pipeline, defs = build(path, backend=LocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10))
+    pipeline, defs = build(
+        path, backend=LocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10)
+    )
     first = run(pipeline, defs)
     assert (first.failed, first.rejected) == (3, 1)
     assert_accounted(first, corpus)

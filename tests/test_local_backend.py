@@ -5,7 +5,7 @@ import signal
 import time
 from pathlib import Path
 
-from embed_assets import JobState, LocalBatchBackend, JobStatus, read_predictions
+from embed_assets import JobState, JobStatus, LocalBatchBackend, read_predictions
 from embed_assets.backends.base import JobRequest
 from embed_assets.formats import Prompt, RequestSchema, request_line
 
@@ -13,16 +13,34 @@ from embed_assets.formats import Prompt, RequestSchema, request_line
 def stage(backend: LocalBatchBackend, texts: list[str], name: str = "s") -> str:
     staging = backend.staging()
     uri = staging.join(name, "requests-00000.jsonl")
-    staging.write_bytes(uri, b"".join(
-        request_line(Prompt(key="", content=t), schema=RequestSchema.LEGACY, task_type="RETRIEVAL_DOCUMENT")
-        for t in texts))
+    staging.write_bytes(
+        uri,
+        b"".join(
+            request_line(
+                Prompt(key="", content=t),
+                schema=RequestSchema.LEGACY,
+                task_type="RETRIEVAL_DOCUMENT",
+            )
+            for t in texts
+        ),
+    )
     return uri
 
 
-def submit(backend: LocalBatchBackend, uri: str, *, auto_truncate: bool = True, labels=None) -> JobStatus:  # type: ignore[no-untyped-def]
-    return backend.submit(JobRequest(display_name="t", model="lexical-hash", input_uri=uri,
-                                     output_uri_prefix=uri.rsplit("/", 1)[0] + "/out", labels=labels or {},
-                                     prompts=0, auto_truncate=auto_truncate))
+def submit(
+    backend: LocalBatchBackend, uri: str, *, auto_truncate: bool = True, labels=None
+) -> JobStatus:  # type: ignore[no-untyped-def]
+    return backend.submit(
+        JobRequest(
+            display_name="t",
+            model="lexical-hash",
+            input_uri=uri,
+            output_uri_prefix=uri.rsplit("/", 1)[0] + "/out",
+            labels=labels or {},
+            prompts=0,
+            auto_truncate=auto_truncate,
+        )
+    )
 
 
 def wait(backend: LocalBatchBackend, name: str, timeout: float = 60) -> JobStatus:

@@ -31,7 +31,9 @@ def test_lexical_model_truncates_long_texts_and_reports_it() -> None:
 @pytest.mark.skipif(not minilm_available(), reason="the local extra is not installed")
 def test_minilm_embeds_384_d_semantic_vectors() -> None:
     model = load_local_model(MINILM_MODEL)
-    out = model.embed(["How do I parse a date?", "Convert a string to a datetime", "A recipe for bread"])
+    out = model.embed(
+        ["How do I parse a date?", "Convert a string to a datetime", "A recipe for bread"]
+    )
     assert out.vectors.shape == (3, 384)
     sims = out.vectors @ out.vectors.T
     assert sims[0, 1] > sims[0, 2]

@@ -7,27 +7,34 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import assert_accounted, make_corpus, table
+
 from embed_assets.models.registry import minilm_available
 from embed_assets.sensor import SensorCursor
 
 
 def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
-    instance: dg.DagsterInstance, corpus_file: Callable[[pd.DataFrame], Path], build, workdir: Path  # type: ignore[no-untyped-def]
+    instance: dg.DagsterInstance,
+    corpus_file: Callable[[pd.DataFrame], Path],
+    build,
+    workdir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     """Ticks the real sensor until it requests a run, materializes that selection, lands it."""
     corpus = make_corpus(300)
     pipeline, defs = build(corpus_file(corpus))
     job = defs.resolve_implicit_global_asset_job_def()
-    assert job.execute_in_process(instance=instance,
-                                  asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]).success
+    assert job.execute_in_process(
+        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
+    ).success
     sensor = defs.resolve_sensor_def(pipeline.sensor_name)
     resources = {pipeline.backend_key: defs.resources[pipeline.backend_key]}
     cursor = None
     for _ in range(300):
-        tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor,
-                                                           definitions=defs, resources=resources))
+        tick = sensor.evaluate_tick(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs, resources=resources
+            )
+        )
         cursor = tick.cursor
         if tick.run_requests:
             break
@@ -38,30 +45,48 @@ def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
     request = tick.run_requests[0]
     submission_id = SensorCursor.parse(cursor).submission_id
     assert request.run_key == submission_id
-    selection = dg.AssetSelection.assets(pipeline.embeddings_key).downstream().resolve(
-        defs.resolve_asset_graph())
-    result = job.execute_in_process(instance=instance, asset_selection=list(selection), tags=request.tags)
+    selection = (
+        dg.AssetSelection.assets(pipeline.embeddings_key)
+        .downstream()
+        .resolve(defs.resolve_asset_graph())
+    )
+    result = job.execute_in_process(
+        instance=instance, asset_selection=list(selection), tags=request.tags
+    )
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     landed = table(defs, pipeline)
     assert sorted(landed["id"]) == sorted(corpus["id"])
     assert {len(v) for v in landed["embedding"]} == {256}
-    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor,
-                                                        definitions=defs, resources=resources))
+    again = sensor.evaluate_tick(
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=resources
+        )
+    )
     assert not again.run_requests  # never twice for one submission
-    fresh = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=None,
-                                                        definitions=defs, resources=resources))
+    fresh = sensor.evaluate_tick(
+        dg.build_sensor_context(
+            instance=instance, cursor=None, definitions=defs, resources=resources
+        )
+    )
     assert not fresh.run_requests  # even with a lost cursor: the table already holds it
 
 
 @pytest.mark.minilm
 @pytest.mark.skipif(not minilm_available(), reason="the local extra is not installed")
 def test_minilm_end_to_end_gives_semantic_neighbours(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
-    corpus = pd.DataFrame({
-        "id": ["date", "datetime", "bread", "cake", "bad"],
-        "content": ["Parse a date from a string.", "Convert text into a datetime object.",
-                    "Bake bread with flour and yeast.", "A recipe for a chocolate cake.", "   "],
-    })
+    corpus = pd.DataFrame(
+        {
+            "id": ["date", "datetime", "bread", "cake", "bad"],
+            "content": [
+                "Parse a date from a string.",
+                "Convert text into a datetime object.",
+                "Bake bread with flour and yeast.",
+                "A recipe for a chocolate cake.",
+                "   ",
+            ],
+        }
+    )
     pipeline, defs = build(corpus_file(corpus), model="all-MiniLM-L6-v2")
     summary = run(pipeline, defs)
     assert_accounted(summary, corpus)

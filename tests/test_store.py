@@ -10,8 +10,13 @@ from embed_assets.store import embedding_rows
 
 
 def rows(ids: list[str], hashes: list[str], vectors: list[list[float]]):  # type: ignore[no-untyped-def]
-    return embedding_rows(ids=ids, content_hashes=hashes, vectors=np.array(vectors, dtype=np.float32),
-                          token_counts=[1] * len(ids), model="m")
+    return embedding_rows(
+        ids=ids,
+        content_hashes=hashes,
+        vectors=np.array(vectors, dtype=np.float32),
+        token_counts=[1] * len(ids),
+        model="m",
+    )
 
 
 def test_upsert_replaces_rows_by_id_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -26,7 +31,9 @@ def test_upsert_replaces_rows_by_id_and_keeps_the_rest(tmp_path: Path) -> None:
 def test_delete_except_removes_ids_that_left_and_stale_hashes(tmp_path: Path) -> None:
     store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
     store.upsert("p", rows(["a", "b", "c"], ["h1", "h2", "h3"], [[1, 0], [0, 1], [1, 1]]))
-    deleted = store.delete_except("p", pd.DataFrame({"id": ["a", "b"], "content_hash": ["h1", "new"]}))
+    deleted = store.delete_except(
+        "p", pd.DataFrame({"id": ["a", "b"], "content_hash": ["h1", "new"]})
+    )
     assert deleted == 2
     assert store.read("p")["id"].tolist() == ["a"]
 
@@ -43,8 +50,16 @@ def test_copy_by_hash_reuses_a_stored_vector(tmp_path: Path) -> None:
 def test_stats_count_wrong_dimensions_and_non_finite_vectors(tmp_path: Path) -> None:
     store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
     store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [np.nan, 1]]))
-    store.upsert("p", embedding_rows(ids=["c"], content_hashes=["h3"],
-                                     vectors=np.ones((1, 3), dtype=np.float32), token_counts=[2], model="m"))
+    store.upsert(
+        "p",
+        embedding_rows(
+            ids=["c"],
+            content_hashes=["h3"],
+            vectors=np.ones((1, 3), dtype=np.float32),
+            token_counts=[2],
+            model="m",
+        ),
+    )
     stats = store.stats("p", dimension=2)
     assert (stats.rows, stats.wrong_dimension, stats.non_finite, stats.tokens) == (3, 1, 1, 4)
 

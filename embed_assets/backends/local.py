@@ -15,7 +15,7 @@ from embed_assets.storage import LocalStorage, Storage
 LOCAL_MAX_PROMPTS_PER_JOB = 30_000
 
 
-class LocalBatchBackend(dg.ConfigurableResource):  # type: ignore[misc]
+class LocalBatchBackend(dg.ConfigurableResource):
     """Runs batch embedding jobs on this machine with a real local model.
 
     Each job is a detached worker process that outlives the Dagster run that submitted it,

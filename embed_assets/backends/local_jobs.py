@@ -103,7 +103,7 @@ class LocalJobEngine:
     def _read(self, job_id: str) -> JobRecord:
         path = self.job_dir(job_id) / "job.json"
         try:
-            return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
+            return orjson.loads(path.read_bytes())
         except FileNotFoundError:
             raise KeyError(f"no job {job_id}") from None
 
@@ -137,7 +137,9 @@ class LocalJobEngine:
         start_worker: bool = True,
     ) -> JobRecord:
         """Records a new job in PENDING and starts its worker; returns at once."""
-        job_id = str(int(datetime.now(UTC).timestamp() * 1000)) + str(secrets.randbelow(10**6)).zfill(6)
+        job_id = str(int(datetime.now(UTC).timestamp() * 1000)) + str(
+            secrets.randbelow(10**6)
+        ).zfill(6)
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
         now = utc_now_rfc3339()
@@ -233,7 +235,9 @@ class LocalJobEngine:
             if JobState.parse(rec["state"]).is_terminal:
                 return
             rec["cancelRequested"] = True
-            alive = "workerPid" in rec and process_alive(rec["workerPid"], rec.get("workerStartTicks"))
+            alive = "workerPid" in rec and process_alive(
+                rec["workerPid"], rec.get("workerStartTicks")
+            )
             rec["state"] = "JOB_STATE_CANCELLING" if alive else "JOB_STATE_CANCELLED"
             if not alive:
                 rec["endTime"] = utc_now_rfc3339()

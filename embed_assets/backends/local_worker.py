@@ -38,7 +38,7 @@ def running_slot(slots_dir: Path, slots: int, on_wait: Callable[[], None]) -> It
     slots_dir.mkdir(parents=True, exist_ok=True)
     while True:
         for index in range(max(slots, 1)):
-            handle: IO[bytes] = open(slots_dir / f"slot-{index}.lock", "a+b")
+            handle: IO[bytes] = open(slots_dir / f"slot-{index}.lock", "a+b")  # noqa: SIM115 (held across yield)
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -204,24 +204,34 @@ def _embed(
                 failed += 1
             else:
                 ok += 1
-        counts = {"successfulCount": str(ok), "failedCount": str(failed), "incompleteCount": "0"}
-        engine.update(job_id, lambda r, c=counts: r.update(completionStats=c))
+        _record_counts(engine, job_id, ok, failed)
         if delay:
             time.sleep(delay)
     check_cancel()
     _write_outputs(engine, record, job_id, out)
     final = faults.get("final_state")
     if final:
-        error = None
+        injected: dict[str, Any] | None = None
         if final in ("JOB_STATE_FAILED", "JOB_STATE_EXPIRED"):
-            error = faults.get("error") or {"code": 13, "message": f"injected {final}"}
-        _finish(engine, job_id, final, error)
+            injected = faults.get("error") or {"code": 13, "message": f"injected {final}"}
+        _finish(engine, job_id, final, injected)
     elif failed and not ok:
         _finish(engine, job_id, "JOB_STATE_FAILED", {"code": 3, "message": "every row failed"})
     elif failed:
         _finish(engine, job_id, "JOB_STATE_PARTIALLY_SUCCEEDED")
     else:
         _finish(engine, job_id, "JOB_STATE_SUCCEEDED")
+
+
+def _record_counts(engine: LocalJobEngine, job_id: str, ok: int, failed: int) -> None:
+    def change(record: JobRecord) -> None:
+        record["completionStats"] = {
+            "successfulCount": str(ok),
+            "failedCount": str(failed),
+            "incompleteCount": "0",
+        }
+
+    engine.update(job_id, change)
 
 
 def _write_outputs(
@@ -254,7 +264,9 @@ def main(argv: list[str]) -> int:
         run_job(engine, job_id)
     except Exception as error:
         traceback.print_exc()
-        _finish(engine, job_id, "JOB_STATE_FAILED", {"code": 13, "message": f"worker error: {error}"})
+        _finish(
+            engine, job_id, "JOB_STATE_FAILED", {"code": 13, "message": f"worker error: {error}"}
+        )
         return 1
     return 0
 

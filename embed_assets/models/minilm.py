@@ -62,7 +62,10 @@ class MiniLMModel:
                 f"(it produces {self.dimension}-d vectors)"
             )
         inputs = (
-            [f"{title}\n{text}" if title else text for title, text in zip(titles, texts, strict=True)]
+            [
+                f"{title}\n{text}" if title else text
+                for title, text in zip(titles, texts, strict=True)
+            ]
             if titles is not None
             else list(texts)
         )

@@ -45,4 +45,6 @@ def load_local_model(name: str) -> LocalEmbeddingModel:
         from embed_assets.models.lexical import LexicalHashingModel
 
         return LexicalHashingModel()
-    raise ValueError(f"unknown local model {name!r}; choose one of {', '.join(local_model_names())}")
+    raise ValueError(
+        f"unknown local model {name!r}; choose one of {', '.join(local_model_names())}"
+    )

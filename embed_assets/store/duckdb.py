@@ -37,7 +37,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
-class DuckDBEmbeddingStore(dg.ConfigurableResource):  # type: ignore[misc]
+class DuckDBEmbeddingStore(dg.ConfigurableResource):
     """Keeps each pipeline's embeddings in a table of a DuckDB database file.
 
     The table (named after the pipeline) has columns `id`, `content_hash`, `embedding`
@@ -78,7 +78,11 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):  # type: ignore[misc]
 
     def _exists(self, connection: duckdb.DuckDBPyConnection, table: str) -> bool:
         return bool(
-            _scalar(connection, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])
+            _scalar(
+                connection,
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                [table],
+            )
         )
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
@@ -86,7 +90,9 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):  # type: ignore[misc]
         table = table_name_for(pipeline)
         with self.connect() as con:
             if not self._exists(con, table):
-                return pd.DataFrame({"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)})
+                return pd.DataFrame(
+                    {"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)}
+                )
             return con.execute(f"SELECT id, content_hash FROM {table}").fetch_df()
 
     def upsert(self, pipeline: str, rows: pa.Table) -> int:
@@ -183,7 +189,10 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):  # type: ignore[misc]
                 [dimension],
             ).fetchall()[0]
         return StoreStats(
-            rows=int(row[0]), wrong_dimension=int(row[1]), non_finite=int(row[2]), tokens=int(row[3])
+            rows=int(row[0]),
+            wrong_dimension=int(row[1]),
+            non_finite=int(row[2]),
+            tokens=int(row[3]),
         )
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:

@@ -1,0 +1,83 @@
+"""`embed-assets`: run a user's corpus headless, clear errors for bad files, status and search."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from conftest import make_corpus
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "embed_assets.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_run_a_user_corpus_and_print_a_json_summary(tmp_path: Path) -> None:
+    corpus = make_corpus(40).rename(columns={"id": "doc", "content": "body"})
+    corpus.loc[len(corpus)] = {"doc": "doc-0001", "body": "a duplicate id"}
+    corpus.loc[len(corpus)] = {"doc": "empty", "body": " "}
+    corpus.to_csv(tmp_path / "docs.csv", index=False)
+    result = cli(
+        "--workdir",
+        "w",
+        "run",
+        "--corpus",
+        "docs.csv",
+        "--id-column",
+        "doc",
+        "--text-column",
+        "body",
+        "--model",
+        "lexical-hash",
+        "--max-prompts-per-job",
+        "15",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["rows_read"] == 42
+    assert summary["rejected"] == 3
+    assert summary["rejected_by_reason"] == {
+        "duplicate id": 2,
+        "empty or whitespace-only content": 1,
+    }
+    assert summary["jobs"] == 3
+    assert summary["embedded"] + summary["failed"] + summary["rejected"] == 42
+    assert summary["table_rows"] == 39
+    status = cli("--workdir", "w", "status", "--name", "corpus", cwd=tmp_path)
+    assert status.returncode == 0 and status.stdout.count("SUCCEEDED") == 3
+    search = cli("--workdir", "w", "search", "--name", "corpus", "document 7 river", cwd=tmp_path)
+    assert search.returncode == 0 and len(search.stdout.strip().splitlines()) == 5
+    assert (tmp_path / "w" / "dagster").is_dir()
+
+
+def test_a_missing_column_is_one_line_naming_the_file_and_its_columns(tmp_path: Path) -> None:
+    pd.DataFrame({"key": ["1"], "text": ["hello"]}).to_json(
+        tmp_path / "c.jsonl", orient="records", lines=True
+    )
+    result = cli(
+        "--workdir", "w", "run", "--corpus", "c.jsonl", "--model", "lexical-hash", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert "c.jsonl" in error and "its columns are: key, text" in error
+
+
+def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    result = cli(
+        "--workdir", "w", "run", "--corpus", "nope.parquet", "--model", "lexical-hash", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "nope.parquet does not exist" in result.stderr.strip().splitlines()[-1]

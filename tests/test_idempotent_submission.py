@@ -1,0 +1,65 @@
+"""A retried submission re-attaches to the jobs it already created."""
+
+import pandas as pd
+
+from conftest import make_corpus
+from embed_assets import LocalBatchBackend
+from embed_assets.catalog import model_spec
+from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus
+from embed_assets.prepare import plan_refresh, shard_prompts, submit_plan
+from embed_assets.submission import LABEL_SUBMISSION, Submission
+
+
+def test_a_retry_creates_no_duplicate_job(workdir) -> None:  # type: ignore[no-untyped-def]
+    backend = LocalBatchBackend(workdir=str(workdir))
+    corpus = normalized_corpus(
+        validate_corpus(make_corpus(30), CorpusColumns(), source="t"),
+        model="lexical-hash",
+        task_type=None,
+        output_dimensionality=None,
+    )
+    plan = plan_refresh(corpus, pd.DataFrame({"id": [], "content_hash": []}))
+    spec = model_spec("lexical-hash")
+    shards = shard_prompts(plan.prompts, spec, 10)
+    staging = backend.staging()
+    submission = Submission(
+        submission_id="docs-retry",
+        pipeline="docs",
+        model="lexical-hash",
+        task_type=None,
+        output_dimensionality=None,
+        manifest_uri=staging.join("docs", "docs-retry", "manifest.parquet"),
+        output_uri=staging.join("docs", "docs-retry", "output"),
+        jobs=(),
+        corpus_rows=30,
+        accepted_rows=30,
+        rejected_rows=0,
+        prompts=30,
+        characters=0,
+        unchanged_rows=0,
+        reused_rows=0,
+        stale_rows=0,
+    )
+    # the first attempt dies after creating the jobs of its first two shards
+    submit_plan(
+        backend=backend,
+        plan=plan,
+        submission=submission,
+        spec=spec,
+        shards=shards[:2],
+        auto_truncate=True,
+        log=lambda line: None,
+    )
+    lines: list[str] = []
+    jobs = submit_plan(
+        backend=backend,
+        plan=plan,
+        submission=submission,
+        spec=spec,
+        shards=shards,
+        auto_truncate=True,
+        log=lines.append,
+    )
+    assert len(jobs) == 3
+    assert len(backend.find_jobs({LABEL_SUBMISSION: "docs-retry"})) == 3
+    assert sum("re-attached" in line for line in lines) == 2

@@ -1,0 +1,61 @@
+"""The sensor: progress across ticks, failed jobs never trigger a run, skips say why."""
+
+import os
+import signal
+import time
+
+import dagster as dg
+
+from conftest import make_corpus
+from embed_assets import JobState, LocalBatchBackend
+from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
+from embed_assets.submission import latest_submission
+
+
+def tick(defs, pipeline, instance, cursor):  # type: ignore[no-untyped-def]
+    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=defs,
+        resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
+    )
+    return sensor.evaluate_tick(context)
+
+
+def test_without_a_submission_the_sensor_says_what_to_do(instance, corpus_file, build) -> None:  # type: ignore[no-untyped-def]
+    pipeline, defs = build(corpus_file(make_corpus(5)))
+    result = tick(defs, pipeline, instance, None)
+    assert not result.run_requests
+    assert "materialize docs/embedding_batch_job" in (result.skip_message or "")
+
+
+def test_a_killed_worker_ends_failed_and_no_run_is_requested(
+    instance, corpus_file, build, workdir
+) -> None:  # type: ignore[no-untyped-def]
+    backend = LocalBatchBackend(workdir=str(workdir), seconds_per_chunk=60)
+    pipeline, defs = build(corpus_file(make_corpus(20)), backend=backend)
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(
+        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
+    ).success
+    submission = latest_submission(instance, pipeline.batch_job_key)
+    assert submission is not None and len(submission.jobs) == 1
+    name = submission.jobs[0].name
+    first = tick(defs, pipeline, instance, None)
+    assert not first.run_requests
+    assert "0 of 1 jobs" in (first.skip_message or "")
+    deadline = time.monotonic() + 30
+    while backend.get(name).state is not JobState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = backend.worker_pid(name)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    second = tick(defs, pipeline, instance, first.cursor)
+    assert not second.run_requests
+    assert SensorCursor.parse(second.cursor).outcome == OUTCOME_FAILED
+    assert "FAILED" in (second.skip_message or "")
+    assert second.asset_events  # the failure is reported as an observation
+    third = tick(defs, pipeline, instance, second.cursor)
+    assert not third.run_requests
