@@ -69,9 +69,11 @@ def stdlib_docstrings(*, limit: int | None = None) -> pd.DataFrame:
     rows: list[tuple[str, str, str]] = []
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root)
-        if _SKIPPED_PARTS & set(relative.parts) or any(p.startswith("_") for p in relative.parts):
+        parts = relative.with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if _SKIPPED_PARTS & set(parts) or any(p.startswith("_") for p in parts):
             continue
-        module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        module = ".".join(parts)
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, ValueError):

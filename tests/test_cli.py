@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
 from conftest import make_corpus
 
 

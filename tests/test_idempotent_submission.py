@@ -1,8 +1,8 @@
 """A retried submission re-attaches to the jobs it already created."""
 
 import pandas as pd
-
 from conftest import make_corpus
+
 from embed_assets import LocalBatchBackend
 from embed_assets.catalog import model_spec
 from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus

@@ -5,8 +5,8 @@ import signal
 import time
 
 import dagster as dg
-
 from conftest import make_corpus
+
 from embed_assets import JobState, LocalBatchBackend
 from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
 from embed_assets.submission import latest_submission
