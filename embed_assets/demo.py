@@ -131,7 +131,7 @@ def build_neighbours_asset(
         table = store.read(pipeline_name)
         ids = table["id"].to_numpy()
         matrix = (
-            np.stack(table["embedding"].to_numpy()).astype(np.float32)
+            np.stack(list(table["embedding"])).astype(np.float32)
             if len(table)
             else np.zeros((0, 1), np.float32)
         )

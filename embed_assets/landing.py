@@ -162,7 +162,7 @@ def _land_batch(
 ) -> tuple[int, int]:
     """Upserts the good rows of one batch; returns (rows written, tokens)."""
     hashes = np.asarray(_batch_hashes(batch, submission), dtype=object)
-    positions = hash_index.get_indexer(hashes)
+    positions = hash_index.get_indexer(pd.Index(hashes))
     ok = batch.ok & (positions >= 0)
     if batch.vectors.shape[1] not in (0, dimension):
         for content_hash in hashes[positions >= 0]:
