@@ -51,9 +51,8 @@ class LocalStorage:
     """A folder on this machine; URIs are absolute paths."""
 
     def __init__(self, root: str | Path) -> None:
-        """Creates the storage, making the folder if needed."""
+        """Creates the storage; folders are made when something is written."""
         self.root = str(Path(root).resolve())
-        Path(self.root).mkdir(parents=True, exist_ok=True)
 
     def join(self, *parts: str) -> str:
         """Returns the path of `parts` below the root."""

@@ -149,3 +149,11 @@ def test_read_predictions_reads_every_jsonl_file_of_a_folder(tmp_path: Path) -> 
     assert set(frame.columns) >= {"content", "embedding", "token_count", "truncated", "status"}
     assert frame["embedding"].iloc[0].dtype == np.float32
     assert sorted(frame["content"]) == ["t00", "t01", "t02", "t10", "t11", "t12"]
+
+
+def test_read_predictions_of_a_missing_path_says_so(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="no prediction file or folder"):
+        read_predictions(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
