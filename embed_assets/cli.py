@@ -96,15 +96,12 @@ def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     store = DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb"))
-    with store.connect(read_only=True) as con:
-        from embed_assets.store.base import table_name_for
-
-        rows = con.execute(f"SELECT model FROM {table_name_for(pipeline_name)} LIMIT 1").fetchall()
-    if not rows:
+    model_name = store.model_of(pipeline_name)
+    if model_name is None:
         raise SystemExit(
             f"the table of pipeline {pipeline_name} is empty: run `embed-assets run` first"
         )
-    model = load_local_model(rows[0][0])
+    model = load_local_model(model_name)
     vector = model.embed([query], task_type="RETRIEVAL_QUERY").vectors[0]
     found = store.search(pipeline_name, vector, k=k)
     return [(str(i), float(s)) for i, s in zip(found["id"], found["similarity"], strict=True)]

@@ -168,6 +168,15 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             self._ensure(con, table)
             return con.execute(f"SELECT * FROM {table}__failures ORDER BY id").fetch_df()
 
+    def model_of(self, pipeline: str) -> str | None:
+        """Returns the model the table's vectors were made with (None while it is empty)."""
+        table = table_name_for(pipeline)
+        with self.connect() as con:
+            if not self._exists(con, table):
+                return None
+            rows = con.execute(f"SELECT model FROM {table} LIMIT 1").fetchall()
+        return str(rows[0][0]) if rows else None
+
     def read(self, pipeline: str) -> pd.DataFrame:
         """Returns the whole table, ordered by id."""
         table = table_name_for(pipeline)
