@@ -1,7 +1,15 @@
 """embed_assets: Dagster assets that keep a text corpus embedded with Vertex AI batch prediction."""
 
-from embed_assets.backends.base import BatchBackend, JobRequest, JobState, JobStatus
+from embed_assets.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    BatchBackend,
+    JobRequest,
+    JobState,
+    JobStatus,
+)
 from embed_assets.backends.local import LocalBatchBackend
+from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.formats import read_predictions
 from embed_assets.pipeline import EmbeddingPipeline
 from embed_assets.sensor import build_embedding_job_sensor
@@ -10,6 +18,8 @@ from embed_assets.store.duckdb import DuckDBEmbeddingStore
 from embed_assets.submission import Submission
 
 __all__ = [
+    "BackendError",
+    "BackendUnavailable",
     "BatchBackend",
     "DuckDBEmbeddingStore",
     "EmbeddingPipeline",
@@ -19,6 +29,7 @@ __all__ = [
     "JobStatus",
     "LocalBatchBackend",
     "Submission",
+    "VertexBatchBackend",
     "build_embedding_job_sensor",
     "read_predictions",
 ]

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import pandas as pd
 
-from embed_assets.backends.base import BatchBackend
+from embed_assets.backends.base import BackendError, BatchBackend
+from embed_assets.cancellation import cancel_unfinished_jobs
 from embed_assets.catalog import model_spec
 from embed_assets.corpus import CorpusError
 from embed_assets.landing import LandingReport, SubmissionNotFinished, land_submission
 from embed_assets.prepare import plan_refresh, shard_prompts, submission_id_for, submit_plan
+from embed_assets.pricing import estimate_cost
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.submission import (
     RUN_TAG_SUBMISSION,
@@ -158,25 +160,60 @@ def _batch_job_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
             reused_rows=int(counts.get("reuse", 0)),
             stale_rows=plan.stale_rows,
         )
+        superseded = _cancel_superseded(context, pipeline, backend, submission_id)
         if submission.needs_landing or len(plan.prompts):
-            jobs = submit_plan(
-                backend=backend,
-                plan=plan,
-                submission=submission,
-                spec=spec,
-                shards=shards,
-                auto_truncate=pipeline.auto_truncate,
-                log=context.log.info,
-            )
+            try:
+                jobs = submit_plan(
+                    backend=backend,
+                    plan=plan,
+                    submission=submission,
+                    spec=spec,
+                    shards=shards,
+                    auto_truncate=pipeline.auto_truncate,
+                    log=context.log.info,
+                )
+            except BackendError as error:
+                raise dg.Failure(
+                    description=f"submission {submission_id} could not be submitted: {error}. "
+                    "Re-executing this run re-attaches to the jobs already created."
+                ) from error
             submission = dataclasses.replace(submission, jobs=jobs)
         context.log.info(
             f"submission {submission_id}: {submission.prompts} prompts in {len(submission.jobs)} "
             f"jobs; {submission.unchanged_rows} rows unchanged, {submission.reused_rows} reused, "
             f"{submission.stale_rows} stale stored rows"
         )
-        return dg.MaterializeResult(metadata=submission.to_metadata())
+        cost = estimate_cost(model, characters=submission.characters)
+        return dg.MaterializeResult(
+            metadata={
+                **submission.to_metadata(),
+                **cost.to_metadata(),
+                "cancelled_superseded_jobs": dg.MetadataValue.int(superseded),
+            }
+        )
 
     return embedding_batch_job
+
+
+def _cancel_superseded(
+    context: dg.AssetExecutionContext,
+    pipeline: "EmbeddingPipeline",
+    backend: BatchBackend,
+    submission_id: str,
+) -> int:
+    """Cancels the unfinished jobs of the previous submission, which this one replaces."""
+    if not backend.cancel_superseded:
+        return 0
+    previous = latest_submission(context.instance, pipeline.batch_job_key)
+    if previous is None or previous.submission_id == submission_id:
+        return 0  # nothing before, or a retry of this same submission
+    cancelled = cancel_unfinished_jobs(backend=backend, submission=previous, log=context.log.info)
+    if cancelled:
+        context.log.info(
+            f"submission {submission_id} supersedes {previous.submission_id}: cancelled "
+            f"{len(cancelled)} unfinished jobs; their rows are part of this submission"
+        )
+    return len(cancelled)
 
 
 def _find_submission(
@@ -235,7 +272,7 @@ def _embeddings_asset(pipeline: "EmbeddingPipeline") -> dg.AssetsDefinition:
             report = land_submission(
                 submission=submission, backend=backend, store=store, log=context.log.info
             )
-        except SubmissionNotFinished as error:
+        except (SubmissionNotFinished, BackendError) as error:
             raise dg.Failure(description=str(error)) from error
         stats = store.stats(pipeline.name, dimension=pipeline.dimension)
         context.log.info(_summary_line(report))
@@ -305,7 +342,12 @@ def _landing_metadata(
         "failed_rows": dg.MetadataValue.int(report.failed_rows),
         "rejected_rows": dg.MetadataValue.int(report.rejected_rows),
         "failed_examples": dg.MetadataValue.md(markdown_table(report.failures, ["id", "reason"])),
+        "prompts": dg.MetadataValue.int(submission.prompts),
+        "characters": dg.MetadataValue.int(submission.characters),
         "tokens": dg.MetadataValue.int(report.tokens),
+        **estimate_cost(
+            submission.model, characters=submission.characters, tokens=report.tokens
+        ).to_metadata(),
         "prediction_files": dg.MetadataValue.int(report.prediction_files),
         "job_states": dg.MetadataValue.json(report.job_states),
     }

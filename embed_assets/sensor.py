@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import orjson
 
-from embed_assets.backends.base import BatchBackend, JobState
+from embed_assets.backends.base import BackendError, BatchBackend, JobState
 from embed_assets.submission import RUN_TAG_SUBMISSION, Submission, latest_submission
 
 DEFAULT_TIME_BUDGET_SECONDS = 40.0
@@ -70,8 +70,13 @@ def poll_jobs(
             if log:
                 log.info("approaching the tick's time budget; will continue polling next tick")
             break
-        status = backend.get(job.name)
         calls += 1
+        try:
+            status = backend.get(job.name)
+        except BackendError as error:  # the service is down or refuses: try again next tick
+            if log:
+                log.warning(f"could not read {job.name}: {error}; will retry next tick")
+            break
         cursor.states[job.name] = status.state.value
         if status.state.value != previous:
             changes.append(status.describe())

@@ -61,6 +61,14 @@ TERMINAL_STATES = frozenset(
 )
 
 
+class BackendError(RuntimeError):
+    """The batch service refused a request; the message says why."""
+
+
+class BackendUnavailable(BackendError):
+    """The batch service did not answer (after retries); try again later."""
+
+
 @dataclass(frozen=True)
 class JobError:
     """Why a job failed: a status code and a message."""
@@ -151,7 +159,12 @@ class BatchBackend(Protocol):
     """Submits batch embedding jobs and reports on them.
 
     Implementations are Dagster resources; `LocalBatchBackend` and `VertexBatchBackend`.
+
+    Attributes:
+        cancel_superseded: cancel a submission's unfinished jobs when a newer one replaces it.
     """
+
+    cancel_superseded: bool
 
     def staging(self) -> Storage:
         """Returns the storage where request shards, manifests and outputs are kept."""
@@ -204,7 +217,7 @@ def parse_time(value: Any) -> datetime | None:
     text = str(value).replace("Z", "+00:00")
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     return datetime.fromisoformat(text)

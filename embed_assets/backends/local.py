@@ -36,7 +36,10 @@ class LocalBatchBackend(dg.ConfigurableResource):
         default=1,
         description="Jobs that may embed at once; more wait in PENDING, as on Vertex.",
     )
-
+    cancel_superseded: bool = Field(
+        default=True,
+        description="Cancel the unfinished jobs of a submission when a newer one replaces it.",
+    )
     seconds_per_chunk: float = Field(
         default=0.0,
         description="Extra seconds a worker waits after each chunk of 512 rows; slows jobs down "

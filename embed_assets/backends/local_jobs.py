@@ -69,13 +69,26 @@ class LocalJobEngine:
         root: folder holding one sub-folder per job.
         max_running_jobs: how many workers may embed at once; the rest wait in PENDING.
         name_prefix: prefix of job names (`jobs/` locally; a REST resource path for the emulator).
+        slots_dir: folder of the running-job slot locks (default `<root>/.slots`); engines that
+            share it share the running-job limit.
+        env: environment variables added to the workers' environment.
     """
 
-    def __init__(self, root: str | Path, *, max_running_jobs: int = 1, name_prefix: str = "jobs/"):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        max_running_jobs: int = 1,
+        name_prefix: str = "jobs/",
+        slots_dir: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_running_jobs = max_running_jobs
         self.name_prefix = name_prefix
+        self.slots_dir = Path(slots_dir).resolve() if slots_dir else self.root / ".slots"
+        self.env = dict(env or {})
 
     # -- records -----------------------------------------------------------------------------
 
@@ -160,7 +173,7 @@ class LocalJobEngine:
             "completionStats": {"successfulCount": "0", "failedCount": "0", "incompleteCount": "0"},
             "faults": dict(faults or {}),
             "maxRunningJobs": self.max_running_jobs,
-            "slotsDir": str(self.root / ".slots"),
+            "slotsDir": str(self.slots_dir),
             **dict(extra or {}),
         }
         with self._locked(job_id):
@@ -180,6 +193,7 @@ class LocalJobEngine:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # detached: the job outlives the run that submitted it
                 close_fds=True,
+                env={**os.environ, **self.env},
             )
         _children.append(child)
         ticks = _process_start_ticks(child.pid)

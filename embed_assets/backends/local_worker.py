@@ -22,6 +22,8 @@ import orjson
 from embed_assets.backends.local_jobs import JobRecord, LocalJobEngine, utc_now_rfc3339
 from embed_assets.formats import Prompt, parse_request_line
 from embed_assets.models import load_local_model
+from embed_assets.models.base import LocalEmbeddingModel
+from embed_assets.models.projected import ProjectedModel
 from embed_assets.storage import storage_for
 
 CHUNK_ROWS = 512
@@ -109,6 +111,11 @@ def run_job(engine: LocalJobEngine, job_id: str) -> None:
         if engine.get(job_id).get("cancelRequested"):
             raise Cancelled
 
+    pending = float(faults.get("pending_seconds", 0.0))
+    waited = time.monotonic() + pending
+    while time.monotonic() < waited:
+        check_cancel()
+        time.sleep(min(0.2, pending))
     slots_dir = Path(record["slotsDir"])
     try:
         with running_slot(slots_dir, int(record.get("maxRunningJobs", 1)), check_cancel):
@@ -145,8 +152,7 @@ def _embed(
     params = record.get("modelParameters") or {}
     dimensionality = params.get("outputDimensionality")
     auto_truncate = params.get("autoTruncate", True)
-    local_model = record.get("localModel") or record["model"].rsplit("/", 1)[-1]
-    model = load_local_model(local_model)
+    model = _model_for(record)
     input_uri = record["inputConfig"]["gcsSource"]["uris"][0]
     storage = storage_for(input_uri)
     with storage.open_read(input_uri) as stream:
@@ -208,7 +214,7 @@ def _embed(
         if delay:
             time.sleep(delay)
     check_cancel()
-    _write_outputs(engine, record, job_id, out)
+    _write_outputs(engine, record, job_id, out, int(faults.get("rows_per_file", 0)))
     final = faults.get("final_state")
     if final:
         injected: dict[str, Any] | None = None
@@ -223,6 +229,16 @@ def _embed(
         _finish(engine, job_id, "JOB_STATE_SUCCEEDED")
 
 
+def _model_for(record: JobRecord) -> LocalEmbeddingModel:
+    """Returns the job's model: a local one, or a local one projected to an emulated model."""
+    local_model = record.get("localModel") or record["model"].rsplit("/", 1)[-1]
+    model = load_local_model(local_model)
+    emulation = record.get("emulation")
+    if emulation:
+        return ProjectedModel(model, name=emulation["model"], dimension=emulation["dimension"])
+    return model
+
+
 def _record_counts(engine: LocalJobEngine, job_id: str, ok: int, failed: int) -> None:
     def change(record: JobRecord) -> None:
         record["completionStats"] = {
@@ -235,14 +251,14 @@ def _record_counts(engine: LocalJobEngine, job_id: str, ok: int, failed: int) ->
 
 
 def _write_outputs(
-    engine: LocalJobEngine, record: JobRecord, job_id: str, lines: list[bytes]
+    engine: LocalJobEngine, record: JobRecord, job_id: str, lines: list[bytes], rows_per_file: int
 ) -> None:
     random.Random(int(job_id)).shuffle(lines)  # output order is not input order, as on Vertex
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     prefix = record["outputConfig"]["gcsDestination"]["outputUriPrefix"]
     storage = storage_for(prefix)
     directory = f"{prefix.rstrip('/')}/prediction-model-{stamp}"
-    files = max(1, -(-len(lines) // ROWS_PER_OUTPUT_FILE))
+    files = max(1, -(-len(lines) // (rows_per_file or ROWS_PER_OUTPUT_FILE)))
     per_file = -(-len(lines) // files) if lines else 0
     for index in range(files):
         part = lines[index * per_file : (index + 1) * per_file]

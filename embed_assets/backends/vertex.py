@@ -1,0 +1,269 @@
+"""`VertexBatchBackend`: Vertex AI batch prediction through google-genai, staging on Cloud Storage.
+
+Jobs are created, read, listed and cancelled with `client.batches`; request shards and
+prediction files go through dagster-gcp's `GCSResource`. Job records are parsed from the raw
+JSON the service returned (kept by an httpx response hook), not from the SDK's `BatchJob`: that
+model drops `labels`, which re-attaching needs, and refuses an `error` whose `details` are
+objects, which is what the service sends for failed jobs.
+"""
+
+import threading
+from functools import partial
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import dagster as dg
+import orjson
+import pydantic
+from dagster_gcp import GCSResource
+from pydantic import Field, PrivateAttr
+
+from embed_assets.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    JobRequest,
+    JobStatus,
+)
+from embed_assets.catalog import model_spec
+from embed_assets.models.registry import local_model_names
+from embed_assets.storage import GcsStorage, Storage, split_gs_uri
+
+RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
+LIST_PAGE_SIZE = 100
+
+
+class _LastResponse:
+    """Keeps the body of the last HTTP response each thread received."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def hook(self, response: Any) -> None:
+        response.read()
+        self._local.body = response.content
+
+    def clear(self) -> None:
+        self._local.body = b""
+
+    def json(self) -> dict[str, Any]:
+        body = getattr(self._local, "body", b"")
+        data = orjson.loads(body) if body else {}
+        return data if isinstance(data, dict) else {}
+
+
+class VertexBatchBackend(dg.ConfigurableResource):
+    """Runs batch embedding jobs on Vertex AI batch prediction.
+
+    Request shards are staged under `staging_uri`, one job per shard is created with
+    google-genai, and each job writes its predictions below the submission's output prefix.
+
+    Example:
+        ```python
+        backend = VertexBatchBackend(
+            project="my-project",
+            location="us-central1",
+            staging_uri="gs://my-bucket/embed-assets",
+        )
+        ```
+    """
+
+    project: str = Field(description="Google Cloud project that runs the batch jobs.")
+    location: str = Field(default="us-central1", description="Vertex AI region of the jobs.")
+    staging_uri: str = Field(
+        description="gs:// prefix for request shards, manifests and prediction files."
+    )
+    api_version: str = Field(default="v1", description="Vertex AI REST API version.")
+    api_endpoint: str | None = Field(
+        default=None,
+        description="Base URL of the Vertex AI API, e.g. an emulator's http://127.0.0.1:PORT "
+        "(default: the regional Google endpoint).",
+    )
+    access_token: str | None = Field(
+        default=None,
+        description="OAuth access token to send instead of Application Default Credentials "
+        "(an emulator accepts any value).",
+    )
+    retry_attempts: int = Field(
+        default=5, description="Attempts per API call on 408, 429 and 5xx answers (1: no retry)."
+    )
+    retry_initial_delay_seconds: float = Field(
+        default=1.0, description="Delay before the first retry; it doubles on each attempt."
+    )
+    retry_max_delay_seconds: float = Field(default=60.0, description="Longest delay between tries.")
+    timeout_seconds: float = Field(default=60.0, description="Timeout of one API call.")
+    cancel_superseded: bool = Field(
+        default=True,
+        description="Cancel the unfinished jobs of a submission when a newer one replaces it.",
+    )
+    gcs: GCSResource | None = Field(
+        default=None,
+        description="Cloud Storage resource for staging (default: GCSResource(project=project)).",
+    )
+
+    _client: Any = PrivateAttr(default=None)
+    _storage_client: Any = PrivateAttr(default=None)
+    _last: _LastResponse = PrivateAttr(default_factory=_LastResponse)
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def genai_client(self) -> Any:
+        """Returns the google-genai client this backend calls (created once)."""
+        if self._client is None:
+            from google import genai
+            from google.genai import types
+
+            credentials = None
+            if self.access_token:
+                import google.oauth2.credentials
+
+                credentials = google.oauth2.credentials.Credentials(token=self.access_token)
+            options = types.HttpOptions(
+                api_version=self.api_version,
+                timeout=int(self.timeout_seconds * 1000),
+                retry_options=types.HttpRetryOptions(
+                    attempts=self.retry_attempts,
+                    initial_delay=self.retry_initial_delay_seconds,
+                    max_delay=self.retry_max_delay_seconds,
+                    http_status_codes=RETRY_STATUS_CODES,
+                ),
+                client_args={"event_hooks": {"response": [self._last.hook]}},
+            )
+            if self.api_endpoint:
+                options.base_url = self.api_endpoint
+            self._client = genai.Client(
+                vertexai=True,
+                project=self.project,
+                location=self.location,
+                credentials=credentials,
+                http_options=options,
+            )
+        return self._client
+
+    def staging(self) -> Storage:
+        """Returns the Cloud Storage staging area."""
+        self._check_staging_uri()
+        if self._storage_client is None:
+            resource = self.gcs or GCSResource(project=self.project)
+            self._storage_client = resource.get_client()
+        return GcsStorage(self.staging_uri, self._storage_client)
+
+    def _check_staging_uri(self) -> None:
+        try:
+            split_gs_uri(self.staging_uri)
+        except ValueError:
+            raise ValueError(
+                f"staging_uri={self.staging_uri!r}: VertexBatchBackend stages on Cloud Storage; "
+                "use gs://bucket/prefix"
+            ) from None
+
+    def _call(self, call: Callable[[], Any], what: str) -> dict[str, Any]:
+        """Makes one SDK call and returns the raw JSON the service answered."""
+        from google.genai import errors
+
+        self._last.clear()
+        try:
+            call()
+        except pydantic.ValidationError:
+            pass  # the SDK's model refused the answer (e.g. error.details objects); we read it raw
+        except errors.APIError as error:
+            text = f"{what}: HTTP {error.code} {error.status or ''} {error.message or ''}".strip()
+            if error.code in RETRY_STATUS_CODES:
+                raise BackendUnavailable(
+                    f"{text} (after {self.retry_attempts} attempts)"
+                ) from error
+            raise BackendError(text) from error
+        except OSError as error:  # connection refused or reset after every retry
+            raise BackendUnavailable(f"{what}: {error}") from error
+        return self._last.json()
+
+    # -- the BatchBackend protocol -------------------------------------------------------------
+
+    def validate_model(self, *, model: str, output_dimensionality: int | None) -> None:
+        """Refuses local-only models, unknown models and unsupported dimensionalities."""
+        self._check_staging_uri()
+        if model in local_model_names():
+            raise ValueError(
+                f"model={model!r} is a local model; VertexBatchBackend runs text-embedding-005, "
+                "text-multilingual-embedding-002 or gemini-embedding-001"
+            )
+        model_spec(model).check_dimensionality(output_dimensionality)
+
+    def max_prompts_per_job(self, model: str) -> int:
+        """Returns the model's per-job limit (30,000 legacy; 1,000,000 Gemini)."""
+        return model_spec(model).max_prompts_per_job
+
+    def submit(self, request: JobRequest) -> JobStatus:
+        """Creates one batch job; `modelParameters` and labels travel in `extra_body`."""
+        from google.genai import types
+
+        parameters: dict[str, Any] = {"autoTruncate": request.auto_truncate}
+        if request.output_dimensionality:
+            parameters["outputDimensionality"] = request.output_dimensionality
+        config = types.CreateBatchJobConfig(
+            display_name=request.display_name,
+            dest=request.output_uri_prefix,
+            http_options=types.HttpOptions(
+                extra_body={"modelParameters": parameters, "labels": dict(request.labels)}
+            ),
+        )
+        client = self.genai_client()
+        raw = self._call(
+            lambda: client.batches.create(
+                model=request.model, src=request.input_uri, config=config
+            ),
+            f"creating batch job {request.display_name}",
+        )
+        return JobStatus.from_rest(raw)
+
+    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        """Lists the jobs carrying all of `labels`, every page."""
+        from google.genai import types
+
+        text = " AND ".join(f'labels.{k}="{v}"' for k, v in sorted(labels.items()))
+        client = self.genai_client()
+        jobs: list[JobStatus] = []
+        token: str | None = None
+        while True:
+            config = types.ListBatchJobsConfig(
+                filter=text, page_size=LIST_PAGE_SIZE, page_token=token
+            )
+            page = self._call(partial(client.batches.list, config=config), "listing batch jobs")
+            jobs += [JobStatus.from_rest(job) for job in page.get("batchPredictionJobs", [])]
+            token = page.get("nextPageToken")
+            if not token:
+                return [j for j in jobs if all(j.labels.get(k) == v for k, v in labels.items())]
+
+    def get(self, name: str) -> JobStatus:
+        """Returns a job's current status."""
+        client = self.genai_client()
+        return JobStatus.from_rest(
+            self._call(lambda: client.batches.get(name=name), f"reading batch job {name}")
+        )
+
+    def cancel(self, name: str) -> JobStatus:
+        """Asks Vertex to cancel a job; a job that already finished is left as it is."""
+        client = self.genai_client()
+        try:
+            self._call(lambda: client.batches.cancel(name=name), f"cancelling batch job {name}")
+        except BackendUnavailable:
+            raise
+        except BackendError:
+            status = self.get(name)
+            if status.is_terminal:
+                return status  # it finished before the cancel arrived
+            raise
+        return self.get(name)
+
+    def output_files(self, job: JobStatus) -> list[str]:
+        """Returns every `*.jsonl` in the job's `output_info.gcs_output_directory`."""
+        if not job.output_directory:
+            return []
+        return self.staging().list_jsonl(job.output_directory)
+
+    def console_url(self, job: JobStatus) -> str | None:
+        """Returns the job's page in the Google Cloud console."""
+        job_id = job.name.rsplit("/", 1)[-1]
+        return (
+            f"https://console.cloud.google.com/vertex-ai/locations/{self.location}/"
+            f"batch-predictions/{job_id}?project={self.project}"
+        )

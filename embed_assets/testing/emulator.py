@@ -1,0 +1,483 @@
+"""`VertexEmulator`: Vertex AI's `batchPredictionJobs` REST API on 127.0.0.1, for tests and users.
+
+It serves create, list (with `filter` and paging), get, cancel and delete under
+`/v1/projects/{project}/locations/{location}/batchPredictionJobs`, reads request files from and
+writes prediction files to Cloud Storage through a real GCS emulator (fake-gcs-server, started
+here unless a URL is given), and runs each job with the local backend's job engine: a detached
+worker, a per-project limit on running jobs, Vertex's states, shuffled output split over files.
+
+The vectors are emulated: a local model's vector projected to the requested model's dimension
+(see `embed_assets.models.projected`). They are not Google's embeddings.
+"""
+
+import base64
+import re
+import shutil
+import tempfile
+import threading
+import zlib
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from embed_assets.backends.base import JobState
+from embed_assets.backends.local_jobs import JobRecord, LocalJobEngine
+from embed_assets.catalog import model_spec
+from embed_assets.models.registry import LEXICAL_MODEL
+from embed_assets.testing.faults import FaultPlan, JobFault
+from embed_assets.testing.filters import FilterError, parse_filter
+from embed_assets.testing.gcs import GcsEmulator, free_port
+
+EMULATED_MODELS = ("text-embedding-005", "text-multilingual-embedding-002", "gemini-embedding-001")
+DEFAULT_PAGE_SIZE = 100
+_PATH = re.compile(
+    r"^/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/batchPredictionJobs(?:/(?P<job>[^/:]+))?(?::(?P<verb>cancel))?$"
+)
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_INTERNAL_FIELDS = (
+    "faults",
+    "maxRunningJobs",
+    "slotsDir",
+    "workerPid",
+    "workerStartTicks",
+    "localModel",
+    "emulation",
+    "cancelRequested",
+    "totalCount",
+)
+
+
+class ApiError(Exception):
+    """An error answered in Google's JSON error shape."""
+
+    def __init__(self, code: int, status: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.status, self.message = code, status, message
+
+    def body(self) -> dict[str, Any]:
+        """Returns the error body."""
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+def project_number(project: str) -> str:
+    """Returns the 12-digit project number the emulator uses in resource names, as Vertex does."""
+    return project if project.isdigit() else str(100_000_000_000 + zlib.crc32(project.encode()))
+
+
+def public_view(record: JobRecord) -> JobRecord:
+    """Returns a job record as the REST API shows it, without the engine's own fields."""
+    return {k: v for k, v in record.items() if k not in _INTERNAL_FIELDS}
+
+
+class VertexEmulator:
+    """Emulates Vertex AI batch prediction for embedding models on 127.0.0.1.
+
+    Example:
+        ```python
+        with VertexEmulator(buckets=["my-bucket"]) as emulator:
+            backend = VertexBatchBackend(
+                project="demo", location="us-central1", staging_uri="gs://my-bucket/embed",
+                api_endpoint=emulator.endpoint, access_token="emulator",
+            )
+        ```
+
+    Args:
+        port: port of the REST API (default: a free one).
+        gcs_url: URL of a running GCS emulator; by default fake-gcs-server is started.
+        buckets: buckets to create in the GCS emulator this class starts.
+        workdir: folder for job records (default: a temporary folder, removed on stop).
+        max_running_jobs: jobs per project that may run at once; the rest wait in PENDING.
+        local_model: the local model whose vectors are projected (default: lexical-hash, fast).
+        seconds_per_chunk: extra seconds per chunk of 512 rows, to make jobs take time.
+        rows_per_file: rows per prediction file; more rows are split over several files.
+        fault: what happens to every job unless a rule from `inject` applies.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        gcs_url: str | None = None,
+        buckets: tuple[str, ...] | list[str] = ("embed-assets",),
+        workdir: str | Path | None = None,
+        max_running_jobs: int = 4,
+        local_model: str = LEXICAL_MODEL,
+        seconds_per_chunk: float = 0.0,
+        rows_per_file: int = 10_000,
+        fault: JobFault | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.max_running_jobs = max_running_jobs
+        self.local_model = local_model
+        self.seconds_per_chunk = seconds_per_chunk
+        self.rows_per_file = rows_per_file
+        self.faults = FaultPlan(default=fault or JobFault())
+        self.calls: Counter[str] = Counter()
+        self._buckets = tuple(buckets)
+        self._given_gcs_url = gcs_url
+        self._gcs: GcsEmulator | None = None
+        self._workdir = Path(workdir) if workdir else None
+        self._tempdir: str | None = None
+        self._engines: dict[tuple[str, str], LocalJobEngine] = {}
+        self._engines_lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL for google-genai (`HttpOptions(base_url=...)`)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def gcs_url(self) -> str:
+        """The GCS emulator's URL, the value for `STORAGE_EMULATOR_HOST`."""
+        if self._given_gcs_url:
+            return self._given_gcs_url
+        if self._gcs is None:
+            raise RuntimeError("the emulator is not started")
+        return self._gcs.url
+
+    def start(self) -> "VertexEmulator":
+        """Starts the GCS emulator (unless given) and the REST API; returns once both listen."""
+        if self._workdir is None:
+            self._tempdir = tempfile.mkdtemp(prefix="embed-assets-vertex-")
+            self._workdir = Path(self._tempdir)
+        if not self._given_gcs_url:
+            self._gcs = GcsEmulator(buckets=self._buckets).start()
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        except OSError:
+            self.stop()
+            raise
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="vertex-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Blocks until the server is shut down (the CLI's foreground mode)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def stop(self) -> None:
+        """Cancels unfinished jobs, stops the servers and removes temporary data."""
+        for engine in list(self._engines.values()):
+            for record in engine.list():
+                if not JobState.parse(record["state"]).is_terminal:
+                    engine.cancel(record["name"])
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._gcs is not None:
+            self._gcs.stop()
+            self._gcs = None
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+    def __enter__(self) -> "VertexEmulator":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- faults and inspection ---------------------------------------------------------------
+
+    def inject(
+        self, fault: JobFault, *, count: int | None = 1, display_name_contains: str | None = None
+    ) -> None:
+        """Applies `fault` to the next `count` jobs created (None: all) whose name matches."""
+        self.faults.add_job_fault(fault, count=count, display_name_contains=display_name_contains)
+
+    def fail_next_calls(self, count: int, *, status: int = 429) -> None:
+        """Answers the next `count` API calls with HTTP `status` (429 or 503, say)."""
+        self.faults.fail_next_calls(count, status=status)
+
+    def jobs(self) -> list[JobRecord]:
+        """Returns every job, as the REST API shows it."""
+        return [public_view(r) for engine in self._engines.values() for r in engine.list()]
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def engine(self, project: str, location: str) -> LocalJobEngine:
+        """Returns the job engine of one project and location."""
+        number = project_number(project)
+        with self._engines_lock:
+            if (number, location) not in self._engines:
+                assert self._workdir is not None
+                base = self._workdir / "projects" / number
+                self._engines[(number, location)] = LocalJobEngine(
+                    base / "locations" / location,
+                    max_running_jobs=self.max_running_jobs,
+                    name_prefix=f"projects/{number}/locations/{location}/batchPredictionJobs/",
+                    slots_dir=base / ".slots",  # the running-job limit is per project
+                    env={"STORAGE_EMULATOR_HOST": self.gcs_url, "HF_HUB_OFFLINE": "1"},
+                )
+            return self._engines[(number, location)]
+
+    def create(self, engine: LocalJobEngine, body: dict[str, Any]) -> JobRecord:
+        """Validates a create request and starts the job."""
+        display_name = body.get("displayName")
+        if not display_name:
+            raise ApiError(400, "INVALID_ARGUMENT", "displayName is required")
+        model = str(body.get("model", ""))
+        name = model.rsplit("/", 1)[-1]
+        if name not in EMULATED_MODELS:
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                f"model {model!r} is not an embedding model this emulator serves "
+                f"({', '.join(EMULATED_MODELS)})",
+            )
+        spec = model_spec(name)
+        input_uri = _input_uri(body.get("inputConfig") or {})
+        output_prefix = _output_prefix(body.get("outputConfig") or {})
+        parameters = dict(body.get("modelParameters") or {})
+        dimensionality = parameters.get("outputDimensionality")
+        try:
+            spec.check_dimensionality(int(dimensionality) if dimensionality else None)
+        except ValueError as error:
+            raise ApiError(400, "INVALID_ARGUMENT", f"modelParameters: {error}") from None
+        labels = dict(body.get("labels") or {})
+        _check_labels(labels)
+        fault = self.faults.job_fault(display_name)
+        worker_faults = fault.worker_faults()
+        worker_faults["seconds_per_chunk"] = fault.seconds_per_chunk or self.seconds_per_chunk
+        worker_faults["rows_per_file"] = self.rows_per_file
+        record = engine.create(
+            display_name=display_name,
+            model=model,
+            input_uri=input_uri,
+            output_uri_prefix=output_prefix,
+            labels=labels,
+            model_parameters=parameters,
+            faults=worker_faults,
+            extra={
+                "localModel": self.local_model,
+                "emulation": {"model": name, "dimension": spec.dimension},
+            },
+        )
+        return public_view(record)
+
+    def list(self, engine: LocalJobEngine, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Lists jobs matching `filter`, one page at a time."""
+        try:
+            predicate = parse_filter((query.get("filter") or [""])[0])
+        except FilterError as error:
+            raise ApiError(400, "INVALID_ARGUMENT", f"filter: {error}") from None
+        try:
+            size = int((query.get("pageSize") or ["0"])[0]) or DEFAULT_PAGE_SIZE
+        except ValueError:
+            raise ApiError(400, "INVALID_ARGUMENT", "pageSize must be a number") from None
+        token = (query.get("pageToken") or [""])[0]
+        try:
+            offset = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+        except ValueError:
+            raise ApiError(400, "INVALID_ARGUMENT", "invalid pageToken") from None
+        matching = [public_view(r) for r in engine.list() if predicate(r)]
+        page: dict[str, Any] = {}
+        if matching[offset : offset + size]:
+            page["batchPredictionJobs"] = matching[offset : offset + size]
+        if offset + size < len(matching):
+            page["nextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+        return page
+
+    def get(self, engine: LocalJobEngine, job_id: str) -> JobRecord:
+        """Returns one job."""
+        try:
+            return public_view(engine.get(job_id))
+        except KeyError:
+            raise ApiError(
+                404, "NOT_FOUND", f"BatchPredictionJob {job_id} does not exist"
+            ) from None
+
+    def cancel(self, engine: LocalJobEngine, job_id: str) -> dict[str, Any]:
+        """Asks a job to stop; a finished job cannot be cancelled."""
+        record = self.get(engine, job_id)
+        state = JobState.parse(record["state"])
+        if state.is_terminal:
+            raise ApiError(
+                400,
+                "FAILED_PRECONDITION",
+                f"BatchPredictionJob {job_id} is in state JOB_STATE_{state.value} and cannot "
+                "be cancelled",
+            )
+        engine.cancel(job_id)
+        return {}
+
+    def delete(self, engine: LocalJobEngine, job_id: str) -> dict[str, Any]:
+        """Deletes a job record; a job that has not finished cannot be deleted."""
+        record = self.get(engine, job_id)
+        state = JobState.parse(record["state"])
+        if not state.is_terminal:
+            raise ApiError(
+                400,
+                "FAILED_PRECONDITION",
+                f"BatchPredictionJob {job_id} is in state JOB_STATE_{state.value}; cancel it first",
+            )
+        engine.delete(job_id)
+        return {
+            "name": f"{record['name']}/operations/{job_id}",
+            "done": True,
+            "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
+        }
+
+
+def _input_uri(config: dict[str, Any]) -> str:
+    if config.get("bigquerySource"):
+        raise ApiError(400, "INVALID_ARGUMENT", "the emulator reads JSONL on Cloud Storage only")
+    if config.get("instancesFormat") != "jsonl":
+        raise ApiError(400, "INVALID_ARGUMENT", "inputConfig.instancesFormat must be jsonl")
+    uris = (config.get("gcsSource") or {}).get("uris") or []
+    if len(uris) != 1 or not str(uris[0]).startswith("gs://"):
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "inputConfig.gcsSource.uris must hold one gs:// URI"
+        )
+    return str(uris[0])
+
+
+def _output_prefix(config: dict[str, Any]) -> str:
+    if config.get("predictionsFormat") != "jsonl":
+        raise ApiError(400, "INVALID_ARGUMENT", "outputConfig.predictionsFormat must be jsonl")
+    prefix = str((config.get("gcsDestination") or {}).get("outputUriPrefix", ""))
+    if not prefix.startswith("gs://"):
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "outputConfig.gcsDestination.outputUriPrefix must be gs://"
+        )
+    return prefix
+
+
+def _check_labels(labels: dict[str, Any]) -> None:
+    if len(labels) > 64:
+        raise ApiError(400, "INVALID_ARGUMENT", "at most 64 labels are allowed")
+    for key, value in labels.items():
+        if not _LABEL_KEY.match(str(key)) or not _LABEL_VALUE.match(str(value)):
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                f"label {key}={value!r}: keys and values are lowercase letters, digits, "
+                "'-' and '_', at most 63 characters",
+            )
+
+
+def _handler_for(emulator: VertexEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+            pass  # quiet: tests and the CLI print what matters
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            payload = orjson.dumps(body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                data = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                raise ApiError(400, "INVALID_ARGUMENT", "the request body is not JSON") from None
+            if not isinstance(data, dict):
+                raise ApiError(400, "INVALID_ARGUMENT", "the request body must be an object")
+            return data
+
+        def _handle(self, method: str) -> None:
+            url = urlsplit(self.path)
+            body = self._body() if method in ("POST", "PATCH") else {}
+            try:
+                if url.path.startswith("/emulator/"):
+                    self._send(200, _control(emulator, method, url.path, body))
+                    return
+                match = _PATH.match(url.path)
+                if match is None:
+                    raise ApiError(404, "NOT_FOUND", f"no such path {url.path}")
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    raise ApiError(401, "UNAUTHENTICATED", "missing bearer token")
+                operation = _operation(method, match.group("job"), match.group("verb"))
+                emulator.calls[operation] += 1
+                failure = emulator.faults.call_failure()
+                if failure is not None:
+                    self._send(*failure)
+                    return
+                engine = emulator.engine(match.group("project"), match.group("location"))
+                job = match.group("job")
+                if operation == "create":
+                    result = emulator.create(engine, body)
+                elif operation == "list":
+                    result = emulator.list(engine, parse_qs(url.query))
+                elif operation == "get" and job:
+                    result = emulator.get(engine, job)
+                elif operation == "cancel" and job:
+                    result = emulator.cancel(engine, job)
+                elif operation == "delete" and job:
+                    result = emulator.delete(engine, job)
+                else:
+                    raise ApiError(405, "UNIMPLEMENTED", f"{method} {url.path} is not supported")
+                self._send(200, result)
+            except ApiError as error:
+                self._send(error.code, error.body())
+            except Exception as error:  # a bug here must reach the client, not hang it
+                self._send(500, ApiError(500, "INTERNAL", f"emulator error: {error}").body())
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+    return Handler
+
+
+def _operation(method: str, job: str | None, verb: str | None) -> str:
+    if verb == "cancel":
+        return "cancel"
+    if job is None:
+        return {"POST": "create", "GET": "list"}.get(method, "unsupported")
+    return {"GET": "get", "DELETE": "delete"}.get(method, "unsupported")
+
+
+def _control(
+    emulator: VertexEmulator, method: str, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The emulator's own control API, for users driving `embed-assets emulator` from outside."""
+    if method == "POST" and path == "/emulator/job-faults":
+        emulator.inject(
+            JobFault.from_json(dict(body.get("fault") or {})),
+            count=body.get("count", 1),
+            display_name_contains=body.get("display_name_contains"),
+        )
+        return {}
+    if method == "POST" and path == "/emulator/call-faults":
+        try:
+            emulator.fail_next_calls(int(body.get("count", 1)), status=int(body.get("status", 429)))
+        except ValueError as error:
+            raise ApiError(400, "INVALID_ARGUMENT", str(error)) from None
+        return {}
+    if method == "GET" and path == "/emulator/calls":
+        return dict(emulator.calls)
+    raise ApiError(404, "NOT_FOUND", f"no such control path {path}")

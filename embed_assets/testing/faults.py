@@ -1,0 +1,142 @@
+"""Faults the Vertex emulator can inject: per job (how it ends) and per call (HTTP errors)."""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinalState = Literal["FAILED", "EXPIRED", "CANCELLED", "PARTIALLY_SUCCEEDED"]
+
+_ERRORS: dict[str, dict[str, Any]] = {
+    "FAILED": {
+        "code": 13,
+        "message": "Internal error occurred while running the batch prediction job (emulated).",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "INTERNAL_ERROR",
+                "domain": "aiplatform.googleapis.com",
+                "metadata": {"emulated": "true"},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.DebugInfo",
+                "detail": "injected by embed_assets.testing.VertexEmulator",
+            },
+        ],
+    },
+    "EXPIRED": {
+        "code": 4,
+        "message": "The batch prediction job did not start running within its time limit "
+        "and expired (emulated).",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "JOB_EXPIRED",
+                "domain": "aiplatform.googleapis.com",
+            }
+        ],
+    },
+    "CANCELLED": {"code": 1, "message": "The batch prediction job was cancelled (emulated)."},
+}
+
+_HTTP_STATUS = {429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 500: "INTERNAL", 408: "UNKNOWN"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFault:
+    """How an emulated job misbehaves.
+
+    Attributes:
+        final_state: end the job in this state instead of SUCCEEDED. FAILED and EXPIRED carry an
+            `error` whose `details` are objects, as the service sends them.
+        fail_every_nth_row: every Nth row fails with a non-empty per-row `status`; the job ends
+            PARTIALLY_SUCCEEDED (default 5 when `final_state` is PARTIALLY_SUCCEEDED).
+        stuck_pending: the job stays in PENDING until it is cancelled.
+        pending_seconds: seconds the job waits in PENDING before it may run.
+        seconds_per_chunk: extra seconds per chunk of 512 rows while RUNNING.
+    """
+
+    final_state: FinalState | None = None
+    fail_every_nth_row: int = 0
+    stuck_pending: bool = False
+    pending_seconds: float = 0.0
+    seconds_per_chunk: float = 0.0
+
+    def worker_faults(self) -> dict[str, Any]:
+        """Returns the fault settings the job worker reads."""
+        faults: dict[str, Any] = {
+            "stuck_pending": self.stuck_pending,
+            "pending_seconds": self.pending_seconds,
+            "seconds_per_chunk": self.seconds_per_chunk,
+            "fail_every_nth_row": self.fail_every_nth_row
+            or (5 if self.final_state == "PARTIALLY_SUCCEEDED" else 0),
+        }
+        if self.final_state in _ERRORS:
+            faults["final_state"] = f"JOB_STATE_{self.final_state}"
+            faults["error"] = _ERRORS[self.final_state]
+        return faults
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "JobFault":
+        """Reads a fault from the emulator's control API."""
+        return cls(**data)
+
+
+@dataclass
+class _Rule:
+    fault: JobFault
+    remaining: int | None
+    display_name_contains: str | None
+
+
+@dataclass
+class FaultPlan:
+    """Which faults apply to the next jobs and calls; safe to use from many threads."""
+
+    default: JobFault = field(default_factory=JobFault)
+    _rules: list[_Rule] = field(default_factory=list)
+    _failing_calls: int = 0
+    _failing_status: int = 429
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_job_fault(
+        self, fault: JobFault, *, count: int | None = 1, display_name_contains: str | None = None
+    ) -> None:
+        """Applies `fault` to the next `count` created jobs (None: every job) that match."""
+        with self._lock:
+            self._rules.append(_Rule(fault, count, display_name_contains))
+
+    def job_fault(self, display_name: str) -> JobFault:
+        """Returns (and uses up) the fault for a job being created."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.remaining == 0:
+                    continue
+                if rule.display_name_contains and rule.display_name_contains not in display_name:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                return rule.fault
+            return self.default
+
+    def fail_next_calls(self, count: int, *, status: int = 429) -> None:
+        """Answers the next `count` API calls with an HTTP error (429 or 503, say)."""
+        if status not in _HTTP_STATUS:
+            raise ValueError(f"status={status}: choose one of {sorted(_HTTP_STATUS)}")
+        with self._lock:
+            self._failing_calls = count
+            self._failing_status = status
+
+    def call_failure(self) -> tuple[int, dict[str, Any]] | None:
+        """Returns (status, error body) when this call must fail, using one failure up."""
+        with self._lock:
+            if self._failing_calls <= 0:
+                return None
+            self._failing_calls -= 1
+            status = self._failing_status
+        return status, {
+            "error": {
+                "code": status,
+                "message": f"injected HTTP {status} (emulated)",
+                "status": _HTTP_STATUS[status],
+            }
+        }
