@@ -131,13 +131,13 @@ def run_pipeline(
     run_request: dg.RunRequest | None = None
     last_message = ""
     while True:
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(  # a context manager: resources may nest (GCSResource)
             instance=instance,
             cursor=cursor,
             definitions=defs,
             resources={pipeline.backend_key: _resource(defs, pipeline.backend_key)},
-        )
-        tick = sensor.evaluate_tick(context)
+        ) as context:
+            tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
         for event in tick.asset_events:
             instance.report_runless_asset_event(event)

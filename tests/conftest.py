@@ -7,8 +7,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
+from embed_assets import BatchBackend, DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
 from embed_assets.runner import RunSummary, run_pipeline
+from embed_assets.testing.fixtures import make_vertex_emulator, vertex_emulator  # noqa: F401
+
+VERTEX_MODEL = "text-embedding-005"
 
 WORDS = [
     "river",
@@ -73,19 +76,37 @@ def corpus_file(tmp_path: Path) -> Callable[[pd.DataFrame], Path]:
 
 
 @pytest.fixture
-def build(workdir: Path) -> Callable[..., tuple[EmbeddingPipeline, dg.Definitions]]:
-    """Builds a pipeline over a corpus file on the local backend and DuckDB."""
+def backend_kind() -> str:
+    """Which backend `build` uses; tests parametrize it over "local" and "vertex"."""
+    return "local"
+
+
+@pytest.fixture
+def build(
+    workdir: Path, backend_kind: str, request: pytest.FixtureRequest
+) -> Callable[..., tuple[EmbeddingPipeline, dg.Definitions]]:
+    """Builds a pipeline over a corpus file and DuckDB.
+
+    The backend is the local one (lexical model), or for `backend_kind="vertex"` the Vertex
+    backend against the emulator (text-embedding-005, emulated).
+    """
 
     def make(
         corpus: Path,
         *,
-        model: str = "lexical-hash",
-        backend: LocalBatchBackend | None = None,
+        model: str | None = None,
+        backend: BatchBackend | None = None,
         **options: object,
     ) -> tuple[EmbeddingPipeline, dg.Definitions]:
+        if backend is None and backend_kind == "vertex":
+            backend = request.getfixturevalue("vertex_emulator").vertex_backend()
+        if backend is None:
+            backend = LocalBatchBackend(workdir=str(workdir))
+        if model is None:
+            model = VERTEX_MODEL if backend_kind == "vertex" else "lexical-hash"
         pipeline = EmbeddingPipeline(name="docs", corpus=str(corpus), model=model, **options)  # type: ignore[arg-type]
         defs = pipeline.build_definitions(
-            backend=backend or LocalBatchBackend(workdir=str(workdir)),
+            backend=backend,
             store=DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb")),
         )
         return pipeline, defs
@@ -112,3 +133,20 @@ def assert_accounted(summary: RunSummary, corpus: pd.DataFrame) -> None:
     """The invariant: corpus rows = embedded + failed + rejected."""
     assert summary.rows_read == len(corpus)
     assert summary.embedded + summary.failed + summary.rejected == len(corpus)
+
+
+def tick_sensor(
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+) -> dg.SensorResult:
+    """Evaluates one tick of the pipeline's sensor with its backend resource."""
+    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
+    with dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=defs,
+        resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
+    ) as context:
+        return sensor.evaluate_tick(context)

@@ -1,10 +1,18 @@
-"""Refreshes cost what changed: no change, one change, a deletion, failed rows retried."""
+"""Refreshes cost what changed: no change, one change, a deletion, failed rows retried.
 
+Each scenario runs on the local backend and on the Vertex backend against the emulator.
+"""
+
+import pytest
 from conftest import assert_accounted, make_corpus, table
 
 from embed_assets import LocalBatchBackend
+from embed_assets.testing import JobFault
+
+BOTH_BACKENDS = pytest.mark.parametrize("backend_kind", ["local", "vertex"])
 
 
+@BOTH_BACKENDS
 def test_no_change_submits_no_job_and_the_table_still_matches(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(120)
     pipeline, defs = build(corpus_file(corpus))
@@ -16,6 +24,7 @@ def test_no_change_submits_no_job_and_the_table_still_matches(corpus_file, build
     assert sorted(table(defs, pipeline)["id"]) == sorted(corpus["id"])
 
 
+@BOTH_BACKENDS
 def test_one_changed_document_is_the_only_prompt(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(120)
     path = corpus_file(corpus)
@@ -32,6 +41,7 @@ def test_one_changed_document_is_the_only_prompt(corpus_file, build, run) -> Non
     assert after.loc["doc-0006", "embedded_at"] == before.loc["doc-0006", "embedded_at"]
 
 
+@BOTH_BACKENDS
 def test_a_deleted_document_leaves_the_table(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(50)
     path = corpus_file(corpus)
@@ -45,6 +55,7 @@ def test_a_deleted_document_leaves_the_table(corpus_file, build, run) -> None:  
     assert summary.table_rows == 48
 
 
+@BOTH_BACKENDS
 def test_a_copied_text_reuses_the_stored_vector(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(20)
     path = corpus_file(corpus)
@@ -56,15 +67,20 @@ def test_a_copied_text_reuses_the_stored_vector(corpus_file, build, run) -> None
     assert (summary.prompts, summary.reused, summary.table_rows) == (0, 1, 21)
 
 
+@BOTH_BACKENDS
 def test_failed_rows_are_reported_and_resubmitted_next_time(
-    corpus_file, build, run, workdir
+    backend_kind, corpus_file, build, run, workdir, request
 ) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(30)
     corpus.loc[len(corpus)] = {"id": "bad", "content": ""}
     path = corpus_file(corpus)
-    pipeline, defs = build(
-        path, backend=LocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10)
-    )
+    if backend_kind == "vertex":  # the emulated job ends PARTIALLY_SUCCEEDED
+        request.getfixturevalue("vertex_emulator").inject(JobFault(fail_every_nth_row=10))
+        pipeline, defs = build(path)
+    else:
+        pipeline, defs = build(
+            path, backend=LocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10)
+        )
     first = run(pipeline, defs)
     assert (first.failed, first.rejected) == (3, 1)
     assert_accounted(first, corpus)

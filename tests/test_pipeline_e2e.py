@@ -1,5 +1,6 @@
-"""The whole graph end to end with the real sensor: lexical model and all-MiniLM-L6-v2."""
+"""The whole graph end to end with the real sensor, on the local backend and on Vertex (emulated)."""
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -7,13 +8,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_accounted, make_corpus, table
+from conftest import assert_accounted, make_corpus, table, tick_sensor
 
 from embed_assets.models.registry import minilm_available
 from embed_assets.sensor import SensorCursor
 
 
+@pytest.mark.parametrize("backend_kind", ["local", "vertex"])
 def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
+    backend_kind: str,
     instance: dg.DagsterInstance,
     corpus_file: Callable[[pd.DataFrame], Path],
     build,
@@ -26,20 +29,12 @@ def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
     assert job.execute_in_process(
         instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
     ).success
-    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
-    resources = {pipeline.backend_key: defs.resources[pipeline.backend_key]}
     cursor = None
     for _ in range(300):
-        tick = sensor.evaluate_tick(
-            dg.build_sensor_context(
-                instance=instance, cursor=cursor, definitions=defs, resources=resources
-            )
-        )
+        tick = tick_sensor(defs, pipeline, instance, cursor)
         cursor = tick.cursor
         if tick.run_requests:
             break
-        import time
-
         time.sleep(0.2)
     assert len(tick.run_requests) == 1
     request = tick.run_requests[0]
@@ -57,18 +52,10 @@ def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
     assert all(e.passed for e in result.get_asset_check_evaluations())
     landed = table(defs, pipeline)
     assert sorted(landed["id"]) == sorted(corpus["id"])
-    assert {len(v) for v in landed["embedding"]} == {256}
-    again = sensor.evaluate_tick(
-        dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources=resources
-        )
-    )
+    assert {len(v) for v in landed["embedding"]} == {256 if backend_kind == "local" else 768}
+    again = tick_sensor(defs, pipeline, instance, cursor)
     assert not again.run_requests  # never twice for one submission
-    fresh = sensor.evaluate_tick(
-        dg.build_sensor_context(
-            instance=instance, cursor=None, definitions=defs, resources=resources
-        )
-    )
+    fresh = tick_sensor(defs, pipeline, instance, None)
     assert not fresh.run_requests  # even with a lost cursor: the table already holds it
 
 

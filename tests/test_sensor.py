@@ -4,28 +4,16 @@ import os
 import signal
 import time
 
-import dagster as dg
-from conftest import make_corpus
+from conftest import make_corpus, tick_sensor
 
 from embed_assets import JobState, LocalBatchBackend
 from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
 from embed_assets.submission import latest_submission
 
 
-def tick(defs, pipeline, instance, cursor):  # type: ignore[no-untyped-def]
-    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
-    context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        definitions=defs,
-        resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
-    )
-    return sensor.evaluate_tick(context)
-
-
 def test_without_a_submission_the_sensor_says_what_to_do(instance, corpus_file, build) -> None:  # type: ignore[no-untyped-def]
     pipeline, defs = build(corpus_file(make_corpus(5)))
-    result = tick(defs, pipeline, instance, None)
+    result = tick_sensor(defs, pipeline, instance, None)
     assert not result.run_requests
     assert "materialize docs/embedding_batch_job" in (result.skip_message or "")
 
@@ -42,7 +30,7 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     submission = latest_submission(instance, pipeline.batch_job_key)
     assert submission is not None and len(submission.jobs) == 1
     name = submission.jobs[0].name
-    first = tick(defs, pipeline, instance, None)
+    first = tick_sensor(defs, pipeline, instance, None)
     assert not first.run_requests
     assert "0 of 1 jobs" in (first.skip_message or "")
     deadline = time.monotonic() + 30
@@ -52,10 +40,10 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
-    second = tick(defs, pipeline, instance, first.cursor)
+    second = tick_sensor(defs, pipeline, instance, first.cursor)
     assert not second.run_requests
     assert SensorCursor.parse(second.cursor).outcome == OUTCOME_FAILED
     assert "FAILED" in (second.skip_message or "")
     assert second.asset_events  # the failure is reported as an observation
-    third = tick(defs, pipeline, instance, second.cursor)
+    third = tick_sensor(defs, pipeline, instance, second.cursor)
     assert not third.run_requests

@@ -8,8 +8,8 @@ objects, which is what the service sends for failed jobs.
 """
 
 import threading
-from functools import partial
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import dagster as dg

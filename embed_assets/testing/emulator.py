@@ -20,7 +20,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -32,6 +32,9 @@ from embed_assets.models.registry import LEXICAL_MODEL
 from embed_assets.testing.faults import FaultPlan, JobFault
 from embed_assets.testing.filters import FilterError, parse_filter
 from embed_assets.testing.gcs import GcsEmulator, free_port
+
+if TYPE_CHECKING:
+    from embed_assets.backends.vertex import VertexBatchBackend
 
 EMULATED_MODELS = ("text-embedding-005", "text-multilingual-embedding-002", "gemini-embedding-001")
 DEFAULT_PAGE_SIZE = 100
@@ -209,6 +212,35 @@ class VertexEmulator:
     def fail_next_calls(self, count: int, *, status: int = 429) -> None:
         """Answers the next `count` API calls with HTTP `status` (429 or 503, say)."""
         self.faults.fail_next_calls(count, status=status)
+
+    def vertex_backend(
+        self, *, staging_uri: str | None = None, project: str = "emulated-project", **options: Any
+    ) -> "VertexBatchBackend":
+        """Returns a `VertexBatchBackend` that talks to this emulator.
+
+        `STORAGE_EMULATOR_HOST` must hold `gcs_url` in the process that uses it (dagster-gcp's
+        `GCSResource` reads it). Retries wait 50 ms instead of a second.
+
+        Args:
+            staging_uri: gs:// staging prefix (default: `gs://<first bucket>/embed-assets`).
+            project: the project name used in job names.
+            **options: any other `VertexBatchBackend` field.
+        """
+        from embed_assets.backends.vertex import VertexBatchBackend
+
+        settings: dict[str, Any] = {
+            "location": "us-central1",
+            "retry_initial_delay_seconds": 0.05,
+            "retry_max_delay_seconds": 0.5,
+            **options,
+        }
+        return VertexBatchBackend(
+            project=project,
+            staging_uri=staging_uri or f"gs://{self._buckets[0]}/embed-assets",
+            api_endpoint=self.endpoint,
+            access_token="emulator",
+            **settings,
+        )
 
     def jobs(self) -> list[JobRecord]:
         """Returns every job, as the REST API shows it."""
