@@ -1,31 +1,40 @@
 """A retried submission re-attaches to the jobs it already created."""
 
 import pandas as pd
-from conftest import make_corpus
+import pytest
+from conftest import VERTEX_MODEL, make_corpus
 
-from embed_assets import LocalBatchBackend
+from embed_assets import BatchBackend, LocalBatchBackend
+from embed_assets.backends import vertex
 from embed_assets.catalog import model_spec
 from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus
 from embed_assets.prepare import plan_refresh, shard_prompts, submit_plan
 from embed_assets.submission import LABEL_SUBMISSION, Submission
 
 
-def test_a_retry_creates_no_duplicate_job(workdir) -> None:  # type: ignore[no-untyped-def]
-    backend = LocalBatchBackend(workdir=str(workdir))
+@pytest.mark.parametrize("backend_kind", ["local", "vertex"])
+def test_a_retry_creates_no_duplicate_job(backend_kind, workdir, request, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    backend: BatchBackend
+    if backend_kind == "vertex":
+        emulator = request.getfixturevalue("vertex_emulator")
+        backend, model = emulator.vertex_backend(), VERTEX_MODEL
+        monkeypatch.setattr(vertex, "LIST_PAGE_SIZE", 2)  # re-attaching must read every page
+    else:
+        backend, model = LocalBatchBackend(workdir=str(workdir)), "lexical-hash"
     corpus = normalized_corpus(
         validate_corpus(make_corpus(30), CorpusColumns(), source="t"),
-        model="lexical-hash",
+        model=model,
         task_type=None,
         output_dimensionality=None,
     )
     plan = plan_refresh(corpus, pd.DataFrame({"id": [], "content_hash": []}))
-    spec = model_spec("lexical-hash")
+    spec = model_spec(model)
     shards = shard_prompts(plan.prompts, spec, 10)
     staging = backend.staging()
     submission = Submission(
         submission_id="docs-retry",
         pipeline="docs",
-        model="lexical-hash",
+        model=model,
         task_type=None,
         output_dimensionality=None,
         manifest_uri=staging.join("docs", "docs-retry", "manifest.parquet"),
@@ -63,3 +72,6 @@ def test_a_retry_creates_no_duplicate_job(workdir) -> None:  # type: ignore[no-u
     assert len(jobs) == 3
     assert len(backend.find_jobs({LABEL_SUBMISSION: "docs-retry"})) == 3
     assert sum("re-attached" in line for line in lines) == 2
+    if backend_kind == "vertex":
+        assert emulator.calls["create"] == 3
+        assert len(emulator.jobs()) == 3
