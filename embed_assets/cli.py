@@ -1,4 +1,4 @@
-"""`embed-assets`: run a pipeline headless, search the table, and show job status."""
+"""`embed-assets`: run a pipeline headless, search, show or cancel jobs, serve the Vertex emulator."""
 
 import argparse
 import os
@@ -154,19 +154,70 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Prints the jobs of the latest submission and their states."""
-    workdir = _prepare_workdir(Path(args.workdir))
+def _load_definitions(target: str) -> Any:
+    """Loads `dg.Definitions` from a Python file or module (`path.py`, `pkg.mod` or `pkg.mod:attr`)."""
+    import importlib
+    import importlib.util
+
     import dagster as dg
 
-    from embed_assets.backends.local import LocalBatchBackend
+    name, _, attribute = target.partition(":")
+    if name.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("user_definitions", name)
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"cannot load definitions from {name}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(name)
+    if attribute:
+        return getattr(module, attribute)
+    found = [v for v in vars(module).values() if isinstance(v, dg.Definitions)]
+    if len(found) != 1:
+        raise SystemExit(f"{target}: expected one dg.Definitions object, found {len(found)}")
+    return found[0]
+
+
+def _backend_for(args: argparse.Namespace, workdir: Path) -> Any:
+    """Returns the pipeline's batch backend: from --definitions, else the local one in workdir."""
+    if not args.definitions:
+        from embed_assets.backends.local import LocalBatchBackend
+
+        return LocalBatchBackend(workdir=str(workdir))
+    defs = _load_definitions(args.definitions)
+    try:
+        return defs.resources[args.backend_key]
+    except KeyError:
+        raise SystemExit(
+            f"{args.definitions} binds no resource {args.backend_key!r} (use --backend-key)"
+        ) from None
+
+
+def _latest(args: argparse.Namespace) -> Any:
+    import dagster as dg
+
     from embed_assets.submission import latest_submission
 
-    backend = LocalBatchBackend(workdir=str(workdir))
     with dg.DagsterInstance.get() as instance:
-        submission = latest_submission(instance, dg.AssetKey([args.name, "embedding_batch_job"]))
+        return latest_submission(instance, dg.AssetKey([args.name, "embedding_batch_job"]))
+
+
+def _prepare_home(args: argparse.Namespace) -> Path:
+    """Uses the work folder's Dagster instance, unless --definitions runs with DAGSTER_HOME set."""
+    home = os.environ.get("DAGSTER_HOME")
+    workdir = _prepare_workdir(Path(args.workdir))
+    if args.definitions and home:
+        os.environ["DAGSTER_HOME"] = home
+    return workdir
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Prints the jobs of the latest submission and their states."""
+    workdir = _prepare_home(args)
+    backend = _backend_for(args, workdir)
+    submission = _latest(args)
     if submission is None:
-        print(f"no submission yet for pipeline {args.name} in {workdir}")
+        print(f"no submission yet for pipeline {args.name} in {os.environ['DAGSTER_HOME']}")
         return 1
     print(
         f"submission {submission.submission_id}: {submission.prompts} prompts, "
@@ -174,6 +225,58 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     for job in submission.jobs:
         print(f"  shard {job.shard}: {backend.get(job.name).describe()}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancels the unfinished jobs of the latest submission."""
+    from embed_assets.cancellation import cancel_unfinished_jobs
+
+    workdir = _prepare_home(args)
+    backend = _backend_for(args, workdir)
+    submission = _latest(args)
+    if submission is None:
+        print(f"no submission yet for pipeline {args.name}")
+        return 1
+    cancelled = cancel_unfinished_jobs(backend=backend, submission=submission, log=print)
+    print(
+        f"submission {submission.submission_id}: cancelled {len(cancelled)} of "
+        f"{len(submission.jobs)} jobs" + ("" if cancelled else " (every job had already finished)")
+    )
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    """Serves the Vertex emulator (and a GCS emulator) until interrupted."""
+    import signal
+    import threading
+
+    from embed_assets.testing.emulator import VertexEmulator
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    emulator = VertexEmulator(
+        port=args.port,
+        gcs_url=args.gcs_url,
+        buckets=args.bucket or ["embed-assets"],
+        max_running_jobs=args.max_running_jobs,
+        local_model=args.local_model,
+        seconds_per_chunk=args.seconds_per_chunk,
+        rows_per_file=args.rows_per_file,
+    ).start()
+    try:
+        print(f"Vertex endpoint: {emulator.endpoint}")
+        print(f"STORAGE_EMULATOR_HOST={emulator.gcs_url}", flush=True)
+        print(
+            f"buckets: {', '.join(args.bucket or ['embed-assets'])}; vectors are emulated "
+            f"({args.local_model} projected); Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        emulator.stop()
     return 0
 
 
@@ -209,9 +312,39 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=5)
     search.set_defaults(func=cmd_search)
 
-    status = commands.add_parser("status", help="jobs of the latest submission")
-    status.add_argument("--name", default="stdlib_docs", help="pipeline name (default %(default)s)")
-    status.set_defaults(func=cmd_status)
+    for verb, helptext, func in (
+        ("status", "jobs of the latest submission", cmd_status),
+        ("cancel", "cancel the latest submission's unfinished jobs", cmd_cancel),
+    ):
+        sub = commands.add_parser(verb, help=helptext)
+        sub.add_argument(
+            "--name", default="stdlib_docs", help="pipeline name (default %(default)s)"
+        )
+        sub.add_argument(
+            "--definitions",
+            help="your definitions (file.py, module or module:attr) to take the backend from; "
+            "the Dagster instance is then $DAGSTER_HOME if set",
+        )
+        sub.add_argument("--backend-key", default="embedding_backend")
+        sub.set_defaults(func=func)
+
+    emulator = commands.add_parser(
+        "emulator", help="serve a Vertex batch prediction emulator and a GCS emulator"
+    )
+    emulator.add_argument("--port", type=int, default=8790, help="REST port (default %(default)s)")
+    emulator.add_argument("--gcs-url", help="use this running GCS emulator instead of starting one")
+    emulator.add_argument(
+        "--bucket", action="append", help="bucket to create (repeatable; default embed-assets)"
+    )
+    emulator.add_argument("--max-running-jobs", type=int, default=4)
+    emulator.add_argument(
+        "--local-model",
+        default="lexical-hash",
+        help="local model whose vectors are projected (lexical-hash or all-MiniLM-L6-v2)",
+    )
+    emulator.add_argument("--seconds-per-chunk", type=float, default=0.0)
+    emulator.add_argument("--rows-per-file", type=int, default=10_000)
+    emulator.set_defaults(func=cmd_emulator)
     return parser
 
 
