@@ -5,12 +5,16 @@ local backend uses a folder; the Vertex backend uses Cloud Storage through dagst
 `GCSResource` client (which follows `STORAGE_EMULATOR_HOST`).
 """
 
+import io
 import os
 import shutil
 import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+
+READ_CHUNK_BYTES = 8 << 20
 
 
 class Storage(Protocol):
@@ -143,8 +147,13 @@ class GcsStorage:
         self._blob(uri).upload_from_filename(str(local_path))
 
     def open_read(self, uri: str) -> AbstractContextManager[IO[bytes]]:
-        """Opens an object for streaming reads."""
-        return self._blob(uri).open("rb")
+        """Opens an object for streaming reads, in chunks of 8 MiB.
+
+        The buffered wrapper matters: iterating lines of a bare `BlobReader` is about 100 times
+        slower (21 s instead of 0.25 s for 60 MB against fake-gcs-server).
+        """
+        reader = self._blob(uri).open("rb", chunk_size=READ_CHUNK_BYTES)
+        return io.BufferedReader(reader, buffer_size=READ_CHUNK_BYTES)
 
     def download_file(self, uri: str, local_path: Path) -> None:
         """Downloads an object to a local file."""

@@ -1,0 +1,25 @@
+"""Cost estimates come from one price table and say they are estimates."""
+
+from embed_assets.backends.base import parse_time
+from embed_assets.pricing import PRICE_TABLE_SOURCE, estimate_cost
+
+
+def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
+    legacy = estimate_cost("publishers/google/models/text-embedding-005", characters=2_000_000)
+    assert round(legacy.usd, 6) == 0.04
+    gemini = estimate_cost("gemini-embedding-001", characters=4_000_000, tokens=1_000_000)
+    assert round(gemini.usd, 6) == 0.075
+    guessed = estimate_cost("gemini-embedding-001", characters=4_000_000)
+    assert "about 1000000 tokens" in guessed.basis
+    metadata = legacy.to_metadata()
+    assert "estimate" in metadata["estimated_cost_basis"].value
+    assert PRICE_TABLE_SOURCE in metadata["estimated_cost_basis"].value
+    assert estimate_cost("lexical-hash", characters=10).usd == 0.0
+
+
+def test_rfc3339_timestamps_keep_their_zone_and_any_fraction() -> None:
+    stamp = parse_time("2026-11-21T17:04:39.506424123Z")
+    assert stamp is not None and stamp.utcoffset() is not None
+    assert stamp.microsecond == 506424
+    offset = parse_time("2026-11-21T17:04:39.5+02:00")
+    assert offset is not None and offset.utcoffset().total_seconds() == 7200  # type: ignore[union-attr]
