@@ -13,7 +13,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-
 READ_CHUNK_BYTES = 8 << 20
 
 
