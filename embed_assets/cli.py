@@ -193,32 +193,35 @@ def _backend_for(args: argparse.Namespace, workdir: Path) -> Any:
         ) from None
 
 
-def _latest(args: argparse.Namespace) -> Any:
+def _latest_submission_and_backend(args: argparse.Namespace) -> tuple[Any, Any] | None:
+    """Returns the pipeline's latest submission and its backend (None, said, if none yet).
+
+    The Dagster instance is the work folder's, unless --definitions runs with DAGSTER_HOME set.
+    """
     import dagster as dg
 
     from embed_assets.submission import latest_submission
 
-    with dg.DagsterInstance.get() as instance:
-        return latest_submission(instance, dg.AssetKey([args.name, "embedding_batch_job"]))
-
-
-def _prepare_home(args: argparse.Namespace) -> Path:
-    """Uses the work folder's Dagster instance, unless --definitions runs with DAGSTER_HOME set."""
     home = os.environ.get("DAGSTER_HOME")
     workdir = _prepare_workdir(Path(args.workdir))
     if args.definitions and home:
         os.environ["DAGSTER_HOME"] = home
-    return workdir
+    backend = _backend_for(args, workdir)
+    with dg.DagsterInstance.get() as instance:
+        key = dg.AssetKey([args.name, "embedding_batch_job"])
+        submission = latest_submission(instance, key)
+    if submission is None:
+        print(f"no submission yet for pipeline {args.name} in {os.environ['DAGSTER_HOME']}")
+        return None
+    return submission, backend
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Prints the jobs of the latest submission and their states."""
-    workdir = _prepare_home(args)
-    backend = _backend_for(args, workdir)
-    submission = _latest(args)
-    if submission is None:
-        print(f"no submission yet for pipeline {args.name} in {os.environ['DAGSTER_HOME']}")
+    found = _latest_submission_and_backend(args)
+    if found is None:
         return 1
+    submission, backend = found
     print(
         f"submission {submission.submission_id}: {submission.prompts} prompts, "
         f"{len(submission.jobs)} jobs"
@@ -232,12 +235,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancels the unfinished jobs of the latest submission."""
     from embed_assets.cancellation import cancel_unfinished_jobs
 
-    workdir = _prepare_home(args)
-    backend = _backend_for(args, workdir)
-    submission = _latest(args)
-    if submission is None:
-        print(f"no submission yet for pipeline {args.name}")
+    found = _latest_submission_and_backend(args)
+    if found is None:
         return 1
+    submission, backend = found
     cancelled = cancel_unfinished_jobs(backend=backend, submission=submission, log=print)
     print(
         f"submission {submission.submission_id}: cancelled {len(cancelled)} of "

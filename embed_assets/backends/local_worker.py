@@ -111,13 +111,12 @@ def run_job(engine: LocalJobEngine, job_id: str) -> None:
         if engine.get(job_id).get("cancelRequested"):
             raise Cancelled
 
-    pending = float(faults.get("pending_seconds", 0.0))
-    waited = time.monotonic() + pending
-    while time.monotonic() < waited:
-        check_cancel()
-        time.sleep(min(0.2, pending))
     slots_dir = Path(record["slotsDir"])
     try:
+        pending_until = time.monotonic() + float(faults.get("pending_seconds", 0.0))
+        while time.monotonic() < pending_until:  # an injected wait in PENDING
+            check_cancel()
+            time.sleep(0.2)
         with running_slot(slots_dir, int(record.get("maxRunningJobs", 1)), check_cancel):
             engine.update(job_id, _set_running)
             _embed(engine, job_id, record, faults, check_cancel)
