@@ -150,3 +150,13 @@ def tick_sensor(
         resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
     ) as context:
         return sensor.evaluate_tick(context)
+
+
+def materialize_submission(
+    defs: dg.Definitions, pipeline: EmbeddingPipeline, instance: dg.DagsterInstance
+) -> None:
+    """Materializes the corpus and the batch job: jobs are submitted, nothing is landed yet."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(
+        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
+    ).success

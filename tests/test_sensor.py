@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from conftest import make_corpus, tick_sensor
+from conftest import make_corpus, materialize_submission, tick_sensor
 
 from embed_assets import JobState, LocalBatchBackend
 from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
@@ -23,10 +23,7 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
 ) -> None:  # type: ignore[no-untyped-def]
     backend = LocalBatchBackend(workdir=str(workdir), seconds_per_chunk=60)
     pipeline, defs = build(corpus_file(make_corpus(20)), backend=backend)
-    job = defs.resolve_implicit_global_asset_job_def()
-    assert job.execute_in_process(
-        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
-    ).success
+    materialize_submission(defs, pipeline, instance)
     submission = latest_submission(instance, pipeline.batch_job_key)
     assert submission is not None and len(submission.jobs) == 1
     name = submission.jobs[0].name

@@ -1,7 +1,7 @@
 """Each emulated fault ends as the design says: reported, never hanging, nothing lost."""
 
 import pytest
-from conftest import assert_accounted, make_corpus, table, tick_sensor
+from conftest import assert_accounted, make_corpus, materialize_submission, table, tick_sensor
 
 from embed_assets.backends.base import JobState
 from embed_assets.runner import PipelineRunError
@@ -14,13 +14,6 @@ from embed_assets.testing import JobFault
 def backend_kind() -> str:
     """Every pipeline in this file runs on the Vertex backend against the emulator."""
     return "vertex"
-
-
-def materialize_submission(defs, pipeline, instance) -> None:  # type: ignore[no-untyped-def]
-    job = defs.resolve_implicit_global_asset_job_def()
-    assert job.execute_in_process(
-        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
-    ).success
 
 
 @pytest.mark.parametrize("final_state", ["FAILED", "EXPIRED", "CANCELLED"])
