@@ -25,8 +25,8 @@ run: $(VENV)/.installed-run
 	HF_HUB_OFFLINE=1 $(BIN)/embed-assets run
 
 test: $(VENV)/.installed-dev
-	$(BIN)/ruff check embed_assets tests
-	$(BIN)/ruff format --check embed_assets tests
+	$(BIN)/ruff check embed_assets tests bench
+	$(BIN)/ruff format --check embed_assets tests bench
 	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 

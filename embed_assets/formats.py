@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -100,7 +100,8 @@ class PredictionBatch:
         return np.fromiter((not s for s in self.statuses), dtype=np.bool_, count=len(self))
 
 
-def _status_text(status: Any) -> str:
+def status_text(status: Any) -> str:
+    """Renders a prediction line's `status` (text or `{code, message}`) as one line; "" when ok."""
     if not status:
         return ""
     if isinstance(status, str):
@@ -123,7 +124,7 @@ def _parse_prediction(
     data: dict[str, Any],
 ) -> tuple[str, str, str | None, str | None, Any, int, bool, str]:
     """Returns key, content, title, task_type, values, token_count, truncated, status."""
-    status = _status_text(data.get("status") or data.get("error"))
+    status = status_text(data.get("status") or data.get("error"))
     if "instance" in data:
         instance = data["instance"] or {}
         predictions = data.get("predictions") or []
@@ -221,18 +222,13 @@ def parse_prediction_lines(lines: Iterable[bytes]) -> PredictionBatch:
     )
 
 
-def read_prediction_stream(stream: IO[bytes]) -> PredictionBatch:
-    """Parses an open binary stream of prediction lines."""
-    return parse_prediction_lines(iter(stream))
-
-
 def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
     """Yields one `PredictionBatch` per prediction file, so memory is bounded by a file."""
-    from embed_assets.storage import list_uri_jsonl, open_uri_for_read
+    from embed_assets.prediction_files import read_prediction_object
+    from embed_assets.storage import list_uri_jsonl, storage_for
 
     for uri in list_uri_jsonl(str(path_or_uri)):
-        with open_uri_for_read(uri) as stream:
-            yield read_prediction_stream(stream)
+        yield read_prediction_object(storage_for(uri), uri)
 
 
 def batch_to_frame(batch: PredictionBatch) -> pd.DataFrame:

@@ -6,18 +6,22 @@ from the echoed instance, or the Gemini key), never by position. Rows that faile
 the next refresh submits them again because the store still lacks their hash.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.catalog import model_spec, vector_dimension
 from embed_assets.corpus import content_hashes
-from embed_assets.formats import PredictionBatch, RequestSchema, read_prediction_stream
-from embed_assets.prepare import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT
+from embed_assets.formats import PredictionBatch, RequestSchema
+from embed_assets.prediction_files import read_prediction_object
+from embed_assets.prepare import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, pairs_present
+from embed_assets.storage import Storage
 from embed_assets.store.base import EmbeddingStore, embedding_rows
 from embed_assets.submission import Submission
 
@@ -98,11 +102,8 @@ def land_submission(
     report = LandingReport(submission_id=submission.submission_id, corpus_rows=len(manifest))
     report.job_states = {s.name: s.state.value for s in statuses}
     submitted = manifest[manifest["plan"] == PLAN_SUBMIT]
-    ids_by_hash = submitted.groupby("content_hash", sort=False)["id"].agg(list)
-    hash_index = pd.Index(ids_by_hash.index)
-    dimension = vector_dimension(submission.model, submission.output_dimensionality)
-    landed: set[str] = set()
-    failed_reason: dict[str, str] = {}
+    files = PredictionFiles(submission=submission, store=store, submitted=submitted)
+    landed, failed_reason = files.landed, files.failed_reason
     for job, status in zip(submission.jobs, statuses, strict=True):
         if not status.state.has_output:
             error = f": {status.error.message}" if status.error else ""
@@ -111,13 +112,8 @@ def land_submission(
             for content_hash in submitted.loc[submitted["shard"] == job.shard, "content_hash"]:
                 failed_reason.setdefault(content_hash, reason)
             continue
-        for uri in backend.output_files(status):
+        for uri, (written, tokens) in files.land_all(staging, backend.output_files(status)):
             report.prediction_files += 1
-            with staging.open_read(uri) as stream:
-                batch = read_prediction_stream(stream)
-            written, tokens = _land_batch(
-                batch, submission, store, hash_index, ids_by_hash, dimension, landed, failed_reason
-            )
             report.written_rows += written
             report.tokens += tokens
             log(f"landed {uri}: {report.written_rows} rows written so far")
@@ -142,51 +138,98 @@ def land_submission(
     report.deleted_rows = store.delete_except(submission.pipeline, keep)
     store.replace_failures(submission.pipeline, report.failures)
     stored = store.current_hashes(submission.pipeline)
-    current = pd.MultiIndex.from_frame(stored[["id", "content_hash"]])
-    report.embedded_ids = int(
-        pd.MultiIndex.from_frame(accepted[["id", "content_hash"]]).isin(current).sum()
-    )
+    report.embedded_ids = int(pairs_present(accepted, stored).sum())
     report.rejected_rows = int((manifest["plan"] == PLAN_REJECTED).sum())
     return report
 
 
-def _land_batch(
-    batch: PredictionBatch,
-    submission: Submission,
-    store: EmbeddingStore,
-    hash_index: pd.Index,
-    ids_by_hash: pd.Series,
-    dimension: int,
-    landed: set[str],
-    failed_reason: dict[str, str],
-) -> tuple[int, int]:
-    """Upserts the good rows of one batch; returns (rows written, tokens)."""
-    hashes = np.asarray(_batch_hashes(batch, submission), dtype=object)
-    positions = hash_index.get_indexer(pd.Index(hashes))
-    ok = batch.ok & (positions >= 0)
-    if batch.vectors.shape[1] not in (0, dimension):
-        for content_hash in hashes[positions >= 0]:
-            failed_reason.setdefault(
-                content_hash, f"vector has {batch.vectors.shape[1]} values, expected {dimension}"
-            )
-        return 0, 0
-    finite = np.isfinite(batch.vectors).all(axis=1) if batch.vectors.size else ok
-    for row in np.flatnonzero(~batch.ok & (positions >= 0)):
-        failed_reason[hashes[row]] = batch.statuses[row]
-    for row in np.flatnonzero(ok & ~finite):
-        failed_reason[hashes[row]] = "vector has non-finite values"
-    good = np.flatnonzero(ok & finite)
-    if good.size == 0:
-        return 0, 0
-    id_lists = ids_by_hash.iloc[positions[good]].to_numpy()
-    repeats = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
-    rows = embedding_rows(
-        ids=np.concatenate([np.asarray(ids, dtype=object) for ids in id_lists]),
-        content_hashes=np.repeat(hashes[good], repeats),
-        vectors=np.repeat(batch.vectors[good], repeats, axis=0),
-        token_counts=np.repeat(batch.token_counts[good], repeats),
-        model=submission.model,
-    )
-    landed.update(hashes[good])
-    written = store.upsert(submission.pipeline, rows)
-    return written, int(batch.token_counts[good].sum())
+class PredictionFiles:
+    """Joins prediction files to a submission's rows by content hash and upserts them.
+
+    Attributes:
+        landed: hashes whose vector is in the store now.
+        failed_reason: hashes that failed, with the reason (a later success removes them).
+    """
+
+    def __init__(
+        self, *, submission: Submission, store: EmbeddingStore, submitted: pd.DataFrame
+    ) -> None:
+        """Prepares the join.
+
+        Args:
+            submission: the submission the files belong to.
+            store: the embedding table.
+            submitted: the manifest rows planned for submission (`id, content_hash`).
+        """
+        self.submission = submission
+        self.store = store
+        # ids grouped by hash, laid out flat: the ids of hash k are ids[starts[k]:starts[k + 1]]
+        codes, uniques = pd.factorize(submitted["content_hash"].to_numpy())
+        order = np.argsort(codes, kind="stable")
+        self.hash_index = pd.Index(uniques)
+        self.ids = submitted["id"].to_numpy(dtype=object)[order]
+        self.counts = np.bincount(codes, minlength=len(uniques))
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)])
+        self.dimension = vector_dimension(submission.model, submission.output_dimensionality)
+        self.landed: set[str] = set()
+        self.failed_reason: dict[str, str] = {}
+
+    def land_all(
+        self, staging: Storage, uris: Sequence[str]
+    ) -> Iterator[tuple[str, tuple[int, int]]]:
+        """Lands files one by one; yields each URI with (rows written, tokens).
+
+        The next file is parsed on a second thread while this one is written to the store
+        (both run mostly outside the GIL), so at most two files are in memory at once.
+        """
+        if not uris:
+            return
+        with (
+            self.store.writer(self.submission.pipeline) as write,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-reader") as pool,
+        ):
+            ahead = pool.submit(read_prediction_object, staging, uris[0])
+            for index, uri in enumerate(uris):
+                batch = ahead.result()
+                if index + 1 < len(uris):
+                    ahead = pool.submit(read_prediction_object, staging, uris[index + 1])
+                yield uri, self.land_batch(batch, write)
+
+    def land_batch(
+        self, batch: PredictionBatch, write: Callable[[pa.Table], int]
+    ) -> tuple[int, int]:
+        """Upserts the good rows of one parsed file with `write`; returns (rows, tokens)."""
+        submission, failed_reason = self.submission, self.failed_reason
+        hashes = np.asarray(_batch_hashes(batch, submission), dtype=object)
+        positions = self.hash_index.get_indexer(pd.Index(hashes))
+        ok = batch.ok & (positions >= 0)
+        if batch.vectors.shape[1] not in (0, self.dimension):
+            for content_hash in hashes[positions >= 0]:
+                failed_reason.setdefault(
+                    content_hash,
+                    f"vector has {batch.vectors.shape[1]} values, expected {self.dimension}",
+                )
+            return 0, 0
+        finite = np.isfinite(batch.vectors).all(axis=1) if batch.vectors.size else ok
+        for row in np.flatnonzero(~batch.ok & (positions >= 0)):
+            failed_reason[hashes[row]] = batch.statuses[row]
+        for row in np.flatnonzero(ok & ~finite):
+            failed_reason[hashes[row]] = "vector has non-finite values"
+        good = np.flatnonzero(ok & finite)
+        if good.size == 0:
+            return 0, 0
+        wanted = positions[good]
+        repeats = self.counts[wanted]
+        # the flat positions of every id of every wanted hash, without a Python loop
+        first = np.repeat(self.starts[wanted], repeats)
+        within = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        rows = embedding_rows(
+            ids=self.ids[first + within],
+            content_hashes=np.repeat(hashes[good], repeats),
+            vectors=np.repeat(batch.vectors[good], repeats, axis=0),
+            token_counts=np.repeat(batch.token_counts[good], repeats),
+            model=submission.model,
+        )
+        self.landed.update(hashes[good])
+        written = write(rows)
+        return written, int(batch.token_counts[good].sum())

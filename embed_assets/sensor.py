@@ -9,6 +9,7 @@ everything downstream of it, keyed by the submission id so it is never requested
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -32,6 +33,7 @@ class SensorCursor:
     submission_id: str | None = None
     states: dict[str, str] = field(default_factory=dict)
     outcome: str | None = None
+    resume_at: int = 0
 
     @classmethod
     def parse(cls, text: str | None) -> "SensorCursor":
@@ -40,14 +42,24 @@ class SensorCursor:
             return cls()
         try:
             data = orjson.loads(text)
-            return cls(data.get("submission_id"), dict(data.get("states", {})), data.get("outcome"))
-        except (orjson.JSONDecodeError, AttributeError):
+            return cls(
+                data.get("submission_id"),
+                dict(data.get("states", {})),
+                data.get("outcome"),
+                int(data.get("resume_at", 0)),
+            )
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             return cls()
 
     def serialize(self) -> str:
         """Returns the cursor as a string."""
         return orjson.dumps(
-            {"submission_id": self.submission_id, "states": self.states, "outcome": self.outcome}
+            {
+                "submission_id": self.submission_id,
+                "states": self.states,
+                "outcome": self.outcome,
+                "resume_at": self.resume_at,
+            }
         ).decode()
 
 
@@ -58,22 +70,40 @@ def poll_jobs(
     cursor: SensorCursor,
     deadline: float,
     log: logging.Logger | dg.DagsterLogManager | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[int, list[str]]:
-    """Polls the unfinished jobs until the deadline; returns (calls made, lines of change)."""
+    """Polls each unfinished job at most once, until the deadline.
+
+    A tick that runs out of time records where it stopped, and the next tick starts there, so
+    every job is polled in turn however many there are.
+
+    Returns:
+        (calls made, lines describing the jobs whose state changed).
+    """
     calls = 0
     changes: list[str] = []
-    for job in submission.jobs:
+    jobs = submission.jobs
+    start = cursor.resume_at % len(jobs) if jobs else 0
+    cursor.resume_at = 0
+    for offset in range(len(jobs)):
+        index = (start + offset) % len(jobs)
+        job = jobs[index]
         previous = cursor.states.get(job.name)
         if previous is not None and JobState(previous).is_terminal:
             continue
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
+            cursor.resume_at = index
             if log:
-                log.info("approaching the tick's time budget; will continue polling next tick")
+                log.info(
+                    f"the tick's time budget is spent after {calls} polls; the next tick "
+                    f"resumes at job {index + 1} of {len(jobs)}"
+                )
             break
         calls += 1
         try:
             status = backend.get(job.name)
         except BackendError as error:  # the service is down or refuses: try again next tick
+            cursor.resume_at = index
             if log:
                 log.warning(f"could not read {job.name}: {error}; will retry next tick")
             break

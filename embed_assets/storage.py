@@ -190,8 +190,3 @@ def list_uri_jsonl(uri: str) -> list[str]:
     if not found and not uri.startswith("gs://") and not Path(uri).exists():
         raise FileNotFoundError(f"no prediction file or folder at {uri}")
     return found
-
-
-def open_uri_for_read(uri: str) -> AbstractContextManager[IO[bytes]]:
-    """Opens a local path or gs:// object for reading."""
-    return storage_for(uri).open_read(uri)

@@ -1,7 +1,8 @@
 """The protocol every embedding store follows, and the Arrow shape of rows it takes."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -82,6 +83,10 @@ class EmbeddingStore(Protocol):
 
     def upsert(self, pipeline: str, rows: pa.Table) -> int:
         """Inserts rows, replacing rows with the same id; returns the rows written."""
+        ...
+
+    def writer(self, pipeline: str) -> AbstractContextManager[Callable[[pa.Table], int]]:
+        """Opens the table for many upserts in a row; the callable upserts and returns rows."""
         ...
 
     def copy_by_hash(self, pipeline: str, wanted: pd.DataFrame, model: str) -> int:

