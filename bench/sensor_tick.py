@@ -6,9 +6,10 @@ import tempfile
 import time
 from typing import Any
 
+from bench.tasks import submission_record
 from embed_assets.backends.base import JobRequest
 from embed_assets.sensor import SensorCursor, poll_jobs
-from embed_assets.submission import Submission, SubmittedJob
+from embed_assets.submission import SubmittedJob
 from embed_assets.testing import JobFault, VertexEmulator
 
 
@@ -38,7 +39,9 @@ def measure_ticks(*, jobs: int, short_budget_seconds: float) -> dict[str, Any]:
                 )
             )
             submitted.append(SubmittedJob(shard, status.name, status.display_name, input_uri, 1, 5))
-        submission = _submission(tuple(submitted))
+        submission = submission_record(
+            submission_id="bench-sensor", jobs=tuple(submitted), prompts=jobs
+        )
 
         def tick(cursor: SensorCursor, budget: float) -> tuple[float, int, SensorCursor]:
             before = emulator.calls["get"]
@@ -73,24 +76,3 @@ def measure_ticks(*, jobs: int, short_budget_seconds: float) -> dict[str, Any]:
         "idle_tick_gets": idle_gets,
         "idle_tick_seconds": idle_seconds,
     }
-
-
-def _submission(jobs: tuple[SubmittedJob, ...]) -> Submission:
-    return Submission(
-        submission_id="bench-sensor",
-        pipeline="bench",
-        model="text-embedding-005",
-        task_type=None,
-        output_dimensionality=None,
-        manifest_uri="",
-        output_uri="",
-        jobs=jobs,
-        corpus_rows=len(jobs),
-        accepted_rows=len(jobs),
-        rejected_rows=0,
-        prompts=len(jobs),
-        characters=5 * len(jobs),
-        unchanged_rows=0,
-        reused_rows=0,
-        stale_rows=0,
-    )

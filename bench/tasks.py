@@ -35,7 +35,8 @@ def _prediction_paths(folder: str, files: int | None) -> list[Path]:
     return paths[:files] if files else paths
 
 
-def _submission(**changes: Any) -> Any:
+def submission_record(**changes: Any) -> Any:
+    """A submission record for the benchmark pipeline, with `changes` applied."""
     from embed_assets.submission import Submission
 
     fields: dict[str, Any] = dict(
@@ -73,7 +74,7 @@ def ingest_ours(folder: str, files: int | None = None) -> dict[str, Any]:
         staging = LocalStorage(folder)
         start = time.perf_counter()
         manifest = pq.read_table(Path(folder) / "manifest.parquet").to_pandas()
-        landing = PredictionFiles(submission=_submission(), store=store, submitted=manifest)
+        landing = PredictionFiles(submission=submission_record(), store=store, submitted=manifest)
         written = sum(counts[0] for _, counts in landing.land_all(staging, [str(p) for p in paths]))
         seconds = time.perf_counter() - start
         rows = store.stats(PIPELINE, dimension=768).rows
