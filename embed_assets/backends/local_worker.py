@@ -101,11 +101,6 @@ def run_job(engine: LocalJobEngine, job_id: str) -> None:
     """Runs one job to a terminal state."""
     record = engine.get(job_id)
     faults: dict[str, Any] = record.get("faults") or {}
-    if faults.get("stuck_pending"):
-        while not engine.get(job_id).get("cancelRequested"):
-            time.sleep(0.5)
-        _finish(engine, job_id, "JOB_STATE_CANCELLED")
-        return
 
     def check_cancel() -> None:
         if engine.get(job_id).get("cancelRequested"):

@@ -64,7 +64,6 @@ class JobFault:
     def worker_faults(self) -> dict[str, Any]:
         """Returns the fault settings the job worker reads."""
         faults: dict[str, Any] = {
-            "stuck_pending": self.stuck_pending,
             "pending_seconds": self.pending_seconds,
             "seconds_per_chunk": self.seconds_per_chunk,
             "fail_every_nth_row": self.fail_every_nth_row
