@@ -65,7 +65,8 @@ _GEMINI_SELECT = """
 # DuckDB's working memory while it parses one file (the parsed columns come on top)
 READER_MEMORY_LIMIT = "256MB"
 # JSON texts of a status that means "no error"
-_NO_STATUS = pa.array(['""', "null", "{}", "false"], type=pa.string())
+_NO_STATUS_TEXTS = ('""', "null", "{}", "false")
+_NO_STATUS = pa.array(_NO_STATUS_TEXTS, type=pa.string())
 
 
 def read_prediction_file(path: str | Path) -> PredictionBatch:
@@ -127,8 +128,10 @@ def _statuses(table: pa.Table) -> list[str]:
     status_texts = status.to_pylist()
     error_texts = error.to_pylist()
     for row in np.flatnonzero(~blank):
-        raw = status_texts[row] if status_texts[row] not in ('""', None) else error_texts[row]
-        statuses[row] = status_text(orjson.loads(raw)) if raw is not None else ""
+        # the line parser reads `status or error`: a blank status gives way to the error
+        status_raw = status_texts[row]
+        blank_raw = status_raw is None or status_raw in _NO_STATUS_TEXTS
+        statuses[row] = status_text(orjson.loads(error_texts[row] if blank_raw else status_raw))
     return statuses
 
 
