@@ -251,8 +251,8 @@ def hash_column(
     prefix = f"{model}\x1f{task_type or ''}\x1f{output_dimensionality or ''}\x1f"
     table = pa.table(
         {
-            "content": _arrow_strings(contents),
-            "title": _arrow_strings(titles),
+            "content": arrow_strings(contents),
+            "title": arrow_strings(titles),
             "ok": pa.array(np.ones(len(contents), dtype=bool) if mask is None else mask),
         }
     )
@@ -269,7 +269,7 @@ def hash_column(
     return result.column("h").combine_chunks() if result.num_rows else pa.array([], pa.string())
 
 
-def _arrow_strings(values: "pd.Series | list[str] | list[str | None]") -> pa.Array:
+def arrow_strings(values: "pd.Series | list[str] | list[str | None]") -> pa.Array:
     """Strings as an Arrow array, zero-copy when the Series is Arrow-backed already."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
         array = pa.array(values)

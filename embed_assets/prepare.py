@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
 from embed_assets.catalog import ModelSpec
-from embed_assets.corpus import shard_ranges
+from embed_assets.corpus import arrow_strings, shard_ranges
 from embed_assets.formats import Prompt, request_line
 from embed_assets.submission import (
     LABEL_SHARD,
@@ -52,7 +52,7 @@ class Plan:
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
     """The columns as an Arrow table; zero-copy for Arrow-backed columns."""
-    return pa.table({name: pa.array(frame[name], type=pa.string()) for name in columns})
+    return pa.table({name: arrow_strings(frame[name]) for name in columns})
 
 
 def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.bool_]:
@@ -113,13 +113,12 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
         .sort_values("content_hash", kind="stable")
         .reset_index(drop=True)
     )
-    rejected = plan == PLAN_REJECTED
     manifest = pd.DataFrame(
         {
             "id": corpus["id"].to_numpy(dtype=object),
             "content_hash": corpus["content_hash"],
             "plan": plan,
-            "reason": corpus["reason"].where(rejected, None),
+            "reason": corpus["reason"].to_numpy(dtype=object),  # set on rejected rows only
         }
     )
     stale = len(stored) - int((plan == PLAN_UNCHANGED).sum())
