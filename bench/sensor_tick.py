@@ -8,8 +8,9 @@ from typing import Any
 
 from bench.tasks import submission_record
 from embed_assets.backends.base import JobRequest
-from embed_assets.sensor import SensorCursor, poll_jobs
-from embed_assets.submission import SubmittedJob
+from embed_assets.jobs.handler import SubmissionHandler
+from embed_assets.jobs.record import SubmittedJob
+from embed_assets.pipeline.cursor import JobSensorCursor, read_cursor
 from embed_assets.testing import JobFault, VertexEmulator
 
 
@@ -43,18 +44,21 @@ def measure_ticks(*, jobs: int, short_budget_seconds: float) -> dict[str, Any]:
             submission_id="bench-sensor", jobs=tuple(submitted), prompts=jobs
         )
 
-        def tick(cursor: SensorCursor, budget: float) -> tuple[float, int, SensorCursor]:
+        handler = SubmissionHandler(backend=backend, submission=submission)
+
+        def tick(cursor: JobSensorCursor, budget: float) -> tuple[float, int, JobSensorCursor]:
             before = emulator.calls["get"]
             start = time.monotonic()
-            poll_jobs(
-                backend=backend, submission=submission, cursor=cursor, deadline=start + budget
+            result = handler.poll(
+                states=cursor.states, resume_at=cursor.resume_at, deadline=start + budget
             )
             seconds = time.monotonic() - start
-            return seconds, emulator.calls["get"] - before, SensorCursor.parse(cursor.serialize())
+            after = read_cursor(cursor.with_poll(result).serialize())
+            return seconds, emulator.calls["get"] - before, after
 
-        cursor = SensorCursor(submission_id=submission.submission_id)
+        cursor = JobSensorCursor(submission_id=submission.submission_id)
         full = [tick(cursor, 40.0) for _ in range(3)]
-        cursor = SensorCursor(submission_id=submission.submission_id)
+        cursor = JobSensorCursor(submission_id=submission.submission_id)
         short: list[tuple[float, int]] = []
         polled_before = emulator.calls["get"]
         while emulator.calls["get"] - polled_before < jobs:  # until every job was polled once
@@ -62,8 +66,8 @@ def measure_ticks(*, jobs: int, short_budget_seconds: float) -> dict[str, Any]:
             short.append((seconds, gets))
         for job in submission.jobs:
             backend.cancel(job.name)
-        cursor = SensorCursor(submission_id=submission.submission_id)
-        tick(cursor, 40.0)  # sees every job CANCELLED
+        cursor = JobSensorCursor(submission_id=submission.submission_id)
+        _, _, cursor = tick(cursor, 40.0)  # sees every job CANCELLED
         idle_seconds, idle_gets, _ = tick(cursor, 40.0)
     return {
         "jobs": jobs,

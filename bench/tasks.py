@@ -37,7 +37,7 @@ def _prediction_paths(folder: str, files: int | None) -> list[Path]:
 
 def submission_record(**changes: Any) -> Any:
     """A submission record for the benchmark pipeline, with `changes` applied."""
-    from embed_assets.submission import Submission
+    from embed_assets.jobs.record import Submission
 
     fields: dict[str, Any] = dict(
         submission_id="bench",
@@ -64,8 +64,8 @@ def submission_record(**changes: Any) -> Any:
 @task
 def ingest_ours(folder: str, files: int | None = None) -> dict[str, Any]:
     """What landing does per prediction file: parse, join by hash, upsert into DuckDB."""
-    from embed_assets.landing import PredictionFiles
-    from embed_assets.storage import LocalStorage
+    from embed_assets.jobs.landing import PredictionFiles
+    from embed_assets.staging import LocalStorage
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     paths = _prediction_paths(folder, files)
@@ -138,11 +138,11 @@ def main() -> None:
 @task
 def prepare_ours(folder: str) -> dict[str, Any]:
     """The corpus and batch-job assets' work: read, validate, hash, diff, shard, write prompts."""
-    from embed_assets.catalog import model_spec
+    from embed_assets import EmbeddingPipeline
     from embed_assets.corpus import read_corpus_file
-    from embed_assets.pipeline import EmbeddingPipeline
-    from embed_assets.prepare import plan_refresh, render_shard, shard_prompts
-    from embed_assets.storage import LocalStorage
+    from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
+    from embed_assets.models.catalog import model_spec
+    from embed_assets.staging import LocalStorage
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     pipeline = EmbeddingPipeline(

@@ -10,12 +10,15 @@ from embed_assets.backends.base import (
 )
 from embed_assets.backends.local import LocalBatchBackend
 from embed_assets.backends.vertex import VertexBatchBackend
-from embed_assets.formats import read_predictions
-from embed_assets.pipeline import EmbeddingPipeline
-from embed_assets.sensor import build_embedding_job_sensor
+from embed_assets.jobs.handler import SubmissionHandler
+from embed_assets.jobs.record import Submission
+from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+from embed_assets.pipeline.sensor import build_embedding_job_sensor
+from embed_assets.predictions.readers import read_predictions
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
-from embed_assets.submission import Submission
+
+__version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
@@ -29,7 +32,9 @@ __all__ = [
     "JobStatus",
     "LocalBatchBackend",
     "Submission",
+    "SubmissionHandler",
     "VertexBatchBackend",
+    "__version__",
     "build_embedding_job_sensor",
     "read_predictions",
 ]

@@ -1,4 +1,4 @@
-"""Staging URIs: local paths and `gs://` objects behind one small interface.
+"""Staging locations: local folders and `gs://` objects behind one small interface.
 
 Request shards, submission manifests and prediction files live under a staging root. The
 local backend uses a folder; the Vertex backend uses Cloud Storage through dagster-gcp's

@@ -8,48 +8,9 @@ import pandas as pd
 import pytest
 
 from embed_assets import BatchBackend, DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
-from embed_assets.runner import RunSummary, run_pipeline
+from embed_assets.cli.runner import RunSummary, run_pipeline
 from embed_assets.testing.fixtures import make_vertex_emulator, vertex_emulator  # noqa: F401
-
-VERTEX_MODEL = "text-embedding-005"
-
-WORDS = [
-    "river",
-    "mountain",
-    "data",
-    "table",
-    "query",
-    "vector",
-    "model",
-    "batch",
-    "job",
-    "sensor",
-    "asset",
-    "lineage",
-    "corpus",
-    "index",
-    "search",
-    "cloud",
-    "storage",
-    "python",
-    "library",
-    "function",
-    "class",
-    "method",
-    "string",
-    "number",
-    "date",
-    "time",
-]
-
-
-def make_corpus(rows: int, *, seed: int = 0) -> pd.DataFrame:
-    """A corpus of distinct short texts with ids doc-0000..."""
-    texts = []
-    for i in range(rows):
-        words = [WORDS[(i * 7 + j * (seed + 3)) % len(WORDS)] for j in range(6)]
-        texts.append(f"document {i}: " + " ".join(words))
-    return pd.DataFrame({"id": [f"doc-{i:04d}" for i in range(rows)], "content": texts})
+from tests.helpers import VERTEX_MODEL
 
 
 @pytest.fixture
@@ -122,41 +83,3 @@ def run(instance: dg.DagsterInstance) -> Callable[..., RunSummary]:
         return run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
 
     return go
-
-
-def table(defs: dg.Definitions, pipeline: EmbeddingPipeline) -> pd.DataFrame:
-    store: DuckDBEmbeddingStore = defs.resources[pipeline.store_key]
-    return store.read(pipeline.name)
-
-
-def assert_accounted(summary: RunSummary, corpus: pd.DataFrame) -> None:
-    """The invariant: corpus rows = embedded + failed + rejected."""
-    assert summary.rows_read == len(corpus)
-    assert summary.embedded + summary.failed + summary.rejected == len(corpus)
-
-
-def tick_sensor(
-    defs: dg.Definitions,
-    pipeline: EmbeddingPipeline,
-    instance: dg.DagsterInstance,
-    cursor: str | None,
-) -> dg.SensorResult:
-    """Evaluates one tick of the pipeline's sensor with its backend resource."""
-    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
-    with dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        definitions=defs,
-        resources={pipeline.backend_key: defs.resources[pipeline.backend_key]},
-    ) as context:
-        return sensor.evaluate_tick(context)
-
-
-def materialize_submission(
-    defs: dg.Definitions, pipeline: EmbeddingPipeline, instance: dg.DagsterInstance
-) -> None:
-    """Materializes the corpus and the batch job: jobs are submitted, nothing is landed yet."""
-    job = defs.resolve_implicit_global_asset_job_def()
-    assert job.execute_in_process(
-        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
-    ).success

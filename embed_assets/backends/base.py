@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from embed_assets.storage import Storage
+from embed_assets.staging import Storage
 
 
 class JobState(Enum):

@@ -24,9 +24,9 @@ from embed_assets.backends.base import (
     JobRequest,
     JobStatus,
 )
-from embed_assets.catalog import model_spec
+from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import local_model_names
-from embed_assets.storage import GcsStorage, Storage, split_gs_uri
+from embed_assets.staging import GcsStorage, Storage, split_gs_uri
 
 RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
 LIST_PAGE_SIZE = 100

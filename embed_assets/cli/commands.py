@@ -9,27 +9,14 @@ from typing import Any
 
 import orjson
 
-from embed_assets.definitions import DEFAULT_WORKDIR, WORKDIR_ENV
-
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
-
-
-def _prepare_workdir(workdir: Path) -> Path:
-    """Points Dagster and the demo definitions at the work folder."""
-    workdir = workdir.resolve()
-    home = workdir / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    os.environ[WORKDIR_ENV] = str(workdir)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return workdir
+from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
+from embed_assets.names import BATCH_JOB_ASSET, DEFAULT_BACKEND_KEY, pipeline_names
+from embed_assets.testing.serve import add_emulator_command
 
 
 def _pipeline_from_args(args: argparse.Namespace) -> Any:
-    from embed_assets.definitions import demo_pipeline
-    from embed_assets.pipeline import EmbeddingPipeline
+    from embed_assets.cli.definitions import demo_pipeline
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
     if args.corpus is None:
         return demo_pipeline(model=args.model)
@@ -48,7 +35,7 @@ def _pipeline_from_args(args: argparse.Namespace) -> Any:
 
 
 def _definitions(pipeline: Any, workdir: Path) -> Any:
-    from embed_assets.definitions import build_definitions
+    from embed_assets.cli.definitions import build_definitions
 
     return build_definitions(
         pipeline, workdir=workdir, with_neighbours=pipeline.name == "stdlib_docs"
@@ -92,7 +79,7 @@ def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: 
 
 
 def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple[str, float]]:
-    from embed_assets.models import load_local_model
+    from embed_assets.models.registry import load_local_model
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     store = DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb"))
@@ -109,11 +96,11 @@ def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Runs a pipeline end to end and prints what it did."""
-    workdir = _prepare_workdir(Path(args.workdir))
+    workdir = prepare_workdir(Path(args.workdir))
     import dagster as dg
 
-    from embed_assets.corpus import CorpusError
-    from embed_assets.runner import PipelineRunError, run_pipeline
+    from embed_assets.cli.runner import PipelineRunError, run_pipeline
+    from embed_assets.corpus.validation import CorpusError
 
     started = time.monotonic()
     try:
@@ -148,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Prints the rows closest to a query."""
-    workdir = _prepare_workdir(Path(args.workdir))
+    workdir = prepare_workdir(Path(args.workdir))
     for doc_id, score in _search(args.name, args.query, args.k, workdir):
         print(f"{score:.3f}  {doc_id}")
     return 0
@@ -181,7 +168,7 @@ def _load_definitions(target: str) -> Any:
 def _backend_for(args: argparse.Namespace, workdir: Path) -> Any:
     """Returns the pipeline's batch backend: from --definitions, else the local one in workdir."""
     if not args.definitions:
-        from embed_assets.backends.local import LocalBatchBackend
+        from embed_assets.backends.local.resource import LocalBatchBackend
 
         return LocalBatchBackend(workdir=str(workdir))
     defs = _load_definitions(args.definitions)
@@ -200,15 +187,15 @@ def _latest_submission_and_backend(args: argparse.Namespace) -> tuple[Any, Any] 
     """
     import dagster as dg
 
-    from embed_assets.submission import latest_submission
+    from embed_assets.pipeline.metadata import latest_submission
 
     home = os.environ.get("DAGSTER_HOME")
-    workdir = _prepare_workdir(Path(args.workdir))
+    workdir = prepare_workdir(Path(args.workdir))
     if args.definitions and home:
         os.environ["DAGSTER_HOME"] = home
     backend = _backend_for(args, workdir)
     with dg.DagsterInstance.get() as instance:
-        key = dg.AssetKey([args.name, "embedding_batch_job"])
+        key = dg.AssetKey(pipeline_names(args.name).asset_path(BATCH_JOB_ASSET))
         submission = latest_submission(instance, key)
     if submission is None:
         print(f"no submission yet for pipeline {args.name} in {os.environ['DAGSTER_HOME']}")
@@ -218,6 +205,8 @@ def _latest_submission_and_backend(args: argparse.Namespace) -> tuple[Any, Any] 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Prints the jobs of the latest submission and their states."""
+    from embed_assets.jobs.handler import SubmissionHandler
+
     found = _latest_submission_and_backend(args)
     if found is None:
         return 1
@@ -226,58 +215,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"submission {submission.submission_id}: {submission.prompts} prompts, "
         f"{len(submission.jobs)} jobs"
     )
-    for job in submission.jobs:
-        print(f"  shard {job.shard}: {backend.get(job.name).describe()}")
+    handler = SubmissionHandler(backend=backend, submission=submission)
+    for job, status in zip(submission.jobs, handler.statuses(), strict=True):
+        print(f"  shard {job.shard}: {status.describe()}")
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancels the unfinished jobs of the latest submission."""
-    from embed_assets.cancellation import cancel_unfinished_jobs
+    from embed_assets.jobs.handler import SubmissionHandler
 
     found = _latest_submission_and_backend(args)
     if found is None:
         return 1
     submission, backend = found
-    cancelled = cancel_unfinished_jobs(backend=backend, submission=submission, log=print)
+    handler = SubmissionHandler(backend=backend, submission=submission)
+    cancelled = handler.cancel_unfinished(log=print)
     print(
         f"submission {submission.submission_id}: cancelled {len(cancelled)} of "
         f"{len(submission.jobs)} jobs" + ("" if cancelled else " (every job had already finished)")
     )
-    return 0
-
-
-def cmd_emulator(args: argparse.Namespace) -> int:
-    """Serves the Vertex emulator (and a GCS emulator) until interrupted."""
-    import signal
-    import threading
-
-    from embed_assets.testing.emulator import VertexEmulator
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    emulator = VertexEmulator(
-        port=args.port,
-        gcs_url=args.gcs_url,
-        buckets=args.bucket or ["embed-assets"],
-        max_running_jobs=args.max_running_jobs,
-        local_model=args.local_model,
-        seconds_per_chunk=args.seconds_per_chunk,
-        rows_per_file=args.rows_per_file,
-    ).start()
-    try:
-        print(f"Vertex endpoint: {emulator.endpoint}")
-        print(f"STORAGE_EMULATOR_HOST={emulator.gcs_url}", flush=True)
-        print(
-            f"buckets: {', '.join(args.bucket or ['embed-assets'])}; vectors are emulated "
-            f"({args.local_model} projected); Ctrl-C stops",
-            file=sys.stderr,
-            flush=True,
-        )
-        stop.wait()
-    finally:
-        emulator.stop()
     return 0
 
 
@@ -326,26 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="your definitions (file.py, module or module:attr) to take the backend from; "
             "the Dagster instance is then $DAGSTER_HOME if set",
         )
-        sub.add_argument("--backend-key", default="embedding_backend")
+        sub.add_argument("--backend-key", default=DEFAULT_BACKEND_KEY)
         sub.set_defaults(func=func)
 
-    emulator = commands.add_parser(
-        "emulator", help="serve a Vertex batch prediction emulator and a GCS emulator"
-    )
-    emulator.add_argument("--port", type=int, default=8790, help="REST port (default %(default)s)")
-    emulator.add_argument("--gcs-url", help="use this running GCS emulator instead of starting one")
-    emulator.add_argument(
-        "--bucket", action="append", help="bucket to create (repeatable; default embed-assets)"
-    )
-    emulator.add_argument("--max-running-jobs", type=int, default=4)
-    emulator.add_argument(
-        "--local-model",
-        default="lexical-hash",
-        help="local model whose vectors are projected (lexical-hash or all-MiniLM-L6-v2)",
-    )
-    emulator.add_argument("--seconds-per-chunk", type=float, default=0.0)
-    emulator.add_argument("--rows-per-file", type=int, default=10_000)
-    emulator.set_defaults(func=cmd_emulator)
+    add_emulator_command(commands)
     return parser
 
 

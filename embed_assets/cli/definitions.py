@@ -11,18 +11,12 @@ from pathlib import Path
 import dagster as dg
 
 from embed_assets.backends.local import LocalBatchBackend
-from embed_assets.demo import build_neighbours_asset, stdlib_docstrings
-from embed_assets.pipeline import EmbeddingPipeline
+from embed_assets.cli.demo import build_neighbours_asset, stdlib_docstrings
+from embed_assets.cli.workdir import workdir_from_env
+from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
 DEMO_PIPELINE = "stdlib_docs"
-WORKDIR_ENV = "EMBED_ASSETS_WORKDIR"
-DEFAULT_WORKDIR = ".embed-assets"
-
-
-def workdir_from_env() -> Path:
-    """Returns the work folder named by `EMBED_ASSETS_WORKDIR`, or `.embed-assets`."""
-    return Path(os.environ.get(WORKDIR_ENV, DEFAULT_WORKDIR)).resolve()
 
 
 def demo_pipeline(
@@ -51,7 +45,7 @@ def build_definitions(
     neighbours = build_neighbours_asset(
         embeddings_key=pipeline.embeddings_key,
         pipeline_name=pipeline.name,
-        store_key=pipeline.store_key,
+        store_key=pipeline.names.store_key,
     )
     return dg.Definitions.merge(defs, dg.Definitions(assets=[neighbours]))
 

@@ -13,8 +13,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from embed_assets.assets import markdown_table
-from embed_assets.store.base import table_name_for
+import embed_assets.pipeline.metadata as md
+from embed_assets.names import pipeline_names
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
@@ -119,7 +119,7 @@ def build_neighbours_asset(
     """Builds a downstream asset: the `k` nearest neighbours of each document, as a table."""
 
     @dg.asset(
-        key=dg.AssetKey([pipeline_name, "nearest_neighbours"]),
+        key=dg.AssetKey(pipeline_names(pipeline_name).asset_path("nearest_neighbours")),
         deps=[embeddings_key],
         group_name=pipeline_name,
         required_resource_keys={store_key},
@@ -144,7 +144,7 @@ def build_neighbours_asset(
                 "similarity": score.reshape(-1),
             }
         )
-        target = f"{table_name_for(pipeline_name)}__neighbours"
+        target = f"{pipeline_names(pipeline_name).table}__neighbours"
         with store.connect() as con:
             con.register("result", result)
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM result")
@@ -152,10 +152,10 @@ def build_neighbours_asset(
         context.log.info(f"wrote {len(result)} neighbour rows for {len(ids)} documents to {target}")
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": dg.MetadataValue.int(len(result)),
-                "table": dg.MetadataValue.text(target),
-                "preview": dg.MetadataValue.md(
-                    markdown_table(preview, ["id", "neighbour_id", "similarity"])
+                md.ROW_COUNT: dg.MetadataValue.int(len(result)),
+                md.TABLE: dg.MetadataValue.text(target),
+                md.PREVIEW: dg.MetadataValue.md(
+                    md.markdown_table(preview, ["id", "neighbour_id", "similarity"])
                 ),
             }
         )

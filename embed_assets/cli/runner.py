@@ -12,10 +12,15 @@ from typing import Any
 
 import dagster as dg
 
-from embed_assets.pipeline import EmbeddingPipeline
-from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
+from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
+from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+from embed_assets.pipeline.metadata import (
+    RUN_KEY_TAG,
+    SENSOR_NAME_TAG,
+    latest_landing,
+    latest_submission,
+)
 from embed_assets.store.base import EmbeddingStore
-from embed_assets.submission import latest_submission
 
 
 class PipelineRunError(RuntimeError):
@@ -51,13 +56,6 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         """Returns the summary as JSON-able data."""
         return asdict(self)
-
-
-def _metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
-    event = instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
 def _resource(defs: dg.Definitions, key: str) -> Any:
@@ -135,7 +133,7 @@ def run_pipeline(
             instance=instance,
             cursor=cursor,
             definitions=defs,
-            resources={pipeline.backend_key: _resource(defs, pipeline.backend_key)},
+            resources={pipeline.names.backend_key: _resource(defs, pipeline.names.backend_key)},
         ) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
@@ -148,7 +146,7 @@ def run_pipeline(
         if message != last_message:
             progress(f"sensor: {message}")
             last_message = message
-        if cursor is None or SensorCursor.parse(cursor).outcome is not None:
+        if cursor is None or read_cursor(cursor).outcome is not None:
             break  # a final answer: nothing to land, already landed, or every job failed
         if time.monotonic() - started > timeout_seconds:
             raise PipelineRunError(f"jobs did not finish within {timeout_seconds:.0f} s")
@@ -164,19 +162,19 @@ def run_pipeline(
             f"sensor requested run {run_request.run_key}: "
             f"{', '.join(k.to_user_string() for k in selection)}"
         )
-        tags = {**run_request.tags, "dagster/sensor_name": pipeline.sensor_name}
+        tags = {**run_request.tags, SENSOR_NAME_TAG: pipeline.sensor_name}
         if run_request.run_key:
-            tags["dagster/run_key"] = run_request.run_key
+            tags[RUN_KEY_TAG] = run_request.run_key
         landing = _execute(defs, instance, selection, tags)
         summary.checks = {e.check_name: e.passed for e in landing.get_asset_check_evaluations()}
         summary.outcome = "landed"
     else:
         summary.outcome = last_message or "nothing to land"
     _fill(summary, instance, pipeline, landed=run_request is not None)
-    store: EmbeddingStore = _resource(defs, pipeline.store_key)
+    store: EmbeddingStore = _resource(defs, pipeline.names.store_key)
     summary.table_rows = len(store.current_hashes(pipeline.name))
     summary.wall_seconds = round(time.monotonic() - started, 2)
-    if SensorCursor.parse(cursor).outcome == OUTCOME_FAILED:
+    if read_cursor(cursor).outcome is SensorOutcome.FAILED:
         raise PipelineRunError(f"{summary.outcome}; see `embed-assets status`")
     return summary
 
@@ -184,24 +182,25 @@ def run_pipeline(
 def _fill(
     summary: RunSummary, instance: dg.DagsterInstance, pipeline: EmbeddingPipeline, *, landed: bool
 ) -> None:
-    corpus = _metadata(instance, pipeline.corpus_key)
-    job = _metadata(instance, pipeline.batch_job_key)
-    summary.rows_read = int(corpus.get("dagster/row_count", 0))
-    summary.rejected = int(corpus.get("rejected_rows", 0))
-    summary.rejected_by_reason = dict(corpus.get("rejected_by_reason") or {})
-    summary.submission_id = str(job.get("submission_id", ""))
-    summary.prompts = int(job.get("prompts", 0))
-    summary.characters = int(job.get("characters", 0))
-    summary.jobs = int(job.get("jobs", 0))
-    if not landed:  # nothing changed: every accepted row is already in the table
-        summary.embedded = int(job.get("unchanged_rows", 0))
+    submission = latest_submission(instance, pipeline.batch_job_key)
+    if submission is None:
         return
-    result = _metadata(instance, pipeline.embeddings_key)
-    summary.embedded = int(result.get("embedded_rows", 0))
-    summary.written = int(result.get("written_rows", 0))
-    summary.reused = int(result.get("reused_rows", 0))
-    summary.deleted = int(result.get("deleted_rows", 0))
-    summary.failed = int(result.get("failed_rows", 0))
-    summary.failed_examples = str(result.get("failed_examples", ""))
-    summary.tokens = int(result.get("tokens", 0))
-    summary.job_states = dict(result.get("job_states") or {})
+    summary.rows_read = submission.corpus_rows
+    summary.rejected = submission.rejected_rows
+    summary.rejected_by_reason = dict(submission.rejected_by_reason)
+    summary.submission_id = submission.submission_id
+    summary.prompts = submission.prompts
+    summary.characters = submission.characters
+    summary.jobs = len(submission.jobs)
+    if not landed:  # nothing changed: every accepted row is already in the table
+        summary.embedded = submission.unchanged_rows
+        return
+    landing = latest_landing(instance, pipeline.embeddings_key)
+    summary.embedded = int(landing.get("embedded_rows", 0))
+    summary.written = int(landing.get("written_rows", 0))
+    summary.reused = int(landing.get("reused_rows", 0))
+    summary.deleted = int(landing.get("deleted_rows", 0))
+    summary.failed = int(landing.get("failed_rows", 0))
+    summary.failed_examples = str(landing.get("failed_examples", ""))
+    summary.tokens = int(landing.get("tokens", 0))
+    summary.job_states = dict(landing.get("job_states") or {})

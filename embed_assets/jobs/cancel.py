@@ -3,7 +3,7 @@
 from collections.abc import Callable
 
 from embed_assets.backends.base import BackendError, BatchBackend, JobStatus
-from embed_assets.submission import Submission
+from embed_assets.jobs.record import Submission
 
 
 def cancel_unfinished_jobs(

@@ -16,14 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
-from embed_assets.catalog import model_spec, vector_dimension
-from embed_assets.corpus import content_hashes
-from embed_assets.formats import PredictionBatch, RequestSchema
-from embed_assets.prediction_files import read_prediction_object
-from embed_assets.prepare import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, pairs_present
-from embed_assets.storage import Storage
+from embed_assets.corpus.hashing import content_hashes
+from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, pairs_present
+from embed_assets.jobs.record import Submission
+from embed_assets.models.catalog import model_spec, vector_dimension
+from embed_assets.predictions.lines import PredictionBatch, RequestSchema
+from embed_assets.predictions.readers import read_prediction_object
+from embed_assets.staging import Storage
 from embed_assets.store.base import EmbeddingStore, embedding_rows
-from embed_assets.submission import Submission
 
 
 class SubmissionNotFinished(RuntimeError):

@@ -1,7 +1,7 @@
-"""The submission record: what `embedding_batch_job` submitted, kept in its metadata.
+"""The submission record: what one refresh submitted, and the labels its jobs carry.
 
-The record is the contract between the batch-job asset, the sensor and the embeddings asset:
-it is written once as materialization metadata and read back from the Dagster instance.
+The record is the contract between the batch-job asset, the sensor and the embeddings asset.
+`embed_assets.pipeline.metadata` writes it as materialization metadata and reads it back.
 """
 
 import dataclasses
@@ -9,14 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import dagster as dg
-import orjson
-
-RECORD_KEY = "embed_assets/submission"
 LABEL_PIPELINE = "embed-assets-pipeline"
 LABEL_SUBMISSION = "embed-assets-submission"
 LABEL_SHARD = "embed-assets-shard"
-RUN_TAG_SUBMISSION = "embed_assets/submission_id"
 
 
 @dataclass(frozen=True)
@@ -53,6 +48,7 @@ class Submission:
         unchanged_rows: rows already in the store with the same hash.
         reused_rows: rows whose vector exists in the store under another id.
         stale_rows: stored rows to delete or replace (ids that left or changed).
+        rejected_by_reason: rejected rows counted per reason.
     """
 
     submission_id: str
@@ -71,6 +67,7 @@ class Submission:
     unchanged_rows: int
     reused_rows: int
     stale_rows: int
+    rejected_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def needs_landing(self) -> bool:
@@ -87,7 +84,9 @@ class Submission:
 
     def to_json(self) -> dict[str, Any]:
         """Returns the record as plain JSON-able data."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["rejected_by_reason"] = dict(self.rejected_by_reason)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Submission":
@@ -96,69 +95,8 @@ class Submission:
         fields["jobs"] = tuple(SubmittedJob(**job) for job in fields.get("jobs", ()))
         return cls(**fields)
 
-    def to_metadata(self) -> dict[str, Any]:
-        """Returns materialization metadata: the full record plus readable summary entries."""
-        jobs_table = "\n".join(
-            ["| shard | job | prompts | input |", "|---|---|---|---|"]
-            + [
-                f"| {j.shard} | {f'[{j.name}]({j.url})' if j.url else j.name} | {j.prompts} "
-                f"| `{j.input_uri}` |"
-                for j in self.jobs
-            ]
-        )
-        return {
-            RECORD_KEY: dg.MetadataValue.json(self.to_json()),
-            "submission_id": dg.MetadataValue.text(self.submission_id),
-            "model": dg.MetadataValue.text(self.model),
-            "jobs": dg.MetadataValue.int(len(self.jobs)),
-            "job_names": dg.MetadataValue.md(jobs_table if self.jobs else "no job: nothing new"),
-            "prompts": dg.MetadataValue.int(self.prompts),
-            "characters": dg.MetadataValue.int(self.characters),
-            "corpus_rows": dg.MetadataValue.int(self.corpus_rows),
-            "rejected_rows": dg.MetadataValue.int(self.rejected_rows),
-            "unchanged_rows": dg.MetadataValue.int(self.unchanged_rows),
-            "reused_rows": dg.MetadataValue.int(self.reused_rows),
-            "stale_rows": dg.MetadataValue.int(self.stale_rows),
-            "manifest_uri": dg.MetadataValue.path(self.manifest_uri),
-            "output_uri": dg.MetadataValue.path(self.output_uri),
-        }
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any]) -> "Submission | None":
-        """Reads the record back from materialization metadata (None if it has none)."""
-        entry = metadata.get(RECORD_KEY)
-        if entry is None:
-            return None
-        data = getattr(entry, "data", entry)
-        if isinstance(data, (str, bytes)):
-            data = orjson.loads(data)
-        return cls.from_json(data)
-
 
 def label_value(text: str) -> str:
     """Makes a Vertex label value: lowercase letters, digits, `-` and `_`, at most 63 chars."""
     cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text.lower())
     return cleaned[:63]
-
-
-def latest_submission(instance: dg.DagsterInstance, job_asset: dg.AssetKey) -> Submission | None:
-    """Returns the record of the latest materialization of the batch-job asset."""
-    event = instance.get_latest_materialization_event(job_asset)
-    if event is None or event.asset_materialization is None:
-        return None
-    return Submission.from_metadata(event.asset_materialization.metadata)
-
-
-def find_submission(
-    instance: dg.DagsterInstance, job_asset: dg.AssetKey, submission_id: str, *, search: int = 50
-) -> Submission | None:
-    """Returns the record with this id among the latest `search` materializations."""
-    records = instance.fetch_materializations(job_asset, limit=search).records
-    for record in records:
-        materialization = record.asset_materialization
-        if materialization is None:
-            continue
-        submission = Submission.from_metadata(materialization.metadata)
-        if submission is not None and submission.submission_id == submission_id:
-            return submission
-    return None

@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from embed_assets.formats import RequestSchema
 from embed_assets.models.registry import LEXICAL_MODEL, MINILM_MODEL
+from embed_assets.predictions.lines import RequestSchema
 
 
 @dataclass(frozen=True)

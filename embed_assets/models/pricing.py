@@ -7,9 +7,6 @@ this module returns is labelled an estimate. Local models cost nothing.
 """
 
 from dataclasses import dataclass
-from typing import Any
-
-import dagster as dg
 
 PRICE_TABLE_SOURCE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 PRICE_TABLE_DATE = "2026-11-21"
@@ -40,15 +37,9 @@ class CostEstimate:
     usd: float
     basis: str
 
-    def to_metadata(self) -> dict[str, Any]:
-        """Returns Dagster metadata entries, labelled as an estimate with the price source."""
-        return {
-            "estimated_cost_usd": dg.MetadataValue.float(round(self.usd, 6)),
-            "estimated_cost_basis": dg.MetadataValue.text(
-                f"estimate: {self.basis}; list prices from {PRICE_TABLE_SOURCE} "
-                f"as of {PRICE_TABLE_DATE}"
-            ),
-        }
+    def describe(self) -> str:
+        """One line, labelled as an estimate, with what it was computed from and the price source."""
+        return f"estimate: {self.basis}; list prices from {PRICE_TABLE_SOURCE} as of {PRICE_TABLE_DATE}"
 
 
 def estimate_cost(model: str, *, characters: int, tokens: int | None = None) -> CostEstimate:

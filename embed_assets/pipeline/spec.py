@@ -1,36 +1,42 @@
-"""`EmbeddingPipeline`: one corpus → batch job → sensor → embedding table, as Dagster definitions."""
+"""`PipelineSpec`: what one pipeline is (its corpus, model and limits) and every derived name.
+
+`EmbeddingPipeline` adds the Dagster definitions on top; the assets, the checks and the
+sensor are built from this spec alone.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from embed_assets.backends.base import BatchBackend
-from embed_assets.catalog import model_spec, vector_dimension
-from embed_assets.corpus import CorpusColumns, normalized_corpus, read_corpus_file, validate_corpus
+from embed_assets.corpus.hashing import normalized_corpus
+from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.validation import CorpusColumns, validate_corpus
+from embed_assets.jobs.handler import SubmissionSettings
+from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.models.registry import default_local_model
-from embed_assets.sensor import build_embedding_job_sensor
-from embed_assets.store.base import EmbeddingStore
+from embed_assets.names import (
+    BATCH_JOB_ASSET,
+    CORPUS_ASSET,
+    DEFAULT_BACKEND_KEY,
+    DEFAULT_STORE_KEY,
+    EMBEDDINGS_ASSET,
+    PipelineNames,
+    check_pipeline_name,
+    pipeline_names,
+)
 
 CorpusSource = str | Callable[[], pd.DataFrame] | dg.AssetKey
 
 
 @dataclass(frozen=True, kw_only=True)
-class EmbeddingPipeline:
-    """One corpus kept embedded in one table, as Dagster assets, checks and a sensor.
-
-    Example:
-        ```python
-        pipeline = EmbeddingPipeline(name="docs", corpus="data/docs.jsonl", text_column="body")
-        defs = pipeline.build_definitions(
-            backend=LocalBatchBackend(), store=DuckDBEmbeddingStore()
-        )
-        ```
+class PipelineSpec:
+    """One corpus kept embedded in one table: its source, columns, model and limits.
 
     Attributes:
-        name: pipeline name; the asset key prefix, group name and table name.
+        name: pipeline name (letters, digits, `_`): the asset key prefix, group, sensor and
+            table name all derive from it.
         corpus: a JSONL / CSV / Parquet path or `gs://` URI, a function returning a DataFrame,
             or the key of an upstream asset whose value is a DataFrame.
         model: embedding model; defaults to all-MiniLM-L6-v2 when the `local` extra is
@@ -62,16 +68,20 @@ class EmbeddingPipeline:
     max_rejected_fraction: float = 0.05
     min_coverage: float = 0.99
     sensor_interval_seconds: int = 30
-    backend_key: str = "embedding_backend"
-    store_key: str = "embedding_store"
+    backend_key: str = DEFAULT_BACKEND_KEY
+    store_key: str = DEFAULT_STORE_KEY
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"name={self.name!r}: use letters, digits, '_' and '-'")
+        check_pipeline_name(self.name)  # refused here, where the user first gives it
         spec = model_spec(self.resolved_model)
         spec.check_dimensionality(self.output_dimensionality)
         if self.max_prompts_per_job is not None and self.max_prompts_per_job < 1:
             raise ValueError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
+
+    @property
+    def names(self) -> PipelineNames:
+        """Every name derived from the pipeline's name (asset prefix, group, sensor, table)."""
+        return pipeline_names(self.name, backend_key=self.backend_key, store_key=self.store_key)
 
     @property
     def resolved_model(self) -> str:
@@ -86,57 +96,38 @@ class EmbeddingPipeline:
     @property
     def corpus_key(self) -> dg.AssetKey:
         """Key of the corpus asset (`<name>/corpus`)."""
-        return dg.AssetKey([self.name, "corpus"])
+        return dg.AssetKey(self.names.asset_path(CORPUS_ASSET))
 
     @property
     def batch_job_key(self) -> dg.AssetKey:
         """Key of the batch-job asset (`<name>/embedding_batch_job`)."""
-        return dg.AssetKey([self.name, "embedding_batch_job"])
+        return dg.AssetKey(self.names.asset_path(BATCH_JOB_ASSET))
 
     @property
     def embeddings_key(self) -> dg.AssetKey:
         """Key of the embeddings asset (`<name>/embeddings`); depend on it downstream."""
-        return dg.AssetKey([self.name, "embeddings"])
+        return dg.AssetKey(self.names.asset_path(EMBEDDINGS_ASSET))
 
     @property
     def sensor_name(self) -> str:
         """Name of the job-completion sensor."""
-        return f"{self.name.replace('-', '_')}_batch_job_sensor"
+        return self.names.sensor
 
     @property
     def columns(self) -> CorpusColumns:
         """The corpus columns in use."""
         return CorpusColumns(self.id_column, self.text_column, self.title_column)
 
-    def build_definitions(
-        self, *, backend: BatchBackend | None = None, store: EmbeddingStore | None = None
-    ) -> dg.Definitions:
-        """Builds the assets, asset checks and sensor of this pipeline.
-
-        Args:
-            backend: the batch backend resource, bound to `backend_key` (omit it to bind it
-                yourself, e.g. once for several pipelines).
-            store: the embedding store resource, bound to `store_key`.
-        """
-        from embed_assets.assets import build_assets
-
-        resources: dict[str, Any] = {}
-        if backend is not None:
-            resources[self.backend_key] = backend
-        if store is not None:
-            resources[self.store_key] = store
-        return dg.Definitions(
-            assets=build_assets(self),
-            sensors=[
-                build_embedding_job_sensor(
-                    job_asset_key=self.batch_job_key,
-                    embeddings_key=self.embeddings_key,
-                    backend_key=self.backend_key,
-                    minimum_interval_seconds=self.sensor_interval_seconds,
-                    name=self.sensor_name,
-                )
-            ],
-            resources=resources,
+    @property
+    def submission_settings(self) -> SubmissionSettings:
+        """What every submission of this pipeline asks for."""
+        return SubmissionSettings(
+            pipeline=self.name,
+            model=self.resolved_model,
+            task_type=self.task_type,
+            output_dimensionality=self.output_dimensionality,
+            auto_truncate=self.auto_truncate,
+            max_prompts_per_job=self.max_prompts_per_job,
         )
 
     def load_corpus(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -1,21 +1,21 @@
 """Request lines and prediction lines of Vertex batch embedding jobs, in both schemas.
 
+A leaf module: it imports nothing else of this package, so every layer may use it.
+
 Legacy models (`text-embedding-005`, `text-multilingual-embedding-002`, and the local models)
 take `{"content", "task_type", "title"}` lines and echo them under `instance`; Gemini embedding
 models take `{"key", "request"}` lines and echo `key`. Output order is never the input order,
 so results are joined on the echoed instance or key, never on position.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-import pandas as pd
 
 
 class RequestSchema(Enum):
@@ -220,50 +220,3 @@ def parse_prediction_lines(lines: Iterable[bytes]) -> PredictionBatch:
         truncated=np.asarray(truncated, dtype=np.bool_),
         statuses=statuses,
     )
-
-
-def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
-    """Yields one `PredictionBatch` per prediction file, so memory is bounded by a file."""
-    from embed_assets.prediction_files import read_prediction_object
-    from embed_assets.storage import list_uri_jsonl, storage_for
-
-    for uri in list_uri_jsonl(str(path_or_uri)):
-        yield read_prediction_object(storage_for(uri), uri)
-
-
-def batch_to_frame(batch: PredictionBatch) -> pd.DataFrame:
-    """Turns a `PredictionBatch` into the DataFrame `read_predictions` returns."""
-    ok = batch.ok
-    embeddings = [row if good else None for row, good in zip(batch.vectors, ok, strict=True)]
-    frame = pd.DataFrame(
-        {
-            "key": batch.keys,
-            "content": batch.contents,
-            "title": batch.titles,
-            "task_type": batch.task_types,
-            "embedding": embeddings,
-            "token_count": batch.token_counts,
-            "truncated": batch.truncated,
-            "status": batch.statuses,
-        }
-    )
-    return frame
-
-
-def read_predictions(path_or_uri: str | Path) -> pd.DataFrame:
-    """Reads prediction lines of a batch embedding job into a DataFrame.
-
-    Args:
-        path_or_uri: a prediction file, or a folder (local or `gs://`) whose `*.jsonl` files
-            are all read, such as a job's `prediction-model-<timestamp>/` output directory.
-
-    Returns:
-        One row per prediction line, in file order: `key` (Gemini schema; empty for legacy),
-        the echoed `content`, `title` and `task_type`, `embedding` (a float32 vector, or None
-        where the row failed), `token_count`, `truncated`, and `status` (empty when the row
-        succeeded, else the reason it failed).
-    """
-    frames = [batch_to_frame(batch) for batch in iter_prediction_batches(path_or_uri)]
-    if not frames:
-        return batch_to_frame(parse_prediction_lines([]))
-    return pd.concat(frames, ignore_index=True)

@@ -1,28 +1,27 @@
-"""Reading whole prediction files at the speed of DuckDB's JSON reader.
+"""Reading prediction files: DuckDB's typed JSON reader first, the line parser as fallback.
 
 Prediction files are large (about 16 KB per 768-d line) and parsing the numbers is most of the
 cost of landing. DuckDB's `read_json`, told the exact column types, parses them on every core
 straight into a float column, about three times faster than decoding each line into Python
 objects. Anything this fast path does not expect (malformed JSON, vectors of mixed length,
 BigQuery-style string predictions, differently cased keys) sends the file through the
-line-by-line parser in `formats`, which accepts every variant and names the offending line.
+line-by-line parser in `lines`, which accepts every variant and names the offending line.
 """
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from embed_assets.formats import PredictionBatch, parse_prediction_lines, status_text
-
-if TYPE_CHECKING:
-    from embed_assets.storage import Storage
+from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines, status_text
+from embed_assets.staging import Storage, list_uri_jsonl, storage_for
 
 _STATISTICS = "STRUCT(token_count BIGINT, truncated BOOLEAN)"
 _LEGACY_COLUMNS = {
@@ -174,7 +173,7 @@ def _matrix(
     return vectors
 
 
-def read_prediction_object(storage: "Storage", uri: str) -> PredictionBatch:
+def read_prediction_object(storage: Storage, uri: str) -> PredictionBatch:
     """Reads one prediction file from a staging storage (a gs:// object is downloaded first).
 
     Only one file is ever on local disk at a time, so disk and memory stay bounded by a file.
@@ -185,3 +184,47 @@ def read_prediction_object(storage: "Storage", uri: str) -> PredictionBatch:
         local = Path(folder) / "predictions.jsonl"
         storage.download_file(uri, local)
         return read_prediction_file(local)
+
+
+def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
+    """Yields one `PredictionBatch` per prediction file, so memory is bounded by a file."""
+    for uri in list_uri_jsonl(str(path_or_uri)):
+        yield read_prediction_object(storage_for(uri), uri)
+
+
+def batch_to_frame(batch: PredictionBatch) -> pd.DataFrame:
+    """Turns a `PredictionBatch` into the DataFrame `read_predictions` returns."""
+    ok = batch.ok
+    embeddings = [row if good else None for row, good in zip(batch.vectors, ok, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "key": batch.keys,
+            "content": batch.contents,
+            "title": batch.titles,
+            "task_type": batch.task_types,
+            "embedding": embeddings,
+            "token_count": batch.token_counts,
+            "truncated": batch.truncated,
+            "status": batch.statuses,
+        }
+    )
+    return frame
+
+
+def read_predictions(path_or_uri: str | Path) -> pd.DataFrame:
+    """Reads prediction lines of a batch embedding job into a DataFrame.
+
+    Args:
+        path_or_uri: a prediction file, or a folder (local or `gs://`) whose `*.jsonl` files
+            are all read, such as a job's `prediction-model-<timestamp>/` output directory.
+
+    Returns:
+        One row per prediction line, in file order: `key` (Gemini schema; empty for legacy),
+        the echoed `content`, `title` and `task_type`, `embedding` (a float32 vector, or None
+        where the row failed), `token_count`, `truncated`, and `status` (empty when the row
+        succeeded, else the reason it failed).
+    """
+    frames = [batch_to_frame(batch) for batch in iter_prediction_batches(path_or_uri)]
+    if not frames:
+        return batch_to_frame(parse_prediction_lines([]))
+    return pd.concat(frames, ignore_index=True)

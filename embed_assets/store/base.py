@@ -1,6 +1,5 @@
 """The protocol every embedding store follows, and the Arrow shape of rows it takes."""
 
-import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,12 +21,6 @@ ROW_SCHEMA = pa.schema(
         ("embedded_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-
-
-def table_name_for(pipeline: str) -> str:
-    """Returns a safe SQL table name for a pipeline name."""
-    name = re.sub(r"[^0-9a-zA-Z_]", "_", pipeline).strip("_").lower() or "embeddings"
-    return name if not name[0].isdigit() else f"t_{name}"
 
 
 def embedding_rows(

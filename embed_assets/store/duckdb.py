@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
-from embed_assets.store.base import StoreStats, table_name_for
+from embed_assets.names import table_name
+from embed_assets.store.base import StoreStats
 
 _TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -77,7 +78,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def table_ref(self, pipeline: str) -> str:
         """Returns `<file>:<table>`."""
-        return f"{Path(self.path).resolve()}:{table_name_for(pipeline)}"
+        return f"{Path(self.path).resolve()}:{table_name(pipeline)}"
 
     def _ensure(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
         connection.execute(_TABLE_DDL.format(table=table))
@@ -94,7 +95,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
         """Returns `id, content_hash` of every stored row."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             if not self._exists(con, table):
                 return pd.DataFrame(
@@ -121,7 +122,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         Reopening the database for every prediction file costs a checkpoint each time; landing
         a submission of ten files is about a third faster through one writer.
         """
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
 
@@ -145,7 +146,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """Gives `wanted` ids the vector already stored for their content hash under another id."""
         if wanted.empty:
             return 0
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
             con.register("wanted", wanted[["id", "content_hash"]])
@@ -165,7 +166,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def delete_except(self, pipeline: str, keep: pd.DataFrame) -> int:
         """Deletes rows whose (id, content_hash) pair is not in `keep`."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             if not self._exists(con, table):
                 return 0
@@ -178,7 +179,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def replace_failures(self, pipeline: str, failures: pd.DataFrame) -> None:
         """Replaces the failure list with `failures` (`id, content_hash, reason`)."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
             con.register("failed_rows", failures[["id", "content_hash", "reason"]])
@@ -191,14 +192,14 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def failures(self, pipeline: str) -> pd.DataFrame:
         """Returns the rows that failed in the latest refresh."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
             return con.execute(f"SELECT * FROM {table}__failures ORDER BY id").fetch_df()
 
     def model_of(self, pipeline: str) -> str | None:
         """Returns the model the table's vectors were made with (None while it is empty)."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             if not self._exists(con, table):
                 return None
@@ -207,14 +208,14 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def read(self, pipeline: str) -> pd.DataFrame:
         """Returns the whole table, ordered by id."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
             return con.execute(f"SELECT * FROM {table} ORDER BY id").fetch_df()
 
     def stats(self, pipeline: str, *, dimension: int) -> StoreStats:
         """Counts rows, rows whose vector is not `dimension` long, and non-finite vectors."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         with self.connect() as con:
             self._ensure(con, table)
             row = con.execute(
@@ -234,7 +235,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
         """Returns the `k` rows closest to `vector` (cosine similarity), best first."""
-        table = table_name_for(pipeline)
+        table = table_name(pipeline)
         dimension = int(vector.shape[0])
         with self.connect() as con:
             self._ensure(con, table)

@@ -11,72 +11,43 @@ The vectors are emulated: a local model's vector projected to the requested mode
 """
 
 import base64
-import re
 import shutil
 import tempfile
 import threading
 import zlib
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
-
-import orjson
 
 from embed_assets.backends.base import JobState
-from embed_assets.backends.local_jobs import JobRecord, LocalJobEngine
-from embed_assets.catalog import model_spec
+from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
+from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import LEXICAL_MODEL
 from embed_assets.testing.faults import FaultPlan, JobFault
+from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_faults
 from embed_assets.testing.filters import FilterError, parse_filter
 from embed_assets.testing.gcs import GcsEmulator, free_port
+from embed_assets.testing.rest import (
+    ApiError,
+    check_labels,
+    handler_for,
+    input_uri,
+    output_prefix,
+    public_view,
+)
 
 if TYPE_CHECKING:
     from embed_assets.backends.vertex import VertexBatchBackend
 
 EMULATED_MODELS = ("text-embedding-005", "text-multilingual-embedding-002", "gemini-embedding-001")
 DEFAULT_PAGE_SIZE = 100
-_PATH = re.compile(
-    r"^/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
-    r"/batchPredictionJobs(?:/(?P<job>[^/:]+))?(?::(?P<verb>cancel))?$"
-)
-_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
-_INTERNAL_FIELDS = (
-    "faults",
-    "maxRunningJobs",
-    "slotsDir",
-    "workerPid",
-    "workerStartTicks",
-    "localModel",
-    "emulation",
-    "cancelRequested",
-    "totalCount",
-)
-
-
-class ApiError(Exception):
-    """An error answered in Google's JSON error shape."""
-
-    def __init__(self, code: int, status: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.status, self.message = code, status, message
-
-    def body(self) -> dict[str, Any]:
-        """Returns the error body."""
-        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
 
 
 def project_number(project: str) -> str:
     """Returns the 12-digit project number the emulator uses in resource names, as Vertex does."""
     return project if project.isdigit() else str(100_000_000_000 + zlib.crc32(project.encode()))
-
-
-def public_view(record: JobRecord) -> JobRecord:
-    """Returns a job record as the REST API shows it, without the engine's own fields."""
-    return {k: v for k, v in record.items() if k not in _INTERNAL_FIELDS}
 
 
 class VertexEmulator:
@@ -157,7 +128,7 @@ class VertexEmulator:
         if not self._given_gcs_url:
             self._gcs = GcsEmulator(buckets=self._buckets).start()
         try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
         except OSError:
             self.stop()
             raise
@@ -261,6 +232,8 @@ class VertexEmulator:
                     name_prefix=f"projects/{number}/locations/{location}/batchPredictionJobs/",
                     slots_dir=base / ".slots",  # the running-job limit is per project
                     env={"STORAGE_EMULATOR_HOST": self.gcs_url, "HF_HUB_OFFLINE": "1"},
+                    worker_module=FAULTY_WORKER_MODULE,
+                    rows_per_output_file=self.rows_per_file,
                 )
             return self._engines[(number, location)]
 
@@ -279,8 +252,8 @@ class VertexEmulator:
                 f"({', '.join(EMULATED_MODELS)})",
             )
         spec = model_spec(name)
-        input_uri = _input_uri(body.get("inputConfig") or {})
-        output_prefix = _output_prefix(body.get("outputConfig") or {})
+        source = input_uri(body.get("inputConfig") or {})
+        destination = output_prefix(body.get("outputConfig") or {})
         parameters = dict(body.get("modelParameters") or {})
         dimensionality = parameters.get("outputDimensionality")
         try:
@@ -288,27 +261,28 @@ class VertexEmulator:
         except ValueError as error:
             raise ApiError(400, "INVALID_ARGUMENT", f"modelParameters: {error}") from None
         labels = dict(body.get("labels") or {})
-        _check_labels(labels)
+        check_labels(labels)
         fault = self.faults.job_fault(display_name)
         worker_faults = fault.worker_faults()
         worker_faults["seconds_per_chunk"] = fault.seconds_per_chunk or self.seconds_per_chunk
-        worker_faults["rows_per_file"] = self.rows_per_file
         record = engine.create(
             display_name=display_name,
             model=model,
-            input_uri=input_uri,
-            output_uri_prefix=output_prefix,
+            input_uri=source,
+            output_uri_prefix=destination,
             labels=labels,
             model_parameters=parameters,
-            faults=worker_faults,
             extra={
                 "localModel": self.local_model,
                 "emulation": {"model": name, "dimension": spec.dimension},
             },
-            # a job held in PENDING needs no process: cancelling it ends it at once
-            start_worker=not fault.stuck_pending,
+            start_worker=False,
         )
-        return public_view(record)
+        job_id = engine.job_id(record["name"])
+        write_job_faults(engine.job_dir(job_id), worker_faults)
+        if not fault.stuck_pending:  # a job held in PENDING needs no process
+            engine.start_worker(job_id)
+        return public_view(engine.get(job_id))
 
     def list(self, engine: LocalJobEngine, query: dict[str, list[str]]) -> dict[str, Any]:
         """Lists jobs matching `filter`, one page at a time."""
@@ -372,146 +346,3 @@ class VertexEmulator:
             "done": True,
             "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
         }
-
-
-def _input_uri(config: dict[str, Any]) -> str:
-    if config.get("bigquerySource"):
-        raise ApiError(400, "INVALID_ARGUMENT", "the emulator reads JSONL on Cloud Storage only")
-    if config.get("instancesFormat") != "jsonl":
-        raise ApiError(400, "INVALID_ARGUMENT", "inputConfig.instancesFormat must be jsonl")
-    uris = (config.get("gcsSource") or {}).get("uris") or []
-    if len(uris) != 1 or not str(uris[0]).startswith("gs://"):
-        raise ApiError(
-            400, "INVALID_ARGUMENT", "inputConfig.gcsSource.uris must hold one gs:// URI"
-        )
-    return str(uris[0])
-
-
-def _output_prefix(config: dict[str, Any]) -> str:
-    if config.get("predictionsFormat") != "jsonl":
-        raise ApiError(400, "INVALID_ARGUMENT", "outputConfig.predictionsFormat must be jsonl")
-    prefix = str((config.get("gcsDestination") or {}).get("outputUriPrefix", ""))
-    if not prefix.startswith("gs://"):
-        raise ApiError(
-            400, "INVALID_ARGUMENT", "outputConfig.gcsDestination.outputUriPrefix must be gs://"
-        )
-    return prefix
-
-
-def _check_labels(labels: dict[str, Any]) -> None:
-    if len(labels) > 64:
-        raise ApiError(400, "INVALID_ARGUMENT", "at most 64 labels are allowed")
-    for key, value in labels.items():
-        if not _LABEL_KEY.match(str(key)) or not _LABEL_VALUE.match(str(value)):
-            raise ApiError(
-                400,
-                "INVALID_ARGUMENT",
-                f"label {key}={value!r}: keys and values are lowercase letters, digits, "
-                "'-' and '_', at most 63 characters",
-            )
-
-
-def _handler_for(emulator: VertexEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
-            pass  # quiet: tests and the CLI print what matters
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            payload = orjson.dumps(body)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                data = orjson.loads(raw) if raw else {}
-            except orjson.JSONDecodeError:
-                raise ApiError(400, "INVALID_ARGUMENT", "the request body is not JSON") from None
-            if not isinstance(data, dict):
-                raise ApiError(400, "INVALID_ARGUMENT", "the request body must be an object")
-            return data
-
-        def _handle(self, method: str) -> None:
-            url = urlsplit(self.path)
-            body = self._body() if method in ("POST", "PATCH") else {}
-            try:
-                if url.path.startswith("/emulator/"):
-                    self._send(200, _control(emulator, method, url.path, body))
-                    return
-                match = _PATH.match(url.path)
-                if match is None:
-                    raise ApiError(404, "NOT_FOUND", f"no such path {url.path}")
-                if not self.headers.get("Authorization", "").startswith("Bearer "):
-                    raise ApiError(401, "UNAUTHENTICATED", "missing bearer token")
-                operation = _operation(method, match.group("job"), match.group("verb"))
-                emulator.calls[operation] += 1
-                failure = emulator.faults.call_failure()
-                if failure is not None:
-                    self._send(*failure)
-                    return
-                engine = emulator.engine(match.group("project"), match.group("location"))
-                job = match.group("job")
-                if operation == "create":
-                    result = emulator.create(engine, body)
-                elif operation == "list":
-                    result = emulator.list(engine, parse_qs(url.query))
-                elif operation == "get" and job:
-                    result = emulator.get(engine, job)
-                elif operation == "cancel" and job:
-                    result = emulator.cancel(engine, job)
-                elif operation == "delete" and job:
-                    result = emulator.delete(engine, job)
-                else:
-                    raise ApiError(405, "UNIMPLEMENTED", f"{method} {url.path} is not supported")
-                self._send(200, result)
-            except ApiError as error:
-                self._send(error.code, error.body())
-            except Exception as error:  # a bug here must reach the client, not hang it
-                self._send(500, ApiError(500, "INTERNAL", f"emulator error: {error}").body())
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
-    return Handler
-
-
-def _operation(method: str, job: str | None, verb: str | None) -> str:
-    if verb == "cancel":
-        return "cancel"
-    if job is None:
-        return {"POST": "create", "GET": "list"}.get(method, "unsupported")
-    return {"GET": "get", "DELETE": "delete"}.get(method, "unsupported")
-
-
-def _control(
-    emulator: VertexEmulator, method: str, path: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """The emulator's own control API, for users driving `embed-assets emulator` from outside."""
-    if method == "POST" and path == "/emulator/job-faults":
-        emulator.inject(
-            JobFault.from_json(dict(body.get("fault") or {})),
-            count=body.get("count", 1),
-            display_name_contains=body.get("display_name_contains"),
-        )
-        return {}
-    if method == "POST" and path == "/emulator/call-faults":
-        try:
-            emulator.fail_next_calls(int(body.get("count", 1)), status=int(body.get("status", 429)))
-        except ValueError as error:
-            raise ApiError(400, "INVALID_ARGUMENT", str(error)) from None
-        return {}
-    if method == "GET" and path == "/emulator/calls":
-        return dict(emulator.calls)
-    raise ApiError(404, "NOT_FOUND", f"no such control path {path}")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from embed_assets import JobState, JobStatus, LocalBatchBackend, read_predictions
 from embed_assets.backends.base import JobRequest
-from embed_assets.formats import Prompt, RequestSchema, request_line
+from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
+from embed_assets.testing import FaultyLocalBatchBackend
 
 
 def stage(backend: LocalBatchBackend, texts: list[str], name: str = "s") -> str:
@@ -81,7 +82,7 @@ def test_rows_over_the_limit_fail_without_auto_truncate(tmp_path: Path) -> None:
 
 
 def test_a_killed_worker_is_reported_failed(tmp_path: Path) -> None:
-    backend = LocalBatchBackend(workdir=str(tmp_path), seconds_per_chunk=30)
+    backend = FaultyLocalBatchBackend(workdir=str(tmp_path), seconds_per_chunk=30)
     job = submit(backend, stage(backend, ["a", "b"]))
     pid = backend.worker_pid(job.name)
     assert pid is not None
@@ -95,14 +96,16 @@ def test_a_killed_worker_is_reported_failed(tmp_path: Path) -> None:
 
 
 def test_cancel_stops_a_running_job(tmp_path: Path) -> None:
-    backend = LocalBatchBackend(workdir=str(tmp_path), seconds_per_chunk=0.5)
+    backend = FaultyLocalBatchBackend(workdir=str(tmp_path), seconds_per_chunk=0.5)
     job = submit(backend, stage(backend, [f"t{i}" for i in range(5000)]))
     backend.cancel(job.name)
     assert wait(backend, job.name).state is JobState.CANCELLED
 
 
 def test_jobs_beyond_the_running_limit_wait_in_pending(tmp_path: Path) -> None:
-    backend = LocalBatchBackend(workdir=str(tmp_path), max_running_jobs=1, seconds_per_chunk=2)
+    backend = FaultyLocalBatchBackend(
+        workdir=str(tmp_path), max_running_jobs=1, seconds_per_chunk=2
+    )
     first = submit(backend, stage(backend, ["a"], "one"))
     deadline = time.monotonic() + 30
     while backend.get(first.name).state is not JobState.RUNNING and time.monotonic() < deadline:

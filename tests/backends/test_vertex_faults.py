@@ -1,13 +1,15 @@
 """Each emulated fault ends as the design says: reported, never hanging, nothing lost."""
 
 import pytest
-from conftest import assert_accounted, make_corpus, materialize_submission, table, tick_sensor
 
 from embed_assets.backends.base import JobState
-from embed_assets.runner import PipelineRunError
-from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
-from embed_assets.submission import latest_submission
+from embed_assets.cli.runner import PipelineRunError
+from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
+from embed_assets.pipeline.metadata import latest_submission
 from embed_assets.testing import JobFault
+from tests.helpers import assert_accounted, make_corpus, materialize_submission, table, tick_sensor
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ def test_a_sensor_tick_survives_an_unavailable_service(
     emulator.fail_next_calls(5, status=503)
     tick = tick_sensor(defs, pipeline, instance, None)
     assert not tick.run_requests
-    assert SensorCursor.parse(tick.cursor).outcome is None  # nothing decided; next tick retries
+    assert read_cursor(tick.cursor).outcome is None  # nothing decided; next tick retries
     cursor = tick.cursor
     for _ in range(100):
         tick = tick_sensor(defs, pipeline, instance, cursor)
@@ -107,4 +109,4 @@ def test_a_stuck_job_keeps_the_sensor_waiting_until_a_newer_submission_cancels_i
     assert backend.get(stuck.jobs[0].name).state is JobState.CANCELLED
     assert (summary.prompts, summary.embedded) == (30, 30)
     assert_accounted(summary, corpus)
-    assert SensorCursor.parse(cursor).outcome != OUTCOME_FAILED
+    assert read_cursor(cursor).outcome is not SensorOutcome.FAILED

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
-from conftest import assert_accounted, make_corpus, table
 from google.cloud import storage
 
-from embed_assets.runner import PipelineRunError
+from embed_assets.cli.runner import PipelineRunError
+from tests.helpers import assert_accounted, make_corpus, table
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 
 @pytest.fixture

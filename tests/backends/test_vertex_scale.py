@@ -5,7 +5,10 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import assert_accounted, make_corpus, table
+
+from tests.helpers import assert_accounted, make_corpus, table
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 ROWS = 65_000
 
@@ -16,7 +19,6 @@ def backend_kind() -> str:
     return "vertex"
 
 
-@pytest.mark.e2e
 def test_65000_documents_split_into_three_jobs_and_the_third_waits_in_pending(
     make_vertex_emulator, corpus_file, build, run
 ) -> None:  # type: ignore[no-untyped-def]

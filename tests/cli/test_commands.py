@@ -7,7 +7,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from conftest import make_corpus
+import pytest
+
+from tests.helpers import make_corpus
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

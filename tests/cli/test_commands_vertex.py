@@ -10,13 +10,15 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import make_corpus
 
 from embed_assets.backends.base import JobRequest, JobState
 from embed_assets.cli import main
-from embed_assets.submission import latest_submission
+from embed_assets.pipeline.metadata import latest_submission
 from embed_assets.testing import JobFault
 from embed_assets.testing.gcs import free_port
+from tests.helpers import make_corpus
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 
 def test_the_emulator_command_prints_both_endpoints_and_serves_until_stopped(
@@ -96,7 +98,7 @@ def test_cancel_stops_the_latest_submissions_unfinished_jobs(
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     vertex_emulator.inject(JobFault(stuck_pending=True))
-    from embed_assets.cli import _load_definitions
+    from embed_assets.cli.commands import _load_definitions
 
     defs = _load_definitions(str(definitions))
     with dg.DagsterInstance.get() as instance:

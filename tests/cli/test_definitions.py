@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/cli/ is two below
 
 
 def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
 
 
 def test_demo_graph_has_the_three_assets_checks_sensor_and_downstream() -> None:
-    from embed_assets.definitions import defs
+    from embed_assets.cli.definitions import defs
 
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {

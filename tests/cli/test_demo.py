@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from embed_assets.demo import nearest_neighbours, stdlib_docstrings
+from embed_assets.cli.demo import nearest_neighbours, stdlib_docstrings
 
 
 def test_stdlib_corpus_has_a_few_thousand_documented_names() -> None:

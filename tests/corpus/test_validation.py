@@ -1,4 +1,4 @@
-"""Corpus reading, validation with reasons, hashing and sharding."""
+"""Corpus reading, validation with reasons, and hashing."""
 
 from pathlib import Path
 
@@ -10,7 +10,6 @@ from embed_assets.corpus import (
     CorpusError,
     content_hashes,
     read_corpus_file,
-    shard_ranges,
     validate_corpus,
 )
 
@@ -84,9 +83,3 @@ def test_hash_changes_with_everything_that_changes_a_vector() -> None:
     assert content_hashes(["text"], [None], **{**base, "model": "n"})[0] != reference  # type: ignore[arg-type]
     assert content_hashes(["text"], [None], **{**base, "task_type": "CLUSTERING"})[0] != reference  # type: ignore[arg-type]
     assert content_hashes(["text"], [None], **{**base, "output_dimensionality": 8})[0] != reference  # type: ignore[arg-type]
-
-
-def test_shards_are_balanced_and_within_the_limit() -> None:
-    assert list(shard_ranges(65_000, 30_000)) == [(0, 21667), (21667, 43334), (43334, 65000)]
-    assert list(shard_ranges(0, 10)) == []
-    assert list(shard_ranges(10, 10)) == [(0, 10)]

@@ -2,14 +2,15 @@
 
 import pandas as pd
 import pytest
-from conftest import VERTEX_MODEL, make_corpus
 
 from embed_assets import BatchBackend, LocalBatchBackend
 from embed_assets.backends import vertex
-from embed_assets.catalog import model_spec
 from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus
-from embed_assets.prepare import plan_refresh, shard_prompts, submit_plan
-from embed_assets.submission import LABEL_SUBMISSION, Submission
+from embed_assets.jobs.plan import plan_refresh, shard_prompts
+from embed_assets.jobs.record import LABEL_SUBMISSION, Submission
+from embed_assets.jobs.submit import submit_plan
+from embed_assets.models.catalog import model_spec
+from tests.helpers import VERTEX_MODEL, make_corpus
 
 
 @pytest.mark.parametrize("backend_kind", ["local", "vertex"])

@@ -1,7 +1,8 @@
 """Cost estimates come from one price table and say they are estimates."""
 
 from embed_assets.backends.base import parse_time
-from embed_assets.pricing import PRICE_TABLE_SOURCE, estimate_cost
+from embed_assets.models.pricing import PRICE_TABLE_SOURCE, estimate_cost
+from embed_assets.pipeline.metadata import cost_metadata
 
 
 def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
@@ -11,7 +12,7 @@ def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
     assert round(gemini.usd, 6) == 0.075
     guessed = estimate_cost("gemini-embedding-001", characters=4_000_000)
     assert "about 1000000 tokens" in guessed.basis
-    metadata = legacy.to_metadata()
+    metadata = cost_metadata(legacy)
     assert "estimate" in metadata["estimated_cost_basis"].value
     assert PRICE_TABLE_SOURCE in metadata["estimated_cost_basis"].value
     assert estimate_cost("lexical-hash", characters=10).usd == 0.0

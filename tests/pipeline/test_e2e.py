@@ -8,10 +8,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_accounted, make_corpus, table, tick_sensor
 
 from embed_assets.models.registry import minilm_available
-from embed_assets.sensor import SensorCursor
+from embed_assets.pipeline.cursor import read_cursor
+from tests.helpers import assert_accounted, make_corpus, table, tick_sensor
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 
 @pytest.mark.parametrize("backend_kind", ["local", "vertex"])
@@ -38,7 +40,7 @@ def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
         time.sleep(0.2)
     assert len(tick.run_requests) == 1
     request = tick.run_requests[0]
-    submission_id = SensorCursor.parse(cursor).submission_id
+    submission_id = read_cursor(cursor).submission_id
     assert request.run_key == submission_id
     selection = (
         dg.AssetSelection.assets(pipeline.embeddings_key)

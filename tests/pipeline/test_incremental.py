@@ -4,10 +4,11 @@ Each scenario runs on the local backend and on the Vertex backend against the em
 """
 
 import pytest
-from conftest import assert_accounted, make_corpus, table
 
-from embed_assets import LocalBatchBackend
-from embed_assets.testing import JobFault
+from embed_assets.testing import FaultyLocalBatchBackend, JobFault
+from tests.helpers import assert_accounted, make_corpus, table
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 BOTH_BACKENDS = pytest.mark.parametrize("backend_kind", ["local", "vertex"])
 
@@ -79,7 +80,7 @@ def test_failed_rows_are_reported_and_resubmitted_next_time(
         pipeline, defs = build(path)
     else:
         pipeline, defs = build(
-            path, backend=LocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10)
+            path, backend=FaultyLocalBatchBackend(workdir=str(workdir), fail_every_nth_row=10)
         )
     first = run(pipeline, defs)
     assert (first.failed, first.rejected) == (3, 1)

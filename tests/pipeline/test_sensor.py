@@ -4,11 +4,11 @@ import os
 import signal
 import time
 
-from conftest import make_corpus, materialize_submission, tick_sensor
-
-from embed_assets import JobState, LocalBatchBackend
-from embed_assets.sensor import OUTCOME_FAILED, SensorCursor
-from embed_assets.submission import latest_submission
+from embed_assets import JobState
+from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
+from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.testing import FaultyLocalBatchBackend
+from tests.helpers import make_corpus, materialize_submission, tick_sensor
 
 
 def test_without_a_submission_the_sensor_says_what_to_do(instance, corpus_file, build) -> None:  # type: ignore[no-untyped-def]
@@ -21,7 +21,7 @@ def test_without_a_submission_the_sensor_says_what_to_do(instance, corpus_file, 
 def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     instance, corpus_file, build, workdir
 ) -> None:  # type: ignore[no-untyped-def]
-    backend = LocalBatchBackend(workdir=str(workdir), seconds_per_chunk=60)
+    backend = FaultyLocalBatchBackend(workdir=str(workdir), seconds_per_chunk=60)
     pipeline, defs = build(corpus_file(make_corpus(20)), backend=backend)
     materialize_submission(defs, pipeline, instance)
     submission = latest_submission(instance, pipeline.batch_job_key)
@@ -39,7 +39,7 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     time.sleep(0.5)
     second = tick_sensor(defs, pipeline, instance, first.cursor)
     assert not second.run_requests
-    assert SensorCursor.parse(second.cursor).outcome == OUTCOME_FAILED
+    assert read_cursor(second.cursor).outcome is SensorOutcome.FAILED
     assert "FAILED" in (second.skip_message or "")
     assert second.asset_events  # the failure is reported as an observation
     third = tick_sensor(defs, pipeline, instance, second.cursor)

@@ -3,8 +3,9 @@
 from collections import Counter
 
 from embed_assets.backends.base import JobState, JobStatus
-from embed_assets.sensor import SensorCursor, poll_jobs
-from embed_assets.submission import Submission, SubmittedJob
+from embed_assets.jobs.polling import poll_jobs
+from embed_assets.jobs.record import Submission, SubmittedJob
+from embed_assets.pipeline.cursor import JobSensorCursor, read_cursor
 
 
 class CountingBackend:
@@ -60,15 +61,22 @@ def _submission(count: int) -> Submission:
 def test_a_tick_out_of_time_resumes_at_the_next_job_and_covers_every_job() -> None:
     submission = _submission(10)
     backend = CountingBackend({job.name: JobState.PENDING for job in submission.jobs})
-    cursor = SensorCursor(submission_id="s")
+    cursor = JobSensorCursor(submission_id="s")
 
     polled_per_tick = []
     for _ in range(3):
         clock = StepClock()
         before = sum(backend.gets.values())
-        poll_jobs(backend=backend, submission=submission, cursor=cursor, deadline=4.5, clock=clock)  # type: ignore[arg-type]
+        result = poll_jobs(
+            backend=backend,  # type: ignore[arg-type]
+            jobs=submission.jobs,
+            states=cursor.states,
+            resume_at=cursor.resume_at,
+            deadline=4.5,
+            clock=clock,
+        )
         polled_per_tick.append(sum(backend.gets.values()) - before)
-        cursor = SensorCursor.parse(cursor.serialize())  # what the next tick reads
+        cursor = read_cursor(cursor.with_poll(result).serialize())  # what the next tick reads
 
     assert polled_per_tick == [4, 4, 4]
     assert max(backend.gets.values()) <= 2
@@ -80,11 +88,22 @@ def test_finished_jobs_are_not_polled_again() -> None:
     submission = _submission(4)
     backend = CountingBackend({job.name: JobState.SUCCEEDED for job in submission.jobs})
     backend.states["job-2"] = JobState.RUNNING
-    cursor = SensorCursor(submission_id="s")
+    cursor = JobSensorCursor(submission_id="s")
 
-    poll_jobs(backend=backend, submission=submission, cursor=cursor, deadline=float("inf"))  # type: ignore[arg-type]
+    def poll() -> None:
+        nonlocal cursor
+        result = poll_jobs(
+            backend=backend,  # type: ignore[arg-type]
+            jobs=submission.jobs,
+            states=cursor.states,
+            resume_at=cursor.resume_at,
+            deadline=float("inf"),
+        )
+        cursor = cursor.with_poll(result)
+
+    poll()
     assert sum(backend.gets.values()) == 4
-    poll_jobs(backend=backend, submission=submission, cursor=cursor, deadline=float("inf"))  # type: ignore[arg-type]
+    poll()
 
     assert sum(backend.gets.values()) == 5
     assert backend.gets["job-2"] == 2

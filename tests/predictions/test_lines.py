@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 
 from embed_assets import read_predictions
-from embed_assets.formats import (
+from embed_assets.predictions.lines import (
     Prompt,
     RequestSchema,
     parse_prediction_lines,

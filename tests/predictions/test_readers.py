@@ -7,8 +7,8 @@ import numpy as np
 import orjson
 import pytest
 
-from embed_assets.formats import PredictionBatch, parse_prediction_lines
-from embed_assets.prediction_files import read_prediction_file
+from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines
+from embed_assets.predictions.readers import read_prediction_file
 
 
 def _legacy(content: str, values: list[float] | None, status: Any = "", **extra: Any) -> bytes:
@@ -59,7 +59,7 @@ def line_parser_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(lines: object) -> PredictionBatch:
         raise AssertionError("the line parser was used")
 
-    monkeypatch.setattr("embed_assets.prediction_files.parse_prediction_lines", refuse)
+    monkeypatch.setattr("embed_assets.predictions.readers.parse_prediction_lines", refuse)
 
 
 def _assert_same(fast: PredictionBatch, slow: PredictionBatch) -> None:

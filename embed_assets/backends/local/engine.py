@@ -4,6 +4,9 @@ Each job is a folder holding `job.json` (the record, in Vertex's REST shape, alw
 atomically under a lock) and `worker.log`. The worker embeds the request file and writes
 Vertex-shaped prediction files. A worker that died before finishing is noticed by the next
 reader and the job is marked FAILED. The local backend and the Vertex emulator share this engine.
+
+The engine knows nothing of faults: `embed_assets.testing` runs its own worker module (the
+production worker with hooks installed) by passing `worker_module`.
 """
 
 import fcntl
@@ -23,6 +26,8 @@ import orjson
 from embed_assets.backends.base import JobState
 
 JobRecord = dict[str, Any]
+WORKER_MODULE = "embed_assets.backends.local.worker"
+ROWS_PER_OUTPUT_FILE = 10_000
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -72,6 +77,8 @@ class LocalJobEngine:
         slots_dir: folder of the running-job slot locks (default `<root>/.slots`); engines that
             share it share the running-job limit.
         env: environment variables added to the workers' environment.
+        worker_module: the module run as `python -m <module> <job folder>` for each job.
+        rows_per_output_file: prediction rows per output file; more are split over files.
     """
 
     def __init__(
@@ -82,6 +89,8 @@ class LocalJobEngine:
         name_prefix: str = "jobs/",
         slots_dir: str | Path | None = None,
         env: Mapping[str, str] | None = None,
+        worker_module: str = WORKER_MODULE,
+        rows_per_output_file: int = ROWS_PER_OUTPUT_FILE,
     ):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -89,6 +98,8 @@ class LocalJobEngine:
         self.name_prefix = name_prefix
         self.slots_dir = Path(slots_dir).resolve() if slots_dir else self.root / ".slots"
         self.env = dict(env or {})
+        self.worker_module = worker_module
+        self.rows_per_output_file = rows_per_output_file
 
     # -- records -----------------------------------------------------------------------------
 
@@ -145,11 +156,14 @@ class LocalJobEngine:
         output_uri_prefix: str,
         labels: Mapping[str, str],
         model_parameters: Mapping[str, Any],
-        faults: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
         start_worker: bool = True,
     ) -> JobRecord:
-        """Records a new job in PENDING and starts its worker; returns at once."""
+        """Records a new job in PENDING and starts its worker; returns at once.
+
+        With `start_worker=False` the job waits in PENDING until `start_worker` is called
+        (or is cancelled), as a job the service has queued.
+        """
         job_id = str(int(datetime.now(UTC).timestamp() * 1000)) + str(
             secrets.randbelow(10**6)
         ).zfill(6)
@@ -171,23 +185,24 @@ class LocalJobEngine:
             "createTime": now,
             "updateTime": now,
             "completionStats": {"successfulCount": "0", "failedCount": "0", "incompleteCount": "0"},
-            "faults": dict(faults or {}),
             "maxRunningJobs": self.max_running_jobs,
+            "rowsPerOutputFile": self.rows_per_output_file,
             "slotsDir": str(self.slots_dir),
             **dict(extra or {}),
         }
         with self._locked(job_id):
             self._write(job_id, record)
         if start_worker:
-            self._start_worker(job_id)
+            self.start_worker(job_id)
         return self.get(job_id)
 
-    def _start_worker(self, job_id: str) -> None:
+    def start_worker(self, job_id: str) -> None:
+        """Starts the detached worker process of a PENDING job."""
         _reap_children()
         folder = self.job_dir(job_id)
         with open(folder / "worker.log", "ab") as log:
             child = subprocess.Popen(
-                [sys.executable, "-m", "embed_assets.backends.local_worker", str(folder)],
+                [sys.executable, "-m", self.worker_module, str(folder)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -7,10 +7,10 @@ import dagster as dg
 from pydantic import Field
 
 from embed_assets.backends.base import JobRequest, JobStatus
-from embed_assets.backends.local_jobs import LocalJobEngine
-from embed_assets.catalog import model_spec
+from embed_assets.backends.local.engine import LocalJobEngine
+from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import local_model_names
-from embed_assets.storage import LocalStorage, Storage
+from embed_assets.staging import LocalStorage, Storage
 
 LOCAL_MAX_PROMPTS_PER_JOB = 30_000
 
@@ -40,18 +40,9 @@ class LocalBatchBackend(dg.ConfigurableResource):
         default=True,
         description="Cancel the unfinished jobs of a submission when a newer one replaces it.",
     )
-    seconds_per_chunk: float = Field(
-        default=0.0,
-        description="Extra seconds a worker waits after each chunk of 512 rows; slows jobs down "
-        "to watch their progress or to test cancellation and dead workers.",
-    )
-    fail_every_nth_row: int = Field(
-        default=0,
-        description="Testing: make every Nth row of a job fail with a per-row status (0: never).",
-    )
 
-    @property
-    def _engine(self) -> LocalJobEngine:
+    def engine(self) -> LocalJobEngine:
+        """Returns the job engine that keeps this backend's job records."""
         return LocalJobEngine(Path(self.workdir) / "jobs", max_running_jobs=self.max_running_jobs)
 
     def staging(self) -> Storage:
@@ -76,17 +67,13 @@ class LocalBatchBackend(dg.ConfigurableResource):
         params: dict[str, object] = {"autoTruncate": request.auto_truncate}
         if request.output_dimensionality:
             params["outputDimensionality"] = request.output_dimensionality
-        record = self._engine.create(
+        record = self.engine().create(
             display_name=request.display_name,
             model=request.model,
             input_uri=request.input_uri,
             output_uri_prefix=request.output_uri_prefix,
             labels=request.labels,
             model_parameters=params,
-            faults={
-                "seconds_per_chunk": self.seconds_per_chunk,
-                "fail_every_nth_row": self.fail_every_nth_row,
-            },
         )
         return JobStatus.from_rest(record)
 
@@ -94,17 +81,17 @@ class LocalBatchBackend(dg.ConfigurableResource):
         """Returns the jobs carrying all of `labels`."""
         return [
             JobStatus.from_rest(record)
-            for record in self._engine.list()
+            for record in self.engine().list()
             if all(record.get("labels", {}).get(k) == v for k, v in labels.items())
         ]
 
     def get(self, name: str) -> JobStatus:
         """Returns a job's status; a job whose worker died is reported FAILED."""
-        return JobStatus.from_rest(self._engine.get(name))
+        return JobStatus.from_rest(self.engine().get(name))
 
     def cancel(self, name: str) -> JobStatus:
         """Asks a job to stop."""
-        return JobStatus.from_rest(self._engine.cancel(name))
+        return JobStatus.from_rest(self.engine().cancel(name))
 
     def output_files(self, job: JobStatus) -> list[str]:
         """Returns every prediction file in the job's output directory."""
@@ -114,7 +101,7 @@ class LocalBatchBackend(dg.ConfigurableResource):
 
     def worker_pid(self, name: str) -> int | None:
         """Returns the process id of a job's worker (None before it started)."""
-        pid = self._engine.get(name).get("workerPid")
+        pid = self.engine().get(name).get("workerPid")
         return int(pid) if pid is not None else None
 
     def console_url(self, job: JobStatus) -> str | None:

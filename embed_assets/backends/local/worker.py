@@ -3,6 +3,9 @@
 It waits for a free slot (PENDING), embeds the request file in chunks (RUNNING, with counts
 updated as it goes), and writes prediction files in Vertex's legacy or Gemini layout, rows
 shuffled, with a non-empty `status` on rows that failed. Any crash ends the job FAILED.
+
+`WorkerHooks` are the worker's extension points; the production worker uses the no-op
+defaults, and `embed_assets.testing` installs hooks that inject faults and slowness.
 """
 
 import fcntl
@@ -19,19 +22,43 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from embed_assets.backends.local_jobs import JobRecord, LocalJobEngine, utc_now_rfc3339
-from embed_assets.formats import Prompt, parse_request_line
-from embed_assets.models import load_local_model
+from embed_assets.backends.local.engine import (
+    ROWS_PER_OUTPUT_FILE,
+    JobRecord,
+    LocalJobEngine,
+    utc_now_rfc3339,
+)
 from embed_assets.models.base import LocalEmbeddingModel
 from embed_assets.models.projected import ProjectedModel
-from embed_assets.storage import storage_for
+from embed_assets.models.registry import load_local_model
+from embed_assets.predictions.lines import Prompt, parse_request_line
+from embed_assets.staging import storage_for
 
 CHUNK_ROWS = 512
-ROWS_PER_OUTPUT_FILE = 10_000
 
 
 class Cancelled(Exception):
     """The job was asked to stop."""
+
+
+class WorkerHooks:
+    """Points where a job's run can be observed or changed; the defaults change nothing."""
+
+    def before_running(self, check_cancel: Callable[[], None]) -> None:
+        """Runs while the job is PENDING, before it waits for a running slot."""
+
+    def after_chunk(self, rows_done: int) -> None:
+        """Runs after each chunk of rows has been embedded and counted."""
+
+    def row_status(self, position: int, status: str) -> str:
+        """Returns the status of the row at `position` (0-based input order); "" means ok."""
+        return status
+
+    def final_state(
+        self, state: str, error: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Returns the state (and error) the job ends in, once its output is written."""
+        return state, error
 
 
 @contextmanager
@@ -97,10 +124,10 @@ def _prediction_line(
     )
 
 
-def run_job(engine: LocalJobEngine, job_id: str) -> None:
+def run_job(engine: LocalJobEngine, job_id: str, hooks: WorkerHooks | None = None) -> None:
     """Runs one job to a terminal state."""
+    hooks = hooks or WorkerHooks()
     record = engine.get(job_id)
-    faults: dict[str, Any] = record.get("faults") or {}
 
     def check_cancel() -> None:
         if engine.get(job_id).get("cancelRequested"):
@@ -108,13 +135,10 @@ def run_job(engine: LocalJobEngine, job_id: str) -> None:
 
     slots_dir = Path(record["slotsDir"])
     try:
-        pending_until = time.monotonic() + float(faults.get("pending_seconds", 0.0))
-        while time.monotonic() < pending_until:  # an injected wait in PENDING
-            check_cancel()
-            time.sleep(0.2)
+        hooks.before_running(check_cancel)
         with running_slot(slots_dir, int(record.get("maxRunningJobs", 1)), check_cancel):
             engine.update(job_id, _set_running)
-            _embed(engine, job_id, record, faults, check_cancel)
+            _embed(engine, job_id, record, hooks, check_cancel)
     except Cancelled:
         _finish(engine, job_id, "JOB_STATE_CANCELLED")
 
@@ -140,7 +164,7 @@ def _embed(
     engine: LocalJobEngine,
     job_id: str,
     record: JobRecord,
-    faults: dict[str, Any],
+    hooks: WorkerHooks,
     check_cancel: Callable[[], None],
 ) -> None:
     params = record.get("modelParameters") or {}
@@ -155,8 +179,6 @@ def _embed(
     gemini = bool(raw_lines) and b'"request"' in raw_lines[0][:200]
     total = len(parsed)
     engine.update(job_id, lambda r: r.update(totalCount=str(total)))
-    fail_every = int(faults.get("fail_every_nth_row", 0))
-    delay = float(faults.get("seconds_per_chunk", 0.0))
     out: list[bytes] = []
     ok = failed = 0
     for start in range(0, total, CHUNK_ROWS):
@@ -187,8 +209,7 @@ def _embed(
                     f"3: input of {tokens} tokens is longer than the model's limit of "
                     f"{model.max_input_tokens} and autoTruncate is false"
                 )
-            if not status and fail_every and (start + offset + 1) % fail_every == 0:
-                status = "13: injected row failure"
+            status = hooks.row_status(start + offset, status)
             line = _prediction_line(
                 prompt,
                 chunk[offset][1],
@@ -205,22 +226,16 @@ def _embed(
             else:
                 ok += 1
         _record_counts(engine, job_id, ok, failed)
-        if delay:
-            time.sleep(delay)
+        hooks.after_chunk(start + len(chunk))
     check_cancel()
-    _write_outputs(engine, record, job_id, out, int(faults.get("rows_per_file", 0)))
-    final = faults.get("final_state")
-    if final:
-        injected: dict[str, Any] | None = None
-        if final in ("JOB_STATE_FAILED", "JOB_STATE_EXPIRED"):
-            injected = faults.get("error") or {"code": 13, "message": f"injected {final}"}
-        _finish(engine, job_id, final, injected)
-    elif failed and not ok:
-        _finish(engine, job_id, "JOB_STATE_FAILED", {"code": 3, "message": "every row failed"})
+    rows_per_file = int(record.get("rowsPerOutputFile") or ROWS_PER_OUTPUT_FILE)
+    _write_outputs(engine, record, job_id, out, rows_per_file)
+    state, job_error = "JOB_STATE_SUCCEEDED", None
+    if failed and not ok:
+        state, job_error = "JOB_STATE_FAILED", {"code": 3, "message": "every row failed"}
     elif failed:
-        _finish(engine, job_id, "JOB_STATE_PARTIALLY_SUCCEEDED")
-    else:
-        _finish(engine, job_id, "JOB_STATE_SUCCEEDED")
+        state = "JOB_STATE_PARTIALLY_SUCCEEDED"
+    _finish(engine, job_id, *hooks.final_state(state, job_error))
 
 
 def _model_for(record: JobRecord) -> LocalEmbeddingModel:
@@ -252,7 +267,7 @@ def _write_outputs(
     prefix = record["outputConfig"]["gcsDestination"]["outputUriPrefix"]
     storage = storage_for(prefix)
     directory = f"{prefix.rstrip('/')}/prediction-model-{stamp}"
-    files = max(1, -(-len(lines) // (rows_per_file or ROWS_PER_OUTPUT_FILE)))
+    files = max(1, -(-len(lines) // rows_per_file))
     per_file = -(-len(lines) // files) if lines else 0
     for index in range(files):
         part = lines[index * per_file : (index + 1) * per_file]
@@ -265,13 +280,13 @@ def _write_outputs(
     engine.update(job_id, note_output)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], hooks: WorkerHooks | None = None) -> int:
     """Runs the job in the folder named by argv[1]."""
     folder = Path(argv[1])
     engine = LocalJobEngine(folder.parent)
     job_id = folder.name
     try:
-        run_job(engine, job_id)
+        run_job(engine, job_id, hooks)
     except Exception as error:
         traceback.print_exc()
         _finish(

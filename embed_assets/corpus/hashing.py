@@ -1,0 +1,117 @@
+"""Content hashes: a digest of everything that changes a row's vector.
+
+Every accepted row gets a `content_hash` of model, task type, dimensionality, title and text,
+so the store can tell exactly what needs embedding again.
+"""
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from embed_assets.corpus.validation import ValidatedCorpus, is_string_dtype
+
+
+def content_hashes(
+    contents: "pd.Series | list[str] | list[str | None]",
+    titles: "pd.Series | list[str | None]",
+    *,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+) -> list[str]:
+    """Digests everything that changes a vector: model, task type, dimensionality, title, text.
+
+    The digest is the hex SHA-256 of `model␟task_type␟dimensionality␟title␟text` (␟ is the
+    unit separator, U+001F), computed by DuckDB on every core without a Python string per row.
+    """
+    return hash_column(
+        contents,
+        titles,
+        model=model,
+        task_type=task_type,
+        output_dimensionality=output_dimensionality,
+    ).to_pylist()
+
+
+def hash_column(
+    contents: "pd.Series | list[str] | list[str | None]",
+    titles: "pd.Series | list[str | None]",
+    *,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> pa.Array:
+    """`content_hashes` as an Arrow string array (no Python object per row).
+
+    Rows where `mask` is False (or the content is missing) get a null hash.
+    """
+    prefix = f"{model}\x1f{task_type or ''}\x1f{output_dimensionality or ''}\x1f"
+    table = pa.table(
+        {
+            "content": arrow_strings(contents),
+            "title": arrow_strings(titles),
+            "ok": pa.array(np.ones(len(contents), dtype=bool) if mask is None else mask),
+        }
+    )
+    connection = duckdb.connect()
+    try:
+        connection.register("texts", table)
+        result = connection.sql(
+            "SELECT CASE WHEN ok THEN sha256(? || coalesce(title, '') || chr(31) || content) "
+            "END AS h FROM texts",
+            params=[prefix],
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return result.column("h").combine_chunks() if result.num_rows else pa.array([], pa.string())
+
+
+def arrow_strings(values: "pd.Series | list[str] | list[str | None]") -> pa.Array:
+    """Strings as an Arrow array, zero-copy when the Series is Arrow-backed already."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
+        array = pa.array(values)
+        return array.cast(pa.string()) if array.type != pa.string() else array
+    items = values.tolist() if isinstance(values, pd.Series) else list(values)
+    return pa.array(items, type=pa.string())
+
+
+def normalized_corpus(
+    validated: ValidatedCorpus,
+    *,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+) -> pd.DataFrame:
+    """Returns every source row, in source order, as `row, id, content, title, content_hash, reason`.
+
+    Accepted rows have a `content_hash` and no `reason`; rejected rows the reverse. The text
+    column is passed through, not copied, so a corpus costs its own size in memory once.
+    """
+    rows = validated.rows
+    ok = validated.ok
+    contents = rows["content"]
+    if not is_string_dtype(contents):  # an object column may hold non-text in rejected rows
+        contents = contents.where(ok, None)
+    hashes = hash_column(
+        contents,
+        rows["title"],
+        model=model,
+        task_type=task_type,
+        output_dimensionality=output_dimensionality,
+        mask=ok,
+    )
+    return pd.DataFrame(
+        {
+            "row": np.arange(len(rows)),
+            "id": rows["id"],
+            "content": rows["content"],
+            "title": rows["title"],
+            "content_hash": pd.Series(
+                pd.arrays.ArrowExtensionArray(hashes), index=rows.index, copy=False
+            ),
+            "reason": rows["reason"],
+        }
+    )

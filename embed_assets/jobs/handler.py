@@ -1,0 +1,196 @@
+"""`SubmissionHandler`: one submission's life, plan → submit or re-attach → poll → cancel → land.
+
+The batch-job asset, the sensor, the embeddings asset and the CLI all go through this one
+object (as dagster-dbt's run handler does for a dbt Cloud run), so the steps cannot drift apart.
+"""
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.jobs.cancel import cancel_unfinished_jobs
+from embed_assets.jobs.landing import LandingReport, land_submission
+from embed_assets.jobs.plan import (
+    PLAN_REJECTED,
+    PLAN_REUSE,
+    PLAN_UNCHANGED,
+    Plan,
+    plan_refresh,
+    shard_prompts,
+    submission_id_for,
+)
+from embed_assets.jobs.polling import PollResult, poll_jobs
+from embed_assets.jobs.record import Submission
+from embed_assets.jobs.submit import submit_plan
+from embed_assets.models.catalog import model_spec
+from embed_assets.store.base import EmbeddingStore
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmissionSettings:
+    """What a pipeline asks of every submission.
+
+    Attributes:
+        pipeline: the pipeline's name.
+        model: the embedding model.
+        task_type: sent with every prompt.
+        output_dimensionality: requested vector length (None: the model's own).
+        auto_truncate: let the model cut long inputs.
+        max_prompts_per_job: prompts per job (None: the backend's per-job limit).
+    """
+
+    pipeline: str
+    model: str
+    task_type: str | None
+    output_dimensionality: int | None
+    auto_truncate: bool = True
+    max_prompts_per_job: int | None = None
+
+
+class SubmissionHandler:
+    """Drives one submission of one pipeline on one backend.
+
+    Args:
+        backend: where the jobs run.
+        submission: the submission record (without jobs until `submit` ran).
+        plan: the plan behind a submission that is still to be submitted (from `plan`).
+        settings: the settings it was planned with (from `plan`).
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: BatchBackend,
+        submission: Submission,
+        plan: Plan | None = None,
+        settings: SubmissionSettings | None = None,
+    ) -> None:
+        self.backend = backend
+        self.submission = submission
+        self._plan = plan
+        self._settings = settings
+
+    @classmethod
+    def plan(
+        cls,
+        *,
+        backend: BatchBackend,
+        store: EmbeddingStore,
+        corpus: pd.DataFrame,
+        settings: SubmissionSettings,
+        run_id: str,
+    ) -> "SubmissionHandler":
+        """Diffs the corpus against the store and records what a submission would submit.
+
+        Args:
+            backend: where the jobs will run.
+            store: the embedding table.
+            corpus: the prepared corpus (`id, content, title, content_hash, reason`).
+            settings: what the pipeline asks of every submission.
+            run_id: the Dagster run (its root run, on a retry); a retry reproduces the id.
+
+        Raises:
+            ValueError: the backend cannot run the model (the message names the field).
+        """
+        backend.validate_model(
+            model=settings.model, output_dimensionality=settings.output_dimensionality
+        )
+        plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
+        submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
+        staging = backend.staging()
+        counts = plan.manifest["plan"].value_counts()
+        rejected = corpus.loc[corpus["reason"].notna(), "reason"].value_counts()
+        submission = Submission(
+            submission_id=submission_id,
+            pipeline=settings.pipeline,
+            model=settings.model,
+            task_type=settings.task_type,
+            output_dimensionality=settings.output_dimensionality,
+            manifest_uri=staging.join(settings.pipeline, submission_id, "manifest.parquet"),
+            output_uri=staging.join(settings.pipeline, submission_id, "output"),
+            jobs=(),
+            corpus_rows=len(corpus),
+            accepted_rows=int(corpus["reason"].isna().sum()),
+            rejected_rows=int(counts.get(PLAN_REJECTED, 0)),
+            prompts=len(plan.prompts),
+            characters=int(plan.prompts["content"].str.len().sum()) if len(plan.prompts) else 0,
+            unchanged_rows=int(counts.get(PLAN_UNCHANGED, 0)),
+            reused_rows=int(counts.get(PLAN_REUSE, 0)),
+            stale_rows=plan.stale_rows,
+            rejected_by_reason={str(k): int(v) for k, v in rejected.items()},
+        )
+        return cls(backend=backend, submission=submission, plan=plan, settings=settings)
+
+    def submit(self, *, log: Log) -> Submission:
+        """Writes the manifest and request shards and creates (or re-attaches to) the jobs.
+
+        A submission that changes nothing creates no job. Returns the record with its jobs.
+
+        Raises:
+            BackendError: the service refused or did not answer; a retry re-attaches.
+        """
+        plan, settings = self._plan, self._settings
+        if plan is None or settings is None:
+            raise RuntimeError(f"submission {self.submission.submission_id} was not planned here")
+        if not (self.submission.needs_landing or len(plan.prompts)):
+            return self.submission
+        spec = model_spec(settings.model)
+        limit = settings.max_prompts_per_job or self.backend.max_prompts_per_job(settings.model)
+        jobs = submit_plan(
+            backend=self.backend,
+            plan=plan,
+            submission=self.submission,
+            spec=spec,
+            shards=shard_prompts(plan.prompts, spec, limit),
+            auto_truncate=settings.auto_truncate,
+            log=log,
+        )
+        self.submission = dataclasses.replace(self.submission, jobs=jobs)
+        return self.submission
+
+    def poll(
+        self,
+        *,
+        states: Mapping[str, str],
+        resume_at: int = 0,
+        deadline: float,
+        log: logging.Logger | dg.DagsterLogManager | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> PollResult:
+        """Polls the unfinished jobs once each, until `deadline` (see `poll_jobs`)."""
+        return poll_jobs(
+            backend=self.backend,
+            jobs=self.submission.jobs,
+            states=states,
+            resume_at=resume_at,
+            deadline=deadline,
+            log=log,
+            clock=clock,
+        )
+
+    def statuses(self) -> list[JobStatus]:
+        """Returns the current status of every job."""
+        return [self.backend.get(job.name) for job in self.submission.jobs]
+
+    def cancel_unfinished(self, *, log: Log) -> list[JobStatus]:
+        """Cancels every job that has not finished; returns those a cancel was sent for."""
+        return cancel_unfinished_jobs(backend=self.backend, submission=self.submission, log=log)
+
+    def land(self, *, store: EmbeddingStore, log: Log) -> LandingReport:
+        """Lands every finished job into the store (see `land_submission`).
+
+        Raises:
+            SubmissionNotFinished: a job has not finished yet.
+            BackendError: the service could not be read.
+        """
+        return land_submission(
+            submission=self.submission, backend=self.backend, store=store, log=log
+        )

@@ -1,0 +1,90 @@
+"""Polling a submission's jobs within a time budget, resuming where the last poll stopped."""
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from embed_assets.backends.base import BackendError, BatchBackend, JobState
+from embed_assets.jobs.record import SubmittedJob
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one round of polling learned.
+
+    Attributes:
+        states: the last known state of every job polled so far, by job name.
+        resume_at: the job the next round starts at (it stopped there for lack of time).
+        calls: `get` calls made.
+        changes: one line per job whose state changed.
+    """
+
+    states: Mapping[str, str]
+    resume_at: int = 0
+    calls: int = 0
+    changes: list[str] = field(default_factory=list)
+
+    def finished(self, jobs: Sequence[SubmittedJob]) -> int:
+        """Counts the jobs known to be in a terminal state."""
+        return sum(
+            1
+            for job in jobs
+            if job.name in self.states and JobState(self.states[job.name]).is_terminal
+        )
+
+
+def poll_jobs(
+    *,
+    backend: BatchBackend,
+    jobs: Sequence[SubmittedJob],
+    states: Mapping[str, str],
+    resume_at: int = 0,
+    deadline: float,
+    log: logging.Logger | dg.DagsterLogManager | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> PollResult:
+    """Polls each unfinished job at most once, until the deadline.
+
+    A round that runs out of time records where it stopped, and the next round starts there,
+    so every job is polled in turn however many there are.
+
+    Args:
+        backend: where the jobs run.
+        jobs: the submission's jobs.
+        states: the states known from earlier rounds; terminal jobs are not polled again.
+        resume_at: the job to start at.
+        deadline: the `clock` reading at which to stop.
+        log: where to say why a round stopped early.
+        clock: a monotonic clock.
+    """
+    known = dict(states)
+    calls = 0
+    changes: list[str] = []
+    start = resume_at % len(jobs) if jobs else 0
+    for offset in range(len(jobs)):
+        index = (start + offset) % len(jobs)
+        job = jobs[index]
+        previous = known.get(job.name)
+        if previous is not None and JobState(previous).is_terminal:
+            continue
+        if clock() >= deadline:
+            if log:
+                log.info(
+                    f"the tick's time budget is spent after {calls} polls; the next tick "
+                    f"resumes at job {index + 1} of {len(jobs)}"
+                )
+            return PollResult(known, index, calls, changes)
+        calls += 1
+        try:
+            status = backend.get(job.name)
+        except BackendError as error:  # the service is down or refuses: try again next round
+            if log:
+                log.warning(f"could not read {job.name}: {error}; will retry next tick")
+            return PollResult(known, index, calls, changes)
+        known[job.name] = status.state.value
+        if status.state.value != previous:
+            changes.append(status.describe())
+    return PollResult(known, 0, calls, changes)

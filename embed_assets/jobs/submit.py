@@ -1,0 +1,100 @@
+"""Submitting a plan: write the manifest and request shards, create (or re-attach to) the jobs.
+
+Submitting is idempotent: every job carries labels derived from the submission id and shard,
+and a retried run re-attaches to the jobs it already created instead of paying for them twice.
+"""
+
+import io
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
+from embed_assets.jobs.plan import PLAN_SUBMIT, Plan, render_shard
+from embed_assets.jobs.record import (
+    LABEL_SHARD,
+    LABEL_SUBMISSION,
+    Submission,
+    SubmittedJob,
+    label_value,
+)
+from embed_assets.models.catalog import ModelSpec
+
+
+def submit_plan(
+    *,
+    backend: BatchBackend,
+    plan: Plan,
+    submission: Submission,
+    spec: ModelSpec,
+    shards: list[tuple[int, int]],
+    auto_truncate: bool,
+    log: Callable[[str], None],
+) -> tuple[SubmittedJob, ...]:
+    """Writes the manifest and request shards, then creates (or re-attaches to) one job per shard."""
+    staging = backend.staging()
+    manifest = plan.manifest.copy()
+    manifest["shard"] = -1
+    shard_of_hash: dict[str, int] = {}
+    for shard, (start, stop) in enumerate(shards):
+        for content_hash in plan.prompts["content_hash"].iloc[start:stop]:
+            shard_of_hash[content_hash] = shard
+    submitted = manifest["plan"] == PLAN_SUBMIT
+    manifest.loc[submitted, "shard"] = manifest.loc[submitted, "content_hash"].map(shard_of_hash)
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), buffer)
+    staging.write_bytes(submission.manifest_uri, buffer.getvalue())
+
+    existing: dict[str, JobStatus] = {
+        job.labels.get(LABEL_SHARD, ""): job
+        for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
+    }
+    jobs: list[SubmittedJob] = []
+    for shard, (start, stop) in enumerate(shards):
+        rows = plan.prompts.iloc[start:stop]
+        labels = submission.job_labels(shard)
+        display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
+        input_uri = staging.join(
+            submission.pipeline, submission.submission_id, f"requests-{shard:05d}.jsonl"
+        )
+        status = existing.get(labels[LABEL_SHARD])
+        if status is not None:
+            log(
+                f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier"
+            )
+        else:
+            staging.write_bytes(
+                input_uri,
+                render_shard(rows, spec, submission.task_type, submission.output_dimensionality),
+            )
+            status = backend.submit(
+                JobRequest(
+                    display_name=display_name,
+                    model=submission.model,
+                    input_uri=input_uri,
+                    output_uri_prefix=staging.join(
+                        submission.pipeline,
+                        submission.submission_id,
+                        "output",
+                        f"shard-{shard:05d}",
+                    ),
+                    labels=labels,
+                    prompts=len(rows),
+                    output_dimensionality=submission.output_dimensionality,
+                    auto_truncate=auto_truncate,
+                )
+            )
+            log(f"shard {shard}: submitted {len(rows)} prompts as {status.name}")
+        jobs.append(
+            SubmittedJob(
+                shard=shard,
+                name=status.name,
+                display_name=display_name,
+                input_uri=input_uri,
+                prompts=len(rows),
+                characters=int(rows["content"].str.len().sum()),
+                url=backend.console_url(status),
+            )
+        )
+    return tuple(jobs)

@@ -1,0 +1,92 @@
+"""The one naming rule: from a pipeline's name to every name derived from it.
+
+Asset keys, the group, the sensor, the resource keys and the table all come from here, so
+they cannot drift apart. The name is checked once, where the user gives it.
+"""
+
+import re
+from dataclasses import dataclass
+
+# What Dagster accepts in group, sensor and job names; asset-key parts follow the same rule here
+_VALID_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+MAX_NAME_LENGTH = 63  # a Vertex label value, which carries the name, holds at most 63 characters
+
+DEFAULT_BACKEND_KEY = "embedding_backend"
+DEFAULT_STORE_KEY = "embedding_store"
+# the last part of each asset key; the first is the pipeline's asset prefix
+CORPUS_ASSET = "corpus"
+BATCH_JOB_ASSET = "embedding_batch_job"
+EMBEDDINGS_ASSET = "embeddings"
+
+
+def check_pipeline_name(name: str) -> str:
+    """Returns `name` if it can name a pipeline, else raises `ValueError` saying what is allowed.
+
+    Raises:
+        ValueError: the name is empty, too long, or has a character Dagster rejects.
+    """
+    if not isinstance(name, str) or not _VALID_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        hint = f" (try {re.sub(r'[^A-Za-z0-9_]', '_', name)!r})" if isinstance(name, str) else ""
+        raise ValueError(
+            f"name={name!r}: a pipeline name is 1 to {MAX_NAME_LENGTH} letters, digits and "
+            f"underscores, as Dagster requires of group and sensor names{hint}"
+        )
+    return name
+
+
+def table_name(pipeline: str) -> str:
+    """Returns the SQL table name of a pipeline: its name in lowercase (`t_` before a digit)."""
+    name = re.sub(r"[^0-9a-zA-Z_]", "_", pipeline).strip("_").lower() or "embeddings"
+    return name if not name[0].isdigit() else f"t_{name}"
+
+
+@dataclass(frozen=True)
+class PipelineNames:
+    """Every name derived from one pipeline name.
+
+    Attributes:
+        pipeline: the pipeline's name, exactly as given.
+        asset_prefix: the first part of each asset key.
+        group: the asset group.
+        sensor: the job-completion sensor.
+        backend_key: resource key of the batch backend.
+        store_key: resource key of the embedding store.
+        table: the embedding table.
+    """
+
+    pipeline: str
+    asset_prefix: str
+    group: str
+    sensor: str
+    backend_key: str
+    store_key: str
+    table: str
+
+    def asset_path(self, asset: str) -> list[str]:
+        """Returns the key path of one of the pipeline's assets (e.g. `BATCH_JOB_ASSET`)."""
+        return [self.asset_prefix, asset]
+
+
+def pipeline_names(
+    name: str, *, backend_key: str | None = None, store_key: str | None = None
+) -> PipelineNames:
+    """Derives every name of a pipeline from its (checked) name.
+
+    Args:
+        name: the pipeline's name.
+        backend_key: resource key of the batch backend (default `embedding_backend`).
+        store_key: resource key of the embedding store (default `embedding_store`).
+
+    Raises:
+        ValueError: the name is not allowed (see `check_pipeline_name`).
+    """
+    check_pipeline_name(name)
+    return PipelineNames(
+        pipeline=name,
+        asset_prefix=name,
+        group=name,
+        sensor=f"{name}_batch_job_sensor",
+        backend_key=backend_key or DEFAULT_BACKEND_KEY,
+        store_key=store_key or DEFAULT_STORE_KEY,
+        table=table_name(name),
+    )

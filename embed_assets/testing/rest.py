@@ -1,0 +1,213 @@
+"""The emulator's HTTP face: Google's error shape, request checks, routing, the control API."""
+
+import re
+from collections import Counter
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
+from embed_assets.testing.faults import FaultPlan, JobFault
+
+_PATH = re.compile(
+    r"^/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/batchPredictionJobs(?:/(?P<job>[^/:]+))?(?::(?P<verb>cancel))?$"
+)
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_INTERNAL_FIELDS = (
+    "maxRunningJobs",
+    "rowsPerOutputFile",
+    "slotsDir",
+    "workerPid",
+    "workerStartTicks",
+    "localModel",
+    "emulation",
+    "cancelRequested",
+    "totalCount",
+)
+
+
+class ApiError(Exception):
+    """An error answered in Google's JSON error shape."""
+
+    def __init__(self, code: int, status: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.status, self.message = code, status, message
+
+    def body(self) -> dict[str, Any]:
+        """Returns the error body."""
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+def public_view(record: JobRecord) -> JobRecord:
+    """Returns a job record as the REST API shows it, without the engine's own fields."""
+    return {k: v for k, v in record.items() if k not in _INTERNAL_FIELDS}
+
+
+class EmulatedService(Protocol):
+    """What the HTTP handler needs of the emulator."""
+
+    calls: Counter[str]
+    faults: FaultPlan
+
+    def engine(self, project: str, location: str) -> LocalJobEngine: ...  # noqa: D102
+    def create(self, engine: LocalJobEngine, body: dict[str, Any]) -> JobRecord: ...  # noqa: D102
+    def list(self, engine: LocalJobEngine, query: dict[str, list[str]]) -> dict[str, Any]: ...  # noqa: D102
+    def get(self, engine: LocalJobEngine, job_id: str) -> JobRecord: ...  # noqa: D102
+    def cancel(self, engine: LocalJobEngine, job_id: str) -> dict[str, Any]: ...  # noqa: D102
+    def delete(self, engine: LocalJobEngine, job_id: str) -> dict[str, Any]: ...  # noqa: D102
+    def inject(  # noqa: D102
+        self, fault: JobFault, *, count: int | None = 1, display_name_contains: str | None = None
+    ) -> None: ...
+    def fail_next_calls(self, count: int, *, status: int = 429) -> None: ...  # noqa: D102
+
+
+def input_uri(config: dict[str, Any]) -> str:
+    """Returns the one gs:// request file of a create request's `inputConfig`."""
+    if config.get("bigquerySource"):
+        raise ApiError(400, "INVALID_ARGUMENT", "the emulator reads JSONL on Cloud Storage only")
+    if config.get("instancesFormat") != "jsonl":
+        raise ApiError(400, "INVALID_ARGUMENT", "inputConfig.instancesFormat must be jsonl")
+    uris = (config.get("gcsSource") or {}).get("uris") or []
+    if len(uris) != 1 or not str(uris[0]).startswith("gs://"):
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "inputConfig.gcsSource.uris must hold one gs:// URI"
+        )
+    return str(uris[0])
+
+
+def output_prefix(config: dict[str, Any]) -> str:
+    """Returns the gs:// output prefix of a create request's `outputConfig`."""
+    if config.get("predictionsFormat") != "jsonl":
+        raise ApiError(400, "INVALID_ARGUMENT", "outputConfig.predictionsFormat must be jsonl")
+    prefix = str((config.get("gcsDestination") or {}).get("outputUriPrefix", ""))
+    if not prefix.startswith("gs://"):
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "outputConfig.gcsDestination.outputUriPrefix must be gs://"
+        )
+    return prefix
+
+
+def check_labels(labels: dict[str, Any]) -> None:
+    """Refuses labels Vertex would refuse (count, characters, length)."""
+    if len(labels) > 64:
+        raise ApiError(400, "INVALID_ARGUMENT", "at most 64 labels are allowed")
+    for key, value in labels.items():
+        if not _LABEL_KEY.match(str(key)) or not _LABEL_VALUE.match(str(value)):
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                f"label {key}={value!r}: keys and values are lowercase letters, digits, "
+                "'-' and '_', at most 63 characters",
+            )
+
+
+def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
+    """Returns the HTTP handler class that serves `emulator`'s REST and control paths."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+            pass  # quiet: tests and the CLI print what matters
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            payload = orjson.dumps(body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                data = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                raise ApiError(400, "INVALID_ARGUMENT", "the request body is not JSON") from None
+            if not isinstance(data, dict):
+                raise ApiError(400, "INVALID_ARGUMENT", "the request body must be an object")
+            return data
+
+        def _handle(self, method: str) -> None:
+            url = urlsplit(self.path)
+            body = self._body() if method in ("POST", "PATCH") else {}
+            try:
+                if url.path.startswith("/emulator/"):
+                    self._send(200, _control(emulator, method, url.path, body))
+                    return
+                match = _PATH.match(url.path)
+                if match is None:
+                    raise ApiError(404, "NOT_FOUND", f"no such path {url.path}")
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    raise ApiError(401, "UNAUTHENTICATED", "missing bearer token")
+                operation = _operation(method, match.group("job"), match.group("verb"))
+                emulator.calls[operation] += 1
+                failure = emulator.faults.call_failure()
+                if failure is not None:
+                    self._send(*failure)
+                    return
+                engine = emulator.engine(match.group("project"), match.group("location"))
+                job = match.group("job")
+                if operation == "create":
+                    result = emulator.create(engine, body)
+                elif operation == "list":
+                    result = emulator.list(engine, parse_qs(url.query))
+                elif operation == "get" and job:
+                    result = emulator.get(engine, job)
+                elif operation == "cancel" and job:
+                    result = emulator.cancel(engine, job)
+                elif operation == "delete" and job:
+                    result = emulator.delete(engine, job)
+                else:
+                    raise ApiError(405, "UNIMPLEMENTED", f"{method} {url.path} is not supported")
+                self._send(200, result)
+            except ApiError as error:
+                self._send(error.code, error.body())
+            except Exception as error:  # a bug here must reach the client, not hang it
+                self._send(500, ApiError(500, "INTERNAL", f"emulator error: {error}").body())
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+    return Handler
+
+
+def _operation(method: str, job: str | None, verb: str | None) -> str:
+    if verb == "cancel":
+        return "cancel"
+    if job is None:
+        return {"POST": "create", "GET": "list"}.get(method, "unsupported")
+    return {"GET": "get", "DELETE": "delete"}.get(method, "unsupported")
+
+
+def _control(
+    emulator: EmulatedService, method: str, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The emulator's own control API, for users driving `embed-assets emulator` from outside."""
+    if method == "POST" and path == "/emulator/job-faults":
+        emulator.inject(
+            JobFault.from_json(dict(body.get("fault") or {})),
+            count=body.get("count", 1),
+            display_name_contains=body.get("display_name_contains"),
+        )
+        return {}
+    if method == "POST" and path == "/emulator/call-faults":
+        try:
+            emulator.fail_next_calls(int(body.get("count", 1)), status=int(body.get("status", 429)))
+        except ValueError as error:
+            raise ApiError(400, "INVALID_ARGUMENT", str(error)) from None
+        return {}
+    if method == "GET" and path == "/emulator/calls":
+        return dict(emulator.calls)
+    raise ApiError(404, "NOT_FOUND", f"no such control path {path}")

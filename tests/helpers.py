@@ -1,0 +1,85 @@
+"""Helpers the tests share: corpora, table reads, sensor ticks and the accounting invariant."""
+
+import dagster as dg
+import pandas as pd
+
+from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
+from embed_assets.cli.runner import RunSummary
+
+VERTEX_MODEL = "text-embedding-005"
+
+WORDS = [
+    "river",
+    "mountain",
+    "data",
+    "table",
+    "query",
+    "vector",
+    "model",
+    "batch",
+    "job",
+    "sensor",
+    "asset",
+    "lineage",
+    "corpus",
+    "index",
+    "search",
+    "cloud",
+    "storage",
+    "python",
+    "library",
+    "function",
+    "class",
+    "method",
+    "string",
+    "number",
+    "date",
+    "time",
+]
+
+
+def make_corpus(rows: int, *, seed: int = 0) -> pd.DataFrame:
+    """A corpus of distinct short texts with ids doc-0000..."""
+    texts = []
+    for i in range(rows):
+        words = [WORDS[(i * 7 + j * (seed + 3)) % len(WORDS)] for j in range(6)]
+        texts.append(f"document {i}: " + " ".join(words))
+    return pd.DataFrame({"id": [f"doc-{i:04d}" for i in range(rows)], "content": texts})
+
+
+def table(defs: dg.Definitions, pipeline: EmbeddingPipeline) -> pd.DataFrame:
+    store: DuckDBEmbeddingStore = defs.resources[pipeline.names.store_key]
+    return store.read(pipeline.name)
+
+
+def assert_accounted(summary: RunSummary, corpus: pd.DataFrame) -> None:
+    """The invariant: corpus rows = embedded + failed + rejected."""
+    assert summary.rows_read == len(corpus)
+    assert summary.embedded + summary.failed + summary.rejected == len(corpus)
+
+
+def tick_sensor(
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+) -> dg.SensorResult:
+    """Evaluates one tick of the pipeline's sensor with its backend resource."""
+    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
+    with dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=defs,
+        resources={pipeline.names.backend_key: defs.resources[pipeline.names.backend_key]},
+    ) as context:
+        return sensor.evaluate_tick(context)
+
+
+def materialize_submission(
+    defs: dg.Definitions, pipeline: EmbeddingPipeline, instance: dg.DagsterInstance
+) -> None:
+    """Materializes the corpus and the batch job: jobs are submitted, nothing is landed yet."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(
+        instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
+    ).success
