@@ -101,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from embed_assets.cli.runner import PipelineRunError, run_pipeline
     from embed_assets.corpus.validation import CorpusError
+    from embed_assets.pipeline.config import RefreshConfig
 
     started = time.monotonic()
     try:
@@ -111,7 +112,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         with dg.DagsterInstance.get() as instance:
             summary = run_pipeline(
-                defs=defs, pipeline=pipeline, instance=instance, progress=progress
+                defs=defs,
+                pipeline=pipeline,
+                instance=instance,
+                progress=progress,
+                refresh=RefreshConfig(
+                    allow_rejected_rows=args.allow_rejected_rows,
+                    allow_large_delete=args.allow_large_delete,
+                    allow_empty_corpus=args.allow_empty_corpus,
+                ),
             )
     except (PipelineRunError, CorpusError, ValueError) as error:
         print(f"embed-assets run: {error}", file=sys.stderr)
@@ -262,6 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--query", default="parse a date from a string", help="sample search printed after the run"
     )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument(
+        "--allow-rejected-rows",
+        action="store_true",
+        help="go on although more than max_rejected_fraction of the corpus was rejected",
+    )
+    run.add_argument(
+        "--allow-large-delete",
+        action="store_true",
+        help="delete more than max_deleted_fraction of the table in this refresh",
+    )
+    run.add_argument(
+        "--allow-empty-corpus",
+        action="store_true",
+        help="let a corpus with no row that can be embedded empty the table",
+    )
     run.set_defaults(func=cmd_run)
 
     search = commands.add_parser("search", help="the rows closest to a query")

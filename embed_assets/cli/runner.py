@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.pipeline.metadata import (
@@ -66,6 +67,11 @@ def _resource(defs: dg.Definitions, key: str) -> Any:
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """One line: a failed blocking check's sentence, else the first failed step's cause."""
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.ERROR:
+            why = evaluation.description or f"check {evaluation.check_name} failed"
+            return f"{evaluation.asset_key.to_user_string()}: {why}"
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
@@ -83,6 +89,7 @@ def _execute(
     selection: list[dg.AssetKey],
     tags: dict[str, str] | None = None,
     log_level: str = "WARNING",
+    ops: dict[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
@@ -90,7 +97,10 @@ def _execute(
         asset_selection=selection,
         tags=tags,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+            **({"ops": ops} if ops else {}),
+        },
     )
     if not result.success:
         raise PipelineRunError(_failure_message(result))
@@ -105,8 +115,18 @@ def run_pipeline(
     poll_seconds: float = 1.0,
     timeout_seconds: float = 6 * 3600,
     progress: Callable[[str], None] = lambda line: None,
+    refresh: RefreshConfig | None = None,
 ) -> RunSummary:
     """Runs a pipeline once, end to end, and returns what it did.
+
+    Args:
+        defs: the pipeline's definitions, with its resources bound.
+        pipeline: the pipeline.
+        instance: the Dagster instance that keeps the history.
+        poll_seconds: seconds between sensor ticks.
+        timeout_seconds: how long to wait for the jobs.
+        progress: where progress lines go.
+        refresh: this run's overrides of the data-loss rules.
 
     Raises:
         PipelineRunError: a step failed, every job failed, or the jobs did not finish in time.
@@ -117,7 +137,11 @@ def run_pipeline(
         f"materializing {pipeline.corpus_key.to_user_string()} and "
         f"{pipeline.batch_job_key.to_user_string()}"
     )
-    _execute(defs, instance, [pipeline.corpus_key, pipeline.batch_job_key])
+    config = {"config": (refresh or RefreshConfig()).model_dump()}
+    ops = {
+        key.to_python_identifier(): config for key in (pipeline.corpus_key, pipeline.batch_job_key)
+    }
+    _execute(defs, instance, [pipeline.corpus_key, pipeline.batch_job_key], ops=ops)
     submission = latest_submission(instance, pipeline.batch_job_key)
     assert submission is not None
     progress(

@@ -93,8 +93,11 @@ def normalized_corpus(
     rows = validated.rows
     ok = validated.ok
     contents = rows["content"]
-    if not is_string_dtype(contents):  # an object column may hold non-text in rejected rows
-        contents = contents.where(ok, None)
+    if not is_string_dtype(contents):  # numbers, lists or structs in rejected rows: no hash
+        contents = pd.Series(
+            [v if good else None for v, good in zip(contents.tolist(), ok, strict=True)],
+            dtype=object,
+        )
     hashes = hash_column(
         contents,
         rows["title"],

@@ -1,8 +1,11 @@
 """Reading a corpus source: JSONL, CSV or Parquet, from a local path or a `gs://` URI."""
 
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pandas as pd
 
 from embed_assets.corpus.validation import CorpusError
@@ -44,7 +47,9 @@ def _parse_corpus_file(path: Path, suffix: str, *, shown: str) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             # Arrow-backed columns: a million 500-character texts take 0.5 GB, not 1.1 GB
             return pd.read_parquet(path, dtype_backend="pyarrow")
-        return pd.read_json(path, lines=True, dtype=False)
+        return _read_jsonl(path)
+    except CorpusError as error:
+        raise CorpusError(f"corpus file {shown} cannot be parsed as JSONL: {error}") from None
     except Exception as error:
         kind = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}.get(suffix, "JSONL")
         first_line = (
@@ -53,3 +58,37 @@ def _parse_corpus_file(path: Path, suffix: str, *, shown: str) -> pd.DataFrame:
         raise CorpusError(
             f"corpus file {shown} cannot be parsed as {kind}: {first_line}"
         ) from error
+
+
+def _beyond_float(value: object) -> bool:
+    """A float too large to hold every integer exactly (it may have been an integer)."""
+    return isinstance(value, float) and abs(value) >= 2**53
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """Reads JSONL with every value exactly as written: one object column per key.
+
+    pandas' own reader turns a column of integers with one fraction or gap into floats (and
+    big integers lose digits); here an id stays the integer or text its line holds.
+
+    Raises:
+        CorpusError: a line is not a JSON object (the message names the line).
+    """
+    records: list[dict[str, Any]] = []
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise CorpusError(f"line {number} is not valid JSON ({error})") from None
+            if isinstance(record, dict) and any(_beyond_float(v) for v in record.values()):
+                record = json.loads(line)  # orjson reads integers past 64 bits as floats
+            if not isinstance(record, dict):
+                raise CorpusError(f"line {number} is not a JSON object")
+            records.append(record)
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    return pd.DataFrame(
+        {name: pd.Series([r.get(name) for r in records], dtype=object) for name in columns}
+    )

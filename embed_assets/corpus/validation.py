@@ -17,6 +17,12 @@ REASON_DUPLICATE_ID = "duplicate id"
 REASON_MISSING_CONTENT = "missing content"
 REASON_NOT_TEXT = "content is not text"
 REASON_EMPTY_CONTENT = "empty or whitespace-only content"
+REASON_INVISIBLE_CONTENT = "content has no visible characters"
+REASON_BAD_ID = "id is neither text nor a whole number"
+REASON_FRACTIONAL_ID = "id is a number with a fraction"
+
+# a character that shows: not white space, a separator, a control or a format character
+_VISIBLE = r"[^\s\p{Z}\p{Cc}\p{Cf}]"
 
 
 class CorpusError(ValueError):
@@ -87,47 +93,80 @@ def check_columns(frame: pd.DataFrame, columns: CorpusColumns, *, source: str) -
         )
 
 
-def _normalize_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Returns ids as strings and a mask of rows whose id is missing."""
-    if pd.api.types.is_float_dtype(values) and values.dropna().apply(float.is_integer).all():
-        values = values.astype("Int64")  # ids that became floats because of a gap
-    missing = values.isna().to_numpy()
-    as_text = values.astype("string").str.strip()
-    missing |= (as_text.fillna("") == "").to_numpy()
-    return as_text.astype(object).where(~missing, None), missing
+def _id_text(value: object) -> tuple[str | None, str | None]:
+    """One id as text, exactly as the source wrote it, or the reason it cannot be an id."""
+    if value is None or value is pd.NA:
+        return None, REASON_MISSING_ID
+    if isinstance(value, str):
+        return (value, None) if value.strip() else (None, REASON_MISSING_ID)
+    if isinstance(value, bool | np.bool_):
+        return None, REASON_BAD_ID
+    if isinstance(value, int | np.integer):
+        return str(int(value)), None
+    if isinstance(value, float | np.floating):
+        if value != value:  # NaN
+            return None, REASON_MISSING_ID
+        if not np.isfinite(value) or not float(value).is_integer():
+            return None, REASON_FRACTIONAL_ID
+        return str(int(value)), None  # a whole number stored as a float (a gap in the column)
+    return None, REASON_BAD_ID
+
+
+def _normalize_ids(values: pd.Series) -> tuple[pd.Series, npt.NDArray[np.object_]]:
+    """Returns each row's id as text (None when it has none) and why a row has none.
+
+    Text and integer columns convert as a whole, exactly (no float detour, so large integers
+    stay exact); anything else is read value by value, so one row never changes another's id.
+    """
+    reasons = np.full(len(values), None, dtype=object)
+    if is_string_dtype(values) or pd.api.types.is_integer_dtype(values.dtype):
+        text = values.astype("string")
+        missing = (text.isna() | (text.fillna("").str.strip() == "")).to_numpy(dtype=bool)
+        reasons[missing] = REASON_MISSING_ID
+        return text.astype(object).where(~missing, None), reasons
+    pairs = [_id_text(value) for value in values.tolist()]
+    ids = pd.Series([text for text, _ in pairs], dtype=object)
+    reasons[:] = [reason for _, reason in pairs]
+    return ids, reasons
 
 
 def validate_corpus(frame: pd.DataFrame, columns: CorpusColumns, *, source: str) -> ValidatedCorpus:
     """Normalizes a raw corpus to `id, content, title` and rejects rows that cannot be embedded.
 
-    A row is rejected, with the first reason that applies, when its id is missing, its id
-    appears more than once (every such row: the source is ambiguous), its content is missing,
-    not text, or empty after stripping white space.
+    A row is rejected, with the first reason that applies, when its id is missing or is not
+    text or a whole number, its id appears more than once (every such row: the source is
+    ambiguous), its content is missing, not text (numbers, lists, structs, bytes), empty after
+    stripping white space, or holds no visible character.
 
     Raises:
         CorpusError: a named column is missing.
     """
     check_columns(frame, columns, source=source)
     rows = len(frame)
-    ids, missing_id = _normalize_ids(frame[columns.id_column].reset_index(drop=True))
+    ids, reasons = _normalize_ids(frame[columns.id_column].reset_index(drop=True))
+    has_id = reasons == None  # noqa: E711
+    duplicated = ids.duplicated(keep=False).to_numpy() & has_id
+    reasons[duplicated] = REASON_DUPLICATE_ID
     content = frame[columns.text_column].reset_index(drop=True)
-    reasons = np.full(rows, None, dtype=object)
-    reasons[missing_id] = REASON_MISSING_ID
-    duplicated = ids.duplicated(keep=False).to_numpy() & ~missing_id
-    reasons[duplicated & (reasons == None)] = REASON_DUPLICATE_ID  # noqa: E711
-    is_missing = content.isna().to_numpy()
     if is_string_dtype(content):
+        is_missing = content.isna().to_numpy()
         is_text = ~is_missing
-        blank = _blank_arrow(content) if isinstance(content.dtype, pd.ArrowDtype) else None
-    else:
-        is_text = content.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-        blank = None
-    reasons[is_missing & (reasons == None)] = REASON_MISSING_CONTENT  # noqa: E711
-    reasons[~is_text & ~is_missing & (reasons == None)] = REASON_NOT_TEXT  # noqa: E711
-    if blank is None:  # one check per text; no stripped copy of the corpus is made
-        blank = np.zeros(rows, dtype=bool)
-        blank[is_text] = [not v or v.isspace() for v in content[is_text]]
-    reasons[blank & is_text & (reasons == None)] = REASON_EMPTY_CONTENT  # noqa: E711
+        texts = pa.array(content) if isinstance(content.dtype, pd.ArrowDtype) else None
+    else:  # an object, number, list or struct column: look at each value
+        values = content.tolist()
+        is_missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=rows)
+        is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=rows)
+        texts = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
+    blank, invisible = _blank_and_invisible(texts if texts is not None else pa.array(content))
+    open_ = reasons == None  # noqa: E711
+    for mask, reason in (
+        (is_missing, REASON_MISSING_CONTENT),
+        (~is_text & ~is_missing, REASON_NOT_TEXT),
+        (blank & is_text, REASON_EMPTY_CONTENT),
+        (invisible & is_text, REASON_INVISIBLE_CONTENT),
+    ):
+        reasons[mask & open_] = reason
+        open_ &= ~mask
     if columns.title_column:
         raw_titles = frame[columns.title_column].reset_index(drop=True)
         titles = raw_titles.map(lambda v: None if v is None or v != v or v == "" else str(v))
@@ -151,8 +190,20 @@ def is_string_dtype(values: pd.Series) -> bool:
     return isinstance(values.dtype, pd.StringDtype)
 
 
-def _blank_arrow(values: pd.Series) -> npt.NDArray[np.bool_]:
-    """Empty or white-space-only, computed by Arrow kernels without copying the texts."""
-    array = pa.array(values)
-    blank = pc.or_(pc.equal(pc.utf8_length(array), 0), pc.utf8_is_space(array))
-    return blank.fill_null(False).to_numpy(zero_copy_only=False)
+def _is_missing(value: object) -> bool:
+    """None, NaN or NA (a value of any other type is present, if not necessarily text)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _blank_and_invisible(
+    texts: pa.Array | pa.ChunkedArray,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per text: empty or white space only; and (else) no visible character at all.
+
+    Arrow kernels do both without a Python string per row; null texts are neither.
+    """
+    blank = pc.or_(pc.equal(pc.utf8_length(texts), 0), pc.utf8_is_space(texts))
+    visible = pc.match_substring_regex(texts, _VISIBLE)
+    blank_np = blank.fill_null(False).to_numpy(zero_copy_only=False)
+    invisible = pc.invert(visible).fill_null(False).to_numpy(zero_copy_only=False)
+    return blank_np, invisible & ~blank_np

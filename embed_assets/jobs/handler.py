@@ -15,6 +15,7 @@ import pandas as pd
 
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
+from embed_assets.jobs.guard import RefreshLimits, check_refresh
 from embed_assets.jobs.landing import LandingReport, land_submission
 from embed_assets.jobs.plan import (
     PLAN_REJECTED,
@@ -87,6 +88,7 @@ class SubmissionHandler:
         corpus: pd.DataFrame,
         settings: SubmissionSettings,
         run_id: str,
+        limits: RefreshLimits | None = None,
     ) -> "SubmissionHandler":
         """Diffs the corpus against the store and records what a submission would submit.
 
@@ -96,14 +98,17 @@ class SubmissionHandler:
             corpus: the prepared corpus (`id, content, title, content_hash, reason`).
             settings: what the pipeline asks of every submission.
             run_id: the Dagster run (its root run, on a retry); a retry reproduces the id.
+            limits: how much the refresh may reject and delete (default: `RefreshLimits()`).
 
         Raises:
             ValueError: the backend cannot run the model (the message names the field).
+            UnsafeRefresh: the refresh would lose data (see `check_refresh`).
         """
         backend.validate_model(
             model=settings.model, output_dimensionality=settings.output_dimensionality
         )
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
+        check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)
         submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
         staging = backend.staging()
         counts = plan.manifest["plan"].value_counts()

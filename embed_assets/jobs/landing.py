@@ -211,11 +211,15 @@ class PredictionFiles:
                 )
             return 0, 0
         finite = np.isfinite(batch.vectors).all(axis=1) if batch.vectors.size else ok
+        # an all-zero vector has no direction: cosine similarity with it is NaN
+        nonzero = (batch.vectors != 0).any(axis=1) if batch.vectors.size else ok
         for row in np.flatnonzero(~batch.ok & (positions >= 0)):
             failed_reason[hashes[row]] = batch.statuses[row]
         for row in np.flatnonzero(ok & ~finite):
             failed_reason[hashes[row]] = "vector has non-finite values"
-        good = np.flatnonzero(ok & finite)
+        for row in np.flatnonzero(ok & finite & ~nonzero):
+            failed_reason[hashes[row]] = "vector is all zeros"
+        good = np.flatnonzero(ok & finite & nonzero)
         if good.size == 0:
             return 0, 0
         wanted = positions[good]

@@ -32,11 +32,15 @@ class Plan:
         manifest: every corpus row: `id, content_hash, plan, reason, shard`.
         prompts: the distinct texts to embed: `content_hash, content, title`, sorted by hash.
         stale_rows: stored rows that will be deleted or replaced.
+        deleted_rows: stored rows whose id is not an accepted corpus row: landing deletes them.
+        stored_rows: rows the table holds now.
     """
 
     manifest: pd.DataFrame
     prompts: pd.DataFrame
     stale_rows: int
+    deleted_rows: int = 0
+    stored_rows: int = 0
 
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
@@ -85,6 +89,10 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
             ORDER BY c.position
             """
         ).to_arrow_table()
+        deleted = connection.sql(
+            "SELECT count(*) FROM stored s WHERE NOT EXISTS (SELECT 1 FROM corpus_rows c "
+            "WHERE c.reason IS NULL AND c.id = s.id)"
+        ).fetchall()[0][0]
     finally:
         connection.close()
     plan = planned.column("plan").to_numpy(zero_copy_only=False).astype(object)
@@ -111,7 +119,13 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
         }
     )
     stale = len(stored) - int((plan == PLAN_UNCHANGED).sum())
-    return Plan(manifest=manifest, prompts=prompts, stale_rows=stale)
+    return Plan(
+        manifest=manifest,
+        prompts=prompts,
+        stale_rows=stale,
+        deleted_rows=int(deleted),
+        stored_rows=len(stored),
+    )
 
 
 def submission_id_for(pipeline: str, run_id: str, prompts: pd.DataFrame) -> str:

@@ -24,6 +24,7 @@ from embed_assets.pipeline.checks import (
     embeddings_check_specs,
     rejected_rows_result,
 )
+from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.store.base import EmbeddingStore
 
@@ -55,7 +56,9 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         "title, with a content hash per row. Rows that cannot be embedded stay in the frame with "
         "the reason they were rejected.",
     )
-    def corpus(context: dg.AssetExecutionContext, **inputs: pd.DataFrame) -> Iterator[Any]:
+    def corpus(
+        context: dg.AssetExecutionContext, config: RefreshConfig, **inputs: pd.DataFrame
+    ) -> Iterator[Any]:
         try:
             frame = spec.prepare(spec.load_corpus(inputs.get("source")))
         except CorpusError as error:
@@ -76,7 +79,9 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
                 source=spec.describe_source(),
             ),
         )
-        yield rejected_rows_result(spec, rejected=len(rejected), rows=len(frame))
+        yield rejected_rows_result(
+            spec, rejected=len(rejected), rows=len(frame), allowed=config.allow_rejected_rows
+        )
 
     return corpus
 
@@ -94,7 +99,7 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         "once; its metadata is the submission record the sensor follows.",
     )
     def embedding_batch_job(
-        context: dg.AssetExecutionContext, corpus: pd.DataFrame
+        context: dg.AssetExecutionContext, config: RefreshConfig, corpus: pd.DataFrame
     ) -> dg.MaterializeResult:
         backend: BatchBackend = getattr(context.resources, names.backend_key)
         store: EmbeddingStore = getattr(context.resources, names.store_key)
@@ -105,8 +110,12 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
                 corpus=corpus,
                 settings=spec.submission_settings,
                 run_id=context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id),
+                limits=config.limits(
+                    max_rejected_fraction=spec.max_rejected_fraction,
+                    max_deleted_fraction=spec.max_deleted_fraction,
+                ),
             )
-        except ValueError as error:
+        except ValueError as error:  # the model is refused, or the refresh would lose data
             raise dg.Failure(description=str(error)) from error
         submission_id = handler.submission.submission_id
         superseded = _cancel_superseded(context, spec, backend, submission_id)

@@ -3,6 +3,7 @@
 import dagster as dg
 
 import embed_assets.pipeline.metadata as md
+from embed_assets.jobs.guard import rejected_fraction
 from embed_assets.jobs.landing import LandingReport
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.store.base import StoreStats
@@ -20,18 +21,41 @@ def corpus_check_specs(spec: PipelineSpec) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             REJECTED_ROWS,
             asset=spec.corpus_key,
-            description=f"At most {spec.max_rejected_fraction:.0%} of rows are rejected.",
+            description=f"At most {spec.max_rejected_fraction:.0%} of rows are rejected; else "
+            "the refresh stops here: nothing is submitted or deleted.",
+            blocking=True,
         )
     ]
 
 
-def rejected_rows_result(spec: PipelineSpec, *, rejected: int, rows: int) -> dg.AssetCheckResult:
-    """Passes when at most `max_rejected_fraction` of the corpus rows were rejected."""
-    fraction = rejected / rows if rows else 0.0
+def rejected_rows_result(
+    spec: PipelineSpec, *, rejected: int, rows: int, allowed: bool = False
+) -> dg.AssetCheckResult:
+    """Passes when at most `max_rejected_fraction` of the corpus rows were rejected.
+
+    A failure blocks the rest of the refresh, unless the run allows rejected rows: then it
+    is a warning and the refresh goes on.
+    """
+    fraction = rejected_fraction(rejected, rows)
+    passed = fraction <= spec.max_rejected_fraction
+    description = None
+    if not passed:
+        description = (
+            f"{rejected} of {rows} corpus rows ({fraction:.1%}) were rejected, above "
+            f"max_rejected_fraction={spec.max_rejected_fraction:g}; "
+            + (
+                "allowed by run config allow_rejected_rows"
+                if allowed
+                else "nothing was submitted or deleted. Fix the corpus, raise "
+                "max_rejected_fraction, or run with run config allow_rejected_rows: true "
+                "(CLI: --allow-rejected-rows)"
+            )
+        )
     return dg.AssetCheckResult(
         check_name=REJECTED_ROWS,
-        passed=fraction <= spec.max_rejected_fraction,
-        severity=dg.AssetCheckSeverity.ERROR,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN if allowed else dg.AssetCheckSeverity.ERROR,
+        description=description,
         metadata={
             md.REJECTED_ROWS: dg.MetadataValue.int(rejected),
             md.REJECTED_FRACTION: dg.MetadataValue.float(fraction),

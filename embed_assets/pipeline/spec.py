@@ -48,7 +48,10 @@ class PipelineSpec:
         output_dimensionality: requested vector length (None: the model's own).
         auto_truncate: let the model cut long inputs (else such rows fail and are reported).
         max_prompts_per_job: prompts per batch job; defaults to the model's per-job limit.
-        max_rejected_fraction: the corpus check fails above this fraction of rejected rows.
+        max_rejected_fraction: above this fraction of rejected rows the corpus check fails and
+            blocks the refresh: nothing is submitted or deleted.
+        max_deleted_fraction: a refresh that would delete more than this fraction of the
+            stored rows submits nothing and deletes nothing.
         min_coverage: the coverage check warns below this fraction of accepted rows embedded.
         sensor_interval_seconds: seconds between sensor ticks.
         backend_key: resource key of the batch backend.
@@ -66,6 +69,7 @@ class PipelineSpec:
     auto_truncate: bool = True
     max_prompts_per_job: int | None = None
     max_rejected_fraction: float = 0.05
+    max_deleted_fraction: float = 0.5
     min_coverage: float = 0.99
     sensor_interval_seconds: int = 30
     backend_key: str = DEFAULT_BACKEND_KEY
@@ -77,6 +81,9 @@ class PipelineSpec:
         spec.check_dimensionality(self.output_dimensionality)
         if self.max_prompts_per_job is not None and self.max_prompts_per_job < 1:
             raise ValueError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
+        for field in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                raise ValueError(f"{field}={getattr(self, field)} must be between 0 and 1")
 
     @property
     def names(self) -> PipelineNames:

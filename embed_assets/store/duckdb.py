@@ -239,9 +239,11 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         dimension = int(vector.shape[0])
         with self.connect() as con:
             self._ensure(con, table)
+            # a zero vector (stored or asked for) has no similarity: it is left out, never NaN
             return con.execute(
-                f"SELECT id, array_cosine_similarity(embedding::FLOAT[{dimension}], "
-                f"?::FLOAT[{dimension}]) AS similarity FROM {table} "
-                f"WHERE len(embedding) = {dimension} ORDER BY similarity DESC LIMIT ?",
+                "SELECT id, similarity FROM (SELECT id, array_cosine_similarity("
+                f"embedding::FLOAT[{dimension}], ?::FLOAT[{dimension}]) AS similarity "
+                f"FROM {table} WHERE len(embedding) = {dimension}) "
+                "WHERE NOT isnan(similarity) ORDER BY similarity DESC LIMIT ?",
                 [vector.astype(float).tolist(), k],
             ).fetch_df()

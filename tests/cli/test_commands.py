@@ -84,3 +84,20 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "nope.parquet does not exist" in result.stderr.strip().splitlines()[-1]
+
+
+def test_an_empty_corpus_after_a_good_run_exits_1_with_one_line_and_keeps_the_table(
+    tmp_path: Path,
+) -> None:
+    """The observed "table wiped, exit 0": now exit 1, the cause on the last line, 3 rows kept."""
+    (tmp_path / "docs.csv").write_text("id,content\n1,alpha beta\n2,gamma delta\n3,epsilon\n")
+    args = ("--workdir", "w", "run", "--corpus", "docs.csv", "--model", "lexical-hash")
+    assert cli(*args, "--json", cwd=tmp_path).returncode == 0
+    (tmp_path / "docs.csv").write_text("id,content\n")
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "the corpus has no row that can be embedded" in last
+    assert "--allow-empty-corpus" in last
+    status = cli("--workdir", "w", "search", "--name", "corpus", "-k", "10", "alpha", cwd=tmp_path)
+    assert sorted(line.split()[-1] for line in status.stdout.splitlines()) == ["1", "2", "3"]
