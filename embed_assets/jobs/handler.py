@@ -29,8 +29,8 @@ from embed_assets.jobs.plan import (
 from embed_assets.jobs.polling import PollResult, poll_jobs
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.submit import submit_plan
-from embed_assets.models.catalog import model_spec
-from embed_assets.store.base import EmbeddingStore
+from embed_assets.models.catalog import model_spec, vector_dimension
+from embed_assets.store.base import EmbeddingStore, TableIdentity
 
 Log = Callable[[str], None]
 
@@ -103,9 +103,18 @@ class SubmissionHandler:
         Raises:
             ValueError: the backend cannot run the model (the message names the field).
             UnsafeRefresh: the refresh would lose data (see `check_refresh`).
+            TableOwnedError: another pipeline owns the table this one maps to.
         """
         backend.validate_model(
             model=settings.model, output_dimensionality=settings.output_dimensionality
+        )
+        store.claim(
+            TableIdentity(
+                pipeline=settings.pipeline,
+                model=settings.model,
+                dimension=vector_dimension(settings.model, settings.output_dimensionality),
+                task_type=settings.task_type,
+            )
         )
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
         check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)

@@ -52,6 +52,41 @@ def embedding_rows(
     )
 
 
+class TableOwnedError(ValueError):
+    """The table a pipeline maps to belongs to another pipeline; the message names both."""
+
+
+@dataclass(frozen=True)
+class TableIdentity:
+    """Who owns a table, and what its vectors are.
+
+    Attributes:
+        pipeline: the owning pipeline's name, exactly as given.
+        model: the embedding model.
+        dimension: the vector length.
+        task_type: the task type sent with every prompt.
+    """
+
+    pipeline: str
+    model: str
+    dimension: int
+    task_type: str | None
+
+
+def check_owner(recorded: TableIdentity | None, claim: TableIdentity, *, table: str) -> None:
+    """Refuses a claim on a table another pipeline owns (names that differ only in case, say).
+
+    Raises:
+        TableOwnedError: `recorded` names another pipeline.
+    """
+    if recorded is not None and recorded.pipeline != claim.pipeline:
+        raise TableOwnedError(
+            f"table {table} belongs to pipeline {recorded.pipeline!r}; pipeline "
+            f"{claim.pipeline!r} maps to the same table and would change its rows. "
+            "Give one of the pipelines another name (or another store)."
+        )
+
+
 @dataclass(frozen=True)
 class StoreStats:
     """What the asset checks need to know about a table."""
@@ -68,6 +103,14 @@ class EmbeddingStore(Protocol):
 
     def table_ref(self, pipeline: str) -> str:
         """Returns where the pipeline's table lives, for humans (path and table name)."""
+        ...
+
+    def claim(self, identity: TableIdentity) -> None:
+        """Records `identity` as the owner of its pipeline's table.
+
+        Raises:
+            TableOwnedError: another pipeline owns the table.
+        """
         ...
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from embed_assets.names import table_name
-from embed_assets.store.base import StoreStats
+from embed_assets.store.base import StoreStats, TableIdentity, check_owner
 
 _TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -28,6 +28,19 @@ CREATE TABLE IF NOT EXISTS {table} (
 _FAILURES_DDL = """
 CREATE TABLE IF NOT EXISTS {table}__failures (
     id VARCHAR, content_hash VARCHAR, reason VARCHAR, recorded_at TIMESTAMPTZ
+)
+"""
+
+# which pipeline owns each table of the database file, and what its vectors are
+_OWNERS_TABLE = "embed_assets_tables"
+_OWNERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {_OWNERS_TABLE} (
+    table_name VARCHAR PRIMARY KEY,
+    pipeline VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    dimension INTEGER NOT NULL,
+    task_type VARCHAR,
+    claimed_at TIMESTAMPTZ NOT NULL
 )
 """
 
@@ -92,6 +105,39 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 [table],
             )
         )
+
+    def owner(self, pipeline: str) -> TableIdentity | None:
+        """Returns who owns the pipeline's table (None before the first claim)."""
+        with self.connect() as con:
+            con.execute(_OWNERS_DDL)
+            rows = con.execute(
+                f"SELECT pipeline, model, dimension, task_type FROM {_OWNERS_TABLE} "
+                "WHERE table_name = ?",
+                [table_name(pipeline)],
+            ).fetchall()
+        return TableIdentity(*rows[0]) if rows else None
+
+    def claim(self, identity: TableIdentity) -> None:
+        """Records the owner of the pipeline's table; refuses a second pipeline mapping to it."""
+        table = table_name(identity.pipeline)
+        with self.connect() as con:
+            con.execute(_OWNERS_DDL)
+            con.execute("BEGIN")
+            rows = con.execute(
+                f"SELECT pipeline, model, dimension, task_type FROM {_OWNERS_TABLE} "
+                "WHERE table_name = ?",
+                [table],
+            ).fetchall()
+            try:
+                check_owner(TableIdentity(*rows[0]) if rows else None, identity, table=table)
+            except ValueError:
+                con.execute("ROLLBACK")
+                raise
+            con.execute(
+                f"INSERT OR REPLACE INTO {_OWNERS_TABLE} VALUES (?, ?, ?, ?, ?, now())",
+                [table, identity.pipeline, identity.model, identity.dimension, identity.task_type],
+            )
+            con.execute("COMMIT")
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
         """Returns `id, content_hash` of every stored row."""

@@ -134,3 +134,19 @@ def test_an_invisible_text_is_rejected_and_search_never_returns_nan(
     found = store.search("docs", np.eye(1, 256, 0, dtype=np.float32)[0], k=5)
     assert not found["similarity"].isna().any()
     assert "z" not in set(found["id"])
+
+
+def test_two_pipelines_never_share_a_table(corpus_file, workdir: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """`--name Docs` then `--name docs`: the second is refused and Docs keeps every row."""
+    store = DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb"))
+    backend = LocalBatchBackend(workdir=str(workdir))
+    first = EmbeddingPipeline(
+        name="Docs", corpus=str(corpus_file(make_corpus(10))), model="lexical-hash"
+    )
+    run(first, first.build_definitions(backend=backend, store=store))
+    second = EmbeddingPipeline(
+        name="docs", corpus=str(corpus_file(make_corpus(3))), model="lexical-hash"
+    )
+    with pytest.raises(PipelineRunError, match="table docs belongs to pipeline 'Docs'"):
+        run(second, second.build_definitions(backend=backend, store=store))
+    assert len(store.read("Docs")) == 10

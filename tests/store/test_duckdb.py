@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from embed_assets import DuckDBEmbeddingStore
 from embed_assets.store import embedding_rows
@@ -69,3 +70,16 @@ def test_search_orders_by_cosine_similarity(tmp_path: Path) -> None:
     store.upsert("p", rows(["x", "y", "z"], ["1", "2", "3"], [[1, 0], [0.7, 0.7], [0, 1]]))
     found = store.search("p", np.array([1, 0.1], dtype=np.float32), k=2)
     assert found["id"].tolist() == ["x", "y"]
+
+
+def test_a_table_has_one_owner(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`Docs` and `docs` map to one table: the second claim is refused, naming both."""
+    from embed_assets.store.base import TableIdentity, TableOwnedError
+
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    first = TableIdentity(pipeline="Docs", model="m", dimension=8, task_type=None)
+    store.claim(first)
+    store.claim(first)  # the owner may claim again
+    with pytest.raises(TableOwnedError, match="table docs belongs to pipeline 'Docs'"):
+        store.claim(TableIdentity(pipeline="docs", model="m", dimension=8, task_type=None))
+    assert store.owner("Docs") == first
