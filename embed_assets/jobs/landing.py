@@ -9,6 +9,7 @@ the next refresh submits them again because the store still lacks their hash.
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -117,9 +118,15 @@ def land_submission(
             report.written_rows += written
             report.tokens += tokens
             log(f"landed {uri}: {report.written_rows} rows written so far")
+    missing = "no prediction was returned for this row"
+    if files.unreadable:  # the row's line may be one of these: say where to look
+        shown = "; ".join(files.unreadable[:3])
+        more = f" and {len(files.unreadable) - 3} more" if len(files.unreadable) > 3 else ""
+        missing += f" (unreadable prediction lines: {shown}{more})"
+        log(f"unreadable prediction lines, their rows fail: {shown}{more}")
     for content_hash in submitted["content_hash"].unique():
         if content_hash not in landed and content_hash not in failed_reason:
-            failed_reason[content_hash] = "no prediction was returned for this row"
+            failed_reason[content_hash] = missing
     for content_hash in landed:
         failed_reason.pop(content_hash, None)
 
@@ -172,6 +179,7 @@ class PredictionFiles:
         self.starts = np.concatenate([[0], np.cumsum(self.counts)])
         self.dimension = vector_dimension(submission.model, submission.output_dimensionality)
         self.landed: set[str] = set()
+        self.unreadable: list[str] = []  # `<file> line N ...` of lines no row could be told from
         self.failed_reason: dict[str, str] = {}
 
     def land_all(
@@ -188,11 +196,13 @@ class PredictionFiles:
             self.store.writer(self.submission.pipeline) as write,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-reader") as pool,
         ):
-            ahead = pool.submit(read_prediction_object, staging, uris[0])
+            read = partial(read_prediction_object, staging, lenient=True)
+            ahead = pool.submit(read, uris[0])
             for index, uri in enumerate(uris):
                 batch = ahead.result()
                 if index + 1 < len(uris):
-                    ahead = pool.submit(read_prediction_object, staging, uris[index + 1])
+                    ahead = pool.submit(read, uris[index + 1])
+                self.unreadable += [f"{uri} {line}" for line in batch.unreadable]
                 yield uri, self.land_batch(batch, write)
 
     def land_batch(

@@ -79,7 +79,8 @@ def parse_request_line(line: bytes | str) -> tuple[Prompt, str | None, int | Non
 class PredictionBatch:
     """The parsed lines of one prediction file, column by column.
 
-    Rows with a non-empty `status` failed; their vector row is all zeros.
+    Rows with a non-empty `status` failed; their vector row is all zeros. `unreadable` says
+    which lines a lenient parse skipped (`line N: why`): their rows cannot be told.
     """
 
     keys: list[str]
@@ -90,6 +91,7 @@ class PredictionBatch:
     token_counts: npt.NDArray[np.int64]
     truncated: npt.NDArray[np.bool_]
     statuses: list[str]
+    unreadable: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.statuses)
@@ -168,12 +170,18 @@ def _parse_prediction(
     )
 
 
-def parse_prediction_lines(lines: Iterable[bytes]) -> PredictionBatch:
+def parse_prediction_lines(lines: Iterable[bytes], *, lenient: bool = False) -> PredictionBatch:
     """Parses prediction lines of either schema into a `PredictionBatch`.
 
+    Args:
+        lines: the lines of one prediction file.
+        lenient: skip a line that cannot be read (listed in `unreadable`) and fail a row whose
+            vector length differs from the first one's, instead of raising.
+
     Raises:
-        ValueError: a line is not valid JSON, or vectors disagree on their length.
+        ValueError: (not lenient) a line is not valid JSON, or vectors disagree on their length.
     """
+    unreadable: list[str] = []
     keys: list[str] = []
     contents: list[str] = []
     titles: list[str | None] = []
@@ -188,16 +196,29 @@ def parse_prediction_lines(lines: Iterable[bytes]) -> PredictionBatch:
             continue
         try:
             data = orjson.loads(line)
+            key, content, title, task_type, values, count, cut, status = _parse_prediction(data)
         except orjson.JSONDecodeError as error:
-            raise ValueError(f"prediction line {number} is not valid JSON: {error}") from error
-        key, content, title, task_type, values, count, cut, status = _parse_prediction(data)
+            if not lenient:
+                raise ValueError(f"prediction line {number} is not valid JSON: {error}") from error
+            unreadable.append(f"line {number} is not valid JSON ({error})")
+            continue
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as error:
+            if not lenient:
+                raise ValueError(
+                    f"prediction line {number} has an unknown shape: {error}"
+                ) from error
+            unreadable.append(f"line {number} has an unknown shape ({error})")
+            continue
         if values is not None and not status:
             if dimension == 0:
                 dimension = len(values)
             elif len(values) != dimension:
-                raise ValueError(
-                    f"prediction line {number} has a {len(values)}-d vector, earlier ones {dimension}-d"
-                )
+                if not lenient:
+                    raise ValueError(
+                        f"prediction line {number} has a {len(values)}-d vector, earlier ones "
+                        f"{dimension}-d"
+                    )
+                status = f"vector has {len(values)} values, earlier rows {dimension}"
         keys.append(key)
         contents.append(content)
         titles.append(title)
@@ -219,4 +240,5 @@ def parse_prediction_lines(lines: Iterable[bytes]) -> PredictionBatch:
         token_counts=np.asarray(counts, dtype=np.int64),
         truncated=np.asarray(truncated, dtype=np.bool_),
         statuses=statuses,
+        unreadable=tuple(unreadable),
     )

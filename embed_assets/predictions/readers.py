@@ -68,11 +68,16 @@ _NO_STATUS_TEXTS = ('""', "null", "{}", "false")
 _NO_STATUS = pa.array(_NO_STATUS_TEXTS, type=pa.string())
 
 
-def read_prediction_file(path: str | Path) -> PredictionBatch:
+def read_prediction_file(path: str | Path, *, lenient: bool = False) -> PredictionBatch:
     """Parses one local prediction file of either schema into a `PredictionBatch`.
 
+    Args:
+        path: the file.
+        lenient: skip unreadable lines and fail rows of the wrong length instead of raising
+            (see `parse_prediction_lines`); landing reads this way, so one bad line costs one row.
+
     Raises:
-        ValueError: a line is not valid JSON, or vectors disagree on their length.
+        ValueError: (not lenient) a line is not valid JSON, or vectors disagree on their length.
     """
     path = Path(path)
     gemini = _first_line_is_gemini(path)
@@ -81,7 +86,7 @@ def read_prediction_file(path: str | Path) -> PredictionBatch:
         if batch is not None:
             return batch
     with path.open("rb") as stream:
-        return parse_prediction_lines(stream)
+        return parse_prediction_lines(stream, lenient=lenient)
 
 
 def _first_line_is_gemini(path: Path) -> bool | None:
@@ -173,17 +178,17 @@ def _matrix(
     return vectors
 
 
-def read_prediction_object(storage: Storage, uri: str) -> PredictionBatch:
+def read_prediction_object(storage: Storage, uri: str, *, lenient: bool = False) -> PredictionBatch:
     """Reads one prediction file from a staging storage (a gs:// object is downloaded first).
 
     Only one file is ever on local disk at a time, so disk and memory stay bounded by a file.
     """
     if not uri.startswith("gs://"):
-        return read_prediction_file(uri)
+        return read_prediction_file(uri, lenient=lenient)
     with tempfile.TemporaryDirectory(prefix="embed-assets-") as folder:
         local = Path(folder) / "predictions.jsonl"
         storage.download_file(uri, local)
-        return read_prediction_file(local)
+        return read_prediction_file(local, lenient=lenient)
 
 
 def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from embed_assets.backends.local.engine import LocalJobEngine
+from embed_assets.backends.local.engine import ROWS_PER_OUTPUT_FILE, LocalJobEngine
 from embed_assets.backends.local.resource import LocalBatchBackend
 from embed_assets.testing.faults import JobFault
 from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_faults
@@ -13,9 +13,19 @@ from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_f
 class FaultyJobEngine(LocalJobEngine):
     """A job engine whose workers run with `fault` installed."""
 
-    def __init__(self, root: str | Path, *, fault: JobFault, max_running_jobs: int = 1) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        fault: JobFault,
+        max_running_jobs: int = 1,
+        rows_per_output_file: int = ROWS_PER_OUTPUT_FILE,
+    ) -> None:
         super().__init__(
-            root, max_running_jobs=max_running_jobs, worker_module=FAULTY_WORKER_MODULE
+            root,
+            max_running_jobs=max_running_jobs,
+            worker_module=FAULTY_WORKER_MODULE,
+            rows_per_output_file=rows_per_output_file,
         )
         self.fault = fault
 
@@ -40,6 +50,9 @@ class FaultyLocalBatchBackend(LocalBatchBackend):
     fail_every_nth_row: int = Field(
         default=0, description="Every Nth row of a job fails with a per-row status (0: never)."
     )
+    rows_per_output_file: int = Field(
+        default=ROWS_PER_OUTPUT_FILE, description="Prediction rows per output file."
+    )
 
     def engine(self) -> LocalJobEngine:
         """Returns an engine whose workers apply this backend's faults."""
@@ -47,5 +60,8 @@ class FaultyLocalBatchBackend(LocalBatchBackend):
             seconds_per_chunk=self.seconds_per_chunk, fail_every_nth_row=self.fail_every_nth_row
         )
         return FaultyJobEngine(
-            Path(self.workdir) / "jobs", fault=fault, max_running_jobs=self.max_running_jobs
+            Path(self.workdir) / "jobs",
+            fault=fault,
+            max_running_jobs=self.max_running_jobs,
+            rows_per_output_file=self.rows_per_output_file,
         )

@@ -147,3 +147,18 @@ def test_an_empty_file_is_an_empty_batch(tmp_path: Path) -> None:
     batch = read_prediction_file(path)
 
     assert len(batch) == 0 and batch.vectors.shape == (0, 0)
+
+
+def test_a_lenient_read_skips_an_unreadable_line_and_fails_a_wrong_length(tmp_path: Path) -> None:
+    """Landing's reading: the other lines survive; a cut line is named; a 3-d vector fails."""
+    path = _write(
+        tmp_path,
+        [_legacy("a", [1.0, 2.0]), _legacy("b", [1.0, 2.0, 3.0]), b'{"instance": {"content": "c"'],
+    )
+
+    batch = read_prediction_file(path, lenient=True)
+
+    assert batch.contents == ["a", "b"]
+    assert batch.statuses[0] == "" and "3 values" in batch.statuses[1]
+    assert len(batch.unreadable) == 1
+    assert batch.unreadable[0].startswith("line 3 is not valid JSON")
