@@ -1,6 +1,7 @@
 """`embed-assets`: run a pipeline headless, search, show or cancel jobs, serve the Vertex emulator."""
 
 import argparse
+import atexit
 import os
 import sys
 import time
@@ -12,6 +13,23 @@ import orjson
 from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
 from embed_assets.names import BATCH_JOB_ASSET, DEFAULT_BACKEND_KEY, pipeline_names
 from embed_assets.testing.serve import add_emulator_command
+
+LAST_PIPELINE_FILE = "last_pipeline"
+LAST_PIPELINE_HELP = "pipeline name (default: the one last run in this work folder)"
+
+
+def _remember_pipeline(workdir: Path, name: str) -> None:
+    (workdir / LAST_PIPELINE_FILE).write_text(name + "\n")
+
+
+def _pipeline_name(args: argparse.Namespace, workdir: Path) -> str:
+    """`--name`, else the pipeline last run in the work folder, else the demo's."""
+    if args.name:
+        return str(args.name)
+    remembered = workdir / LAST_PIPELINE_FILE
+    if remembered.exists() and remembered.read_text().strip():
+        return remembered.read_text().strip()
+    return "stdlib_docs"
 
 
 def _pipeline_from_args(args: argparse.Namespace) -> Any:
@@ -30,6 +48,7 @@ def _pipeline_from_args(args: argparse.Namespace) -> Any:
         text_column=args.text_column,
         title_column=args.title_column,
         max_prompts_per_job=args.max_prompts_per_job,
+        encoding=args.encoding,
         sensor_interval_seconds=5,
     )
 
@@ -106,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         pipeline = _pipeline_from_args(args)
+        _remember_pipeline(workdir, pipeline.name)
         defs = _definitions(pipeline, workdir)
         progress = (
             (lambda line: None) if args.json else (lambda line: print(f"· {line}", flush=True))
@@ -121,6 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     allow_large_delete=args.allow_large_delete,
                     allow_empty_corpus=args.allow_empty_corpus,
                 ),
+                log_level="INFO" if args.verbose else "CRITICAL",
             )
     except (PipelineRunError, CorpusError, ValueError) as error:
         print(f"embed-assets run: {error}", file=sys.stderr)
@@ -145,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     """Prints the rows closest to a query."""
     workdir = prepare_workdir(Path(args.workdir))
-    for doc_id, score in _search(args.name, args.query, args.k, workdir):
+    for doc_id, score in _search(_pipeline_name(args, workdir), args.query, args.k, workdir):
         print(f"{score:.3f}  {doc_id}")
     return 0
 
@@ -203,11 +224,12 @@ def _latest_submission_and_backend(args: argparse.Namespace) -> tuple[Any, Any] 
     if args.definitions and home:
         os.environ["DAGSTER_HOME"] = home
     backend = _backend_for(args, workdir)
+    name = _pipeline_name(args, workdir)
     with dg.DagsterInstance.get() as instance:
-        key = dg.AssetKey(pipeline_names(args.name).asset_path(BATCH_JOB_ASSET))
+        key = dg.AssetKey(pipeline_names(name).asset_path(BATCH_JOB_ASSET))
         submission = latest_submission(instance, key)
     if submission is None:
-        print(f"no submission yet for pipeline {args.name} in {os.environ['DAGSTER_HOME']}")
+        print(f"no submission yet for pipeline {name} in {os.environ['DAGSTER_HOME']}")
         return None
     return submission, backend
 
@@ -247,17 +269,35 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common_options(*, top: bool) -> argparse.ArgumentParser:
+    """`--workdir` and `--verbose`, accepted before or after the subcommand."""
+    options = argparse.ArgumentParser(add_help=False)
+    # on a subcommand the default is SUPPRESS, so it only overrides what came before it
+    options.add_argument(
+        "--workdir",
+        default=DEFAULT_WORKDIR if top else argparse.SUPPRESS,
+        help="folder for the Dagster instance, staging and the table (default .embed-assets)",
+    )
+    options.add_argument(
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show Dagster's logs and full tracebacks",
+    )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the command-line parser."""
-    parser = argparse.ArgumentParser(prog="embed-assets", description=__doc__)
-    parser.add_argument(
-        "--workdir",
-        default=DEFAULT_WORKDIR,
-        help="folder for the Dagster instance, staging and the table (default %(default)s)",
+    parser = argparse.ArgumentParser(
+        prog="embed-assets", description=__doc__, parents=[_common_options(top=True)]
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    common = _common_options(top=False)
 
-    run = commands.add_parser("run", help="run a pipeline end to end (the demo by default)")
+    run = commands.add_parser(
+        "run", help="run a pipeline end to end (the demo by default)", parents=[common]
+    )
     run.add_argument("--corpus", help="JSONL, CSV or Parquet file (or gs:// URI) to embed")
     run.add_argument(
         "--name", default="corpus", help="pipeline name for --corpus (default %(default)s)"
@@ -267,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--title-column")
     run.add_argument("--model", help="local model: all-MiniLM-L6-v2 or lexical-hash")
     run.add_argument("--max-prompts-per-job", type=int)
+    run.add_argument(
+        "--encoding", default="utf-8", help="text encoding of a CSV or JSONL corpus (default utf-8)"
+    )
     run.add_argument(
         "--query", default="parse a date from a string", help="sample search printed after the run"
     )
@@ -288,9 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    search = commands.add_parser("search", help="the rows closest to a query")
+    search = commands.add_parser("search", help="the rows closest to a query", parents=[common])
     search.add_argument("query")
-    search.add_argument("--name", default="stdlib_docs", help="pipeline name (default %(default)s)")
+    search.add_argument("--name", help=LAST_PIPELINE_HELP)
     search.add_argument("-k", type=int, default=5)
     search.set_defaults(func=cmd_search)
 
@@ -298,10 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", "jobs of the latest submission", cmd_status),
         ("cancel", "cancel the latest submission's unfinished jobs", cmd_cancel),
     ):
-        sub = commands.add_parser(verb, help=helptext)
-        sub.add_argument(
-            "--name", default="stdlib_docs", help="pipeline name (default %(default)s)"
-        )
+        sub = commands.add_parser(verb, help=helptext, parents=[common])
+        sub.add_argument("--name", help=LAST_PIPELINE_HELP)
         sub.add_argument(
             "--definitions",
             help="your definitions (file.py, module or module:attr) to take the backend from; "
@@ -315,9 +356,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `embed-assets`."""
+    """Entry point of `embed-assets`: one line per error with its cause (`--verbose`: all)."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    atexit.register(_quiet_native_teardown)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"embed-assets {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise
+    except Exception as error:
+        if args.verbose:
+            raise
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"embed-assets {args.command}: {type(error).__name__}: {cause} "
+            "(--verbose shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _quiet_native_teardown() -> None:
+    """Silences what native bindings print while the interpreter tears down.
+
+    DuckDB's nanobind binding lists "leaked" objects at exit. Everything the program had to
+    say is flushed first; only the teardown after this point goes to /dev/null.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from embed_assets.pipeline.metadata import (
 )
 from embed_assets.store.base import EmbeddingStore
 
+PROGRESS_EVERY_SECONDS = 10.0  # a line at least this often while jobs run
+
 
 class PipelineRunError(RuntimeError):
     """A step of the pipeline failed; the message says which and why."""
@@ -116,6 +118,7 @@ def run_pipeline(
     timeout_seconds: float = 6 * 3600,
     progress: Callable[[str], None] = lambda line: None,
     refresh: RefreshConfig | None = None,
+    log_level: str = "WARNING",
 ) -> RunSummary:
     """Runs a pipeline once, end to end, and returns what it did.
 
@@ -127,6 +130,7 @@ def run_pipeline(
         timeout_seconds: how long to wait for the jobs.
         progress: where progress lines go.
         refresh: this run's overrides of the data-loss rules.
+        log_level: what Dagster's console logger prints (CRITICAL: nothing but our lines).
 
     Raises:
         PipelineRunError: a step failed, every job failed, or the jobs did not finish in time.
@@ -141,7 +145,9 @@ def run_pipeline(
     ops = {
         key.to_python_identifier(): config for key in (pipeline.corpus_key, pipeline.batch_job_key)
     }
-    _execute(defs, instance, [pipeline.corpus_key, pipeline.batch_job_key], ops=ops)
+    _execute(
+        defs, instance, [pipeline.corpus_key, pipeline.batch_job_key], ops=ops, log_level=log_level
+    )
     submission = latest_submission(instance, pipeline.batch_job_key)
     assert submission is not None
     progress(
@@ -152,6 +158,7 @@ def run_pipeline(
     cursor: str | None = None
     run_request: dg.RunRequest | None = None
     last_message = ""
+    last_said = time.monotonic()
     while True:
         with dg.build_sensor_context(  # a context manager: resources may nest (GCSResource)
             instance=instance,
@@ -159,6 +166,7 @@ def run_pipeline(
             definitions=defs,
             resources={pipeline.names.backend_key: _resource(defs, pipeline.names.backend_key)},
         ) as context:
+            context.log.setLevel(log_level)
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
         for event in tick.asset_events:
@@ -167,9 +175,10 @@ def run_pipeline(
             run_request = tick.run_requests[0]
             break
         message = tick.skip_message or ""
-        if message != last_message:
-            progress(f"sensor: {message}")
-            last_message = message
+        now = time.monotonic()
+        if message != last_message or now - last_said >= PROGRESS_EVERY_SECONDS:
+            progress(f"sensor: {message} ({now - started:.0f} s)")
+            last_message, last_said = message, now
         if cursor is None or read_cursor(cursor).outcome is not None:
             break  # a final answer: nothing to land, already landed, or every job failed
         if time.monotonic() - started > timeout_seconds:
@@ -189,7 +198,7 @@ def run_pipeline(
         tags = {**run_request.tags, SENSOR_NAME_TAG: pipeline.sensor_name}
         if run_request.run_key:
             tags[RUN_KEY_TAG] = run_request.run_key
-        landing = _execute(defs, instance, selection, tags)
+        landing = _execute(defs, instance, selection, tags, log_level=log_level)
         summary.checks = {e.check_name: e.passed for e in landing.get_asset_check_evaluations()}
         summary.outcome = "landed"
     else:

@@ -14,8 +14,15 @@ from embed_assets.staging import storage_for
 SUPPORTED_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
 
 
-def read_corpus_file(path_or_uri: str, *, gcs_client: object = None) -> pd.DataFrame:
+def read_corpus_file(
+    path_or_uri: str, *, gcs_client: object = None, encoding: str = "utf-8"
+) -> pd.DataFrame:
     """Reads a JSONL, CSV or Parquet corpus from a local path or a gs:// URI.
+
+    Args:
+        path_or_uri: the file.
+        gcs_client: a google-cloud-storage client for gs:// URIs (default: a new one).
+        encoding: the text encoding of a CSV or JSONL file.
 
     Raises:
         CorpusError: the file does not exist, has an unknown suffix, or cannot be parsed.
@@ -33,21 +40,26 @@ def read_corpus_file(path_or_uri: str, *, gcs_client: object = None) -> pd.DataF
             if not storage.exists(path_or_uri):
                 raise CorpusError(f"corpus {path_or_uri} does not exist")
             storage.download_file(path_or_uri, local)
-            return _parse_corpus_file(local, suffix, shown=path_or_uri)
+            return _parse_corpus_file(local, suffix, shown=path_or_uri, encoding=encoding)
     local = Path(path_or_uri)
     if not local.is_file():
         raise CorpusError(f"corpus file {path_or_uri} does not exist")
-    return _parse_corpus_file(local, suffix, shown=path_or_uri)
+    return _parse_corpus_file(local, suffix, shown=path_or_uri, encoding=encoding)
 
 
-def _parse_corpus_file(path: Path, suffix: str, *, shown: str) -> pd.DataFrame:
+def _parse_corpus_file(path: Path, suffix: str, *, shown: str, encoding: str) -> pd.DataFrame:
     try:
         if suffix in (".csv",):
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[], encoding=encoding
+            )
         if suffix in (".parquet", ".pq"):
             # Arrow-backed columns: a million 500-character texts take 0.5 GB, not 1.1 GB
             return pd.read_parquet(path, dtype_backend="pyarrow")
-        return _read_jsonl(path)
+        return _read_jsonl(path, encoding=encoding)
+    except UnicodeDecodeError:
+        hint = "; try --encoding latin-1 (or the encoding field)" if encoding == "utf-8" else ""
+        raise CorpusError(f"corpus file {shown} is not {encoding}{hint}") from None
     except CorpusError as error:
         raise CorpusError(f"corpus file {shown} cannot be parsed as JSONL: {error}") from None
     except Exception as error:
@@ -65,7 +77,7 @@ def _beyond_float(value: object) -> bool:
     return isinstance(value, float) and abs(value) >= 2**53
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(path: Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Reads JSONL with every value exactly as written: one object column per key.
 
     pandas' own reader turns a column of integers with one fraction or gap into floats (and
@@ -80,11 +92,20 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                record = orjson.loads(line)
+                text = line.decode(encoding)
+            except UnicodeDecodeError:
+                hint = (
+                    "; try --encoding latin-1 (or the encoding field)"
+                    if encoding == "utf-8"
+                    else ""
+                )
+                raise CorpusError(f"line {number} is not {encoding}{hint}") from None
+            try:
+                record = orjson.loads(text)
             except orjson.JSONDecodeError as error:
                 raise CorpusError(f"line {number} is not valid JSON ({error})") from None
             if isinstance(record, dict) and any(_beyond_float(v) for v in record.values()):
-                record = json.loads(line)  # orjson reads integers past 64 bits as floats
+                record = json.loads(text)  # orjson reads integers past 64 bits as floats
             if not isinstance(record, dict):
                 raise CorpusError(f"line {number} is not a JSON object")
             records.append(record)

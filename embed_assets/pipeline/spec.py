@@ -54,6 +54,7 @@ class PipelineSpec:
             stored rows submits nothing and deletes nothing.
         min_coverage: the coverage check warns below this fraction of accepted rows embedded.
         sensor_interval_seconds: seconds between sensor ticks.
+        encoding: text encoding of a CSV or JSONL corpus file.
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
     """
@@ -72,6 +73,7 @@ class PipelineSpec:
     max_deleted_fraction: float = 0.5
     min_coverage: float = 0.99
     sensor_interval_seconds: int = 30
+    encoding: str = "utf-8"
     backend_key: str = DEFAULT_BACKEND_KEY
     store_key: str = DEFAULT_STORE_KEY
 
@@ -144,7 +146,7 @@ class PipelineSpec:
                 raise ValueError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
             return upstream
         if isinstance(self.corpus, str):
-            return read_corpus_file(self.corpus)
+            return read_corpus_file(self.corpus, encoding=self.encoding)
         return self.corpus()
 
     def describe_source(self) -> str:

@@ -101,3 +101,26 @@ def test_an_empty_corpus_after_a_good_run_exits_1_with_one_line_and_keeps_the_ta
     assert "--allow-empty-corpus" in last
     status = cli("--workdir", "w", "search", "--name", "corpus", "-k", "10", "alpha", cwd=tmp_path)
     assert sorted(line.split()[-1] for line in status.stdout.splitlines()) == ["1", "2", "3"]
+
+
+def test_the_cli_as_a_person_uses_it(tmp_path: Path) -> None:
+    """--workdir after the subcommand, the last pipeline as default, one clean line per error."""
+    (tmp_path / "docs.csv").write_text("id,content\n1,alpha beta\n2,gamma delta\n")
+    (tmp_path / "latin.csv").write_bytes("id,content\n1,caf\xe9\n".encode("latin-1"))
+    ran = cli("run", "--workdir", "w", "--corpus", "docs.csv", "--name", "mine", "--model",
+              "lexical-hash", cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "nanobind" not in ran.stderr and "leaked" not in ran.stderr
+    status = cli("status", "--workdir", "w", cwd=tmp_path)  # no --name: the last pipeline run
+    assert status.returncode == 0 and "1 jobs" in status.stdout
+    found = cli("search", "alpha", "--workdir", "w", cwd=tmp_path)
+    assert found.stdout.split()[1] == "1"
+    bad = cli("run", "--workdir", "w", "--corpus", "latin.csv", "--name", "latin", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"embed-assets run: latin__corpus: corpus file {tmp_path / 'latin.csv'} is not utf-8; "
+        "try --encoding latin-1 (or the encoding field)"
+    ]
+    good = cli("run", "--workdir", "w", "--corpus", "latin.csv", "--name", "latin",
+               "--encoding", "latin-1", "--model", "lexical-hash", cwd=tmp_path)  # fmt: skip
+    assert good.returncode == 0, good.stderr
