@@ -8,10 +8,12 @@ on the same instance, so `dagster dev` later shows the whole history.
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from embed_assets.cli.lock import RefreshInProgress, refresh_lock
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -133,8 +135,36 @@ def run_pipeline(
         log_level: what Dagster's console logger prints (CRITICAL: nothing but our lines).
 
     Raises:
-        PipelineRunError: a step failed, every job failed, or the jobs did not finish in time.
+        PipelineRunError: a step failed, every job failed, the jobs did not finish in time, or
+            another process is refreshing the same pipeline.
     """
+    try:
+        with refresh_lock(Path(instance.root_directory) / "locks", pipeline.name):
+            return _run_locked(
+                defs=defs,
+                pipeline=pipeline,
+                instance=instance,
+                poll_seconds=poll_seconds,
+                timeout_seconds=timeout_seconds,
+                progress=progress,
+                refresh=refresh,
+                log_level=log_level,
+            )
+    except RefreshInProgress as error:
+        raise PipelineRunError(str(error)) from None
+
+
+def _run_locked(
+    *,
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    poll_seconds: float,
+    timeout_seconds: float,
+    progress: Callable[[str], None],
+    refresh: RefreshConfig | None,
+    log_level: str,
+) -> RunSummary:
     started = time.monotonic()
     summary = RunSummary(pipeline=pipeline.name, model=pipeline.resolved_model)
     progress(

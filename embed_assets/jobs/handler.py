@@ -7,19 +7,21 @@ object (as dagster-dbt's run handler does for a dbt Cloud run), so the steps can
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 
 from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.jobs.adopt import AdoptedJob, adopt_paid_jobs
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
 from embed_assets.jobs.guard import RefreshLimits, check_refresh
-from embed_assets.jobs.landing import LandingReport, land_submission
+from embed_assets.jobs.landing import LandingReport, land_finished_jobs, land_submission
 from embed_assets.jobs.plan import (
     PLAN_REJECTED,
     PLAN_REUSE,
+    PLAN_SUBMIT,
     PLAN_UNCHANGED,
     Plan,
     plan_refresh,
@@ -64,6 +66,7 @@ class SubmissionHandler:
         submission: the submission record (without jobs until `submit` ran).
         plan: the plan behind a submission that is still to be submitted (from `plan`).
         settings: the settings it was planned with (from `plan`).
+        adopted: earlier jobs this submission waits for and lands (from `plan`).
     """
 
     def __init__(
@@ -73,11 +76,13 @@ class SubmissionHandler:
         submission: Submission,
         plan: Plan | None = None,
         settings: SubmissionSettings | None = None,
+        adopted: Sequence[AdoptedJob] = (),
     ) -> None:
         self.backend = backend
         self.submission = submission
         self._plan = plan
         self._settings = settings
+        self._adopted = tuple(adopted)
 
     @classmethod
     def plan(
@@ -89,8 +94,12 @@ class SubmissionHandler:
         settings: SubmissionSettings,
         run_id: str,
         limits: RefreshLimits | None = None,
+        log: Log = lambda line: None,
     ) -> "SubmissionHandler":
         """Diffs the corpus against the store and records what a submission would submit.
+
+        Before anything new is submitted, the jobs earlier (interrupted) submissions already
+        paid for are adopted: the texts they hold are waited for, not submitted again.
 
         Args:
             backend: where the jobs will run.
@@ -99,6 +108,7 @@ class SubmissionHandler:
             settings: what the pipeline asks of every submission.
             run_id: the Dagster run (its root run, on a retry); a retry reproduces the id.
             limits: how much the refresh may reject and delete (default: `RefreshLimits()`).
+            log: where one line per adopted or abandoned earlier job goes.
 
         Raises:
             ValueError: the backend cannot run the model (the message names the field).
@@ -119,6 +129,32 @@ class SubmissionHandler:
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
         check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)
         submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
+        paid = adopt_paid_jobs(
+            backend=backend,
+            store=store,
+            pipeline=settings.pipeline,
+            model=settings.model,
+            output_dimensionality=settings.output_dimensionality,
+            needed=set(plan.prompts["content_hash"]),
+            submission_id=submission_id,
+            log=log,
+        )
+        if paid.finished:  # land what they wrote, then diff again: those rows are now stored
+            manifest = plan.manifest
+            land_finished_jobs(
+                jobs=paid.finished,
+                backend=backend,
+                store=store,
+                target=settings,
+                submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
+                log=log,
+            )
+            plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
+        adopted = paid.unfinished
+        in_flight = set().union(*(job.hashes for job in adopted))
+        if in_flight:  # those texts are paid for: only the rest is submitted
+            fresh = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]
+            plan = dataclasses.replace(plan, prompts=fresh.reset_index(drop=True))
         staging = backend.staging()
         counts = plan.manifest["plan"].value_counts()
         rejected = corpus.loc[corpus["reason"].notna(), "reason"].value_counts()
@@ -140,8 +176,11 @@ class SubmissionHandler:
             reused_rows=int(counts.get(PLAN_REUSE, 0)),
             stale_rows=plan.stale_rows,
             rejected_by_reason={str(k): int(v) for k, v in rejected.items()},
+            adopted_prompts=len(in_flight),
         )
-        return cls(backend=backend, submission=submission, plan=plan, settings=settings)
+        return cls(
+            backend=backend, submission=submission, plan=plan, settings=settings, adopted=adopted
+        )
 
     def submit(self, *, log: Log) -> Submission:
         """Writes the manifest and request shards and creates (or re-attaches to) the jobs.
@@ -154,7 +193,7 @@ class SubmissionHandler:
         plan, settings = self._plan, self._settings
         if plan is None or settings is None:
             raise RuntimeError(f"submission {self.submission.submission_id} was not planned here")
-        if not (self.submission.needs_landing or len(plan.prompts)):
+        if not (self.submission.needs_landing or len(plan.prompts) or self._adopted):
             return self.submission
         spec = model_spec(settings.model)
         limit = settings.max_prompts_per_job or self.backend.max_prompts_per_job(settings.model)
@@ -166,6 +205,7 @@ class SubmissionHandler:
             shards=shard_prompts(plan.prompts, spec, limit),
             auto_truncate=settings.auto_truncate,
             log=log,
+            adopted=self._adopted,
         )
         self.submission = dataclasses.replace(self.submission, jobs=jobs)
         return self.submission

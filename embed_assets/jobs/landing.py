@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,22 @@ from embed_assets.predictions.lines import PredictionBatch, RequestSchema
 from embed_assets.predictions.readers import read_prediction_object
 from embed_assets.staging import Storage
 from embed_assets.store.base import EmbeddingStore, embedding_rows
+
+
+class EmbeddingTarget(Protocol):
+    """What reading predictions needs to know: whose table, and how hashes were made."""
+
+    @property
+    def pipeline(self) -> str: ...  # noqa: D102
+
+    @property
+    def model(self) -> str: ...  # noqa: D102
+
+    @property
+    def task_type(self) -> str | None: ...  # noqa: D102
+
+    @property
+    def output_dimensionality(self) -> int | None: ...  # noqa: D102
 
 
 class SubmissionNotFinished(RuntimeError):
@@ -60,7 +77,7 @@ class LandingReport:
         return self.corpus_rows == self.embedded_ids + self.failed_rows + self.rejected_rows
 
 
-def _batch_hashes(batch: PredictionBatch, submission: Submission) -> list[str]:
+def _batch_hashes(batch: PredictionBatch, submission: EmbeddingTarget) -> list[str]:
     if model_spec(submission.model).schema is RequestSchema.GEMINI:
         return batch.keys
     return content_hashes(
@@ -112,7 +129,7 @@ def land_submission(
             log(reason)
             for content_hash in submitted.loc[submitted["shard"] == job.shard, "content_hash"]:
                 failed_reason.setdefault(content_hash, reason)
-            continue
+        # a failed, cancelled or expired job may still have written rows: they are paid for
         for uri, (written, tokens) in files.land_all(staging, backend.output_files(status)):
             report.prediction_files += 1
             report.written_rows += written
@@ -144,6 +161,7 @@ def land_submission(
     keep = accepted[~accepted["content_hash"].isin(failed_reason.keys())]
     report.deleted_rows = store.delete_except(submission.pipeline, keep)
     store.replace_failures(submission.pipeline, report.failures)
+    store.record_consumed_jobs(submission.pipeline, [job.name for job in submission.jobs])
     stored = store.current_hashes(submission.pipeline)
     report.embedded_ids = int(pairs_present(accepted, stored).sum())
     report.rejected_rows = int((manifest["plan"] == PLAN_REJECTED).sum())
@@ -159,12 +177,13 @@ class PredictionFiles:
     """
 
     def __init__(
-        self, *, submission: Submission, store: EmbeddingStore, submitted: pd.DataFrame
+        self, *, submission: EmbeddingTarget, store: EmbeddingStore, submitted: pd.DataFrame
     ) -> None:
         """Prepares the join.
 
         Args:
-            submission: the submission the files belong to.
+            submission: the submission the files belong to (or the settings they were made
+                with).
             store: the embedding table.
             submitted: the manifest rows planned for submission (`id, content_hash`).
         """
@@ -247,3 +266,40 @@ class PredictionFiles:
         self.landed.update(hashes[good])
         written = write(rows)
         return written, int(batch.token_counts[good].sum())
+
+
+def land_finished_jobs(
+    *,
+    jobs: Sequence[JobStatus],
+    backend: BatchBackend,
+    store: EmbeddingStore,
+    target: EmbeddingTarget,
+    submitted: pd.DataFrame,
+    log: Callable[[str], None],
+) -> int:
+    """Lands what finished jobs of earlier submissions wrote, for the rows that need it now.
+
+    Whatever state they ended in, the rows they wrote are paid for. The jobs are recorded as
+    consumed, so no later refresh reads them again.
+
+    Args:
+        jobs: terminal jobs of earlier, unlanded submissions.
+        backend: where they ran.
+        store: the embedding table.
+        target: the pipeline's settings (the hashes are recomputed with them).
+        submitted: `id, content_hash` of the rows that need embedding now.
+        log: where one line per job goes.
+
+    Returns:
+        Rows written.
+    """
+    files = PredictionFiles(submission=target, store=store, submitted=submitted)
+    staging = backend.staging()
+    written = 0
+    for job in jobs:
+        before = written
+        for _, (rows, _tokens) in files.land_all(staging, backend.output_files(job)):
+            written += rows
+        log(f"landed {written - before} rows that {job.name} ({job.state.value}) already paid for")
+    store.record_consumed_jobs(target.pipeline, [job.name for job in jobs])
+    return written

@@ -25,6 +25,7 @@ class SubmittedJob:
     prompts: int
     characters: int
     url: str | None = None
+    adopted: bool = False  # created by an earlier, interrupted submission and paid for there
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Submission:
         reused_rows: rows whose vector exists in the store under another id.
         stale_rows: stored rows to delete or replace (ids that left or changed).
         rejected_by_reason: rejected rows counted per reason.
+        adopted_prompts: prompts of earlier submissions' jobs this one waits for and lands
+            (paid for there, not here).
     """
 
     submission_id: str
@@ -68,6 +71,7 @@ class Submission:
     reused_rows: int
     stale_rows: int
     rejected_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    adopted_prompts: int = 0
 
     @property
     def needs_landing(self) -> bool:

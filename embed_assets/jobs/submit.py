@@ -5,12 +5,13 @@ and a retried run re-attaches to the jobs it already created instead of paying f
 """
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
+from embed_assets.jobs.adopt import AdoptedJob
 from embed_assets.jobs.plan import PLAN_SUBMIT, Plan, render_shard
 from embed_assets.jobs.record import (
     LABEL_SHARD,
@@ -31,15 +32,24 @@ def submit_plan(
     shards: list[tuple[int, int]],
     auto_truncate: bool,
     log: Callable[[str], None],
+    adopted: Sequence[AdoptedJob] = (),
 ) -> tuple[SubmittedJob, ...]:
-    """Writes the manifest and request shards, then creates (or re-attaches to) one job per shard."""
+    """Writes the manifest and request shards, then creates (or re-attaches to) one job per shard.
+
+    Adopted jobs of earlier submissions come first (shards 0..a-1) and hold the texts they were
+    adopted for; the plan's prompts (which leave those texts out) fill the new shards after them.
+    """
     staging = backend.staging()
     manifest = plan.manifest.copy()
     manifest["shard"] = -1
+    first = len(adopted)
     shard_of_hash: dict[str, int] = {}
-    for shard, (start, stop) in enumerate(shards):
-        for content_hash in plan.prompts["content_hash"].iloc[start:stop]:
+    for shard, job in enumerate(adopted):
+        for content_hash in job.hashes:
             shard_of_hash[content_hash] = shard
+    for offset, (start, stop) in enumerate(shards):
+        for content_hash in plan.prompts["content_hash"].iloc[start:stop]:
+            shard_of_hash[content_hash] = first + offset
     submitted = manifest["plan"] == PLAN_SUBMIT
     manifest.loc[submitted, "shard"] = manifest.loc[submitted, "content_hash"].map(shard_of_hash)
     buffer = io.BytesIO()
@@ -50,8 +60,21 @@ def submit_plan(
         job.labels.get(LABEL_SHARD, ""): job
         for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
     }
-    jobs: list[SubmittedJob] = []
-    for shard, (start, stop) in enumerate(shards):
+    jobs = [
+        SubmittedJob(
+            shard=shard,
+            name=job.status.name,
+            display_name=job.status.display_name,
+            input_uri=job.status.input_uri,
+            prompts=job.prompts,
+            characters=job.characters,
+            url=backend.console_url(job.status),
+            adopted=True,
+        )
+        for shard, job in enumerate(adopted)
+    ]
+    for offset, (start, stop) in enumerate(shards):
+        shard = first + offset
         rows = plan.prompts.iloc[start:stop]
         labels = submission.job_labels(shard)
         display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"

@@ -114,11 +114,11 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
                     max_rejected_fraction=spec.max_rejected_fraction,
                     max_deleted_fraction=spec.max_deleted_fraction,
                 ),
+                log=context.log.info,
             )
         except ValueError as error:  # the model is refused, or the refresh would lose data
             raise dg.Failure(description=str(error)) from error
         submission_id = handler.submission.submission_id
-        superseded = _cancel_superseded(context, spec, backend, submission_id)
         try:
             submission = handler.submit(log=context.log.info)
         except BackendError as error:
@@ -128,37 +128,18 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
             ) from error
         context.log.info(
             f"submission {submission_id}: {submission.prompts} prompts in {len(submission.jobs)} "
-            f"jobs; {submission.unchanged_rows} rows unchanged, {submission.reused_rows} reused, "
+            f"jobs ({submission.adopted_prompts} texts in jobs adopted from earlier submissions); "
+            f"{submission.unchanged_rows} rows unchanged, {submission.reused_rows} reused, "
             f"{submission.stale_rows} stale stored rows"
         )
         return dg.MaterializeResult(
             metadata=md.submission_metadata(
                 submission,
                 cost=estimate_cost(submission.model, characters=submission.characters),
-                cancelled_superseded_jobs=superseded,
             )
         )
 
     return embedding_batch_job
-
-
-def _cancel_superseded(
-    context: dg.AssetExecutionContext, spec: PipelineSpec, backend: BatchBackend, submission_id: str
-) -> int:
-    """Cancels the unfinished jobs of the previous submission, which this one replaces."""
-    if not backend.cancel_superseded:
-        return 0
-    previous = md.latest_submission(context.instance, spec.batch_job_key)
-    if previous is None or previous.submission_id == submission_id:
-        return 0  # nothing before, or a retry of this same submission
-    handler = SubmissionHandler(backend=backend, submission=previous)
-    cancelled = handler.cancel_unfinished(log=context.log.info)
-    if cancelled:
-        context.log.info(
-            f"submission {submission_id} supersedes {previous.submission_id}: cancelled "
-            f"{len(cancelled)} unfinished jobs; their rows are part of this submission"
-        )
-    return len(cancelled)
 
 
 def _find_submission(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Submission:

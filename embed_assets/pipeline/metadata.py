@@ -50,7 +50,7 @@ REUSED_ROWS = "reused_rows"
 STALE_ROWS = "stale_rows"
 MANIFEST_URI = "manifest_uri"
 OUTPUT_URI = "output_uri"
-CANCELLED_SUPERSEDED_JOBS = "cancelled_superseded_jobs"
+ADOPTED_PROMPTS = "adopted_prompts"
 ESTIMATED_COST_USD = "estimated_cost_usd"
 ESTIMATED_COST_BASIS = "estimated_cost_basis"
 TABLE = "table"
@@ -114,15 +114,13 @@ def corpus_metadata(
     }
 
 
-def submission_metadata(
-    submission: Submission, *, cost: CostEstimate, cancelled_superseded_jobs: int
-) -> dict[str, Any]:
+def submission_metadata(submission: Submission, *, cost: CostEstimate) -> dict[str, Any]:
     """The batch-job asset's metadata: the full record plus readable summary entries."""
     jobs_table = "\n".join(
         ["| shard | job | prompts | input |", "|---|---|---|---|"]
         + [
-            f"| {j.shard} | {f'[{j.name}]({j.url})' if j.url else j.name} | {j.prompts} "
-            f"| `{j.input_uri}` |"
+            f"| {j.shard} | {f'[{j.name}]({j.url})' if j.url else j.name}"
+            f"{' (adopted)' if j.adopted else ''} | {j.prompts} | `{j.input_uri}` |"
             for j in submission.jobs
         ]
     )
@@ -142,7 +140,7 @@ def submission_metadata(
         MANIFEST_URI: dg.MetadataValue.path(submission.manifest_uri),
         OUTPUT_URI: dg.MetadataValue.path(submission.output_uri),
         **cost_metadata(cost),
-        CANCELLED_SUPERSEDED_JOBS: dg.MetadataValue.int(cancelled_superseded_jobs),
+        ADOPTED_PROMPTS: dg.MetadataValue.int(submission.adopted_prompts),
     }
 
 

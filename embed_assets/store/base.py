@@ -117,6 +117,14 @@ class EmbeddingStore(Protocol):
         """Returns `id, content_hash` of every row (empty when the table does not exist)."""
         ...
 
+    def consumed_jobs(self, pipeline: str) -> set[str]:
+        """Returns the names of the batch jobs whose output was landed or given up on."""
+        ...
+
+    def record_consumed_jobs(self, pipeline: str, names: Sequence[str]) -> None:
+        """Records batch jobs as landed (or of no use): later refreshes do not adopt them."""
+        ...
+
     def upsert(self, pipeline: str, rows: pa.Table) -> int:
         """Inserts rows, replacing rows with the same id; returns the rows written."""
         ...

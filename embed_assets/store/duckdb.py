@@ -1,6 +1,6 @@
 """`DuckDBEmbeddingStore`: the embedding table in a DuckDB file (the embedded default)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +41,17 @@ CREATE TABLE IF NOT EXISTS {_OWNERS_TABLE} (
     dimension INTEGER NOT NULL,
     task_type VARCHAR,
     claimed_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+# batch jobs landed (or of no use), so no later refresh adopts their output again
+_CONSUMED_TABLE = "embed_assets_consumed_jobs"
+_CONSUMED_DDL = f"""
+CREATE TABLE IF NOT EXISTS {_CONSUMED_TABLE} (
+    table_name VARCHAR NOT NULL,
+    job_name VARCHAR NOT NULL,
+    consumed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (table_name, job_name)
 )
 """
 
@@ -152,6 +163,27 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 con.sql(f"SELECT id, content_hash FROM {table}")
                 .to_arrow_table()
                 .to_pandas(types_mapper=pd.ArrowDtype)
+            )
+
+    def consumed_jobs(self, pipeline: str) -> set[str]:
+        """Returns the names of the jobs whose output was landed or given up on."""
+        with self.connect() as con:
+            con.execute(_CONSUMED_DDL)
+            rows = con.execute(
+                f"SELECT job_name FROM {_CONSUMED_TABLE} WHERE table_name = ?",
+                [table_name(pipeline)],
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def record_consumed_jobs(self, pipeline: str, names: Sequence[str]) -> None:
+        """Records jobs as landed or of no use; recording one twice is harmless."""
+        if not names:
+            return
+        with self.connect() as con:
+            con.execute(_CONSUMED_DDL)
+            con.executemany(
+                f"INSERT OR IGNORE INTO {_CONSUMED_TABLE} VALUES (?, ?, now())",
+                [[table_name(pipeline), name] for name in names],
             )
 
     def upsert(self, pipeline: str, rows: pa.Table) -> int:

@@ -59,6 +59,10 @@ class FaultHooks(WorkerHooks):
             return "13: injected row failure"
         return status
 
+    def output_lines(self, lines: list[bytes]) -> list[bytes]:
+        """A job made to end FAILED, EXPIRED or CANCELLED completed no row: it writes none."""
+        return [] if self.state else lines
+
     def final_state(
         self, state: str, error: dict[str, Any] | None
     ) -> tuple[str, dict[str, Any] | None]:

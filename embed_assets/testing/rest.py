@@ -23,6 +23,7 @@ _INTERNAL_FIELDS = (
     "slotsDir",
     "workerPid",
     "workerStartTicks",
+    "workerDue",
     "localModel",
     "emulation",
     "cancelRequested",

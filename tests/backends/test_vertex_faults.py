@@ -89,9 +89,12 @@ def test_a_sensor_tick_survives_an_unavailable_service(
     assert len(tick.run_requests) == 1
 
 
-def test_a_stuck_job_keeps_the_sensor_waiting_until_a_newer_submission_cancels_it(
+def test_a_stuck_job_is_adopted_by_a_newer_submission_and_resubmitted_only_once_cancelled(
     vertex_emulator, corpus_file, build, run, instance
 ) -> None:  # type: ignore[no-untyped-def]
+    """A job stuck in PENDING keeps the sensor waiting; a newer submission waits for it too
+    (it is paid for) and submits only the changed text; once it is cancelled, the next refresh
+    submits its rows again, once."""
     corpus = make_corpus(30)
     pipeline, defs = build(corpus_file(corpus))
     vertex_emulator.inject(JobFault(stuck_pending=True))
@@ -104,9 +107,14 @@ def test_a_stuck_job_keeps_the_sensor_waiting_until_a_newer_submission_cancels_i
         assert not tick.run_requests and "0 of 1 jobs" in (tick.skip_message or "")
     corpus.loc[0, "content"] = "the corpus changed while the job was stuck"
     corpus_file(corpus)
-    summary = run(pipeline, defs)  # a new submission: it supersedes and cancels the stuck one
+    materialize_submission(defs, pipeline, instance)
+    newer = latest_submission(instance, pipeline.batch_job_key)
     backend = defs.resources[pipeline.backend_key]
-    assert backend.get(stuck.jobs[0].name).state is JobState.CANCELLED
-    assert (summary.prompts, summary.embedded) == (30, 30)
+    assert (newer.prompts, newer.adopted_prompts) == (1, 29)
+    assert [job.name for job in newer.jobs if job.adopted] == [stuck.jobs[0].name]
+    assert backend.get(stuck.jobs[0].name).state is JobState.PENDING  # waited for, not cancelled
+    backend.cancel(stuck.jobs[0].name)
+    summary = run(pipeline, defs)  # the stuck job ended without output: its rows, once more
+    assert (summary.prompts, summary.embedded) == (29, 30)
     assert_accounted(summary, corpus)
     assert read_cursor(cursor).outcome is not SensorOutcome.FAILED

@@ -28,6 +28,7 @@ from embed_assets.backends.base import JobState
 JobRecord = dict[str, Any]
 WORKER_MODULE = "embed_assets.backends.local.worker"
 ROWS_PER_OUTPUT_FILE = 10_000
+WORKER_START_SECONDS = 5.0  # a worker due longer than this without starting was orphaned
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -37,12 +38,19 @@ def utc_now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _age_seconds(rfc3339: str) -> float:
+    """Seconds since a timestamp this engine wrote."""
+    then = datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (datetime.now(UTC) - then).total_seconds()
+
+
 def _reap_children() -> None:
     """Collects exit codes of finished workers so they do not linger as zombies."""
     _children[:] = [child for child in _children if child.poll() is None]
 
 
-def _process_start_ticks(pid: int) -> int | None:
+def process_start_ticks(pid: int) -> int | None:
+    """The start time of a process in clock ticks since boot (None when it is gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -56,7 +64,7 @@ def _process_start_ticks(pid: int) -> int | None:
 def process_alive(pid: int, start_ticks: int | None) -> bool:
     """Tells whether the process that started as (pid, start_ticks) is still running."""
     if Path("/proc").is_dir():
-        ticks = _process_start_ticks(pid)
+        ticks = process_start_ticks(pid)
         return ticks is not None and (start_ticks is None or ticks == start_ticks)
     try:
         os.kill(pid, 0)
@@ -188,6 +196,9 @@ class LocalJobEngine:
             "maxRunningJobs": self.max_running_jobs,
             "rowsPerOutputFile": self.rows_per_output_file,
             "slotsDir": str(self.slots_dir),
+            # set when a worker is due: if its creator was killed before starting it, the
+            # next reader starts it (after WORKER_START_SECONDS), as the service would run it
+            **({"workerDue": now} if start_worker else {}),
             **dict(extra or {}),
         }
         with self._locked(job_id):
@@ -211,7 +222,7 @@ class LocalJobEngine:
                 env={**os.environ, **self.env},
             )
         _children.append(child)
-        ticks = _process_start_ticks(child.pid)
+        ticks = process_start_ticks(child.pid)
 
         def note_pid(record: JobRecord) -> None:
             record["workerPid"] = child.pid
@@ -227,12 +238,37 @@ class LocalJobEngine:
         """
         job_id = self.job_id(name_or_id)
         record = self._read(job_id)
-        if JobState.parse(record["state"]).is_terminal or "workerPid" not in record:
+        if JobState.parse(record["state"]).is_terminal:
             return record
+        if "workerPid" not in record:
+            if "workerDue" in record and _age_seconds(record["workerDue"]) > WORKER_START_SECONDS:
+                self._start_orphan(job_id)
+                return self._read(job_id)
+            return record  # held in PENDING on purpose, or its worker is starting
         _reap_children()
         if process_alive(record["workerPid"], record.get("workerStartTicks")):
             return record
         return self.update(job_id, self._mark_dead_worker)
+
+    def _start_orphan(self, job_id: str) -> None:
+        """Starts the worker of a job whose creator stopped before starting it.
+
+        The job was accepted, so it runs, as on the real service. Under the job's lock one
+        reader claims the start (the due time moves on), so two readers never start two.
+        """
+        claimed = False
+
+        def claim(record: JobRecord) -> None:
+            nonlocal claimed
+            due = record.get("workerDue")
+            if "workerPid" in record or due is None or _age_seconds(due) <= WORKER_START_SECONDS:
+                return
+            record["workerDue"] = utc_now_rfc3339()
+            claimed = True
+
+        self.update(job_id, claim)
+        if claimed:
+            self.start_worker(job_id)
 
     def _mark_dead_worker(self, record: JobRecord) -> None:
         if JobState.parse(record["state"]).is_terminal:

@@ -9,6 +9,7 @@ defaults, and `embed_assets.testing` installs hooks that inject faults and slown
 """
 
 import fcntl
+import os
 import random
 import sys
 import time
@@ -26,6 +27,7 @@ from embed_assets.backends.local.engine import (
     ROWS_PER_OUTPUT_FILE,
     JobRecord,
     LocalJobEngine,
+    process_start_ticks,
     utc_now_rfc3339,
 )
 from embed_assets.models.base import LocalEmbeddingModel
@@ -53,6 +55,10 @@ class WorkerHooks:
     def row_status(self, position: int, status: str) -> str:
         """Returns the status of the row at `position` (0-based input order); "" means ok."""
         return status
+
+    def output_lines(self, lines: list[bytes]) -> list[bytes]:
+        """Returns the prediction lines to write (a job that dies early writes fewer)."""
+        return lines
 
     def final_state(
         self, state: str, error: dict[str, Any] | None
@@ -127,7 +133,13 @@ def _prediction_line(
 def run_job(engine: LocalJobEngine, job_id: str, hooks: WorkerHooks | None = None) -> None:
     """Runs one job to a terminal state."""
     hooks = hooks or WorkerHooks()
-    record = engine.get(job_id)
+
+    def note_self(rec: JobRecord) -> None:
+        # the creator notes the pid too, but it may have been killed right after starting us
+        rec.setdefault("workerPid", os.getpid())
+        rec.setdefault("workerStartTicks", process_start_ticks(os.getpid()))
+
+    record = engine.update(job_id, note_self)
 
     def check_cancel() -> None:
         if engine.get(job_id).get("cancelRequested"):
@@ -229,7 +241,7 @@ def _embed(
         hooks.after_chunk(start + len(chunk))
     check_cancel()
     rows_per_file = int(record.get("rowsPerOutputFile") or ROWS_PER_OUTPUT_FILE)
-    _write_outputs(engine, record, job_id, out, rows_per_file)
+    _write_outputs(engine, record, job_id, hooks.output_lines(out), rows_per_file)
     state, job_error = "JOB_STATE_SUCCEEDED", None
     if failed and not ok:
         state, job_error = "JOB_STATE_FAILED", {"code": 3, "message": "every row failed"}

@@ -1,0 +1,52 @@
+"""One refresh in its own process, as `embed-assets run` does it, for interruption tests.
+
+`python -m tests.refresh_process WORKDIR CORPUS [--seconds-per-chunk S] [--max-prompts N]`
+runs the pipeline `docs` over CORPUS with slow local jobs (so a test can signal it while they
+run) and prints the summary as JSON. Tests send it SIGINT or SIGKILL at a real point.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
+from embed_assets.cli.runner import run_pipeline
+from embed_assets.cli.workdir import prepare_workdir
+from embed_assets.testing import FaultyLocalBatchBackend
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workdir")
+    parser.add_argument("corpus")
+    parser.add_argument("--seconds-per-chunk", type=float, default=0.0)
+    parser.add_argument("--max-prompts", type=int, default=None)
+    args = parser.parse_args(argv)
+    workdir = prepare_workdir(Path(args.workdir))
+    pipeline = EmbeddingPipeline(
+        name="docs",
+        corpus=str(Path(args.corpus).resolve()),
+        model="lexical-hash",
+        max_prompts_per_job=args.max_prompts,
+        sensor_interval_seconds=1,
+    )
+    defs = pipeline.build_definitions(
+        backend=FaultyLocalBatchBackend(
+            workdir=str(workdir), seconds_per_chunk=args.seconds_per_chunk
+        ),
+        store=DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb")),
+    )
+    with dg.DagsterInstance.get() as instance:
+        summary = run_pipeline(
+            defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2, log_level="CRITICAL"
+        )
+    print(json.dumps(summary.to_json()), flush=True)
+    os._exit(0)  # skip DuckDB's teardown noise; everything is flushed
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
