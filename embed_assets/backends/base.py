@@ -161,7 +161,8 @@ class BatchBackend(Protocol):
     Implementations are Dagster resources; `LocalBatchBackend` and `VertexBatchBackend`.
 
     Attributes:
-        cancel_superseded: cancel a submission's unfinished jobs when a newer one replaces it.
+        cancel_superseded: cancel an earlier submission's unfinished job that holds no text a
+            newer submission needs (jobs that do are adopted and waited for).
     """
 
     cancel_superseded: bool

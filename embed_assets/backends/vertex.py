@@ -93,7 +93,8 @@ class VertexBatchBackend(dg.ConfigurableResource):
     timeout_seconds: float = Field(default=60.0, description="Timeout of one API call.")
     cancel_superseded: bool = Field(
         default=True,
-        description="Cancel the unfinished jobs of a submission when a newer one replaces it.",
+        description="Cancel an earlier submission's unfinished job when a newer one needs none "
+        "of its texts (jobs that hold needed texts are adopted and waited for).",
     )
     gcs: GCSResource | None = Field(
         default=None,

@@ -156,7 +156,13 @@ def _parse_prediction(
     if values is None and not status:
         status = "prediction line carries no embedding values"
     usage = response.get("usageMetadata") or response.get("usage_metadata") or {}
-    tokens = usage.get("promptTokenCount") or usage.get("prompt_token_count") or 0
+    # the service writes `response.tokenCount` as an int64 string; older shapes nest it
+    tokens = (
+        response.get("tokenCount")
+        or usage.get("promptTokenCount")
+        or usage.get("prompt_token_count")
+        or 0
+    )
     stats = embedding.get("statistics") or {} if embedding else {}
     return (
         str(data.get("key", "")),

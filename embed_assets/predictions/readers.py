@@ -35,7 +35,7 @@ _GEMINI_COLUMNS = {
     "request": "STRUCT(content STRUCT(parts STRUCT(text VARCHAR)[]), "
     "embed_content_config STRUCT(task_type VARCHAR, title VARCHAR))",
     "response": f'STRUCT(embedding STRUCT("values" FLOAT[], statistics {_STATISTICS}), '
-    '"usageMetadata" STRUCT("promptTokenCount" BIGINT))',
+    '"usageMetadata" STRUCT("promptTokenCount" BIGINT), "tokenCount" BIGINT)',
     "status": "JSON",
     "error": "JSON",
 }
@@ -56,8 +56,8 @@ _GEMINI_SELECT = """
     request.embed_content_config.title AS title,
     request.embed_content_config.task_type AS task_type,
     response.embedding."values" AS vector,
-    coalesce(response.embedding.statistics.token_count, response."usageMetadata"."promptTokenCount",
-        0) AS token_count,
+    coalesce(response.embedding.statistics.token_count, response."tokenCount",
+        response."usageMetadata"."promptTokenCount", 0) AS token_count,
     coalesce(response.embedding.statistics.truncated, false) AS truncated,
     status, error
 """

@@ -162,3 +162,30 @@ def test_a_lenient_read_skips_an_unreadable_line_and_fails_a_wrong_length(tmp_pa
     assert batch.statuses[0] == "" and "3 values" in batch.statuses[1]
     assert len(batch.unreadable) == 1
     assert batch.unreadable[0].startswith("line 3 is not valid JSON")
+
+
+def test_gemini_lines_as_the_service_writes_them(tmp_path: Path) -> None:
+    """`response.tokenCount` is an int64 string, a key may come back as a number, a failed row
+    carries status text and no response: both readers agree."""
+    lines = [
+        orjson.dumps(
+            {
+                "key": "h1",
+                "request": {"content": {"parts": [{"text": "a"}]}},
+                "response": {"tokenCount": "2", "embedding": {"values": [0.1, 0.2]}},
+            }
+        ),
+        orjson.dumps(
+            {
+                "key": 7,
+                "request": {"content": {"parts": [{"text": "b"}]}},
+                "status": 'Bad Request: {"error": {"code": 400}}',
+                "processed_time": "2026-11-01T00:00:00.000Z",
+            }
+        ),
+    ]
+    path = _write(tmp_path, lines)
+    for batch in (read_prediction_file(path), parse_prediction_lines(lines)):
+        assert batch.keys == ["h1", "7"]
+        assert batch.token_counts.tolist() == [2, 0]
+        assert batch.statuses[0] == "" and batch.statuses[1].startswith("Bad Request")

@@ -38,7 +38,8 @@ class LocalBatchBackend(dg.ConfigurableResource):
     )
     cancel_superseded: bool = Field(
         default=True,
-        description="Cancel the unfinished jobs of a submission when a newer one replaces it.",
+        description="Cancel an earlier submission's unfinished job when a newer one needs none "
+        "of its texts (jobs that hold needed texts are adopted and waited for).",
     )
 
     def engine(self) -> LocalJobEngine:
