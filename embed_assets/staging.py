@@ -49,6 +49,10 @@ class Storage(Protocol):
         """Returns every `*.jsonl` object at or below `uri`, sorted."""
         ...
 
+    def delete(self, uri: str) -> int:
+        """Deletes an object, or every object below a folder / prefix; returns how many."""
+        ...
+
 
 class LocalStorage:
     """A folder on this machine; URIs are absolute paths."""
@@ -99,6 +103,18 @@ class LocalStorage:
         if not path.is_dir():
             return []
         return sorted(str(p) for p in path.rglob("*.jsonl") if p.is_file())
+
+    def delete(self, uri: str) -> int:
+        """Deletes a file, or a folder with everything in it; returns the files deleted."""
+        path = Path(uri)
+        if path.is_file():
+            path.unlink()
+            return 1
+        if not path.is_dir():
+            return 0
+        count = sum(1 for p in path.rglob("*") if p.is_file())
+        shutil.rmtree(path, ignore_errors=True)
+        return count
 
 
 def split_gs_uri(uri: str) -> tuple[str, str]:
@@ -170,6 +186,19 @@ class GcsStorage:
         prefix = name.rstrip("/") + "/" if name else ""
         blobs = self.client.list_blobs(bucket, prefix=prefix)
         return sorted(f"gs://{bucket}/{b.name}" for b in blobs if b.name.endswith(".jsonl"))
+
+    def delete(self, uri: str) -> int:
+        """Deletes an object, or every object below a prefix; returns how many."""
+        bucket, name = split_gs_uri(uri)
+        blob = self._blob(uri)
+        if name and blob.exists():
+            blob.delete()
+            return 1
+        prefix = name.rstrip("/") + "/" if name else ""
+        blobs = list(self.client.list_blobs(bucket, prefix=prefix))
+        for item in blobs:
+            item.delete()
+        return len(blobs)
 
 
 def storage_for(uri: str, *, gcs_client: Any = None) -> Storage:

@@ -30,6 +30,7 @@ from embed_assets.jobs.plan import (
 )
 from embed_assets.jobs.polling import PollResult, poll_jobs
 from embed_assets.jobs.record import Submission
+from embed_assets.jobs.retention import discard_staged_files
 from embed_assets.jobs.submit import submit_plan
 from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.store.base import EmbeddingStore, TableIdentity
@@ -48,6 +49,7 @@ class SubmissionSettings:
         output_dimensionality: requested vector length (None: the model's own).
         auto_truncate: let the model cut long inputs.
         max_prompts_per_job: prompts per job (None: the backend's per-job limit).
+        keep_staging: keep request and prediction files after landing (for debugging).
     """
 
     pipeline: str
@@ -56,6 +58,7 @@ class SubmissionSettings:
     output_dimensionality: int | None
     auto_truncate: bool = True
     max_prompts_per_job: int | None = None
+    keep_staging: bool = False
 
 
 class SubmissionHandler:
@@ -149,6 +152,8 @@ class SubmissionHandler:
                 submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
                 log=log,
             )
+            if not settings.keep_staging:
+                discard_staged_files(backend=backend, jobs=paid.finished, log=log)
             plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
         adopted = paid.unfinished
         in_flight = set().union(*(job.hashes for job in adopted))
@@ -238,13 +243,23 @@ class SubmissionHandler:
         """Cancels every job that has not finished; returns those a cancel was sent for."""
         return cancel_unfinished_jobs(backend=self.backend, submission=self.submission, log=log)
 
-    def land(self, *, store: EmbeddingStore, log: Log) -> LandingReport:
+    def land(self, *, store: EmbeddingStore, log: Log, keep_staging: bool = False) -> LandingReport:
         """Lands every finished job into the store (see `land_submission`).
+
+        Then the jobs' request and prediction files are deleted, unless `keep_staging`.
 
         Raises:
             SubmissionNotFinished: a job has not finished yet.
             BackendError: the service could not be read.
         """
-        return land_submission(
+        report = land_submission(
             submission=self.submission, backend=self.backend, store=store, log=log
         )
+        if not keep_staging:
+            discard_staged_files(
+                backend=self.backend,
+                jobs=self.statuses(),
+                folders=[self.submission.output_uri],
+                log=log,
+            )
+        return report

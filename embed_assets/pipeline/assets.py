@@ -179,7 +179,7 @@ def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         submission = _find_submission(context, spec)
         handler = SubmissionHandler(backend=backend, submission=submission)
         try:
-            report = handler.land(store=store, log=context.log.info)
+            report = handler.land(store=store, log=context.log.info, keep_staging=spec.keep_staging)
         except (SubmissionNotFinished, BackendError) as error:
             raise dg.Failure(description=str(error)) from error
         stats = store.stats(spec.name, dimension=spec.dimension)

@@ -55,6 +55,8 @@ class PipelineSpec:
         min_coverage: the coverage check warns below this fraction of accepted rows embedded.
         sensor_interval_seconds: seconds between sensor ticks.
         encoding: text encoding of a CSV or JSONL corpus file.
+        keep_staging: keep request and prediction files after landing (default: they are
+            deleted once landed; each submission's manifest is always kept).
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
     """
@@ -74,6 +76,7 @@ class PipelineSpec:
     min_coverage: float = 0.99
     sensor_interval_seconds: int = 30
     encoding: str = "utf-8"
+    keep_staging: bool = False
     backend_key: str = DEFAULT_BACKEND_KEY
     store_key: str = DEFAULT_STORE_KEY
 
@@ -137,6 +140,7 @@ class PipelineSpec:
             output_dimensionality=self.output_dimensionality,
             auto_truncate=self.auto_truncate,
             max_prompts_per_job=self.max_prompts_per_job,
+            keep_staging=self.keep_staging,
         )
 
     def load_corpus(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
