@@ -1,4 +1,4 @@
-"""Cancelling the unfinished jobs of a submission (superseded by a newer one, or on request)."""
+"""Cancelling the unfinished jobs of a submission, on request (`embed-assets cancel`)."""
 
 from collections.abc import Callable
 
