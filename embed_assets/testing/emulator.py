@@ -125,13 +125,17 @@ class VertexEmulator:
         if self._workdir is None:
             self._tempdir = tempfile.mkdtemp(prefix="embed-assets-vertex-")
             self._workdir = Path(self._tempdir)
+        # bind the REST port first: the GCS emulator picks a free port of its own, and could
+        # otherwise be handed the one chosen for us before we bound it
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
         if not self._given_gcs_url:
-            self._gcs = GcsEmulator(buckets=self._buckets).start()
-        try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
-        except OSError:
-            self.stop()
-            raise
+            try:
+                self._gcs = GcsEmulator(buckets=self._buckets).start()
+            except BaseException:
+                self._server.server_close()  # not serving yet: shutdown() would wait forever
+                self._server = None
+                self.stop()
+                raise
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="vertex-emulator", daemon=True
