@@ -19,7 +19,12 @@ def backend_kind() -> str:
 def test_a_gemini_pipeline_joins_results_by_key(vertex_emulator, corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
     corpus = make_corpus(60)
     corpus["title"] = [f"title {i}" for i in range(60)]
-    pipeline, defs = build(corpus_file(corpus), model="gemini-embedding-001", title_column="title")
+    pipeline, defs = build(
+        corpus_file(corpus),
+        model="gemini-embedding-001",
+        title_column="title",
+        keep_staging=True,  # the request file is looked at below
+    )
     summary = run(pipeline, defs)
     assert (summary.embedded, summary.failed, summary.jobs) == (60, 0, 1)
     assert_accounted(summary, corpus)
