@@ -25,6 +25,7 @@ from embed_assets.pipeline.metadata import (
 )
 from embed_assets.store.base import EmbeddingStore
 
+PIPELINE_TAG = "embed_assets/pipeline"  # on every run the headless runner launches
 PROGRESS_EVERY_SECONDS = 10.0  # a line at least this often while jobs run
 
 
@@ -94,12 +95,13 @@ def _execute(
     tags: dict[str, str] | None = None,
     log_level: str = "WARNING",
     ops: dict[str, Any] | None = None,
+    pipeline: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
         instance=instance,
         asset_selection=selection,
-        tags=tags,
+        tags={**(tags or {}), **({PIPELINE_TAG: pipeline} if pipeline else {})},
         raise_on_error=False,
         run_config={
             "loggers": {"console": {"config": {"log_level": log_level}}},
@@ -109,6 +111,23 @@ def _execute(
     if not result.success:
         raise PipelineRunError(_failure_message(result))
     return result
+
+
+def _fail_abandoned_runs(
+    instance: dg.DagsterInstance, pipeline: str, progress: Callable[[str], None]
+) -> None:
+    """Marks failed the runs a killed refresh left STARTED (we hold the lock: none is live)."""
+    left = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={PIPELINE_TAG: pipeline},
+        )
+    )
+    for run in left:
+        instance.report_run_failed(run)
+        progress(
+            f"run {run.run_id} was left {run.status.value} by a stopped refresh: marked failed"
+        )
 
 
 def run_pipeline(
@@ -175,8 +194,14 @@ def _run_locked(
     ops = {
         key.to_python_identifier(): config for key in (pipeline.corpus_key, pipeline.batch_job_key)
     }
+    _fail_abandoned_runs(instance, pipeline.name, progress)
     _execute(
-        defs, instance, [pipeline.corpus_key, pipeline.batch_job_key], ops=ops, log_level=log_level
+        defs,
+        instance,
+        [pipeline.corpus_key, pipeline.batch_job_key],
+        ops=ops,
+        log_level=log_level,
+        pipeline=pipeline.name,
     )
     submission = latest_submission(instance, pipeline.batch_job_key)
     assert submission is not None
@@ -228,7 +253,9 @@ def _run_locked(
         tags = {**run_request.tags, SENSOR_NAME_TAG: pipeline.sensor_name}
         if run_request.run_key:
             tags[RUN_KEY_TAG] = run_request.run_key
-        landing = _execute(defs, instance, selection, tags, log_level=log_level)
+        landing = _execute(
+            defs, instance, selection, tags, log_level=log_level, pipeline=pipeline.name
+        )
         summary.checks = {e.check_name: e.passed for e in landing.get_asset_check_evaluations()}
         summary.outcome = "landed"
     else:

@@ -69,6 +69,14 @@ def _rerun(workdir: Path, corpus: Path) -> dict[str, object]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _runs_left_started(workdir: Path) -> int:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(workdir / "dagster")) as instance:
+        started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    return len(started)
+
+
 def _stored_ids(workdir: Path) -> list[str]:
     store = DuckDBEmbeddingStore(path=str(workdir / "w" / "embeddings.duckdb"))
     return sorted(store.read("docs")["id"])
@@ -112,9 +120,11 @@ def test_sigkill_during_submission_then_rerun_pays_each_text_once(tmp_path: Path
     first.communicate(timeout=60)
     created = len(_records(work))
     assert 2 <= created < 40, f"the kill came after all jobs were created ({created})"
+    assert _runs_left_started(work) == 1  # the killed run
     summary = _rerun(work, tmp_path / "docs.csv")
     assert summary["prompts"] == 2000 - 50 * created  # shards of exactly 50: 2,000 in 40
     assert _prompts_submitted(work) == 2000
+    assert _runs_left_started(work) == 0  # the killed run was marked failed by the rerun
     assert summary["failed"] == 0, summary["failed_examples"]
     assert _stored_ids(tmp_path) == sorted(corpus["id"])
 
