@@ -132,34 +132,16 @@ class SubmissionHandler:
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
         check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)
         submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
-        paid = adopt_paid_jobs(
+        plan, adopted = _use_paid_jobs(
+            plan,
             backend=backend,
             store=store,
-            pipeline=settings.pipeline,
-            model=settings.model,
-            output_dimensionality=settings.output_dimensionality,
-            needed=set(plan.prompts["content_hash"]),
+            corpus=corpus,
+            settings=settings,
             submission_id=submission_id,
             log=log,
         )
-        if paid.finished:  # land what they wrote, then diff again: those rows are now stored
-            manifest = plan.manifest
-            land_finished_jobs(
-                jobs=paid.finished,
-                backend=backend,
-                store=store,
-                target=settings,
-                submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
-                log=log,
-            )
-            if not settings.keep_staging:
-                discard_staged_files(backend=backend, jobs=paid.finished, log=log)
-            plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
-        adopted = paid.unfinished
         in_flight = set().union(*(job.hashes for job in adopted))
-        if in_flight:  # those texts are paid for: only the rest is submitted
-            fresh = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]
-            plan = dataclasses.replace(plan, prompts=fresh.reset_index(drop=True))
         staging = backend.staging()
         counts = plan.manifest["plan"].value_counts()
         rejected = corpus.loc[corpus["reason"].notna(), "reason"].value_counts()
@@ -263,3 +245,47 @@ class SubmissionHandler:
                 log=log,
             )
         return report
+
+
+def _use_paid_jobs(
+    plan: Plan,
+    *,
+    backend: BatchBackend,
+    store: EmbeddingStore,
+    corpus: pd.DataFrame,
+    settings: SubmissionSettings,
+    submission_id: str,
+    log: Log,
+) -> tuple[Plan, list[AdoptedJob]]:
+    """Lands what finished earlier jobs wrote and leaves out the texts unfinished ones hold.
+
+    Returns the plan of what is left to submit, and the unfinished jobs to wait for.
+    """
+    paid = adopt_paid_jobs(
+        backend=backend,
+        store=store,
+        pipeline=settings.pipeline,
+        model=settings.model,
+        output_dimensionality=settings.output_dimensionality,
+        needed=set(plan.prompts["content_hash"]),
+        submission_id=submission_id,
+        log=log,
+    )
+    if paid.finished:  # land what they wrote, then diff again: those rows are now stored
+        manifest = plan.manifest
+        land_finished_jobs(
+            jobs=paid.finished,
+            backend=backend,
+            store=store,
+            target=settings,
+            submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
+            log=log,
+        )
+        if not settings.keep_staging:
+            discard_staged_files(backend=backend, jobs=paid.finished, log=log)
+        plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
+    in_flight = set().union(*(job.hashes for job in paid.unfinished))
+    if in_flight:  # those texts are paid for: only the rest is submitted
+        fresh = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]
+        plan = dataclasses.replace(plan, prompts=fresh.reset_index(drop=True))
+    return plan, paid.unfinished
