@@ -151,13 +151,13 @@ def validate_corpus(frame: pd.DataFrame, columns: CorpusColumns, *, source: str)
     if is_string_dtype(content):
         is_missing = content.isna().to_numpy()
         is_text = ~is_missing
-        texts = pa.array(content) if isinstance(content.dtype, pd.ArrowDtype) else None
+        texts = pa.array(content)  # zero-copy for an Arrow-backed column
     else:  # an object, number, list or struct column: look at each value
         values = content.tolist()
         is_missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=rows)
         is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=rows)
         texts = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
-    blank, invisible = _blank_and_invisible(texts if texts is not None else pa.array(content))
+    blank, invisible = _blank_and_invisible(texts)
     open_ = reasons == None  # noqa: E711
     for mask, reason in (
         (is_missing, REASON_MISSING_CONTENT),

@@ -234,13 +234,18 @@ class SubmissionHandler:
             SubmissionNotFinished: a job has not finished yet.
             BackendError: the service could not be read.
         """
+        statuses = self.statuses()  # read once: for landing, then for the files to delete
         report = land_submission(
-            submission=self.submission, backend=self.backend, store=store, log=log
+            submission=self.submission,
+            backend=self.backend,
+            store=store,
+            log=log,
+            statuses=statuses,
         )
         if not keep_staging:
             discard_staged_files(
                 backend=self.backend,
-                jobs=self.statuses(),
+                jobs=statuses,
                 folders=[self.submission.output_uri],
                 log=log,
             )

@@ -95,6 +95,7 @@ def land_submission(
     backend: BatchBackend,
     store: EmbeddingStore,
     log: Callable[[str], None],
+    statuses: Sequence[JobStatus] | None = None,
 ) -> LandingReport:
     """Lands every finished job of a submission into the store.
 
@@ -103,11 +104,13 @@ def land_submission(
         backend: where the jobs ran.
         store: the embedding table.
         log: where progress lines go.
+        statuses: the jobs' current statuses, in order, if the caller has read them already.
 
     Raises:
         SubmissionNotFinished: a job is not in a terminal state yet.
     """
-    statuses: list[JobStatus] = [backend.get(job.name) for job in submission.jobs]
+    if statuses is None:
+        statuses = [backend.get(job.name) for job in submission.jobs]
     running = [s.describe() for s in statuses if not s.is_terminal]
     if running:
         raise SubmissionNotFinished(
