@@ -54,6 +54,8 @@ class RunSummary:
     failed: int = 0
     failed_examples: str = ""
     table_rows: int = 0
+    serving_model: str | None = None
+    building_model: str | None = None
     tokens: int = 0
     outcome: str = ""
     wall_seconds: float = 0.0
@@ -262,7 +264,7 @@ def _run_locked(
         summary.outcome = last_message or "nothing to land"
     _fill(summary, instance, pipeline, landed=run_request is not None)
     store: EmbeddingStore = _resource(defs, pipeline.names.store_key)
-    summary.table_rows = len(store.current_hashes(pipeline.name))
+    summary.table_rows = store.stats(pipeline.name, dimension=pipeline.dimension).rows
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if read_cursor(cursor).outcome is SensorOutcome.FAILED:
         raise PipelineRunError(f"{summary.outcome}; see `embed-assets status`")
@@ -294,3 +296,5 @@ def _fill(
     summary.failed_examples = str(landing.get("failed_examples", ""))
     summary.tokens = int(landing.get("tokens", 0))
     summary.job_states = dict(landing.get("job_states") or {})
+    summary.serving_model = landing.get("serving_model")
+    summary.building_model = landing.get("building_model")

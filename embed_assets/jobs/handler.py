@@ -33,7 +33,7 @@ from embed_assets.jobs.record import Submission
 from embed_assets.jobs.retention import discard_staged_files
 from embed_assets.jobs.submit import submit_plan
 from embed_assets.models.catalog import model_spec, vector_dimension
-from embed_assets.store.base import EmbeddingStore, TableIdentity
+from embed_assets.store.base import EmbeddingStore, TableIdentity, same_vectors
 
 Log = Callable[[str], None]
 
@@ -59,6 +59,16 @@ class SubmissionSettings:
     auto_truncate: bool = True
     max_prompts_per_job: int | None = None
     keep_staging: bool = False
+
+    @property
+    def identity(self) -> TableIdentity:
+        """What the pipeline's table holds under these settings."""
+        return TableIdentity(
+            pipeline=self.pipeline,
+            model=self.model,
+            dimension=vector_dimension(self.model, self.output_dimensionality),
+            task_type=self.task_type,
+        )
 
 
 class SubmissionHandler:
@@ -121,14 +131,14 @@ class SubmissionHandler:
         backend.validate_model(
             model=settings.model, output_dimensionality=settings.output_dimensionality
         )
-        store.claim(
-            TableIdentity(
-                pipeline=settings.pipeline,
-                model=settings.model,
-                dimension=vector_dimension(settings.model, settings.output_dimensionality),
-                task_type=settings.task_type,
+        generations = store.claim(settings.identity)
+        if generations.building is not None and generations.serving is not None:
+            log(
+                f"the table holds {generations.serving.describe()} vectors; this refresh builds "
+                f"a new generation of {generations.building.describe()} vectors beside it, and "
+                "the table keeps serving the old ones until the new generation reaches the "
+                "pipeline's min_coverage"
             )
-        )
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
         check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)
         submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
@@ -225,15 +235,40 @@ class SubmissionHandler:
         """Cancels every job that has not finished; returns those a cancel was sent for."""
         return cancel_unfinished_jobs(backend=self.backend, submission=self.submission, log=log)
 
-    def land(self, *, store: EmbeddingStore, log: Log, keep_staging: bool = False) -> LandingReport:
+    def land(
+        self,
+        *,
+        store: EmbeddingStore,
+        min_coverage: float,
+        log: Log,
+        keep_staging: bool = False,
+    ) -> LandingReport:
         """Lands every finished job into the store (see `land_submission`).
 
-        Then the jobs' request and prediction files are deleted, unless `keep_staging`.
+        Then the jobs' request and prediction files are deleted, unless `keep_staging`. When
+        the submission built a new generation of the table (another model, dimension or task
+        type) and it now covers `min_coverage` of the accepted rows, it replaces the old one.
 
         Raises:
             SubmissionNotFinished: a job has not finished yet.
+            SubmissionSuperseded: the table holds other vectors than the submission made.
             BackendError: the service could not be read.
         """
+        submission = self.submission
+        written = store.generations(submission.pipeline).written
+        made = TableIdentity(
+            pipeline=submission.pipeline,
+            model=submission.model,
+            dimension=vector_dimension(submission.model, submission.output_dimensionality),
+            task_type=submission.task_type,
+        )
+        if written is not None and not same_vectors(written, made):
+            raise SubmissionSuperseded(
+                f"submission {submission.submission_id} made {made.describe()} vectors, but "
+                f"the table now takes {written.describe()} vectors (the pipeline changed since): "
+                "its output is not landed. Materialize the batch job to refresh with the "
+                "current settings."
+            )
         statuses = self.statuses()  # read once: for landing, then for the files to delete
         report = land_submission(
             submission=self.submission,
@@ -249,7 +284,39 @@ class SubmissionHandler:
                 folders=[self.submission.output_uri],
                 log=log,
             )
+        _switch_when_covered(store, report, min_coverage=min_coverage, log=log)
         return report
+
+
+class SubmissionSuperseded(RuntimeError):
+    """The table now holds other vectors than the submission made: its output is not landed."""
+
+
+def _switch_when_covered(
+    store: EmbeddingStore, report: LandingReport, *, min_coverage: float, log: Log
+) -> None:
+    """Makes a generation being built the live one once it covers `min_coverage`."""
+    generations = store.generations(report.pipeline)
+    building = generations.building
+    if building is None:
+        report.generations = generations
+        return
+    old = generations.serving.describe() if generations.serving else "no"
+    if report.coverage >= min_coverage:
+        store.switch_generation(report.pipeline)
+        report.generations = store.generations(report.pipeline)
+        report.switched = True
+        log(
+            f"the new generation ({building.describe()}) covers {report.coverage:.1%} of the "
+            f"accepted rows: it replaced the old one ({old}) and serves now"
+        )
+        return
+    report.generations = generations
+    log(
+        f"the new generation ({building.describe()}) covers {report.coverage:.1%} of the "
+        f"accepted rows, below min_coverage {min_coverage:.1%}: the table keeps serving the old "
+        f"one ({old}); the next refresh retries the failed rows"
+    )
 
 
 def _use_paid_jobs(

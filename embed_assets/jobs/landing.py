@@ -25,7 +25,7 @@ from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.predictions.lines import PredictionBatch, RequestSchema
 from embed_assets.predictions.readers import read_prediction_object
 from embed_assets.staging import Storage
-from embed_assets.store.base import EmbeddingStore, embedding_rows
+from embed_assets.store.base import EmbeddingStore, Generations, embedding_rows
 
 
 class EmbeddingTarget(Protocol):
@@ -53,6 +53,7 @@ class LandingReport:
     """What landing a submission did, row by row accounted for."""
 
     submission_id: str
+    pipeline: str = ""
     corpus_rows: int = 0
     embedded_ids: int = 0
     written_rows: int = 0
@@ -65,6 +66,14 @@ class LandingReport:
     failures: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["id", "content_hash", "reason"])
     )
+    generations: Generations = field(default_factory=lambda: Generations(serving=None))
+    switched: bool = False
+
+    @property
+    def coverage(self) -> float:
+        """The fraction of accepted rows embedded (1.0 when there are none)."""
+        accepted = self.corpus_rows - self.rejected_rows
+        return self.embedded_ids / accepted if accepted else 1.0
 
     @property
     def failed_rows(self) -> int:
@@ -120,7 +129,11 @@ def land_submission(
     staging = backend.staging()
     with staging.open_read(submission.manifest_uri) as handle:
         manifest = pq.read_table(handle).to_pandas()
-    report = LandingReport(submission_id=submission.submission_id, corpus_rows=len(manifest))
+    report = LandingReport(
+        submission_id=submission.submission_id,
+        pipeline=submission.pipeline,
+        corpus_rows=len(manifest),
+    )
     report.job_states = {s.name: s.state.value for s in statuses}
     submitted = manifest[manifest["plan"] == PLAN_SUBMIT]
     files = PredictionFiles(submission=submission, store=store, submitted=submitted)

@@ -14,7 +14,7 @@ import pandas as pd
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BackendError, BatchBackend
 from embed_assets.corpus.validation import CorpusError
-from embed_assets.jobs.handler import SubmissionHandler
+from embed_assets.jobs.handler import SubmissionHandler, SubmissionSuperseded
 from embed_assets.jobs.landing import LandingReport, SubmissionNotFinished
 from embed_assets.jobs.record import Submission
 from embed_assets.models.pricing import estimate_cost
@@ -179,10 +179,17 @@ def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         submission = _find_submission(context, spec)
         handler = SubmissionHandler(backend=backend, submission=submission)
         try:
-            report = handler.land(store=store, log=context.log.info, keep_staging=spec.keep_staging)
-        except (SubmissionNotFinished, BackendError) as error:
+            report = handler.land(
+                store=store,
+                min_coverage=spec.min_coverage,
+                log=context.log.info,
+                keep_staging=spec.keep_staging,
+            )
+        except (SubmissionNotFinished, SubmissionSuperseded, BackendError) as error:
             raise dg.Failure(description=str(error)) from error
-        stats = store.stats(spec.name, dimension=spec.dimension)
+        serving = report.generations.serving
+        dimension = serving.dimension if serving is not None else spec.dimension
+        stats = store.stats(spec.name, dimension=dimension)
         context.log.info(_summary_line(report))
         cost = estimate_cost(
             submission.model, characters=submission.characters, tokens=report.tokens
@@ -193,11 +200,11 @@ def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
                 submission=submission,
                 stats=stats,
                 table=store.table_ref(spec.name),
-                dimension=spec.dimension,
+                dimension=dimension,
                 cost=cost,
             )
         )
-        yield from embeddings_check_results(spec, report, stats)
+        yield from embeddings_check_results(spec, report, stats, dimension=dimension)
 
     return embeddings
 

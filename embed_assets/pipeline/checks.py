@@ -84,11 +84,14 @@ def embeddings_check_specs(spec: PipelineSpec) -> list[dg.AssetCheckSpec]:
 
 
 def embeddings_check_results(
-    spec: PipelineSpec, report: LandingReport, stats: StoreStats
+    spec: PipelineSpec, report: LandingReport, stats: StoreStats, *, dimension: int
 ) -> list[dg.AssetCheckResult]:
-    """The embeddings checks after landing: coverage, dimension, finite values, rows accounted."""
-    accepted = report.corpus_rows - report.rejected_rows
-    coverage = report.embedded_ids / accepted if accepted else 1.0
+    """The embeddings checks after landing: coverage, dimension, finite values, rows accounted.
+
+    Coverage is of the generation the refresh wrote; dimension and finite values are of the
+    table that serves, whose vectors are `dimension` long.
+    """
+    coverage = report.coverage
     return [
         dg.AssetCheckResult(
             check_name=COVERAGE,
@@ -101,7 +104,7 @@ def embeddings_check_results(
             passed=stats.wrong_dimension == 0,
             metadata={
                 md.ROWS_WITH_WRONG_DIMENSION: stats.wrong_dimension,
-                md.EXPECTED_DIMENSION: spec.dimension,
+                md.EXPECTED_DIMENSION: dimension,
             },
         ),
         dg.AssetCheckResult(

@@ -14,7 +14,7 @@ import pandas as pd
 from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
 from embed_assets.models.pricing import CostEstimate
-from embed_assets.store.base import StoreStats
+from embed_assets.store.base import StoreStats, TableIdentity
 
 # -- read back by the library ------------------------------------------------------------------
 SUBMISSION_RECORD = "embed_assets/submission"  # the whole submission record, JSON
@@ -54,6 +54,9 @@ ADOPTED_PROMPTS = "adopted_prompts"
 ESTIMATED_COST_USD = "estimated_cost_usd"
 ESTIMATED_COST_BASIS = "estimated_cost_basis"
 TABLE = "table"
+SERVING_MODEL = "serving_model"  # the model of the vectors the table serves
+BUILDING_MODEL = "building_model"  # set while a new generation is built beside the table
+GENERATION_SWITCHED = "generation_switched"
 DIMENSION = "dimension"
 EMBEDDED_ROWS = "embedded_rows"
 WRITTEN_ROWS = "written_rows"
@@ -159,7 +162,14 @@ def landing_record(report: LandingReport) -> dict[str, Any]:
         "prediction_files": report.prediction_files,
         "job_states": dict(report.job_states),
         "failed_examples": markdown_table(report.failures, ["id", "reason"]),
+        "serving_model": _model(report.generations.serving),
+        "building_model": _model(report.generations.building),
+        "generation_switched": report.switched,
     }
+
+
+def _model(identity: TableIdentity | None) -> str | None:
+    return identity.model if identity is not None else None
 
 
 def landing_metadata(
@@ -178,6 +188,9 @@ def landing_metadata(
         LANDING_REPORT: dg.MetadataValue.json(landing_record(report)),
         TABLE: dg.MetadataValue.text(table),
         MODEL: dg.MetadataValue.text(submission.model),
+        SERVING_MODEL: dg.MetadataValue.text(_model(report.generations.serving) or "-"),
+        BUILDING_MODEL: dg.MetadataValue.text(_model(report.generations.building) or "-"),
+        GENERATION_SWITCHED: dg.MetadataValue.bool(report.switched),
         DIMENSION: dg.MetadataValue.int(dimension),
         EMBEDDED_ROWS: dg.MetadataValue.int(report.embedded_ids),
         WRITTEN_ROWS: dg.MetadataValue.int(report.written_rows),

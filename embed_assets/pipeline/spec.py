@@ -52,7 +52,9 @@ class PipelineSpec:
             blocks the refresh: nothing is submitted or deleted.
         max_deleted_fraction: a refresh that would delete more than this fraction of the
             stored rows submits nothing and deletes nothing.
-        min_coverage: the coverage check warns below this fraction of accepted rows embedded.
+        min_coverage: the coverage check warns below this fraction of accepted rows embedded;
+            after a change of model, dimension or task type, the new vectors replace the old
+            ones only once they cover this fraction.
         sensor_interval_seconds: seconds between sensor ticks.
         encoding: text encoding of a CSV or JSONL corpus file.
         keep_staging: keep request and prediction files after landing (default: they are

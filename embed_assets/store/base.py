@@ -72,6 +72,41 @@ class TableIdentity:
     dimension: int
     task_type: str | None
 
+    def describe(self) -> str:
+        """`model` (`dimension`-d, task type ...), for messages."""
+        task = f", task type {self.task_type}" if self.task_type else ""
+        return f"{self.model} ({self.dimension}-d{task})"
+
+
+@dataclass(frozen=True)
+class Generations:
+    """The generation of a table that serves, and the one being built beside it.
+
+    A change of model, dimension or task type builds a new generation; `read`, `stats` and
+    `search` keep serving the old one until `switch_generation` replaces it in one transaction.
+
+    Attributes:
+        serving: what the live table holds (None before the first claim).
+        building: what the generation being built will hold (None when none is).
+    """
+
+    serving: TableIdentity | None
+    building: TableIdentity | None = None
+
+    @property
+    def written(self) -> TableIdentity | None:
+        """The generation refreshes diff against and write to."""
+        return self.building or self.serving
+
+
+def same_vectors(one: TableIdentity, other: TableIdentity) -> bool:
+    """True when vectors made under `one` and `other` are interchangeable."""
+    return (one.model, one.dimension, one.task_type) == (
+        other.model,
+        other.dimension,
+        other.task_type,
+    )
+
 
 def check_owner(recorded: TableIdentity | None, claim: TableIdentity, *, table: str) -> None:
     """Refuses a claim on a table another pipeline owns (names that differ only in case, say).
@@ -99,22 +134,39 @@ class StoreStats:
 
 @runtime_checkable
 class EmbeddingStore(Protocol):
-    """A table of embeddings per pipeline, keyed by `id`, with `content_hash` per row."""
+    """A table of embeddings per pipeline, keyed by `id`, with `content_hash` per row.
+
+    Refreshes (`current_hashes`, `upsert`, `writer`, `copy_by_hash`, `delete_except`,
+    `replace_failures`) act on the generation being built when there is one (see `Generations`);
+    `read`, `stats` and `search` serve the live generation.
+    """
 
     def table_ref(self, pipeline: str) -> str:
         """Returns where the pipeline's table lives, for humans (path and table name)."""
         ...
 
-    def claim(self, identity: TableIdentity) -> None:
-        """Records `identity` as the owner of its pipeline's table.
+    def claim(self, identity: TableIdentity) -> Generations:
+        """Records `identity` as the owner of its pipeline's table, and what it is to hold.
+
+        When the table holds vectors of another model, dimension or task type, a new
+        generation is started (or the one being built is kept, if it matches) and the live
+        one keeps serving; a claim matching the live generation drops one being built.
 
         Raises:
             TableOwnedError: another pipeline owns the table.
         """
         ...
 
+    def generations(self, pipeline: str) -> Generations:
+        """Returns the generation that serves and the one being built."""
+        ...
+
+    def switch_generation(self, pipeline: str) -> None:
+        """Makes the generation being built the live one, in one transaction; drops the old."""
+        ...
+
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
-        """Returns `id, content_hash` of every row (empty when the table does not exist)."""
+        """Returns `id, content_hash` of every row of the generation refreshes write to."""
         ...
 
     def consumed_jobs(self, pipeline: str) -> set[str]:

@@ -13,47 +13,24 @@ import pyarrow as pa
 from pydantic import Field
 
 from embed_assets.names import table_name
-from embed_assets.store.base import StoreStats, TableIdentity, check_owner
-
-_TABLE_DDL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    id VARCHAR NOT NULL,
-    content_hash VARCHAR NOT NULL,
-    embedding FLOAT[] NOT NULL,
-    model VARCHAR NOT NULL,
-    token_count INTEGER,
-    embedded_at TIMESTAMPTZ NOT NULL
+from embed_assets.store.base import (
+    Generations,
+    StoreStats,
+    TableIdentity,
+    check_owner,
+    same_vectors,
 )
-"""
-_FAILURES_DDL = """
-CREATE TABLE IF NOT EXISTS {table}__failures (
-    id VARCHAR, content_hash VARCHAR, reason VARCHAR, recorded_at TIMESTAMPTZ
+from embed_assets.store.duckdb_tables import (
+    CONSUMED_TABLE,
+    FAILURES_DDL,
+    OWNERS_TABLE,
+    TABLE_DDL,
+    Tables,
+    create_catalog,
+    live_tables,
+    next_tables,
+    read_generations,
 )
-"""
-
-# which pipeline owns each table of the database file, and what its vectors are
-_OWNERS_TABLE = "embed_assets_tables"
-_OWNERS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {_OWNERS_TABLE} (
-    table_name VARCHAR PRIMARY KEY,
-    pipeline VARCHAR NOT NULL,
-    model VARCHAR NOT NULL,
-    dimension INTEGER NOT NULL,
-    task_type VARCHAR,
-    claimed_at TIMESTAMPTZ NOT NULL
-)
-"""
-
-# batch jobs landed (or of no use), so no later refresh adopts their output again
-_CONSUMED_TABLE = "embed_assets_consumed_jobs"
-_CONSUMED_DDL = f"""
-CREATE TABLE IF NOT EXISTS {_CONSUMED_TABLE} (
-    table_name VARCHAR NOT NULL,
-    job_name VARCHAR NOT NULL,
-    consumed_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (table_name, job_name)
-)
-"""
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
@@ -104,63 +81,129 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """Returns `<file>:<table>`."""
         return f"{Path(self.path).resolve()}:{table_name(pipeline)}"
 
-    def _ensure(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
-        connection.execute(_TABLE_DDL.format(table=table))
-        connection.execute(_FAILURES_DDL.format(table=table))
+    def _catalog(self, con: duckdb.DuckDBPyConnection) -> None:
+        create_catalog(con)
 
-    def _exists(self, connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    def _ensure(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> None:
+        con.execute(TABLE_DDL.format(table=tables.rows))
+        con.execute(FAILURES_DDL.format(table=tables.failures))
+
+    def _exists(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
         return bool(
             _scalar(
-                connection,
+                con,
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                [table],
+                [tables.raw],
             )
         )
 
-    def owner(self, pipeline: str) -> TableIdentity | None:
-        """Returns who owns the pipeline's table (None before the first claim)."""
-        with self.connect() as con:
-            con.execute(_OWNERS_DDL)
-            rows = con.execute(
-                f"SELECT pipeline, model, dimension, task_type FROM {_OWNERS_TABLE} "
-                "WHERE table_name = ?",
-                [table_name(pipeline)],
-            ).fetchall()
-        return TableIdentity(*rows[0]) if rows else None
+    def _written(self, con: duckdb.DuckDBPyConnection, pipeline: str) -> Tables:
+        """The generation refreshes write to: the one being built, else the live one."""
+        table = table_name(pipeline)
+        self._catalog(con)
+        return next_tables(table) if read_generations(con, table).building else live_tables(table)
 
-    def claim(self, identity: TableIdentity) -> None:
-        """Records the owner of the pipeline's table; refuses a second pipeline mapping to it."""
+    def _drop(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> None:
+        con.execute(f"DROP TABLE IF EXISTS {tables.rows}")
+        con.execute(f"DROP TABLE IF EXISTS {tables.failures}")
+
+    def generations(self, pipeline: str) -> Generations:
+        """Returns the generation that serves and the one being built."""
+        with self.connect() as con:
+            self._catalog(con)
+            return read_generations(con, table_name(pipeline))
+
+    def owner(self, pipeline: str) -> TableIdentity | None:
+        """Returns who owns the pipeline's table and what it serves (None before a claim)."""
+        return self.generations(pipeline).serving
+
+    def claim(self, identity: TableIdentity) -> Generations:
+        """Records the owner of the pipeline's table; refuses a second pipeline mapping to it.
+
+        Vectors of another model, dimension or task type than the live table's go to a new
+        generation while the live one (if it has rows) keeps serving.
+        """
         table = table_name(identity.pipeline)
         with self.connect() as con:
-            con.execute(_OWNERS_DDL)
+            self._catalog(con)
             con.execute("BEGIN")
-            rows = con.execute(
-                f"SELECT pipeline, model, dimension, task_type FROM {_OWNERS_TABLE} "
-                "WHERE table_name = ?",
-                [table],
-            ).fetchall()
             try:
-                check_owner(TableIdentity(*rows[0]) if rows else None, identity, table=table)
-            except ValueError:
+                recorded = read_generations(con, table)
+                check_owner(recorded.serving, identity, table=table)
+                claimed = self._claim(con, table, recorded, identity)
+            except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            con.execute("COMMIT")
+        return claimed
+
+    def _claim(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        recorded: Generations,
+        identity: TableIdentity,
+    ) -> Generations:
+        serving = recorded.serving
+        live = live_tables(table)
+        if (
+            serving is None
+            or same_vectors(serving, identity)
+            or not self._exists(con, live)
+            or not _scalar(con, f"SELECT count(*) FROM {live.rows}")
+        ):  # nothing to keep serving: the live table is (re)claimed as is
+            self._drop(con, next_tables(table))
+            if serving is not None and not same_vectors(serving, identity):
+                self._drop(con, live)  # empty, but its failures are of other vectors
             con.execute(
-                f"INSERT OR REPLACE INTO {_OWNERS_TABLE} VALUES (?, ?, ?, ?, ?, now())",
+                f"INSERT OR REPLACE INTO {OWNERS_TABLE} VALUES (?, ?, ?, ?, ?, now(), NULL, "
+                "NULL, NULL)",
                 [table, identity.pipeline, identity.model, identity.dimension, identity.task_type],
+            )
+            return Generations(serving=identity)
+        if recorded.building is None or not same_vectors(recorded.building, identity):
+            self._drop(con, next_tables(table))  # a generation of other vectors: start afresh
+            con.execute(
+                f"UPDATE {OWNERS_TABLE} SET next_model = ?, next_dimension = ?, "
+                "next_task_type = ? WHERE table_name = ?",
+                [identity.model, identity.dimension, identity.task_type, table],
+            )
+        self._ensure(con, next_tables(table))
+        return Generations(serving=serving, building=identity)
+
+    def switch_generation(self, pipeline: str) -> None:
+        """Makes the generation being built the live one and drops the old, in one transaction."""
+        table = table_name(pipeline)
+        live, building = live_tables(table), next_tables(table)
+        with self.connect() as con:
+            self._catalog(con)
+            con.execute("BEGIN")
+            if read_generations(con, table).building is None:
+                con.execute("ROLLBACK")
+                return
+            self._ensure(con, building)
+            self._drop(con, live)
+            con.execute(f"ALTER TABLE {building.rows} RENAME TO {live.rows}")
+            con.execute(f"ALTER TABLE {building.failures} RENAME TO {live.failures}")
+            con.execute(
+                f"UPDATE {OWNERS_TABLE} SET model = next_model, dimension = next_dimension, "
+                "task_type = next_task_type, next_model = NULL, next_dimension = NULL, "
+                "next_task_type = NULL, claimed_at = now() WHERE table_name = ?",
+                [table],
             )
             con.execute("COMMIT")
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
-        """Returns `id, content_hash` of every stored row."""
-        table = table_name(pipeline)
+        """Returns `id, content_hash` of every row of the generation refreshes write to."""
         with self.connect() as con:
-            if not self._exists(con, table):
+            tables = self._written(con, pipeline)
+            if not self._exists(con, tables):
                 return pd.DataFrame(
                     {"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)}
                 )
             # Arrow-backed columns: a million ids and hashes stay compact and convert for free
             return (
-                con.sql(f"SELECT id, content_hash FROM {table}")
+                con.sql(f"SELECT id, content_hash FROM {tables.rows}")
                 .to_arrow_table()
                 .to_pandas(types_mapper=pd.ArrowDtype)
             )
@@ -168,9 +211,9 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
     def consumed_jobs(self, pipeline: str) -> set[str]:
         """Returns the names of the jobs whose output was landed or given up on."""
         with self.connect() as con:
-            con.execute(_CONSUMED_DDL)
+            self._catalog(con)
             rows = con.execute(
-                f"SELECT job_name FROM {_CONSUMED_TABLE} WHERE table_name = ?",
+                f"SELECT job_name FROM {CONSUMED_TABLE} WHERE table_name = ?",
                 [table_name(pipeline)],
             ).fetchall()
         return {str(row[0]) for row in rows}
@@ -180,9 +223,9 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         if not names:
             return
         with self.connect() as con:
-            con.execute(_CONSUMED_DDL)
+            self._catalog(con)
             con.executemany(
-                f"INSERT OR IGNORE INTO {_CONSUMED_TABLE} VALUES (?, ?, now())",
+                f"INSERT OR IGNORE INTO {CONSUMED_TABLE} VALUES (?, ?, now())",
                 [[table_name(pipeline), name] for name in names],
             )
 
@@ -200,9 +243,10 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         Reopening the database for every prediction file costs a checkpoint each time; landing
         a submission of ten files is about a third faster through one writer.
         """
-        table = table_name(pipeline)
         with self.connect() as con:
-            self._ensure(con, table)
+            tables = self._written(con, pipeline)
+            self._ensure(con, tables)
+            table = tables.rows
 
             def write(rows: pa.Table) -> int:
                 if rows.num_rows == 0:
@@ -224,9 +268,10 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """Gives `wanted` ids the vector already stored for their content hash under another id."""
         if wanted.empty:
             return 0
-        table = table_name(pipeline)
         with self.connect() as con:
-            self._ensure(con, table)
+            tables = self._written(con, pipeline)
+            self._ensure(con, tables)
+            table = tables.rows
             con.register("wanted", wanted[["id", "content_hash"]])
             con.execute("BEGIN")
             con.execute(
@@ -244,64 +289,65 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def delete_except(self, pipeline: str, keep: pd.DataFrame) -> int:
         """Deletes rows whose (id, content_hash) pair is not in `keep`."""
-        table = table_name(pipeline)
         with self.connect() as con:
-            if not self._exists(con, table):
+            tables = self._written(con, pipeline)
+            if not self._exists(con, tables):
                 return 0
             con.register("keep", keep[["id", "content_hash"]])
             return _scalar(
                 con,
-                f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM keep k "
+                f"DELETE FROM {tables.rows} t WHERE NOT EXISTS (SELECT 1 FROM keep k "
                 "WHERE k.id = t.id AND k.content_hash = t.content_hash)",
             )
 
     def replace_failures(self, pipeline: str, failures: pd.DataFrame) -> None:
         """Replaces the failure list with `failures` (`id, content_hash, reason`)."""
-        table = table_name(pipeline)
         with self.connect() as con:
-            self._ensure(con, table)
+            tables = self._written(con, pipeline)
+            self._ensure(con, tables)
             con.register("failed_rows", failures[["id", "content_hash", "reason"]])
             con.execute("BEGIN")
-            con.execute(f"DELETE FROM {table}__failures")
+            con.execute(f"DELETE FROM {tables.failures}")
             con.execute(
-                f"INSERT INTO {table}__failures SELECT id, content_hash, reason, now() FROM failed_rows"
+                f"INSERT INTO {tables.failures} SELECT id, content_hash, reason, now() "
+                "FROM failed_rows"
             )
             con.execute("COMMIT")
 
     def failures(self, pipeline: str) -> pd.DataFrame:
         """Returns the rows that failed in the latest refresh."""
-        table = table_name(pipeline)
         with self.connect() as con:
-            self._ensure(con, table)
-            return con.execute(f"SELECT * FROM {table}__failures ORDER BY id").fetch_df()
+            tables = self._written(con, pipeline)
+            self._ensure(con, tables)
+            return con.execute(f"SELECT * FROM {tables.failures} ORDER BY id").fetch_df()
 
     def model_of(self, pipeline: str) -> str | None:
-        """Returns the model the table's vectors were made with (None while it is empty)."""
-        table = table_name(pipeline)
+        """Returns the model the live table's vectors were made with (None while it is empty)."""
+        tables = live_tables(table_name(pipeline))
         with self.connect() as con:
-            if not self._exists(con, table):
+            if not self._exists(con, tables):
                 return None
-            rows = con.execute(f"SELECT model FROM {table} LIMIT 1").fetchall()
+            rows = con.execute(f"SELECT model FROM {tables.rows} LIMIT 1").fetchall()
         return str(rows[0][0]) if rows else None
 
     def read(self, pipeline: str) -> pd.DataFrame:
-        """Returns the whole table, ordered by id."""
-        table = table_name(pipeline)
+        """Returns the live table, ordered by id."""
+        tables = live_tables(table_name(pipeline))
         with self.connect() as con:
-            self._ensure(con, table)
-            return con.execute(f"SELECT * FROM {table} ORDER BY id").fetch_df()
+            self._ensure(con, tables)
+            return con.execute(f"SELECT * FROM {tables.rows} ORDER BY id").fetch_df()
 
     def stats(self, pipeline: str, *, dimension: int) -> StoreStats:
-        """Counts rows, rows whose vector is not `dimension` long, and non-finite vectors."""
-        table = table_name(pipeline)
+        """Counts the live table's rows, its vectors not `dimension` long, and non-finite ones."""
+        tables = live_tables(table_name(pipeline))
         with self.connect() as con:
-            self._ensure(con, table)
+            self._ensure(con, tables)
             row = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE len(embedding) != ?), "
                 # NaN and infinity propagate through a sum, so one sum per row finds them
                 "count(*) FILTER (WHERE NOT coalesce(isfinite(list_sum(embedding)), true)), "
                 "coalesce(sum(token_count), 0) FROM "
-                f"{table}",
+                f"{tables.rows}",
                 [dimension],
             ).fetchall()[0]
         return StoreStats(
@@ -312,16 +358,16 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         )
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
-        """Returns the `k` rows closest to `vector` (cosine similarity), best first."""
-        table = table_name(pipeline)
+        """Returns the `k` rows of the live table closest to `vector` (cosine), best first."""
+        tables = live_tables(table_name(pipeline))
         dimension = int(vector.shape[0])
         with self.connect() as con:
-            self._ensure(con, table)
+            self._ensure(con, tables)
             # a zero vector (stored or asked for) has no similarity: it is left out, never NaN
             return con.execute(
                 "SELECT id, similarity FROM (SELECT id, array_cosine_similarity("
                 f"embedding::FLOAT[{dimension}], ?::FLOAT[{dimension}]) AS similarity "
-                f"FROM {table} WHERE len(embedding) = {dimension}) "
+                f"FROM {tables.rows} WHERE len(embedding) = {dimension}) "
                 "WHERE NOT isnan(similarity) ORDER BY similarity DESC LIMIT ?",
                 [vector.astype(float).tolist(), k],
             ).fetch_df()

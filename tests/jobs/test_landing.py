@@ -46,3 +46,32 @@ def test_a_file_truncated_mid_line_fails_only_that_row(
     assert set(failures["id"]) == set(corpus["id"]) - stored
     reason = failures["reason"].iloc[0]
     assert broken.name in reason and "line 5 is not valid JSON" in reason
+
+
+def test_a_submission_made_for_settings_since_abandoned_is_not_landed(
+    instance: dg.DagsterInstance, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    """Another task type, then back before landing: its vectors never reach the table."""
+    corpus = make_corpus(10)
+    path = corpus_file(corpus)
+    pipeline, defs = build(path)
+    run(pipeline, defs)
+    before = table(defs, pipeline)
+    other, other_defs = build(path, task_type="RETRIEVAL_QUERY")
+    materialize_submission(other_defs, other, instance)
+    abandoned = latest_submission(instance, other.batch_job_key)
+    assert abandoned is not None and abandoned.prompts == 10
+    materialize_submission(defs, pipeline, instance)  # the old settings claim the table again
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        asset_selection=[pipeline.embeddings_key],
+        tags={RUN_TAG_SUBMISSION: abandoned.submission_id},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data is not None
+    description = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+    assert "task type RETRIEVAL_QUERY" in description and "not landed" in description
+    after = table(defs, pipeline)
+    assert after[["id", "content_hash"]].equals(before[["id", "content_hash"]])

@@ -83,3 +83,72 @@ def test_a_table_has_one_owner(tmp_path) -> None:  # type: ignore[no-untyped-def
     with pytest.raises(TableOwnedError, match="table docs belongs to pipeline 'Docs'"):
         store.claim(TableIdentity(pipeline="docs", model="m", dimension=8, task_type=None))
     assert store.owner("Docs") == first
+
+
+def test_other_vectors_go_to_a_new_generation_until_it_is_switched_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Refreshes write the generation being built; read, stats and search serve the live one."""
+    from embed_assets.store.base import TableIdentity
+
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    old = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None)
+    new = TableIdentity(pipeline="p", model="n", dimension=3, task_type=None)
+    store.claim(old)
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [0, 1]]))
+    generations = store.claim(new)
+    assert (generations.serving, generations.building) == (old, new)
+    store.upsert("p", rows(["a"], ["n1"], [[1, 1, 1]]))
+    store.delete_except("p", pd.DataFrame({"id": ["a"], "content_hash": ["n1"]}))
+    assert store.current_hashes("p")["content_hash"].tolist() == ["n1"]  # what refreshes see
+    assert store.read("p")["id"].tolist() == ["a", "b"]  # what users see
+    assert store.stats("p", dimension=2).rows == 2
+    assert store.search("p", np.array([0, 1], dtype=np.float32), k=1)["id"].tolist() == ["b"]
+    assert store.claim(new).building == new  # the same claim keeps what was built
+    assert store.current_hashes("p")["content_hash"].tolist() == ["n1"]
+    store.switch_generation("p")
+    assert store.generations("p").serving == new and store.generations("p").building is None
+    assert store.read("p")["content_hash"].tolist() == ["n1"]
+    assert store.stats("p", dimension=3).rows == 1
+
+
+def test_claiming_the_live_vectors_again_drops_the_generation_being_built(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from embed_assets.store.base import TableIdentity
+
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    old = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None)
+    store.claim(old)
+    store.upsert("p", rows(["a"], ["h1"], [[1, 0]]))
+    store.claim(TableIdentity(pipeline="p", model="m", dimension=2, task_type="RETRIEVAL_QUERY"))
+    store.upsert("p", rows(["a"], ["t1"], [[0, 1]]))
+    assert store.claim(old).building is None
+    assert store.current_hashes("p")["content_hash"].tolist() == ["h1"]
+    store.switch_generation("p")  # nothing being built: nothing changes
+    assert store.read("p")["content_hash"].tolist() == ["h1"]
+
+
+def test_an_empty_table_takes_other_vectors_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With nothing to keep serving, no generation is built beside the table."""
+    from embed_assets.store.base import TableIdentity
+
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.claim(TableIdentity(pipeline="p", model="m", dimension=2, task_type=None))
+    new = TableIdentity(pipeline="p", model="n", dimension=3, task_type=None)
+    assert store.claim(new).building is None
+    assert store.owner("p") == new
+
+
+def test_no_pipeline_name_collides_with_the_store_s_own_tables(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Pipelines named like the bookkeeping and failure tables of other pipelines keep apart."""
+    from embed_assets.store.base import TableIdentity
+
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    for name in ("docs", "docs__failures", "embed_assets_tables", "embed_assets_consumed_jobs"):
+        store.claim(TableIdentity(pipeline=name, model="m", dimension=2, task_type=None))
+        store.upsert(name, rows([name], ["h"], [[1, 0]]))
+        store.record_consumed_jobs(name, [f"job-{name}"])
+    store.replace_failures(
+        "docs", pd.DataFrame({"id": ["x"], "content_hash": ["h"], "reason": ["r"]})
+    )
+    for name in ("docs", "docs__failures", "embed_assets_tables", "embed_assets_consumed_jobs"):
+        assert store.read(name)["id"].tolist() == [name]
+        assert store.consumed_jobs(name) == {f"job-{name}"}
+        assert store.owner(name) is not None and store.owner(name).pipeline == name  # type: ignore[union-attr]

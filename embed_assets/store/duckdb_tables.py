@@ -1,0 +1,119 @@
+"""The tables of a DuckDB embedding store: their names, their DDL, the generations record.
+
+Bookkeeping tables carry a `#`, which no pipeline's table name can hold, so no pipeline can
+collide with them; a generation being built lives beside the live table as `<table>#next`.
+"""
+
+from dataclasses import dataclass
+
+import duckdb
+
+from embed_assets.store.base import Generations, TableIdentity
+
+TABLE_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    embedding FLOAT[] NOT NULL,
+    model VARCHAR NOT NULL,
+    token_count INTEGER,
+    embedded_at TIMESTAMPTZ NOT NULL
+)
+"""
+FAILURES_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id VARCHAR, content_hash VARCHAR, reason VARCHAR, recorded_at TIMESTAMPTZ
+)
+"""
+
+# Which pipeline owns each table, what its vectors are, and what the
+# generation being built will hold (next_*, NULL when none is built).
+OWNERS_TABLE = '"embed_assets#tables"'
+OWNERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {OWNERS_TABLE} (
+    table_name VARCHAR PRIMARY KEY,
+    pipeline VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    dimension INTEGER NOT NULL,
+    task_type VARCHAR,
+    claimed_at TIMESTAMPTZ NOT NULL,
+    next_model VARCHAR,
+    next_dimension INTEGER,
+    next_task_type VARCHAR
+)
+"""
+
+# batch jobs landed (or of no use), so no later refresh adopts their output again
+CONSUMED_TABLE = '"embed_assets#consumed_jobs"'
+CONSUMED_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CONSUMED_TABLE} (
+    table_name VARCHAR NOT NULL,
+    job_name VARCHAR NOT NULL,
+    consumed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (table_name, job_name)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The quoted names of one generation's tables: its rows and its failed rows."""
+
+    rows: str
+    failures: str
+    raw: str  # the rows table's name, unquoted, for information_schema
+
+
+def live_tables(table: str) -> Tables:
+    """The live generation's tables."""
+    return Tables(rows=f'"{table}"', failures=f'"{table}#failures"', raw=table)
+
+
+def next_tables(table: str) -> Tables:
+    """The tables of the generation being built."""
+    return Tables(rows=f'"{table}#next"', failures=f'"{table}#next#failures"', raw=f"{table}#next")
+
+
+def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
+    """Reads the generations record of `table` (the owners table must exist)."""
+    rows = con.execute(
+        f"SELECT pipeline, model, dimension, task_type, next_model, next_dimension, "
+        f"next_task_type FROM {OWNERS_TABLE} WHERE table_name = ?",
+        [table],
+    ).fetchall()
+    if not rows:
+        return Generations(serving=None)
+    pipeline, model, dimension, task_type, next_model, next_dimension, next_task = rows[0]
+    serving = TableIdentity(pipeline, model, dimension, task_type)
+    if next_model is None:
+        return Generations(serving=serving)
+    return Generations(
+        serving=serving, building=TableIdentity(pipeline, next_model, next_dimension, next_task)
+    )
+
+
+# the bookkeeping tables' names before 0.2, which a pipeline's table name could collide with
+_FORMER_CATALOG = {
+    "embed_assets_tables": (
+        OWNERS_TABLE,
+        "table_name, pipeline, model, dimension, task_type, claimed_at, NULL, NULL, NULL",
+    ),
+    "embed_assets_consumed_jobs": (CONSUMED_TABLE, "table_name, job_name, consumed_at"),
+}
+
+
+def create_catalog(con: duckdb.DuckDBPyConnection) -> None:
+    """Creates the bookkeeping tables, moving records over from their former names."""
+    con.execute(OWNERS_DDL)
+    con.execute(CONSUMED_DDL)
+    former = {
+        str(row[0])
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'claimed_at' "
+            "OR column_name = 'consumed_at'"
+        ).fetchall()
+    }
+    for old, (new, columns) in _FORMER_CATALOG.items():
+        if old in former:
+            con.execute(f"INSERT OR IGNORE INTO {new} SELECT {columns} FROM {old}")
+            con.execute(f"DROP TABLE {old}")
