@@ -54,6 +54,21 @@ class Storage(Protocol):
         ...
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Writes `path` through a temporary file beside it, removed if the write fails.
+
+    A reader never sees half a file, and a full disk leaves no partial file behind.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class LocalStorage:
     """A folder on this machine; URIs are absolute paths."""
 
@@ -69,10 +84,7 @@ class LocalStorage:
         """Writes a file atomically (a reader never sees half of it)."""
         path = Path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
 
     def upload_file(self, local_path: Path, uri: str) -> None:
         """Copies a file into the storage unless it is already there."""

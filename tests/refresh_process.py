@@ -1,22 +1,49 @@
 """One refresh in its own process, as `embed-assets run` does it, for interruption tests.
 
-`python -m tests.refresh_process WORKDIR CORPUS [--seconds-per-chunk S] [--max-prompts N]`
-runs the pipeline `docs` over CORPUS with slow local jobs (so a test can signal it while they
-run) and prints the summary as JSON. Tests send it SIGINT or SIGKILL at a real point.
+`python -m tests.refresh_process WORKDIR CORPUS [--seconds-per-chunk S] [--max-prompts N]
+[--rows-per-file R] [--seconds-per-write W]` runs the pipeline `docs` over CORPUS with slow
+local jobs (so a test can signal it while they run) and prints the summary as JSON. With
+`--seconds-per-write`, landing writes `WORKDIR/landed-<n>` after each write to the table and
+then waits, so a test can signal it in the middle of landing. Tests send it SIGINT or SIGKILL
+at a real point.
 """
 
 import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.cli.runner import run_pipeline
 from embed_assets.cli.workdir import prepare_workdir
 from embed_assets.testing import FaultyLocalBatchBackend
+
+
+class SlowLandingStore(DuckDBEmbeddingStore):
+    """The DuckDB store, marking and pausing after each write of a landing."""
+
+    seconds_per_write: float = 0.0
+    marks: str = ""
+
+    @contextmanager
+    def writer(self, pipeline: str) -> Iterator[Callable[[pa.Table], int]]:
+        with super().writer(pipeline) as write:
+
+            def slow_write(rows: pa.Table) -> int:
+                written = write(rows)
+                marks = Path(self.marks)
+                (marks / f"landed-{len(list(marks.glob('landed-*')))}").write_text(str(written))
+                time.sleep(self.seconds_per_write)
+                return written
+
+            yield slow_write
 
 
 def main(argv: list[str]) -> int:
@@ -25,6 +52,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("corpus")
     parser.add_argument("--seconds-per-chunk", type=float, default=0.0)
     parser.add_argument("--max-prompts", type=int, default=None)
+    parser.add_argument("--rows-per-file", type=int, default=None)
+    parser.add_argument("--seconds-per-write", type=float, default=0.0)
     args = parser.parse_args(argv)
     workdir = prepare_workdir(Path(args.workdir))
     pipeline = EmbeddingPipeline(
@@ -36,9 +65,15 @@ def main(argv: list[str]) -> int:
     )
     defs = pipeline.build_definitions(
         backend=FaultyLocalBatchBackend(
-            workdir=str(workdir), seconds_per_chunk=args.seconds_per_chunk
+            workdir=str(workdir),
+            seconds_per_chunk=args.seconds_per_chunk,
+            **({"rows_per_output_file": args.rows_per_file} if args.rows_per_file else {}),
         ),
-        store=DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb")),
+        store=SlowLandingStore(
+            path=str(workdir / "embeddings.duckdb"),
+            seconds_per_write=args.seconds_per_write,
+            marks=str(workdir),
+        ),
     )
     with dg.DagsterInstance.get() as instance:
         summary = run_pipeline(

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from embed_assets.cli.disk import disk_full_message
 from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
 from embed_assets.names import BATCH_JOB_ASSET, DEFAULT_BACKEND_KEY, pipeline_names
 from embed_assets.testing.serve import add_emulator_command
@@ -77,11 +78,17 @@ def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: 
         f"embedded        {summary.embedded} rows ({summary.written} written, {summary.reused} reused)",
         f"failed          {summary.failed}",
         f"deleted         {summary.deleted}",
-        f"table rows      {summary.table_rows}",
+        f"table rows      {summary.table_rows}"
+        + (f" (model {summary.serving_model})" if summary.serving_model else ""),
         f"tokens          {summary.tokens}",
         f"outcome         {summary.outcome}",
         f"wall time       {summary.wall_seconds:.1f} s",
     ]
+    if summary.building_model:
+        lines.append(
+            f"new generation  {summary.building_model}: built beside the table until it covers "
+            "min_coverage; the table serves the old vectors meanwhile"
+        )
     if summary.checks:
         lines.append(
             "checks          "
@@ -144,7 +151,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 log_level="INFO" if args.verbose else "CRITICAL",
             )
     except (PipelineRunError, CorpusError, ValueError) as error:
-        print(f"embed-assets run: {error}", file=sys.stderr)
+        print(
+            f"embed-assets run: {disk_full_message(error, workdir=workdir) or error}",
+            file=sys.stderr,
+        )
         return 1
     summary.wall_seconds = round(time.monotonic() - started, 2)
     sample = (
@@ -160,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"\nDagster UI: DAGSTER_HOME={workdir / 'dagster'} {WORKDIR_ENV}={workdir} "
             "dagster dev -w workspace.yaml"
         )
-    return 0 if summary.failed == 0 else 2
+    return 0 if summary.failed == 0 and all(summary.checks.values()) else 2
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -369,10 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if args.verbose:
             raise
+        full = disk_full_message(error, workdir=Path(getattr(args, "workdir", ".")))
         cause = str(error).strip().splitlines()[0] if str(error).strip() else ""
         print(
-            f"embed-assets {args.command}: {type(error).__name__}: {cause} "
-            "(--verbose shows the traceback)",
+            f"embed-assets {args.command}: "
+            + (full or f"{type(error).__name__}: {cause} (--verbose shows the traceback)"),
             file=sys.stderr,
         )
         return 1

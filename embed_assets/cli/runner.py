@@ -13,7 +13,9 @@ from typing import Any
 
 import dagster as dg
 
+from embed_assets.backends.base import BatchBackend
 from embed_assets.cli.lock import RefreshInProgress, refresh_lock
+from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -85,8 +87,11 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
             user = event.step_failure_data.user_failure_data
             if user is not None and user.description:
                 return f"{event.step_key}: {user.description}"
+            while error is not None and error.cause is not None:  # the wrapped, real cause
+                error = error.cause
             if error is not None:
-                return f"{event.step_key}: {error.message.strip()}"
+                lines = error.message.strip().splitlines()
+                return f"{event.step_key}: {lines[0] if lines else error.cls_name}"
     return "the run failed"
 
 
@@ -267,7 +272,11 @@ def _run_locked(
     summary.table_rows = store.stats(pipeline.name, dimension=pipeline.dimension).rows
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if read_cursor(cursor).outcome is SensorOutcome.FAILED:
-        raise PipelineRunError(f"{summary.outcome}; see `embed-assets status`")
+        backend: BatchBackend = _resource(defs, pipeline.names.backend_key)
+        handler = SubmissionHandler(backend=backend, submission=submission)
+        errors = [status.error.message for status in handler.statuses() if status.error]
+        cause = f" (first error: {errors[0]})" if errors else ""
+        raise PipelineRunError(f"{summary.outcome}{cause}; see `embed-assets status`")
     return summary
 
 

@@ -10,7 +10,7 @@ that holds nothing needed is cancelled if it still runs, and recorded as consume
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from embed_assets.backends.base import BackendError, BatchBackend, JobStatus
 from embed_assets.corpus.hashing import content_hashes
@@ -27,10 +27,13 @@ class PaidJobs:
     Attributes:
         unfinished: jobs still running that hold needed texts: the new submission waits for them.
         finished: terminal jobs that hold needed texts: what they wrote is landed now.
+        given_up: terminal jobs that hold nothing needed: recorded as consumed, their staged
+            files may go.
     """
 
     unfinished: list["AdoptedJob"]
     finished: list[JobStatus]
+    given_up: list[JobStatus] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def adopt_paid_jobs(
     own = label_value(submission_id)
     adopted: list[AdoptedJob] = []
     finished: list[JobStatus] = []
-    useless: list[str] = []
+    useless: list[JobStatus] = []
     claimed: set[str] = set()
     for job in backend.find_jobs({LABEL_PIPELINE: label_value(pipeline)}):
         if job.name in consumed or job.labels.get(LABEL_SUBMISSION) == own:
@@ -142,6 +145,10 @@ def adopt_paid_jobs(
                 continue  # try again next refresh
         elif not job.is_terminal:
             continue  # left running on request; it may still be adopted later
-        useless.append(job.name)
-    store.record_consumed_jobs(pipeline, useless)
-    return PaidJobs(unfinished=adopted, finished=finished)
+        useless.append(job)
+    store.record_consumed_jobs(pipeline, [job.name for job in useless])
+    return PaidJobs(
+        unfinished=adopted,
+        finished=finished,
+        given_up=[job for job in useless if job.is_terminal],
+    )

@@ -353,9 +353,9 @@ def _use_paid_jobs(
             submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
             log=log,
         )
-        if not settings.keep_staging:
-            discard_staged_files(backend=backend, jobs=paid.finished, log=log)
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
+    if not settings.keep_staging:  # landed or of no use: their request and output files go
+        discard_staged_files(backend=backend, jobs=[*paid.finished, *paid.given_up], log=log)
     in_flight = set().union(*(job.hashes for job in paid.unfinished))
     if in_flight:  # those texts are paid for: only the rest is submitted
         fresh = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]

@@ -129,6 +129,29 @@ def test_sigkill_during_submission_then_rerun_pays_each_text_once(tmp_path: Path
     assert _stored_ids(tmp_path) == sorted(corpus["id"])
 
 
+def test_sigkill_during_landing_then_rerun_lands_what_was_paid_for(tmp_path: Path) -> None:
+    """SIGKILL after 3 of 20 prediction files were written to the table: 2,000 prompts in all."""
+    corpus = make_corpus(2000)
+    corpus.to_csv(tmp_path / "docs.csv", index=False)
+    work = tmp_path / "w"
+    first = _start(
+        work,
+        tmp_path / "docs.csv",
+        *("--max-prompts", "500", "--rows-per-file", "100", "--seconds-per-write", "1"),
+    )
+    _wait_for(lambda: len(list(work.glob("landed-*"))) >= 3)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    landed_before = len(_stored_ids(tmp_path))
+    assert 300 <= landed_before < 2000  # killed in the middle of landing
+    summary = _rerun(work, tmp_path / "docs.csv")
+    assert summary["prompts"] == 0  # the predictions on disk were landed, not bought again
+    assert _prompts_submitted(work) == 2000
+    assert summary["failed"] == 0, summary["failed_examples"]
+    assert _stored_ids(tmp_path) == sorted(corpus["id"])
+    assert _runs_left_started(work) == 0
+
+
 def test_two_refreshes_at_once_the_second_refuses_and_nothing_is_paid_twice(
     tmp_path: Path,
 ) -> None:

@@ -14,7 +14,6 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from typing import Any
 import orjson
 
 from embed_assets.backends.base import JobState
+from embed_assets.staging import write_atomically
 
 JobRecord = dict[str, Any]
 WORKER_MODULE = "embed_assets.backends.local.worker"
@@ -140,11 +140,9 @@ class LocalJobEngine:
             raise KeyError(f"no job {job_id}") from None
 
     def _write(self, job_id: str, record: JobRecord) -> None:
-        folder = self.job_dir(job_id)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".job.", suffix=".json")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
-        os.replace(tmp, folder / "job.json")
+        write_atomically(
+            self.job_dir(job_id) / "job.json", orjson.dumps(record, option=orjson.OPT_INDENT_2)
+        )
 
     def update(self, job_id: str, change: Callable[[JobRecord], None]) -> JobRecord:
         """Applies `change` to a record under the job's lock and writes it back atomically."""
