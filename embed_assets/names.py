@@ -49,6 +49,7 @@ class PipelineNames:
         asset_prefix: the first part of each asset key.
         group: the asset group.
         sensor: the job-completion sensor.
+        pool: the Dagster pool of the batch-job asset (give it a limit of 1 to queue runs).
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
         table: the embedding table.
@@ -58,6 +59,7 @@ class PipelineNames:
     asset_prefix: str
     group: str
     sensor: str
+    pool: str
     backend_key: str
     store_key: str
     table: str
@@ -86,6 +88,7 @@ def pipeline_names(
         asset_prefix=name,
         group=name,
         sensor=f"{name}_batch_job_sensor",
+        pool=f"embed_assets/{name}",
         backend_key=backend_key or DEFAULT_BACKEND_KEY,
         store_key=store_key or DEFAULT_STORE_KEY,
         table=table_name(name),

@@ -8,17 +8,16 @@ on the same instance, so `dagster dev` later shows the whole history.
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from embed_assets.backends.base import BatchBackend
-from embed_assets.cli.lock import RefreshInProgress, refresh_lock
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+from embed_assets.pipeline.lock import RefreshInProgress, lock_folder, refresh_lock
 from embed_assets.pipeline.metadata import (
     RUN_KEY_TAG,
     SENSOR_NAME_TAG,
@@ -165,7 +164,7 @@ def run_pipeline(
             another process is refreshing the same pipeline.
     """
     try:
-        with refresh_lock(Path(instance.root_directory) / "locks", pipeline.name):
+        with refresh_lock(lock_folder(instance.root_directory), pipeline.name):
             return _run_locked(
                 defs=defs,
                 pipeline=pipeline,

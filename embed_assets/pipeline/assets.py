@@ -25,6 +25,7 @@ from embed_assets.pipeline.checks import (
     rejected_rows_result,
 )
 from embed_assets.pipeline.config import RefreshConfig
+from embed_assets.pipeline.lock import RefreshInProgress, lock_folder, refresh_lock
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.store.base import EmbeddingStore
 
@@ -95,37 +96,26 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
         kinds={"vertexai"},
+        pool=names.pool,
         description="Submits batch embedding jobs for the rows the table lacks and returns at "
-        "once; its metadata is the submission record the sensor follows.",
+        "once; its metadata is the submission record the sensor follows. One run at a time "
+        "plans and submits: a second one fails, naming the first (or waits, if the pool has a "
+        "limit of 1).",
     )
     def embedding_batch_job(
         context: dg.AssetExecutionContext, config: RefreshConfig, corpus: pd.DataFrame
     ) -> dg.MaterializeResult:
-        backend: BatchBackend = getattr(context.resources, names.backend_key)
-        store: EmbeddingStore = getattr(context.resources, names.store_key)
-        try:
-            handler = SubmissionHandler.plan(
-                backend=backend,
-                store=store,
-                corpus=corpus,
-                settings=spec.submission_settings,
-                run_id=context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id),
-                limits=config.limits(
-                    max_rejected_fraction=spec.max_rejected_fraction,
-                    max_deleted_fraction=spec.max_deleted_fraction,
-                ),
-                log=context.log.info,
-            )
-        except ValueError as error:  # the model is refused, or the refresh would lose data
+        try:  # two runs planning at once would both submit the same texts
+            with refresh_lock(
+                lock_folder(context.instance.root_directory),
+                spec.name,
+                holder=f"run {context.run.run_id}",
+                kind="submit",
+            ):
+                submission = _plan_and_submit(context, spec, config, corpus)
+        except RefreshInProgress as error:
             raise dg.Failure(description=str(error)) from error
-        submission_id = handler.submission.submission_id
-        try:
-            submission = handler.submit(log=context.log.info)
-        except BackendError as error:
-            raise dg.Failure(
-                description=f"submission {submission_id} could not be submitted: {error}. "
-                "Re-executing this run re-attaches to the jobs already created."
-            ) from error
+        submission_id = submission.submission_id
         context.log.info(
             f"submission {submission_id}: {submission.prompts} prompts in {len(submission.jobs)} "
             f"jobs ({submission.adopted_prompts} texts in jobs adopted from earlier submissions); "
@@ -140,6 +130,39 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         )
 
     return embedding_batch_job
+
+
+def _plan_and_submit(
+    context: dg.AssetExecutionContext,
+    spec: PipelineSpec,
+    config: RefreshConfig,
+    corpus: pd.DataFrame,
+) -> Submission:
+    """Plans the refresh (adopting what earlier submissions paid for) and submits the rest."""
+    backend: BatchBackend = getattr(context.resources, spec.names.backend_key)
+    store: EmbeddingStore = getattr(context.resources, spec.names.store_key)
+    try:
+        handler = SubmissionHandler.plan(
+            backend=backend,
+            store=store,
+            corpus=corpus,
+            settings=spec.submission_settings,
+            run_id=context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id),
+            limits=config.limits(
+                max_rejected_fraction=spec.max_rejected_fraction,
+                max_deleted_fraction=spec.max_deleted_fraction,
+            ),
+            log=context.log.info,
+        )
+    except ValueError as error:  # the model is refused, or the refresh would lose data
+        raise dg.Failure(description=str(error)) from error
+    try:
+        return handler.submit(log=context.log.info)
+    except BackendError as error:
+        raise dg.Failure(
+            description=f"submission {handler.submission.submission_id} could not be "
+            f"submitted: {error}. Re-executing this run re-attaches to the jobs already created."
+        ) from error
 
 
 def _find_submission(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Submission:
