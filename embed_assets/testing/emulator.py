@@ -14,6 +14,7 @@ import base64
 import shutil
 import tempfile
 import threading
+import time
 import zlib
 from collections import Counter
 from http.server import ThreadingHTTPServer
@@ -279,6 +280,11 @@ class VertexEmulator:
             extra={
                 "localModel": self.local_model,
                 "emulation": {"model": name, "dimension": spec.dimension},
+                **(
+                    {"queuedUntil": time.time() + fault.queued_seconds}
+                    if fault.queued_seconds
+                    else {}
+                ),
             },
             start_worker=False,
         )

@@ -49,8 +49,11 @@ class JobFault:
         final_state: end the job in this state instead of SUCCEEDED. FAILED and EXPIRED carry an
             `error` whose `details` are objects, as the service sends them.
         fail_every_nth_row: every Nth row fails with a non-empty per-row `status`; the job ends
-            PARTIALLY_SUCCEEDED (default 5 when `final_state` is PARTIALLY_SUCCEEDED).
+            SUCCEEDED with those rows inline, as live jobs were seen to (PARTIALLY_SUCCEEDED
+            with `final_state="PARTIALLY_SUCCEEDED"`, where it defaults to 5).
         stuck_pending: the job stays in PENDING until it is cancelled.
+        queued_seconds: seconds the job shows JOB_STATE_QUEUED before PENDING (Gemini jobs
+            may stay queued for hours).
         pending_seconds: seconds the job waits in PENDING before it may run.
         seconds_per_chunk: extra seconds per chunk of 512 rows while RUNNING.
     """
@@ -58,16 +61,18 @@ class JobFault:
     final_state: FinalState | None = None
     fail_every_nth_row: int = 0
     stuck_pending: bool = False
+    queued_seconds: float = 0.0
     pending_seconds: float = 0.0
     seconds_per_chunk: float = 0.0
 
     def worker_faults(self) -> dict[str, Any]:
         """Returns the fault settings the job worker reads."""
         faults: dict[str, Any] = {
-            "pending_seconds": self.pending_seconds,
+            "pending_seconds": self.queued_seconds + self.pending_seconds,
             "seconds_per_chunk": self.seconds_per_chunk,
             "fail_every_nth_row": self.fail_every_nth_row
             or (5 if self.final_state == "PARTIALLY_SUCCEEDED" else 0),
+            "failed_rows_end_succeeded": self.final_state != "PARTIALLY_SUCCEEDED",
         }
         if self.final_state in _ERRORS:
             faults["final_state"] = f"JOB_STATE_{self.final_state}"

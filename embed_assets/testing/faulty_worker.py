@@ -39,6 +39,7 @@ class FaultHooks(WorkerHooks):
         self.fail_every_nth_row = int(faults.get("fail_every_nth_row", 0))
         self.state: str | None = faults.get("final_state")
         self.error: dict[str, Any] | None = faults.get("error")
+        self.failed_rows_end_succeeded = bool(faults.get("failed_rows_end_succeeded", False))
 
     def before_running(self, check_cancel: Callable[[], None]) -> None:
         """Waits in PENDING for `pending_seconds` (a cancel still ends the wait)."""
@@ -66,8 +67,14 @@ class FaultHooks(WorkerHooks):
     def final_state(
         self, state: str, error: dict[str, Any] | None
     ) -> tuple[str, dict[str, Any] | None]:
-        """Ends the job in the injected state, with its error for FAILED and EXPIRED."""
+        """Ends the job in the injected state, with its error for FAILED and EXPIRED.
+
+        A job with failed rows ends SUCCEEDED (the rows inline) unless PARTIALLY_SUCCEEDED was
+        asked for.
+        """
         if not self.state:
+            if state == "JOB_STATE_PARTIALLY_SUCCEEDED" and self.failed_rows_end_succeeded:
+                return "JOB_STATE_SUCCEEDED", error
             return state, error
         injected = None
         if self.state in ("JOB_STATE_FAILED", "JOB_STATE_EXPIRED"):

@@ -1,6 +1,7 @@
 """The emulator's HTTP face: Google's error shape, request checks, routing, the control API."""
 
 import re
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ _PATH = re.compile(
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _INTERNAL_FIELDS = (
+    "queuedUntil",
     "maxRunningJobs",
     "rowsPerOutputFile",
     "slotsDir",
@@ -43,9 +45,35 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, "status": self.status}}
 
 
-def public_view(record: JobRecord) -> JobRecord:
-    """Returns a job record as the REST API shows it, without the engine's own fields."""
-    return {k: v for k, v in record.items() if k not in _INTERNAL_FIELDS}
+_NOT_COUNTED = ("JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_CANCELLED")
+
+
+def public_view(record: JobRecord, *, now: float | None = None) -> JobRecord:
+    """Returns a job record as the REST API shows it, without the engine's own fields.
+
+    As on the service: `modelVersionId` is always there; `labels` is left out when empty; a
+    job still queued shows JOB_STATE_QUEUED; `completionStats` is left out until there is
+    something to count (and on cancelled jobs), and so is each counter that is zero.
+    """
+    view = {k: v for k, v in record.items() if k not in _INTERNAL_FIELDS}
+    view["modelVersionId"] = "1"
+    if not view.get("labels"):
+        view.pop("labels", None)
+    queued_until = record.get("queuedUntil")
+    if (
+        view.get("state") == "JOB_STATE_PENDING"
+        and queued_until is not None
+        and (time.time() if now is None else now) < float(queued_until)
+    ):
+        view["state"] = "JOB_STATE_QUEUED"
+    counters = {
+        key: value
+        for key, value in (view.pop("completionStats", None) or {}).items()
+        if str(value) not in ("0", "")
+    }
+    if counters and view.get("state") not in _NOT_COUNTED:
+        view["completionStats"] = counters
+    return view
 
 
 class EmulatedService(Protocol):

@@ -75,8 +75,10 @@ def test_failed_rows_are_reported_and_resubmitted_next_time(
     corpus = make_corpus(30)
     corpus.loc[len(corpus)] = {"id": "bad", "content": ""}
     path = corpus_file(corpus)
-    if backend_kind == "vertex":  # the emulated job ends PARTIALLY_SUCCEEDED
-        request.getfixturevalue("vertex_emulator").inject(JobFault(fail_every_nth_row=10))
+    if backend_kind == "vertex":  # the job ends SUCCEEDED, its failed rows inline
+        request.getfixturevalue("vertex_emulator").inject(
+            JobFault(fail_every_nth_row=10, queued_seconds=1)  # QUEUED first, as on the service
+        )
         pipeline, defs = build(path)
     else:
         pipeline, defs = build(
@@ -85,7 +87,7 @@ def test_failed_rows_are_reported_and_resubmitted_next_time(
     first = run(pipeline, defs)
     assert (first.failed, first.rejected) == (3, 1)
     assert_accounted(first, corpus)
-    assert first.job_states and set(first.job_states.values()) == {"PARTIALLY_SUCCEEDED"}
+    assert first.job_states and set(first.job_states.values()) == {"SUCCEEDED"}
     pipeline, defs = build(path)
     second = run(pipeline, defs)
     assert (second.prompts, second.failed, second.embedded) == (3, 0, 30)

@@ -202,3 +202,40 @@ def test_jobs_beyond_the_running_limit_wait_in_pending(make_vertex_emulator) -> 
     running = {s for s in seen if "JOB_STATE_RUNNING" in s}
     assert running and all(s.count("JOB_STATE_RUNNING") == 1 for s in running)
     assert any("JOB_STATE_PENDING" in s and "JOB_STATE_RUNNING" in s for s in seen)
+
+
+def test_a_job_has_the_service_s_shape_from_queued_to_succeeded_with_failed_rows_inline(
+    vertex_emulator,
+) -> None:  # type: ignore[no-untyped-def]
+    """QUEUED before PENDING, no completionStats until something is counted, zero counters
+    left out, modelVersionId always there, empty labels left out, and a job whose rows partly
+    failed ends SUCCEEDED with the failed rows in its output."""
+    client = genai_client(vertex_emulator)
+    vertex_emulator.inject(JobFault(queued_seconds=2, fail_every_nth_row=4))
+    name = create(client, stage_requests(20, "queued.jsonl"), "queued")
+    status, body = raw(vertex_emulator, "GET", name)
+    assert status == 200 and body["state"] == "JOB_STATE_QUEUED"
+    assert client.batches.get(name=name).state.name == "JOB_STATE_QUEUED"  # type: ignore[union-attr]
+    assert "completionStats" not in body and "labels" not in body
+    assert body["modelVersionId"] == "1"
+    job = wait_terminal(client, name)
+    assert job.state is not None and job.state.name == "JOB_STATE_SUCCEEDED"
+    _, body = raw(vertex_emulator, "GET", name)
+    assert body["completionStats"] == {"successfulCount": "15", "failedCount": "5"}
+    directory = body["outputInfo"]["gcsOutputDirectory"].removeprefix("gs://embed-assets/")
+    blobs = storage.Client(project=PROJECT).list_blobs("embed-assets", prefix=directory)
+    lines = [orjson.loads(line) for b in blobs for line in b.download_as_bytes().splitlines()]
+    assert sum(1 for line in lines if line["status"]) == 5
+
+    name = create(client, stage_requests(8, "clean.jsonl"), "clean")
+    wait_terminal(client, name)
+    _, body = raw(vertex_emulator, "GET", name)
+    assert body["completionStats"] == {"successfulCount": "8"}  # no zero failedCount
+
+
+def test_partially_succeeded_is_still_produced_on_request(vertex_emulator) -> None:  # type: ignore[no-untyped-def]
+    client = genai_client(vertex_emulator)
+    vertex_emulator.inject(JobFault(final_state="PARTIALLY_SUCCEEDED"))
+    name = create(client, stage_requests(10, "partial.jsonl"), "partial")
+    job = wait_terminal(client, name)
+    assert job.state is not None and job.state.name == "JOB_STATE_PARTIALLY_SUCCEEDED"
