@@ -1,6 +1,22 @@
 """Embedding stores: the table of vectors, keyed by id and content hash."""
 
-from embed_assets.store.base import EmbeddingStore, StoreStats, embedding_rows
-from embed_assets.store.duckdb import DuckDBEmbeddingStore
+from embed_assets.store.base import (
+    EmbeddingStore,
+    Generations,
+    StoreStats,
+    TableIdentity,
+    TableOwnedError,
+    embedding_rows,
+)
+from embed_assets.store.duckdb import DuckDBEmbeddingStore, StoreBusy
 
-__all__ = ["DuckDBEmbeddingStore", "EmbeddingStore", "StoreStats", "embedding_rows"]
+__all__ = [
+    "DuckDBEmbeddingStore",
+    "EmbeddingStore",
+    "Generations",
+    "StoreBusy",
+    "StoreStats",
+    "TableIdentity",
+    "TableOwnedError",
+    "embedding_rows",
+]

@@ -1,5 +1,7 @@
 """`DuckDBEmbeddingStore`: the embedding table in a DuckDB file (the embedded default)."""
 
+import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,10 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
+class StoreBusy(RuntimeError):
+    """Another process kept the database file locked for too long; the message names it."""
+
+
 class DuckDBEmbeddingStore(dg.ConfigurableResource):
     """Keeps each pipeline's embeddings in a table of a DuckDB database file.
 
@@ -62,16 +68,40 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         description="DuckDB's memory limit per connection (it spills to disk beyond it), so "
         "landing a large submission costs memory in proportion to one prediction file.",
     )
+    busy_timeout_seconds: float = Field(
+        default=60.0,
+        description="How long to wait for another process using the database file (DuckDB "
+        "lets one process write at a time; each operation holds the file briefly).",
+    )
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Opens a connection for the duration of a `with` block."""
+        """Opens a connection for the duration of a `with` block.
+
+        Raises:
+            StoreBusy: another process kept the file for `busy_timeout_seconds`.
+        """
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if read_only and not Path(self.path).exists():
             read_only = False
-        connection = duckdb.connect(
-            self.path, read_only=read_only, config={"memory_limit": self.memory_limit}
-        )
+        deadline = time.monotonic() + self.busy_timeout_seconds
+        while True:
+            try:
+                connection = duckdb.connect(
+                    self.path, read_only=read_only, config={"memory_limit": self.memory_limit}
+                )
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = re.search(r"\(PID (\d+)\)", str(error))
+                    who = f"process {holder.group(1)}" if holder else "another process"
+                    raise StoreBusy(
+                        f"{self.path} is in use by {who} (waited "
+                        f"{self.busy_timeout_seconds:.0f} s); try again when it has finished"
+                    ) from error
+                time.sleep(0.05)
         try:
             yield connection
         finally:

@@ -152,3 +152,42 @@ def test_no_pipeline_name_collides_with_the_store_s_own_tables(tmp_path) -> None
         assert store.read(name)["id"].tolist() == [name]
         assert store.consumed_jobs(name) == {f"job-{name}"}
         assert store.owner(name) is not None and store.owner(name).pipeline == name  # type: ignore[union-attr]
+
+
+def _hold(path: Path, seconds: float):  # type: ignore[no-untyped-def]
+    """Another process holding the database file open for `seconds`; returns once it holds it."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(float(sys.argv[2]))", str(path), str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_file_another_process_holds_briefly_is_waited_for(tmp_path: Path) -> None:
+    """DuckDB lets one process at a time open the file: a short hold is waited out."""
+    path = tmp_path / "e.duckdb"
+    store = DuckDBEmbeddingStore(path=str(path), busy_timeout_seconds=30)
+    store.upsert("p", rows(["a"], ["h1"], [[1, 0]]))
+    holder = _hold(path, 1.5)
+    assert store.read("p")["id"].tolist() == ["a"]
+    holder.wait(timeout=30)
+
+
+def test_a_file_held_too_long_is_one_line_naming_the_process(tmp_path: Path) -> None:
+    from embed_assets.store import StoreBusy
+
+    path = tmp_path / "e.duckdb"
+    store = DuckDBEmbeddingStore(path=str(path), busy_timeout_seconds=0.5)
+    store.upsert("p", rows(["a"], ["h1"], [[1, 0]]))
+    holder = _hold(path, 30)
+    try:
+        with pytest.raises(StoreBusy, match=rf"is in use by process {holder.pid} \(waited"):
+            store.read("p")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
