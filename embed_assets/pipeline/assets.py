@@ -5,6 +5,7 @@ metadata they write is built in `metadata`, their checks in `checks`.
 """
 
 import hashlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +19,7 @@ from embed_assets.jobs.handler import SubmissionHandler, SubmissionSuperseded
 from embed_assets.jobs.landing import LandingReport, SubmissionNotFinished
 from embed_assets.jobs.record import Submission
 from embed_assets.models.pricing import estimate_cost
-from embed_assets.pipeline.checks import (
-    corpus_check_specs,
-    embeddings_check_results,
-    embeddings_check_specs,
-    rejected_rows_result,
-)
+from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import RefreshInProgress, lock_folder, refresh_lock
 from embed_assets.pipeline.spec import PipelineSpec
@@ -36,11 +32,30 @@ def build_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
 
 
 def corpus_version(frame: pd.DataFrame) -> str:
-    """A short digest of the corpus's content hashes, in order."""
+    """A fingerprint of the corpus's (id, content hash) set: row order does not change it.
+
+    Rejected rows count by their reason, so a row that becomes embeddable changes it too.
+    """
+    pairs = pd.DataFrame(
+        {
+            "id": frame["id"].astype(str).to_numpy(dtype=object),
+            "value": frame["content_hash"].fillna("rejected: " + frame["reason"].fillna("")),
+        }
+    ).sort_values(["id", "value"], kind="stable")
     digest = hashlib.sha256()
-    for value in frame["content_hash"].fillna("-"):
-        digest.update(value.encode())
+    for row_id, value in zip(pairs["id"], pairs["value"], strict=True):
+        digest.update(f"{row_id}\x1f{value}\x1e".encode())
     return digest.hexdigest()[:16]
+
+
+def _version(*parts: str) -> dg.DataVersion:
+    return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
+
+
+def _previous_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event is not None else None
+    return (materialization.tags or {}).get(md.DATA_VERSION_TAG) if materialization else None
 
 
 def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
@@ -71,15 +86,20 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
             f"{len(frame)} rows read, {len(frame) - len(rejected)} accepted, {len(rejected)} "
             f"rejected{by_reason}"
         )
-        yield dg.Output(
-            frame,
-            metadata=md.corpus_metadata(
+        version = corpus_version(frame)
+        with warnings.catch_warnings():  # Output(data_version=) is beta; users need not hear of it
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            output = dg.Output(
                 frame,
-                version=corpus_version(frame),
-                model=spec.resolved_model,
-                source=spec.describe_source(),
-            ),
-        )
+                data_version=dg.DataVersion(version),
+                metadata=md.corpus_metadata(
+                    frame,
+                    version=version,
+                    model=spec.resolved_model,
+                    source=spec.describe_source(),
+                ),
+            )
+        yield output
         yield rejected_rows_result(
             spec, rejected=len(rejected), rows=len(frame), allowed=config.allow_rejected_rows
         )
@@ -122,11 +142,18 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
             f"{submission.unchanged_rows} rows unchanged, {submission.reused_rows} reused, "
             f"{submission.stale_rows} stale stored rows"
         )
+        # a submission that changes nothing keeps the version, so nothing downstream goes stale
+        previous = _previous_version(context.instance, spec.batch_job_key)
+        if submission.needs_landing or previous is None:
+            version = _version("submission", submission_id)
+        else:
+            version = dg.DataVersion(previous)
         return dg.MaterializeResult(
+            data_version=version,
             metadata=md.submission_metadata(
                 submission,
                 cost=estimate_cost(submission.model, characters=submission.characters),
-            )
+            ),
         )
 
     return embedding_batch_job
@@ -165,7 +192,7 @@ def _plan_and_submit(
         ) from error
 
 
-def _find_submission(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Submission:
+def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Submission | None:
     """The submission a run lands: the one its tag names (the sensor's run), else the latest."""
     wanted = context.run.tags.get(md.RUN_TAG_SUBMISSION)
     if wanted:
@@ -175,12 +202,36 @@ def _find_submission(context: dg.AssetExecutionContext, spec: PipelineSpec) -> S
                 description=f"submission {wanted} was not found in the batch-job history"
             )
         return found
-    latest = md.latest_submission(context.instance, spec.batch_job_key)
-    if latest is None:
-        raise dg.Failure(
-            description=f"no submission yet: materialize {spec.batch_job_key.to_user_string()} first"
+    return md.latest_submission(context.instance, spec.batch_job_key)
+
+
+def _nothing_to_land(
+    context: dg.AssetExecutionContext,
+    spec: PipelineSpec,
+    submission: Submission | None,
+    handler: SubmissionHandler | None,
+) -> str | None:
+    """Why this run lands nothing (a sentence), or None when it should land the submission."""
+    if submission is None:
+        return (
+            f"no submission yet: {spec.batch_job_key.to_user_string()} has never been "
+            "materialized; nothing to land"
         )
-    return latest
+    if not submission.needs_landing:
+        return f"submission {submission.submission_id} changed nothing: the table is up to date"
+    if md.landed_submission_id(context.instance, spec.embeddings_key) == submission.submission_id:
+        return f"submission {submission.submission_id} is already in the table"
+    if handler is None or md.RUN_TAG_SUBMISSION in context.run.tags:
+        return None  # the sensor's run: every job has finished
+    statuses = handler.statuses()
+    running = [status for status in statuses if not status.is_terminal]
+    if running:
+        return (
+            f"{len(statuses) - len(running)} of {len(statuses)} jobs of submission "
+            f"{submission.submission_id} have finished; sensor {spec.names.sensor} lands them "
+            "when all have, and refreshes everything downstream"
+        )
+    return None
 
 
 def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
@@ -192,44 +243,71 @@ def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
         kinds={"duckdb"},
-        check_specs=embeddings_check_specs(spec),
+        output_required=False,
         description="The embedding table, updated from the latest submission's prediction files: "
-        "new rows upserted, rows that left the corpus deleted, failed rows recorded.",
+        "new rows upserted, rows that left the corpus deleted, failed rows recorded. While the "
+        "jobs run, a run of this asset lands nothing and succeeds (the sensor lands them).",
     )
     def embeddings(context: dg.AssetExecutionContext) -> Iterator[Any]:
         backend: BatchBackend = getattr(context.resources, names.backend_key)
         store: EmbeddingStore = getattr(context.resources, names.store_key)
-        submission = _find_submission(context, spec)
-        handler = SubmissionHandler(backend=backend, submission=submission)
-        try:
-            report = handler.land(
-                store=store,
-                min_coverage=spec.min_coverage,
-                log=context.log.info,
-                keep_staging=spec.keep_staging,
-            )
-        except (SubmissionNotFinished, SubmissionSuperseded, BackendError) as error:
+        submission = _submission_to_land(context, spec)
+        handler = SubmissionHandler(backend=backend, submission=submission) if submission else None
+        try:  # one landing at a time: a second one would find the staged files deleted
+            with refresh_lock(
+                lock_folder(context.instance.root_directory),
+                spec.name,
+                holder=f"run {context.run.run_id}",
+                kind="land",
+            ):
+                why_not = _nothing_to_land(context, spec, submission, handler)
+                if why_not is not None or handler is None or submission is None:
+                    context.log.info(why_not or "nothing to land")
+                    return
+                yield from _land(context, spec, handler, store)
+        except RefreshInProgress as error:
+            context.log.info(f"{error}; this run lands nothing")
+        except BackendError as error:
             raise dg.Failure(description=str(error)) from error
-        serving = report.generations.serving
-        dimension = serving.dimension if serving is not None else spec.dimension
-        stats = store.stats(spec.name, dimension=dimension)
-        context.log.info(_summary_line(report))
-        cost = estimate_cost(
-            submission.model, characters=submission.characters, tokens=report.tokens
-        )
-        yield dg.MaterializeResult(
-            metadata=md.landing_metadata(
-                report,
-                submission=submission,
-                stats=stats,
-                table=store.table_ref(spec.name),
-                dimension=dimension,
-                cost=cost,
-            )
-        )
-        yield from embeddings_check_results(spec, report, stats, dimension=dimension)
 
     return embeddings
+
+
+def _land(
+    context: dg.AssetExecutionContext,
+    spec: PipelineSpec,
+    handler: SubmissionHandler,
+    store: EmbeddingStore,
+) -> Iterator[dg.MaterializeResult]:
+    """Lands the submission and yields the materialization (its checks run as the next step)."""
+    submission = handler.submission
+    try:
+        report = handler.land(
+            store=store,
+            min_coverage=spec.min_coverage,
+            log=context.log.info,
+            keep_staging=spec.keep_staging,
+        )
+    except (SubmissionNotFinished, SubmissionSuperseded) as error:
+        raise dg.Failure(description=str(error)) from error
+    serving = report.generations.serving
+    dimension = serving.dimension if serving is not None else spec.dimension
+    stats = store.stats(spec.name, dimension=dimension)
+    context.log.info(_summary_line(report))
+    cost = estimate_cost(submission.model, characters=submission.characters, tokens=report.tokens)
+    yield dg.MaterializeResult(
+        data_version=_version(
+            "landed", submission.submission_id, serving.describe() if serving else ""
+        ),
+        metadata=md.landing_metadata(
+            report,
+            submission=submission,
+            stats=stats,
+            table=store.table_ref(spec.name),
+            dimension=dimension,
+            cost=cost,
+        ),
+    )
 
 
 def _summary_line(report: LandingReport) -> str:

@@ -1,12 +1,13 @@
 """The asset checks of a pipeline: their specs, and their results from what a step measured."""
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 import dagster as dg
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.jobs.guard import rejected_fraction
-from embed_assets.jobs.landing import LandingReport
 from embed_assets.pipeline.spec import PipelineSpec
-from embed_assets.store.base import StoreStats
 
 REJECTED_ROWS = "rejected_rows"
 COVERAGE = "coverage"
@@ -64,62 +65,109 @@ def rejected_rows_result(
     )
 
 
-def embeddings_check_specs(spec: PipelineSpec) -> list[dg.AssetCheckSpec]:
-    """The embeddings asset's checks."""
+def build_embeddings_checks(spec: PipelineSpec) -> dg.AssetChecksDefinition:
+    """The embeddings asset's checks, run after each landing from what the landing measured.
+
+    They are a step of their own, so a run in which `embeddings` lands nothing (its jobs are
+    still running) skips them with it. `dimension`, `finite_values` and `rows_accounted` are
+    blocking: bad vectors or lost rows never reach the assets downstream.
+    """
     key = spec.embeddings_key
-    return [
-        dg.AssetCheckSpec(
-            COVERAGE,
-            asset=key,
-            description=f"At least {spec.min_coverage:.0%} of accepted rows are embedded.",
-        ),
-        dg.AssetCheckSpec(
-            DIMENSION, asset=key, description=f"Every vector has {spec.dimension} values."
-        ),
-        dg.AssetCheckSpec(FINITE_VALUES, asset=key, description="No vector holds NaN or infinity."),
-        dg.AssetCheckSpec(
-            ROWS_ACCOUNTED, asset=key, description="Corpus rows = embedded + failed + rejected."
-        ),
-    ]
+
+    @dg.multi_asset_check(
+        name=f"{spec.names.asset_prefix}_embeddings_checks",
+        specs=[
+            dg.AssetCheckSpec(
+                COVERAGE,
+                asset=key,
+                description=f"At least {spec.min_coverage:.0%} of accepted rows are embedded.",
+            ),
+            dg.AssetCheckSpec(
+                DIMENSION,
+                asset=key,
+                description=f"Every vector has {spec.dimension} values.",
+                blocking=True,
+            ),
+            dg.AssetCheckSpec(
+                FINITE_VALUES,
+                asset=key,
+                description="No vector holds NaN or infinity.",
+                blocking=True,
+            ),
+            dg.AssetCheckSpec(
+                ROWS_ACCOUNTED,
+                asset=key,
+                description="Corpus rows = embedded + failed + rejected.",
+                blocking=True,
+            ),
+        ],
+    )
+    def embeddings_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        event = context.instance.get_latest_materialization_event(key)
+        if event is None or event.run_id != context.run.run_id:
+            raise dg.Failure(description=f"{key.to_user_string()} was not materialized by this run")
+        landing = md.read_landing(event)
+        yield from embeddings_check_results(spec, landing)
+
+    return embeddings_checks
 
 
 def embeddings_check_results(
-    spec: PipelineSpec, report: LandingReport, stats: StoreStats, *, dimension: int
+    spec: PipelineSpec, landing: Mapping[str, Any]
 ) -> list[dg.AssetCheckResult]:
-    """The embeddings checks after landing: coverage, dimension, finite values, rows accounted.
+    """The embeddings checks from a landing record (see `metadata.landing_record`).
 
     Coverage is of the generation the refresh wrote; dimension and finite values are of the
-    table that serves, whose vectors are `dimension` long.
+    table that serves.
     """
-    coverage = report.coverage
+    corpus, rejected = int(landing["corpus_rows"]), int(landing["rejected_rows"])
+    embedded, failed = int(landing["embedded_rows"]), int(landing["failed_rows"])
+    accepted = corpus - rejected
+    coverage = embedded / accepted if accepted else 1.0
+    wrong, non_finite = (
+        int(landing["rows_with_wrong_dimension"]),
+        int(landing["rows_with_non_finite_values"]),
+    )
     return [
         dg.AssetCheckResult(
             check_name=COVERAGE,
             passed=coverage >= spec.min_coverage,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={md.COVERAGE: coverage, md.FAILED_ROWS: report.failed_rows},
+            description=None
+            if coverage >= spec.min_coverage
+            else f"{embedded} of {accepted} accepted rows embedded ({coverage:.1%}); "
+            f"{failed} failed and are submitted again by the next refresh",
+            metadata={md.COVERAGE: round(coverage, 4), md.FAILED_ROWS: failed},
         ),
         dg.AssetCheckResult(
             check_name=DIMENSION,
-            passed=stats.wrong_dimension == 0,
+            passed=wrong == 0,
+            description=None
+            if wrong == 0
+            else f"{wrong} vectors are not {landing['dimension']} long",
             metadata={
-                md.ROWS_WITH_WRONG_DIMENSION: stats.wrong_dimension,
-                md.EXPECTED_DIMENSION: dimension,
+                md.ROWS_WITH_WRONG_DIMENSION: wrong,
+                md.EXPECTED_DIMENSION: int(landing["dimension"]),
             },
         ),
         dg.AssetCheckResult(
             check_name=FINITE_VALUES,
-            passed=stats.non_finite == 0,
-            metadata={md.ROWS_WITH_NON_FINITE_VALUES: stats.non_finite},
+            passed=non_finite == 0,
+            description=None if non_finite == 0 else f"{non_finite} vectors hold NaN or infinity",
+            metadata={md.ROWS_WITH_NON_FINITE_VALUES: non_finite},
         ),
         dg.AssetCheckResult(
             check_name=ROWS_ACCOUNTED,
-            passed=report.accounted,
+            passed=corpus == embedded + failed + rejected,
+            description=None
+            if corpus == embedded + failed + rejected
+            else f"{corpus} corpus rows but {embedded} embedded + {failed} failed + {rejected} "
+            "rejected",
             metadata={
-                md.CORPUS_ROWS: report.corpus_rows,
-                md.EMBEDDED: report.embedded_ids,
-                md.FAILED: report.failed_rows,
-                md.REJECTED: report.rejected_rows,
+                md.CORPUS_ROWS: corpus,
+                md.EMBEDDED: embedded,
+                md.FAILED: failed,
+                md.REJECTED: rejected,
             },
         ),
     ]

@@ -20,6 +20,19 @@ class SensorOutcome(Enum):
     NOTHING_TO_LAND = "NOTHING_TO_LAND"  # the submission changed nothing
     ALREADY_LANDED = "ALREADY_LANDED"  # the embeddings asset already holds it
 
+    def sentence(self, submission_id: str) -> str:
+        """What the outcome means, as a person reads it in the sensor's tick history."""
+        return {
+            SensorOutcome.REQUESTED: f"submission {submission_id}: every job finished and its "
+            "landing run was requested; nothing new to land",
+            SensorOutcome.FAILED: f"submission {submission_id}: every job ended without output; "
+            "the next refresh submits its texts again",
+            SensorOutcome.NOTHING_TO_LAND: f"submission {submission_id} changed nothing; "
+            "nothing new to land",
+            SensorOutcome.ALREADY_LANDED: f"submission {submission_id} is already in the table; "
+            "nothing new to land",
+        }[self]
+
 
 @whitelist_for_serdes
 @record

@@ -7,6 +7,7 @@ import dagster as dg
 
 from embed_assets.backends.base import BatchBackend
 from embed_assets.pipeline.assets import build_assets
+from embed_assets.pipeline.checks import build_embeddings_checks
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.store.base import EmbeddingStore
@@ -44,6 +45,7 @@ class EmbeddingPipeline(PipelineSpec):
             resources[self.names.store_key] = store
         return dg.Definitions(
             assets=build_assets(self),
+            asset_checks=[build_embeddings_checks(self)],
             sensors=[
                 build_embedding_job_sensor(
                     job_asset_key=self.batch_job_key,

@@ -24,6 +24,7 @@ RUN_TAG_SUBMISSION = "embed_assets/submission_id"  # run tag: the submission a r
 
 # -- Dagster's own run tags the library reads or sets --------------------------------------------
 ROOT_RUN_ID_TAG = "dagster/root_run_id"
+DATA_VERSION_TAG = "dagster/data_version"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 RUN_KEY_TAG = "dagster/run_key"
 
@@ -147,8 +148,11 @@ def submission_metadata(submission: Submission, *, cost: CostEstimate) -> dict[s
     }
 
 
-def landing_record(report: LandingReport) -> dict[str, Any]:
-    """What landing did, as the JSON the CLI's summary reads back."""
+def landing_record(report: LandingReport, *, stats: StoreStats, dimension: int) -> dict[str, Any]:
+    """What landing did and what the serving table holds, as JSON.
+
+    The CLI's summary and the embeddings checks read it back.
+    """
     return {
         "submission_id": report.submission_id,
         "corpus_rows": report.corpus_rows,
@@ -165,6 +169,10 @@ def landing_record(report: LandingReport) -> dict[str, Any]:
         "serving_model": _model(report.generations.serving),
         "building_model": _model(report.generations.building),
         "generation_switched": report.switched,
+        "table_rows": stats.rows,
+        "dimension": dimension,
+        "rows_with_wrong_dimension": stats.wrong_dimension,
+        "rows_with_non_finite_values": stats.non_finite,
     }
 
 
@@ -185,7 +193,9 @@ def landing_metadata(
     return {
         ROW_COUNT: dg.MetadataValue.int(stats.rows),
         SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
-        LANDING_REPORT: dg.MetadataValue.json(landing_record(report)),
+        LANDING_REPORT: dg.MetadataValue.json(
+            landing_record(report, stats=stats, dimension=dimension)
+        ),
         TABLE: dg.MetadataValue.text(table),
         MODEL: dg.MetadataValue.text(submission.model),
         SERVING_MODEL: dg.MetadataValue.text(_model(report.generations.serving) or "-"),
@@ -248,6 +258,14 @@ def landing_from_metadata(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     """Reads the landing record back (None when the metadata holds none)."""
     entry = metadata.get(LANDING_REPORT)
     return None if entry is None else dict(_json(entry))
+
+
+def read_landing(event: dg.EventLogEntry) -> dict[str, Any]:
+    """Reads the landing record of one embeddings materialization event ({} if none)."""
+    materialization = event.asset_materialization
+    if materialization is None:
+        return {}
+    return landing_from_metadata(materialization.metadata) or {}
 
 
 def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> Mapping[str, Any] | None:

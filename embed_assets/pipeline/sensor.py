@@ -12,6 +12,7 @@ import dagster as dg
 
 from embed_assets.backends.base import BatchBackend, JobState
 from embed_assets.jobs.handler import SubmissionHandler
+from embed_assets.jobs.polling import PollResult
 from embed_assets.jobs.record import Submission
 from embed_assets.names import DEFAULT_BACKEND_KEY, pipeline_names
 from embed_assets.pipeline.cursor import JobSensorCursor, SensorOutcome, read_cursor
@@ -68,9 +69,7 @@ def build_embedding_job_sensor(
         if cursor.submission_id != submission.submission_id:
             cursor = JobSensorCursor(submission_id=submission.submission_id)
         if cursor.outcome is not None:
-            return dg.SkipReason(
-                f"submission {submission.submission_id}: {cursor.outcome.value.lower()}"
-            )
+            return dg.SkipReason(cursor.outcome.sentence(submission.submission_id))
         if not submission.needs_landing:
             return dg.SensorResult(
                 skip_reason=f"submission {submission.submission_id} changed nothing; no run needed",
@@ -88,6 +87,7 @@ def build_embedding_job_sensor(
             cursor,
             job_asset_key,
             time_budget_seconds,
+            minimum_interval_seconds,
         )
 
     return _sensor
@@ -99,6 +99,7 @@ def _follow(
     cursor: JobSensorCursor,
     job_asset_key: dg.AssetKey,
     time_budget_seconds: float,
+    minimum_interval_seconds: int,
 ) -> dg.SensorResult:
     """Polls the jobs once and decides: keep waiting, report failure, or request the run."""
     submission = handler.submission
@@ -119,8 +120,9 @@ def _follow(
         return dg.SensorResult(
             asset_events=events,
             cursor=cursor.serialize(),
-            skip_reason=f"{finished} of {len(submission.jobs)} jobs of submission "
-            f"{submission.submission_id} finished",
+            skip_reason=f"{len(submission.jobs) - finished} of {len(submission.jobs)} jobs of "
+            f"submission {submission.submission_id} not finished yet ({_state_counts(result)}); "
+            f"next check in {minimum_interval_seconds} s",
         )
     states = [JobState(cursor.states[job.name]) for job in submission.jobs]
     if submission.jobs and not any(s.has_output for s in states):
@@ -153,3 +155,11 @@ def _progress_event(
         asset_key=asset_key,
         metadata=progress_metadata(submission, cursor.states, finished=finished),
     )
+
+
+def _state_counts(result: PollResult) -> str:
+    """`2 RUNNING, 1 PENDING`: the jobs' last known states, most common first."""
+    counts: dict[str, int] = {}
+    for state in result.states.values():
+        counts[state] = counts.get(state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda i: -i[1]))

@@ -29,7 +29,8 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     name = submission.jobs[0].name
     first = tick_sensor(defs, pipeline, instance, None)
     assert not first.run_requests
-    assert "0 of 1 jobs" in (first.skip_message or "")
+    assert "1 of 1 jobs" in (first.skip_message or "")
+    assert "not finished yet (1 PENDING); next check in 30 s" in (first.skip_message or "")
     deadline = time.monotonic() + 30
     while backend.get(name).state is not JobState.RUNNING and time.monotonic() < deadline:
         time.sleep(0.1)
