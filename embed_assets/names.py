@@ -14,6 +14,7 @@ MAX_NAME_LENGTH = 63  # a Vertex label value, which carries the name, holds at m
 DEFAULT_BACKEND_KEY = "embedding_backend"
 DEFAULT_STORE_KEY = "embedding_store"
 # the last part of each asset key; the first is the pipeline's asset prefix
+SOURCE_ASSET = "source"  # the observed corpus file or object, when the corpus is one
 CORPUS_ASSET = "corpus"
 BATCH_JOB_ASSET = "embedding_batch_job"
 EMBEDDINGS_ASSET = "embeddings"
@@ -50,6 +51,7 @@ class PipelineNames:
         group: the asset group.
         sensor: the job-completion sensor.
         pool: the Dagster pool of the batch-job asset (give it a limit of 1 to queue runs).
+        automation_sensor: the sensor that observes the source and refreshes corpus and jobs.
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
         table: the embedding table.
@@ -60,6 +62,7 @@ class PipelineNames:
     group: str
     sensor: str
     pool: str
+    automation_sensor: str
     backend_key: str
     store_key: str
     table: str
@@ -89,6 +92,7 @@ def pipeline_names(
         group=name,
         sensor=f"{name}_batch_job_sensor",
         pool=f"embed_assets/{name}",
+        automation_sensor=f"{name}_automation_sensor",
         backend_key=backend_key or DEFAULT_BACKEND_KEY,
         store_key=store_key or DEFAULT_STORE_KEY,
         table=table_name(name),

@@ -49,6 +49,10 @@ class Storage(Protocol):
         """Returns every `*.jsonl` object at or below `uri`, sorted."""
         ...
 
+    def fingerprint(self, uri: str) -> str | None:
+        """Returns a cheap value that changes whenever the object does (None if missing)."""
+        ...
+
     def delete(self, uri: str) -> int:
         """Deletes an object, or every object below a folder / prefix; returns how many."""
         ...
@@ -115,6 +119,14 @@ class LocalStorage:
         if not path.is_dir():
             return []
         return sorted(str(p) for p in path.rglob("*.jsonl") if p.is_file())
+
+    def fingerprint(self, uri: str) -> str | None:
+        """Size and modification time of a file: cheap, and changed by every write."""
+        try:
+            stat = Path(uri).stat()
+        except FileNotFoundError:
+            return None
+        return f"size {stat.st_size}, mtime_ns {stat.st_mtime_ns}"
 
     def delete(self, uri: str) -> int:
         """Deletes a file, or a folder with everything in it; returns the files deleted."""
@@ -198,6 +210,14 @@ class GcsStorage:
         prefix = name.rstrip("/") + "/" if name else ""
         blobs = self.client.list_blobs(bucket, prefix=prefix)
         return sorted(f"gs://{bucket}/{b.name}" for b in blobs if b.name.endswith(".jsonl"))
+
+    def fingerprint(self, uri: str) -> str | None:
+        """Generation and MD5 of an object (one metadata request; no download)."""
+        bucket, name = split_gs_uri(uri)
+        blob = self.client.bucket(bucket).get_blob(name)
+        if blob is None:
+            return None
+        return f"generation {blob.generation}, md5 {blob.md5_hash}"
 
     def delete(self, uri: str) -> int:
         """Deletes an object, or every object below a prefix; returns how many."""

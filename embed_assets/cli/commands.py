@@ -33,12 +33,12 @@ def _pipeline_name(args: argparse.Namespace, workdir: Path) -> str:
     return "stdlib_docs"
 
 
-def _pipeline_from_args(args: argparse.Namespace) -> Any:
+def _pipeline_from_args(args: argparse.Namespace, workdir: Path) -> Any:
     from embed_assets.cli.definitions import demo_pipeline
     from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
     if args.corpus is None:
-        return demo_pipeline(model=args.model)
+        return demo_pipeline(workdir=workdir, model=args.model)
     return EmbeddingPipeline(
         name=args.name,
         corpus=str(Path(args.corpus).resolve())
@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        pipeline = _pipeline_from_args(args)
+        pipeline = _pipeline_from_args(args, workdir)
         _remember_pipeline(workdir, pipeline.name)
         defs = _definitions(pipeline, workdir)
         progress = (
@@ -166,11 +166,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(orjson.dumps({**summary.to_json(), "workdir": str(workdir)}).decode())
     else:
         _print_summary(summary, sample, args.query)
-        print(
-            f"\nDagster UI: DAGSTER_HOME={workdir / 'dagster'} {WORKDIR_ENV}={workdir} "
-            "dagster dev -w workspace.yaml"
-        )
+        print(f"\nDagster UI: {_ui_command(workdir)}")
     return 0 if summary.failed == 0 and all(summary.checks.values()) else 2
+
+
+def _ui_command(workdir: Path) -> str:
+    """The command that opens this work folder's instance in the Dagster UI."""
+    if workdir == (Path.cwd() / DEFAULT_WORKDIR).resolve() and Path("Makefile").exists():
+        return "make dev"
+    dagster = Path(sys.executable).with_name("dagster")
+    return (
+        f"DAGSTER_HOME={workdir / 'dagster'} {WORKDIR_ENV}={workdir} {dagster} dev "
+        "-m embed_assets.cli.definitions"
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -3,6 +3,9 @@
 Everything lives under the work folder `EMBED_ASSETS_WORKDIR` (default `.embed-assets` in the
 current folder): staging, job records and the DuckDB table. `embed-assets run` uses the same
 layout, so `dagster dev` with `DAGSTER_HOME=<workdir>/dagster` shows the CLI's history.
+
+The demo corpus is written once to `<workdir>/demo_corpus.jsonl` (the standard library's
+docstrings); edit that file and the running `dagster dev` refreshes the pipeline by itself.
 """
 
 import os
@@ -19,13 +22,30 @@ from embed_assets.store.duckdb import DuckDBEmbeddingStore
 DEMO_PIPELINE = "stdlib_docs"
 
 
+DEMO_CORPUS_FILE = "demo_corpus.jsonl"
+
+
+def demo_corpus_file(workdir: Path) -> Path:
+    """Writes the standard library's docstrings to `<workdir>/demo_corpus.jsonl` once.
+
+    An existing file is left as it is: it may hold the user's edits.
+    """
+    path = workdir / DEMO_CORPUS_FILE
+    if not path.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".jsonl.partial")
+        stdlib_docstrings().to_json(partial, orient="records", lines=True, force_ascii=False)
+        partial.replace(path)
+    return path
+
+
 def demo_pipeline(
-    *, model: str | None = None, sensor_interval_seconds: int = 5
+    *, workdir: Path, model: str | None = None, sensor_interval_seconds: int = 5
 ) -> EmbeddingPipeline:
-    """Returns the demo pipeline over the standard library's docstrings."""
+    """Returns the demo pipeline over the standard library's docstrings, kept in a file."""
     return EmbeddingPipeline(
         name=DEMO_PIPELINE,
-        corpus=stdlib_docstrings,
+        corpus=str(demo_corpus_file(workdir)),
         model=model,
         title_column="title",
         sensor_interval_seconds=sensor_interval_seconds,
@@ -50,6 +70,8 @@ def build_definitions(
     return dg.Definitions.merge(defs, dg.Definitions(assets=[neighbours]))
 
 
+_workdir = workdir_from_env()
 defs = build_definitions(
-    demo_pipeline(model=os.environ.get("EMBED_ASSETS_MODEL") or None), workdir=workdir_from_env()
+    demo_pipeline(workdir=_workdir, model=os.environ.get("EMBED_ASSETS_MODEL") or None),
+    workdir=_workdir,
 )

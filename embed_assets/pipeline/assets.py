@@ -65,6 +65,8 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=spec.corpus_key,
         ins=ins,
+        deps=[spec.source_key] if spec.source_key else None,
+        automation_condition=spec.automation_condition,
         group_name=spec.names.group,
         kinds={"pandas"},
         check_specs=corpus_check_specs(spec),
@@ -113,6 +115,7 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=spec.batch_job_key,
         ins={"corpus": dg.AssetIn(key=spec.corpus_key)},
+        automation_condition=spec.automation_condition,
         group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
         kinds={"vertexai"},

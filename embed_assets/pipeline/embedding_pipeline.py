@@ -7,6 +7,7 @@ import dagster as dg
 
 from embed_assets.backends.base import BatchBackend
 from embed_assets.pipeline.assets import build_assets
+from embed_assets.pipeline.automation import build_automation_sensor, build_source_asset
 from embed_assets.pipeline.checks import build_embeddings_checks
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
 from embed_assets.pipeline.spec import PipelineSpec
@@ -43,8 +44,10 @@ class EmbeddingPipeline(PipelineSpec):
             resources[self.names.backend_key] = backend
         if store is not None:
             resources[self.names.store_key] = store
+        source = build_source_asset(self)
+        automation = build_automation_sensor(self)
         return dg.Definitions(
-            assets=build_assets(self),
+            assets=[*([source] if source else []), *build_assets(self)],
             asset_checks=[build_embeddings_checks(self)],
             sensors=[
                 build_embedding_job_sensor(
@@ -53,7 +56,8 @@ class EmbeddingPipeline(PipelineSpec):
                     backend_key=self.names.backend_key,
                     minimum_interval_seconds=self.sensor_interval_seconds,
                     name=self.names.sensor,
-                )
+                ),
+                *([automation] if automation else []),
             ],
             resources=resources,
         )

@@ -5,7 +5,7 @@ sensor are built from this spec alone.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 import pandas as pd
@@ -22,6 +22,7 @@ from embed_assets.names import (
     DEFAULT_BACKEND_KEY,
     DEFAULT_STORE_KEY,
     EMBEDDINGS_ASSET,
+    SOURCE_ASSET,
     PipelineNames,
     check_pipeline_name,
     pipeline_names,
@@ -59,6 +60,11 @@ class PipelineSpec:
         encoding: text encoding of a CSV or JSONL corpus file.
         keep_staging: keep request and prediction files after landing (default: they are
             deleted once landed; each submission's manifest is always kept).
+        automation_condition: when `corpus` and `embedding_batch_job` refresh by themselves
+            (default `AutomationCondition.eager()`: as soon as the source changes; e.g.
+            `AutomationCondition.on_cron("0 3 * * *")` for nightly; None: only on request).
+        observe_cron: how often a corpus file or `gs://` object is observed (a cheap
+            fingerprint: size and mtime, or generation and MD5); None: never by itself.
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
     """
@@ -79,6 +85,10 @@ class PipelineSpec:
     sensor_interval_seconds: int = 30
     encoding: str = "utf-8"
     keep_staging: bool = False
+    automation_condition: dg.AutomationCondition | None = field(
+        default_factory=dg.AutomationCondition.eager
+    )
+    observe_cron: str | None = "* * * * *"
     backend_key: str = DEFAULT_BACKEND_KEY
     store_key: str = DEFAULT_STORE_KEY
 
@@ -88,9 +98,9 @@ class PipelineSpec:
         spec.check_dimensionality(self.output_dimensionality)
         if self.max_prompts_per_job is not None and self.max_prompts_per_job < 1:
             raise ValueError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
-        for field in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
-            if not 0.0 <= getattr(self, field) <= 1.0:
-                raise ValueError(f"{field}={getattr(self, field)} must be between 0 and 1")
+        for fraction in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
+            if not 0.0 <= getattr(self, fraction) <= 1.0:
+                raise ValueError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")
 
     @property
     def names(self) -> PipelineNames:
@@ -111,6 +121,13 @@ class PipelineSpec:
     def corpus_key(self) -> dg.AssetKey:
         """Key of the corpus asset (`<name>/corpus`)."""
         return dg.AssetKey(self.names.asset_path(CORPUS_ASSET))
+
+    @property
+    def source_key(self) -> dg.AssetKey | None:
+        """Key of the observed corpus file or object (`<name>/source`), if the corpus is one."""
+        if isinstance(self.corpus, str):
+            return dg.AssetKey(self.names.asset_path(SOURCE_ASSET))
+        return None
 
     @property
     def batch_job_key(self) -> dg.AssetKey:

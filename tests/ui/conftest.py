@@ -1,0 +1,150 @@
+"""A real `dagster dev` (webserver + daemon) on 127.0.0.1, started per test and always stopped."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.helpers import make_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The code location the UI tests load: one pipeline over a CSV in the test's folder, the local
+# backend with jobs that take 15 s (so a run finds them unfinished, as with Vertex), and an
+# eager asset downstream of the embedding table.
+DEFINITIONS = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+
+    import dagster as dg
+
+    from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
+    from embed_assets.testing import FaultyLocalBatchBackend
+
+    work = Path(os.environ["UI_TEST_WORKDIR"])
+    pipeline = EmbeddingPipeline(
+        name="docs", corpus=str(work / "docs.csv"), model="lexical-hash",
+        sensor_interval_seconds=5,
+    )
+
+
+    @dg.asset(deps=[pipeline.embeddings_key], automation_condition=dg.AutomationCondition.eager())
+    def search_index() -> None:
+        \"\"\"Stands for what a user builds on the table.\"\"\"
+
+
+    defs = dg.Definitions.merge(
+        pipeline.build_definitions(
+            backend=FaultyLocalBatchBackend(workdir=str(work), seconds_per_chunk=15),
+            store=DuckDBEmbeddingStore(path=str(work / "embeddings.duckdb")),
+        ),
+        dg.Definitions(assets=[search_index]),
+    )
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DagsterDev:
+    """A running `dagster dev` and the folder its pipeline works in."""
+
+    url: str
+    workdir: Path
+    log: Path
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = orjson.dumps({"query": query, "variables": variables or {}})
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = orjson.loads(response.read())
+        assert "errors" not in answer, answer["errors"]
+        return dict(answer["data"])
+
+    def wait_for(
+        self, condition: Callable[[], Any], *, timeout: float, what: str, every: float = 1.0
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
+            time.sleep(every)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
+    """Starts `dagster dev` on a free port in its own process group; ends the group after."""
+    work, home = tmp_path / "work", tmp_path / "dagster_home"
+    work.mkdir()
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    make_corpus(40).to_csv(work / "docs.csv", index=False)
+    (tmp_path / "ui_definitions.py").write_text(DEFINITIONS)
+    port = free_port()
+    log = tmp_path / "dagster_dev.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-f", str(tmp_path / "ui_definitions.py")]
+            + ["-h", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DAGSTER_HOME": str(home),
+                "UI_TEST_WORKDIR": str(work),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONPATH": str(ROOT),
+            },
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    dev = DagsterDev(url=f"http://127.0.0.1:{port}", workdir=work, log=log)
+    try:
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{dev.url}/server_info", timeout=2):
+                    return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+                return False
+
+        dev.wait_for(ready, timeout=120, what="dagster dev to answer", every=0.5)
+        yield dev
+    finally:
+        _stop(process)
