@@ -11,8 +11,10 @@ from dataclasses import dataclass
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 MAX_NAME_LENGTH = 63  # a Vertex label value, which carries the name, holds at most 63 characters
 
-DEFAULT_BACKEND_KEY = "embedding_backend"
-DEFAULT_STORE_KEY = "embedding_store"
+# resource keys end in these; by default each pipeline binds its own (`docs_embedding_backend`),
+# so pipelines with their own resources merge into one code location without a clash
+BACKEND_KEY_SUFFIX = "embedding_backend"
+STORE_KEY_SUFFIX = "embedding_store"
 # the last part of each asset key; the first is the pipeline's asset prefix
 SOURCE_ASSET = "source"  # the observed corpus file or object, when the corpus is one
 CORPUS_ASSET = "corpus"
@@ -79,8 +81,8 @@ def pipeline_names(
 
     Args:
         name: the pipeline's name.
-        backend_key: resource key of the batch backend (default `embedding_backend`).
-        store_key: resource key of the embedding store (default `embedding_store`).
+        backend_key: resource key of the batch backend (default `<name>_embedding_backend`).
+        store_key: resource key of the embedding store (default `<name>_embedding_store`).
 
     Raises:
         ValueError: the name is not allowed (see `check_pipeline_name`).
@@ -93,7 +95,7 @@ def pipeline_names(
         sensor=f"{name}_batch_job_sensor",
         pool=f"embed_assets/{name}",
         automation_sensor=f"{name}_automation_sensor",
-        backend_key=backend_key or DEFAULT_BACKEND_KEY,
-        store_key=store_key or DEFAULT_STORE_KEY,
+        backend_key=backend_key or f"{name}_{BACKEND_KEY_SUFFIX}",
+        store_key=store_key or f"{name}_{STORE_KEY_SUFFIX}",
         table=table_name(name),
     )

@@ -15,7 +15,10 @@ def test_every_name_derives_from_the_pipeline_name() -> None:
         "Docs_2_batch_job_sensor",
         "docs_2",
     )
-    assert (names.backend_key, names.store_key) == ("embedding_backend", "embedding_store")
+    assert (names.backend_key, names.store_key) == (
+        "Docs_2_embedding_backend",
+        "Docs_2_embedding_store",
+    )
     assert pipeline_names("9lives").table == "t_9lives"
 
 

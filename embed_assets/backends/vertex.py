@@ -10,7 +10,7 @@ objects, which is what the service sends for failed jobs.
 import threading
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 import orjson
@@ -66,6 +66,8 @@ class VertexBatchBackend(dg.ConfigurableResource):
         )
         ```
     """
+
+    kind: ClassVar[str] = "vertexai"  # the Dagster kind of the assets it serves
 
     project: str = Field(description="Google Cloud project that runs the batch jobs.")
     location: str = Field(default="us-central1", description="Vertex AI region of the jobs.")

@@ -12,7 +12,7 @@ import orjson
 
 from embed_assets.cli.disk import disk_full_message
 from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
-from embed_assets.names import BATCH_JOB_ASSET, DEFAULT_BACKEND_KEY, pipeline_names
+from embed_assets.names import BATCH_JOB_ASSET, pipeline_names
 from embed_assets.testing.serve import add_emulator_command
 
 LAST_PIPELINE_FILE = "last_pipeline"
@@ -213,18 +213,19 @@ def _load_definitions(target: str) -> Any:
     return found[0]
 
 
-def _backend_for(args: argparse.Namespace, workdir: Path) -> Any:
+def _backend_for(args: argparse.Namespace, workdir: Path, name: str) -> Any:
     """Returns the pipeline's batch backend: from --definitions, else the local one in workdir."""
     if not args.definitions:
         from embed_assets.backends.local.resource import LocalBatchBackend
 
         return LocalBatchBackend(workdir=str(workdir))
     defs = _load_definitions(args.definitions)
+    key = args.backend_key or pipeline_names(name).backend_key
     try:
-        return defs.resources[args.backend_key]
+        return defs.resources[key]
     except KeyError:
         raise SystemExit(
-            f"{args.definitions} binds no resource {args.backend_key!r} (use --backend-key)"
+            f"{args.definitions} binds no resource {key!r} (use --backend-key)"
         ) from None
 
 
@@ -241,8 +242,8 @@ def _latest_submission_and_backend(args: argparse.Namespace) -> tuple[Any, Any] 
     workdir = prepare_workdir(Path(args.workdir))
     if args.definitions and home:
         os.environ["DAGSTER_HOME"] = home
-    backend = _backend_for(args, workdir)
     name = _pipeline_name(args, workdir)
+    backend = _backend_for(args, workdir, name)
     with dg.DagsterInstance.get() as instance:
         key = dg.AssetKey(pipeline_names(name).asset_path(BATCH_JOB_ASSET))
         submission = latest_submission(instance, key)
@@ -366,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="your definitions (file.py, module or module:attr) to take the backend from; "
             "the Dagster instance is then $DAGSTER_HOME if set",
         )
-        sub.add_argument("--backend-key", default=DEFAULT_BACKEND_KEY)
+        sub.add_argument(
+            "--backend-key", help="the backend's resource key (default: <name>_embedding_backend)"
+        )
         sub.set_defaults(func=func)
 
     add_emulator_command(commands)

@@ -148,12 +148,12 @@ def build_neighbours_asset(
         with store.connect() as con:
             con.register("result", result)
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM result")
-        preview = result[result["rank"] == 1].head(5)
+        preview = result[result["rank"] == 1].head(5).round({"similarity": 3})
         context.log.info(f"wrote {len(result)} neighbour rows for {len(ids)} documents to {target}")
         return dg.MaterializeResult(
             metadata={
                 md.ROW_COUNT: dg.MetadataValue.int(len(result)),
-                md.TABLE: dg.MetadataValue.text(target),
+                md.TABLE_NAME: dg.MetadataValue.text(target),
                 md.PREVIEW: dg.MetadataValue.md(
                     md.markdown_table(preview, ["id", "neighbour_id", "similarity"])
                 ),

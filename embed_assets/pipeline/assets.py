@@ -26,9 +26,21 @@ from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.store.base import EmbeddingStore
 
 
-def build_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
-    """Returns the corpus, batch-job and embeddings assets of a pipeline, with their checks."""
-    return [_corpus_asset(spec), _batch_job_asset(spec), _embeddings_asset(spec)]
+def build_assets(
+    spec: PipelineSpec, *, backend_kind: str | None = None, store_kind: str | None = None
+) -> list[dg.AssetsDefinition]:
+    """Returns the corpus, batch-job and embeddings assets of a pipeline, with their checks.
+
+    Args:
+        spec: the pipeline.
+        backend_kind: the Dagster kind of the bound backend (`vertexai`, `python`), if known.
+        store_kind: the Dagster kind of the bound store (`duckdb`), if known.
+    """
+    return [
+        _corpus_asset(spec),
+        _batch_job_asset(spec, kinds={backend_kind} if backend_kind else set()),
+        _embeddings_asset(spec, kinds={store_kind} if store_kind else set()),
+    ]
 
 
 def corpus_version(frame: pd.DataFrame) -> str:
@@ -109,7 +121,7 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
     return corpus
 
 
-def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
+def _batch_job_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
@@ -118,7 +130,7 @@ def _batch_job_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         automation_condition=spec.automation_condition,
         group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
-        kinds={"vertexai"},
+        kinds=kinds or None,
         pool=names.pool,
         description="Submits batch embedding jobs for the rows the table lacks and returns at "
         "once; its metadata is the submission record the sensor follows. One run at a time "
@@ -237,7 +249,7 @@ def _nothing_to_land(
     return None
 
 
-def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
+def _embeddings_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
@@ -245,7 +257,7 @@ def _embeddings_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         deps=[spec.batch_job_key],
         group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
-        kinds={"duckdb"},
+        kinds=kinds or None,
         output_required=False,
         description="The embedding table, updated from the latest submission's prediction files: "
         "new rows upserted, rows that left the corpus deleted, failed rows recorded. While the "
@@ -309,6 +321,7 @@ def _land(
             table=store.table_ref(spec.name),
             dimension=dimension,
             cost=cost,
+            preview=store.preview(spec.name, rows=md.EXAMPLES),
         ),
     )
 

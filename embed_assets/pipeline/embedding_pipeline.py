@@ -47,7 +47,14 @@ class EmbeddingPipeline(PipelineSpec):
         source = build_source_asset(self)
         automation = build_automation_sensor(self)
         return dg.Definitions(
-            assets=[*([source] if source else []), *build_assets(self)],
+            assets=[
+                *([source] if source else []),
+                *build_assets(
+                    self,
+                    backend_kind=getattr(type(backend), "kind", None),
+                    store_kind=getattr(type(store), "kind", None),
+                ),
+            ],
             asset_checks=[build_embeddings_checks(self)],
             sensors=[
                 build_embedding_job_sensor(

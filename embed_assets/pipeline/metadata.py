@@ -30,6 +30,9 @@ RUN_KEY_TAG = "dagster/run_key"
 
 # -- standard Dagster keys ---------------------------------------------------------------------
 ROW_COUNT = "dagster/row_count"
+TABLE_NAME = "dagster/table_name"
+COLUMN_SCHEMA = "dagster/column_schema"
+URI = "dagster/uri"
 
 # -- for people ----------------------------------------------------------------------------------
 CORPUS_VERSION = "corpus_version"
@@ -92,10 +95,39 @@ def markdown_table(rows: pd.DataFrame, columns: list[str], *, limit: int = EXAMP
     return "\n".join(lines)
 
 
+def table_schema(dimension: int) -> dg.TableSchema:
+    """The columns of an embedding table."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                "id", "VARCHAR", description="the corpus row's id, as the source wrote it"
+            ),
+            dg.TableColumn("content_hash", "VARCHAR", description="what was embedded, hashed"),
+            dg.TableColumn("embedding", f"FLOAT[{dimension}]", description="the vector"),
+            dg.TableColumn("model", "VARCHAR"),
+            dg.TableColumn("token_count", "INTEGER"),
+            dg.TableColumn("embedded_at", "TIMESTAMPTZ"),
+        ]
+    )
+
+
+def preview_table(rows: pd.DataFrame) -> str:
+    """A few rows of the table with each vector's first values rounded: a glance, not a dump."""
+    if rows.empty:
+        return "the table is empty"
+    shown = rows.assign(
+        embedding=[
+            "[" + ", ".join(f"{v:.3f}" for v in list(vector)[:4]) + ", …]"
+            for vector in rows["embedding"]
+        ]
+    )
+    return markdown_table(shown, ["id", "model", "embedding", "token_count"], limit=len(rows))
+
+
 def cost_metadata(cost: CostEstimate) -> dict[str, Any]:
     """The estimated cost, labelled as an estimate with the price source."""
     return {
-        ESTIMATED_COST_USD: dg.MetadataValue.float(round(cost.usd, 6)),
+        ESTIMATED_COST_USD: dg.MetadataValue.float(round(cost.usd, 4)),
         ESTIMATED_COST_BASIS: dg.MetadataValue.text(cost.describe()),
     }
 
@@ -119,32 +151,32 @@ def corpus_metadata(
 
 
 def submission_metadata(submission: Submission, *, cost: CostEstimate) -> dict[str, Any]:
-    """The batch-job asset's metadata: the full record plus readable summary entries."""
+    """The batch-job asset's metadata: what a person looks for first, the full record last."""
     jobs_table = "\n".join(
-        ["| shard | job | prompts | input |", "|---|---|---|---|"]
+        ["| shard | job | prompts | requests |", "|---|---|---|---|"]
         + [
-            f"| {j.shard} | {f'[{j.name}]({j.url})' if j.url else j.name}"
-            f"{' (adopted)' if j.adopted else ''} | {j.prompts} | `{j.input_uri}` |"
+            f"| {j.shard} | {f'[{j.name}]({j.url})' if j.url else f'`{j.name}`'}"
+            f"{' (adopted)' if j.adopted else ''} | {j.prompts:,} | `{j.input_uri}` |"
             for j in submission.jobs
         ]
     )
     return {
-        SUBMISSION_RECORD: dg.MetadataValue.json(submission.to_json()),
-        SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
-        MODEL: dg.MetadataValue.text(submission.model),
+        PROMPTS: dg.MetadataValue.int(submission.prompts),
         JOBS: dg.MetadataValue.int(len(submission.jobs)),
         JOB_NAMES: dg.MetadataValue.md(jobs_table if submission.jobs else "no job: nothing new"),
-        PROMPTS: dg.MetadataValue.int(submission.prompts),
+        **cost_metadata(cost),
+        MANIFEST_URI: dg.MetadataValue.path(submission.manifest_uri),
+        OUTPUT_URI: dg.MetadataValue.path(submission.output_uri),
+        MODEL: dg.MetadataValue.text(submission.model),
         CHARACTERS: dg.MetadataValue.int(submission.characters),
         CORPUS_ROWS: dg.MetadataValue.int(submission.corpus_rows),
         REJECTED_ROWS: dg.MetadataValue.int(submission.rejected_rows),
         UNCHANGED_ROWS: dg.MetadataValue.int(submission.unchanged_rows),
         REUSED_ROWS: dg.MetadataValue.int(submission.reused_rows),
         STALE_ROWS: dg.MetadataValue.int(submission.stale_rows),
-        MANIFEST_URI: dg.MetadataValue.path(submission.manifest_uri),
-        OUTPUT_URI: dg.MetadataValue.path(submission.output_uri),
-        **cost_metadata(cost),
         ADOPTED_PROMPTS: dg.MetadataValue.int(submission.adopted_prompts),
+        SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
+        SUBMISSION_RECORD: dg.MetadataValue.json(submission.to_json()),  # read back; shown last
     }
 
 
@@ -188,10 +220,14 @@ def landing_metadata(
     table: str,
     dimension: int,
     cost: CostEstimate,
+    preview: pd.DataFrame,
 ) -> dict[str, Any]:
     """The embeddings asset's metadata after landing a submission."""
     return {
         ROW_COUNT: dg.MetadataValue.int(stats.rows),
+        TABLE_NAME: dg.MetadataValue.text(table),
+        COLUMN_SCHEMA: dg.MetadataValue.table_schema(table_schema(dimension)),
+        PREVIEW: dg.MetadataValue.md(preview_table(preview)),
         SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
         LANDING_REPORT: dg.MetadataValue.json(
             landing_record(report, stats=stats, dimension=dimension)

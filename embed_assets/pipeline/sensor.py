@@ -14,7 +14,7 @@ from embed_assets.backends.base import BatchBackend, JobState
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.polling import PollResult
 from embed_assets.jobs.record import Submission
-from embed_assets.names import DEFAULT_BACKEND_KEY, pipeline_names
+from embed_assets.names import pipeline_names
 from embed_assets.pipeline.cursor import JobSensorCursor, SensorOutcome, read_cursor
 from embed_assets.pipeline.metadata import (
     RUN_TAG_SUBMISSION,
@@ -30,7 +30,7 @@ def build_embedding_job_sensor(
     *,
     job_asset_key: dg.AssetKey,
     embeddings_key: dg.AssetKey,
-    backend_key: str = DEFAULT_BACKEND_KEY,
+    backend_key: str,
     minimum_interval_seconds: int = 30,
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS,
     name: str | None = None,

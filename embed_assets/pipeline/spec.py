@@ -19,8 +19,6 @@ from embed_assets.models.registry import default_local_model
 from embed_assets.names import (
     BATCH_JOB_ASSET,
     CORPUS_ASSET,
-    DEFAULT_BACKEND_KEY,
-    DEFAULT_STORE_KEY,
     EMBEDDINGS_ASSET,
     SOURCE_ASSET,
     PipelineNames,
@@ -89,8 +87,8 @@ class PipelineSpec:
         default_factory=dg.AutomationCondition.eager
     )
     observe_cron: str | None = "* * * * *"
-    backend_key: str = DEFAULT_BACKEND_KEY
-    store_key: str = DEFAULT_STORE_KEY
+    backend_key: str | None = None
+    store_key: str | None = None
 
     def __post_init__(self) -> None:
         check_pipeline_name(self.name)  # refused here, where the user first gives it

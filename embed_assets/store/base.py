@@ -201,6 +201,10 @@ class EmbeddingStore(Protocol):
         """Returns the whole table."""
         ...
 
+    def preview(self, pipeline: str, *, rows: int) -> pd.DataFrame:
+        """Returns the first `rows` rows of the table (by id), for a glance in the UI."""
+        ...
+
     def stats(self, pipeline: str, *, dimension: int) -> StoreStats:
         """Counts rows, rows of the wrong dimension and rows with non-finite values."""
         ...

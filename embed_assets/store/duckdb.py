@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import duckdb
@@ -55,9 +56,11 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     Example:
         ```python
-        resources = {"embedding_store": DuckDBEmbeddingStore(path=".embed-assets/embeddings.duckdb")}
+        resources = {"docs_embedding_store": DuckDBEmbeddingStore(path=".embed-assets/embeddings.duckdb")}
         ```
     """
+
+    kind: ClassVar[str] = "duckdb"  # the Dagster kind of the assets it serves
 
     path: str = Field(
         default=".embed-assets/embeddings.duckdb",
@@ -366,6 +369,15 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         with self.connect() as con:
             self._ensure(con, tables)
             return con.execute(f"SELECT * FROM {tables.rows} ORDER BY id").fetch_df()
+
+    def preview(self, pipeline: str, *, rows: int) -> pd.DataFrame:
+        """Returns the first `rows` rows of the live table, ordered by id."""
+        tables = live_tables(table_name(pipeline))
+        with self.connect() as con:
+            self._ensure(con, tables)
+            return con.execute(
+                f"SELECT * FROM {tables.rows} ORDER BY id LIMIT ?", [rows]
+            ).fetch_df()
 
     def stats(self, pipeline: str, *, dimension: int) -> StoreStats:
         """Counts the live table's rows, its vectors not `dimension` long, and non-finite ones."""

@@ -28,7 +28,7 @@ def test_jobs_ending_without_output_request_no_run_and_the_next_refresh_resubmit
     with pytest.raises(PipelineRunError, match=final_state):
         run(pipeline, defs)
     submission = latest_submission(instance, pipeline.batch_job_key)
-    backend = defs.resources[pipeline.backend_key]
+    backend = defs.resources[pipeline.names.backend_key]
     status = backend.get(submission.jobs[0].name)
     assert status.state == JobState(final_state)
     if final_state != "CANCELLED":  # error.details are objects: still read, code and message
@@ -109,7 +109,7 @@ def test_a_stuck_job_is_adopted_by_a_newer_submission_and_resubmitted_only_once_
     corpus_file(corpus)
     materialize_submission(defs, pipeline, instance)
     newer = latest_submission(instance, pipeline.batch_job_key)
-    backend = defs.resources[pipeline.backend_key]
+    backend = defs.resources[pipeline.names.backend_key]
     assert (newer.prompts, newer.adopted_prompts) == (1, 29)
     assert [job.name for job in newer.jobs if job.adopted] == [stuck.jobs[0].name]
     assert backend.get(stuck.jobs[0].name).state is JobState.PENDING  # waited for, not cancelled

@@ -110,7 +110,7 @@ def test_cancel_stops_the_latest_submissions_unfinished_jobs(
     args = ["--workdir", str(tmp_path / "w"), "cancel", "--name", "docs"]
     assert main([*args, "--definitions", str(definitions)]) == 0
     assert "cancelled 1 of 1 jobs" in capsys.readouterr().out
-    backend = defs.resources["embedding_backend"]
+    backend = defs.resources["docs_embedding_backend"]
     deadline = time.monotonic() + 30
     while (state := backend.get(submission.jobs[0].name).state) is not JobState.CANCELLED:
         assert time.monotonic() < deadline, state

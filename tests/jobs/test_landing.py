@@ -41,7 +41,7 @@ def test_a_file_truncated_mid_line_fails_only_that_row(
     assert result.success
     stored = set(table(defs, pipeline)["id"])
     assert len(stored) == 19
-    failures = defs.resources[pipeline.store_key].failures(pipeline.name)
+    failures = defs.resources[pipeline.names.store_key].failures(pipeline.name)
     assert len(failures) == 1
     assert set(failures["id"]) == set(corpus["id"]) - stored
     reason = failures["reason"].iloc[0]

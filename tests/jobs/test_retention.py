@@ -25,7 +25,7 @@ def test_landing_deletes_request_and_prediction_files_but_keeps_the_manifest(
     corpus_file(corpus)
     summary = run(pipeline, defs)
     assert (summary.prompts, summary.table_rows) == (1, 60)
-    staging = defs.resources[pipeline.backend_key].staging()
+    staging = defs.resources[pipeline.names.backend_key].staging()
     if backend_kind == "local":
         assert _staged(workdir) == ["manifest.parquet", "manifest.parquet"]
     names = [uri.rsplit("/", 1)[-1] for uri in staging.list_jsonl(staging.join(pipeline.name))]

@@ -96,7 +96,7 @@ def test_a_wrong_vector_in_the_table_blocks_the_assets_downstream(
     path = corpus_file(corpus)
     pipeline, defs = build(path)
     run(pipeline, defs)
-    store = defs.resources[pipeline.store_key]
+    store = defs.resources[pipeline.names.store_key]
     kept = table(defs, pipeline).iloc[-1]
     store.upsert(  # a vector someone rewrote by hand, of the wrong length
         pipeline.name,

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 from pydantic import Field
@@ -24,9 +25,11 @@ class LocalBatchBackend(dg.ConfigurableResource):
 
     Example:
         ```python
-        resources = {"embedding_backend": LocalBatchBackend(workdir=".embed-assets")}
+        resources = {"docs_embedding_backend": LocalBatchBackend(workdir=".embed-assets")}
         ```
     """
+
+    kind: ClassVar[str] = "python"  # the Dagster kind of the assets it serves
 
     workdir: str = Field(
         default=".embed-assets",
@@ -106,5 +109,5 @@ class LocalBatchBackend(dg.ConfigurableResource):
         return int(pid) if pid is not None else None
 
     def console_url(self, job: JobStatus) -> str | None:
-        """Returns the job's folder as a file:// link."""
-        return (Path(self.workdir) / "jobs" / job.name.rsplit("/", 1)[-1]).resolve().as_uri()
+        """None: a local job has no web page (its folder is shown as a plain path)."""
+        return None
