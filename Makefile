@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch must be installed before sentence-transformers, or pip pulls CUDA wheels.
 TORCH := torch==2.13.0
 
-.PHONY: run test lint typecheck pytest dev bench clean
+.PHONY: run test lint typecheck pytest dev bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[local,ui,dev]"
+	command -v chromium >/dev/null || $(MAKE) chromium
 	touch $@ $(VENV)/.installed-run
+
+# The browser test drives Debian's Chromium through Playwright (Playwright's own download is
+# not reachable here); installed once per machine.
+chromium:
+	apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium)
 
 run: $(VENV)/.installed-run
 	HF_HUB_OFFLINE=1 $(BIN)/embed-assets run

@@ -10,6 +10,7 @@ from embed_assets.backends.base import (
 )
 from embed_assets.backends.local import LocalBatchBackend
 from embed_assets.backends.vertex import VertexBatchBackend
+from embed_assets.components import EmbeddingPipelineComponent
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.record import Submission
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -26,6 +27,7 @@ __all__ = [
     "BatchBackend",
     "DuckDBEmbeddingStore",
     "EmbeddingPipeline",
+    "EmbeddingPipelineComponent",
     "EmbeddingStore",
     "JobRequest",
     "JobState",

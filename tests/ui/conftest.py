@@ -1,5 +1,7 @@
 """A real `dagster dev` (webserver + daemon) on 127.0.0.1, started per test and always stopped."""
 
+from __future__ import annotations
+
 import os
 import signal
 import socket
@@ -55,6 +57,63 @@ DEFINITIONS = textwrap.dedent(
     )
     """
 )
+
+
+ASSETS = [["docs", "corpus"], ["docs", "embedding_batch_job"], ["docs", "embeddings"]]
+DOWNSTREAM = ["search_index"]
+
+LOCATIONS = """
+{ workspaceOrError { ... on Workspace { locationEntries { name
+    locationOrLoadError { __typename ... on RepositoryLocation { repositories { name } } } } } } }
+"""
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }
+"""
+RUN = """
+query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }
+"""
+SENSOR_RUNS = """
+query SensorRuns($sensor: String!) { runsOrError(filter: {tags: [{key: "dagster/sensor_name",
+  value: $sensor}]}) { ... on Runs { results { runId status } } } }
+"""
+LATEST = """
+query Latest($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+  ... on Asset { assetMaterializations(limit: 1) { runId timestamp } } } }
+"""
+STALENESS = """
+{ assetNodes { assetKey { path } staleStatus isMaterializable } }
+"""
+
+
+def location(dev: DagsterDev) -> str:
+    def loaded() -> str | None:
+        entries = dev.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
+        for entry in entries:
+            if (entry["locationOrLoadError"] or {}).get("__typename") == "RepositoryLocation":
+                return str(entry["name"])
+        return None
+
+    return str(dev.wait_for(loaded, timeout=60, what="the code location to load"))
+
+
+def run_status(dev: DagsterDev, run_id: str) -> str:
+    return str(dev.graphql(RUN, {"id": run_id})["runOrError"]["status"])
+
+
+def latest(dev: DagsterDev, path: list[str]) -> dict[str, str] | None:
+    found = dev.graphql(LATEST, {"path": path})["assetOrError"]["assetMaterializations"]
+    return found[0] if found else None
+
+
+def stale(dev: DagsterDev) -> dict[str, str]:
+    nodes = dev.graphql(STALENESS)["assetNodes"]
+    return {
+        "/".join(node["assetKey"]["path"]): node["staleStatus"]
+        for node in nodes
+        if node["isMaterializable"]
+    }
 
 
 def free_port() -> int:

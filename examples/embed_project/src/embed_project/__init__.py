@@ -1,0 +1,1 @@
+"""An example dg project: embedding pipelines declared as components in `defs/`."""
