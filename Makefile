@@ -34,7 +34,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check embed_assets tests bench
 	$(BIN)/ruff format --check embed_assets tests bench
 	$(BIN)/mypy
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 3  # most tests wait on jobs and servers: 3 at once
 
 dev: $(VENV)/.installed-run
 	DAGSTER_HOME=$(CURDIR)/.embed-assets/dagster HF_HUB_OFFLINE=1 $(BIN)/dagster dev -w workspace.yaml

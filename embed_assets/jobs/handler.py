@@ -142,7 +142,7 @@ class SubmissionHandler:
         plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
         check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)
         submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
-        plan, adopted = _use_paid_jobs(
+        plan, adopted, landed_rows = _use_paid_jobs(
             plan,
             backend=backend,
             store=store,
@@ -174,6 +174,7 @@ class SubmissionHandler:
             stale_rows=plan.stale_rows,
             rejected_by_reason={str(k): int(v) for k, v in rejected.items()},
             adopted_prompts=len(in_flight),
+            rows_landed_while_planning=landed_rows,
         )
         return cls(
             backend=backend, submission=submission, plan=plan, settings=settings, adopted=adopted
@@ -328,10 +329,11 @@ def _use_paid_jobs(
     settings: SubmissionSettings,
     submission_id: str,
     log: Log,
-) -> tuple[Plan, list[AdoptedJob]]:
+) -> tuple[Plan, list[AdoptedJob], int]:
     """Lands what finished earlier jobs wrote and leaves out the texts unfinished ones hold.
 
-    Returns the plan of what is left to submit, and the unfinished jobs to wait for.
+    Returns the plan of what is left to submit, the unfinished jobs to wait for, and the rows
+    written from the finished ones.
     """
     paid = adopt_paid_jobs(
         backend=backend,
@@ -343,9 +345,10 @@ def _use_paid_jobs(
         submission_id=submission_id,
         log=log,
     )
+    landed = 0
     if paid.finished:  # land what they wrote, then diff again: those rows are now stored
         manifest = plan.manifest
-        land_finished_jobs(
+        landed = land_finished_jobs(
             jobs=paid.finished,
             backend=backend,
             store=store,
@@ -360,4 +363,4 @@ def _use_paid_jobs(
     if in_flight:  # those texts are paid for: only the rest is submitted
         fresh = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]
         plan = dataclasses.replace(plan, prompts=fresh.reset_index(drop=True))
-    return plan, paid.unfinished
+    return plan, paid.unfinished, landed

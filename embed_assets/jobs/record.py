@@ -52,6 +52,8 @@ class Submission:
         rejected_by_reason: rejected rows counted per reason.
         adopted_prompts: prompts of earlier submissions' jobs this one waits for and lands
             (paid for there, not here).
+        rows_landed_while_planning: rows written to the table from earlier submissions'
+            finished jobs while this one was planned.
     """
 
     submission_id: str
@@ -72,11 +74,18 @@ class Submission:
     stale_rows: int
     rejected_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
     adopted_prompts: int = 0
+    rows_landed_while_planning: int = 0
 
     @property
     def needs_landing(self) -> bool:
-        """True when the embeddings table has something to change."""
-        return bool(self.jobs or self.reused_rows or self.stale_rows)
+        """True when the embeddings asset has something to record or change.
+
+        Rows landed from earlier jobs while planning changed the table already: the landing
+        run still follows, so the embeddings asset records what the table now holds.
+        """
+        return bool(
+            self.jobs or self.reused_rows or self.stale_rows or self.rows_landed_while_planning
+        )
 
     def job_labels(self, shard: int) -> dict[str, str]:
         """Returns the labels that identify one shard's job (lowercase, as Vertex requires)."""

@@ -46,7 +46,7 @@ def test_a_second_run_of_the_batch_job_refuses_while_the_first_submits(tmp_path:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     corpus = tmp_path / "docs.csv"
     make_corpus(400).to_csv(corpus, index=False)
-    first = _start(home, workdir, corpus, "--seconds-per-submit", "4")
+    first = _start(home, workdir, corpus, "--seconds-per-submit", "6")
     deadline = time.monotonic() + 120
     while not _jobs(workdir):  # the first run is submitting: it holds the lock
         assert time.monotonic() < deadline and first.poll() is None, first.communicate()
