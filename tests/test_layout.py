@@ -19,6 +19,7 @@ LAYERS = {
     "embed_assets.jobs": 4,
     "embed_assets.pipeline": 5,
     "embed_assets.testing": 6,
+    "embed_assets.components": 6,
     "embed_assets.cli": 7,
 }
 
