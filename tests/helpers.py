@@ -1,6 +1,9 @@
 """Helpers the tests share: corpora, table reads, sensor ticks and the accounting invariant."""
 
+from pathlib import Path
+
 import dagster as dg
+import orjson
 import pandas as pd
 
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
@@ -83,3 +86,14 @@ def materialize_submission(
     assert job.execute_in_process(
         instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
     ).success
+
+
+def job_records(workdir: Path) -> list[dict[str, object]]:
+    """Every job record the local backend wrote under `workdir` (a half-written one is skipped)."""
+    found = []
+    for path in sorted((workdir / "jobs").glob("*/job.json")):
+        try:
+            found.append(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError):
+            continue
+    return found

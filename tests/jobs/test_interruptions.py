@@ -13,11 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from embed_assets import DuckDBEmbeddingStore
-from tests.helpers import make_corpus
+from tests.helpers import job_records, make_corpus
 
 pytestmark = pytest.mark.e2e  # each test runs real refresh processes
 
@@ -35,23 +34,12 @@ def _start(workdir: Path, corpus: Path, *options: str) -> subprocess.Popen[str]:
     )
 
 
-def _records(workdir: Path) -> list[dict[str, object]]:
-    """Every job record the local backend wrote (a half-written folder has none yet)."""
-    found = []
-    for path in sorted((workdir / "jobs").glob("*/job.json")):
-        try:
-            found.append(orjson.loads(path.read_bytes()))
-        except (OSError, orjson.JSONDecodeError):
-            continue
-    return found
-
-
 def _prompts_submitted(workdir: Path) -> int:
     """Prompts every job ever created took in (`totalCount`): what the service would bill.
 
     Counted from the job records, since landing deletes the request files.
     """
-    return sum(int(str(record.get("totalCount") or 0)) for record in _records(workdir))
+    return sum(int(str(record.get("totalCount") or 0)) for record in job_records(workdir))
 
 
 def _wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
@@ -92,7 +80,7 @@ def test_ctrl_c_while_jobs_run_then_rerun_pays_each_text_once(tmp_path: Path) ->
     )
 
     def one_done_others_not() -> bool:
-        states = [str(r["state"]) for r in _records(work)]
+        states = [str(r["state"]) for r in job_records(work)]
         return (
             "JOB_STATE_SUCCEEDED" in states
             and len(states) == 4
@@ -115,10 +103,10 @@ def test_sigkill_during_submission_then_rerun_pays_each_text_once(tmp_path: Path
     corpus.to_csv(tmp_path / "docs.csv", index=False)
     work = tmp_path / "w"
     first = _start(work, tmp_path / "docs.csv", "--max-prompts", "50")
-    _wait_for(lambda: len(_records(work)) >= 2)
+    _wait_for(lambda: len(job_records(work)) >= 2)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=60)
-    created = len(_records(work))
+    created = len(job_records(work))
     assert 2 <= created < 40, f"the kill came after all jobs were created ({created})"
     assert _runs_left_started(work) == 1  # the killed run
     summary = _rerun(work, tmp_path / "docs.csv")
@@ -160,7 +148,7 @@ def test_two_refreshes_at_once_the_second_refuses_and_nothing_is_paid_twice(
     corpus.to_csv(tmp_path / "docs.csv", index=False)
     work = tmp_path / "w"
     first = _start(work, tmp_path / "docs.csv", "--seconds-per-chunk", "2")
-    _wait_for(lambda: len(_records(work)) >= 1)
+    _wait_for(lambda: len(job_records(work)) >= 1)
     second = _start(work, tmp_path / "docs.csv")
     _, err = second.communicate(timeout=120)
     assert second.returncode != 0

@@ -7,10 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
-from tests.helpers import make_corpus
+from tests.helpers import job_records, make_corpus
 
 pytestmark = pytest.mark.e2e  # real processes on one Dagster instance
 
@@ -28,16 +27,6 @@ def _start(home: Path, workdir: Path, corpus: Path, *options: str) -> subprocess
     )
 
 
-def _jobs(workdir: Path) -> list[dict[str, object]]:
-    found = []
-    for path in sorted((workdir / "jobs").glob("*/job.json")):
-        try:
-            found.append(orjson.loads(path.read_bytes()))
-        except (OSError, orjson.JSONDecodeError):
-            continue
-    return found
-
-
 def test_a_second_run_of_the_batch_job_refuses_while_the_first_submits(tmp_path: Path) -> None:
     """400 rows: the first run creates 4 jobs slowly; the second, started meanwhile, fails naming
     the first run and creates none. 400 prompts in all, not 800."""
@@ -48,7 +37,7 @@ def test_a_second_run_of_the_batch_job_refuses_while_the_first_submits(tmp_path:
     make_corpus(400).to_csv(corpus, index=False)
     first = _start(home, workdir, corpus, "--seconds-per-submit", "6")
     deadline = time.monotonic() + 120
-    while not _jobs(workdir):  # the first run is submitting: it holds the lock
+    while not job_records(workdir):  # the first run is submitting: it holds the lock
         assert time.monotonic() < deadline and first.poll() is None, first.communicate()
         time.sleep(0.05)
     second = _start(home, workdir, corpus)
@@ -59,9 +48,9 @@ def test_a_second_run_of_the_batch_job_refuses_while_the_first_submits(tmp_path:
     assert not two["success"]
     assert two["failure"].startswith(f"pipeline docs is being refreshed by run {one['run_id']}")
     assert one["prompts"] == 400
-    while not all("totalCount" in job for job in _jobs(workdir)):  # counted once they run
+    while not all("totalCount" in job for job in job_records(workdir)):  # counted once they run
         assert time.monotonic() < deadline + 60
         time.sleep(0.1)
-    jobs = _jobs(workdir)
+    jobs = job_records(workdir)
     assert len(jobs) == 4
     assert sum(int(str(job["totalCount"])) for job in jobs) == 400
