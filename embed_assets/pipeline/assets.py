@@ -64,12 +64,6 @@ def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
 
-def _previous_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
-    event = instance.get_latest_materialization_event(key)
-    materialization = event.asset_materialization if event is not None else None
-    return (materialization.tags or {}).get(md.DATA_VERSION_TAG) if materialization else None
-
-
 def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
     upstream = spec.corpus if isinstance(spec.corpus, dg.AssetKey) else None
     ins = {"source": dg.AssetIn(key=upstream)} if upstream is not None else {}
@@ -158,7 +152,7 @@ def _batch_job_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinit
             f"{submission.stale_rows} stale stored rows"
         )
         # a submission that changes nothing keeps the version, so nothing downstream goes stale
-        previous = _previous_version(context.instance, spec.batch_job_key)
+        previous = md.latest_data_version(context.instance, spec.batch_job_key)
         if submission.needs_landing or previous is None:
             version = _version("submission", submission_id)
         else:
@@ -221,22 +215,15 @@ def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineSpec) -
 
 
 def _nothing_to_land(
-    context: dg.AssetExecutionContext,
-    spec: PipelineSpec,
-    submission: Submission | None,
-    handler: SubmissionHandler | None,
+    context: dg.AssetExecutionContext, spec: PipelineSpec, handler: SubmissionHandler
 ) -> str | None:
     """Why this run lands nothing (a sentence), or None when it should land the submission."""
-    if submission is None:
-        return (
-            f"no submission yet: {spec.batch_job_key.to_user_string()} has never been "
-            "materialized; nothing to land"
-        )
+    submission = handler.submission
     if not submission.needs_landing:
         return f"submission {submission.submission_id} changed nothing: the table is up to date"
     if md.landed_submission_id(context.instance, spec.embeddings_key) == submission.submission_id:
         return f"submission {submission.submission_id} is already in the table"
-    if handler is None or md.RUN_TAG_SUBMISSION in context.run.tags:
+    if md.RUN_TAG_SUBMISSION in context.run.tags:
         return None  # the sensor's run: every job has finished
     statuses = handler.statuses()
     running = [status for status in statuses if not status.is_terminal]
@@ -267,7 +254,13 @@ def _embeddings_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefini
         backend: BatchBackend = getattr(context.resources, names.backend_key)
         store: EmbeddingStore = getattr(context.resources, names.store_key)
         submission = _submission_to_land(context, spec)
-        handler = SubmissionHandler(backend=backend, submission=submission) if submission else None
+        if submission is None:
+            context.log.info(
+                f"no submission yet: {spec.batch_job_key.to_user_string()} has never been "
+                "materialized; nothing to land"
+            )
+            return
+        handler = SubmissionHandler(backend=backend, submission=submission)
         try:  # one landing at a time: a second one would find the staged files deleted
             with refresh_lock(
                 lock_folder(context.instance.root_directory),
@@ -275,9 +268,9 @@ def _embeddings_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefini
                 holder=f"run {context.run.run_id}",
                 kind="land",
             ):
-                why_not = _nothing_to_land(context, spec, submission, handler)
-                if why_not is not None or handler is None or submission is None:
-                    context.log.info(why_not or "nothing to land")
+                why_not = _nothing_to_land(context, spec, handler)
+                if why_not is not None:
+                    context.log.info(why_not)
                     return
                 yield from _land(context, spec, handler, store)
         except RefreshInProgress as error:

@@ -311,6 +311,13 @@ def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> Mapping[
     return event.asset_materialization.metadata
 
 
+def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    """Returns the data version of an asset's latest materialization (None before any)."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event is not None else None
+    return (materialization.tags or {}).get(DATA_VERSION_TAG) if materialization else None
+
+
 def latest_submission(instance: dg.DagsterInstance, job_asset: dg.AssetKey) -> Submission | None:
     """Returns the record of the latest materialization of the batch-job asset."""
     metadata = _latest_metadata(instance, job_asset)
