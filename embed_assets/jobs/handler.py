@@ -17,7 +17,12 @@ from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.jobs.adopt import AdoptedJob, adopt_paid_jobs
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
 from embed_assets.jobs.guard import RefreshLimits, check_refresh
-from embed_assets.jobs.landing import LandingReport, land_finished_jobs, land_submission
+from embed_assets.jobs.landing import (
+    EmbeddingTarget,
+    LandingReport,
+    land_finished_jobs,
+    land_submission,
+)
 from embed_assets.jobs.plan import (
     PLAN_REJECTED,
     PLAN_REUSE,
@@ -63,12 +68,17 @@ class SubmissionSettings:
     @property
     def identity(self) -> TableIdentity:
         """What the pipeline's table holds under these settings."""
-        return TableIdentity(
-            pipeline=self.pipeline,
-            model=self.model,
-            dimension=vector_dimension(self.model, self.output_dimensionality),
-            task_type=self.task_type,
-        )
+        return table_identity(self)
+
+
+def table_identity(target: EmbeddingTarget) -> TableIdentity:
+    """What a table holds when written with a submission's (or the settings') vectors."""
+    return TableIdentity(
+        pipeline=target.pipeline,
+        model=target.model,
+        dimension=vector_dimension(target.model, target.output_dimensionality),
+        task_type=target.task_type,
+    )
 
 
 class SubmissionHandler:
@@ -257,12 +267,7 @@ class SubmissionHandler:
         """
         submission = self.submission
         written = store.generations(submission.pipeline).written
-        made = TableIdentity(
-            pipeline=submission.pipeline,
-            model=submission.model,
-            dimension=vector_dimension(submission.model, submission.output_dimensionality),
-            task_type=submission.task_type,
-        )
+        made = table_identity(submission)
         if written is not None and not same_vectors(written, made):
             raise SubmissionSuperseded(
                 f"submission {submission.submission_id} made {made.describe()} vectors, but "
