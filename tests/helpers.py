@@ -1,5 +1,6 @@
 """Helpers the tests share: corpora, table reads, sensor ticks and the accounting invariant."""
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -76,6 +77,24 @@ def tick_sensor(
         resources={pipeline.names.backend_key: defs.resources[pipeline.names.backend_key]},
     ) as context:
         return sensor.evaluate_tick(context)
+
+
+def tick_until_requested(
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    *,
+    ticks: int = 300,
+) -> tuple[dg.SensorResult, str | None]:
+    """Ticks the sensor until it requests a run (every 0.2 s); returns that tick and its cursor."""
+    cursor = None
+    for _ in range(ticks):
+        tick = tick_sensor(defs, pipeline, instance, cursor)
+        cursor = tick.cursor
+        if tick.run_requests:
+            break
+        time.sleep(0.2)
+    return tick, cursor
 
 
 def materialize_submission(

@@ -1,6 +1,5 @@
 """The whole graph end to end with the real sensor, on the local backend and on Vertex (emulated)."""
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from embed_assets.models.registry import minilm_available
 from embed_assets.pipeline.cursor import read_cursor
-from tests.helpers import assert_accounted, make_corpus, table, tick_sensor
+from tests.helpers import assert_accounted, make_corpus, table, tick_sensor, tick_until_requested
 
 pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
@@ -31,13 +30,7 @@ def test_sensor_requests_one_run_and_the_table_matches_the_corpus(
     assert job.execute_in_process(
         instance=instance, asset_selection=[pipeline.corpus_key, pipeline.batch_job_key]
     ).success
-    cursor = None
-    for _ in range(300):
-        tick = tick_sensor(defs, pipeline, instance, cursor)
-        cursor = tick.cursor
-        if tick.run_requests:
-            break
-        time.sleep(0.2)
+    tick, cursor = tick_until_requested(defs, pipeline, instance)
     assert len(tick.run_requests) == 1
     request = tick.run_requests[0]
     submission_id = read_cursor(cursor).submission_id

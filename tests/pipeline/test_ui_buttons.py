@@ -9,7 +9,7 @@ import pytest
 
 from embed_assets.store import embedding_rows
 from embed_assets.testing import FaultyLocalBatchBackend
-from tests.helpers import make_corpus, materialize_submission, table, tick_sensor
+from tests.helpers import make_corpus, materialize_submission, table, tick_until_requested
 
 pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
@@ -31,13 +31,7 @@ def _steps(result: dg.ExecuteInProcessResult) -> dict[str, str]:
 
 
 def _land_with_the_sensor(defs, pipeline, instance, raise_on_error=True):  # type: ignore[no-untyped-def]
-    cursor = None
-    for _ in range(300):
-        tick = tick_sensor(defs, pipeline, instance, cursor)
-        cursor = tick.cursor
-        if tick.run_requests:
-            break
-        time.sleep(0.2)
+    tick, _ = tick_until_requested(defs, pipeline, instance)
     request = tick.run_requests[0]
     selection = dg.AssetSelection.assets(pipeline.embeddings_key).downstream()
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.ui.conftest import ASSETS, LAUNCH, DagsterDev, latest, location
+from tests.ui.conftest import ASSETS, DagsterDev, latest, location
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -34,21 +34,7 @@ def test_the_batch_job_page_and_the_lineage_in_chromium(
 
     dev = dagster_dev
     code_location = location(dev)
-    launched = dev.graphql(
-        LAUNCH,
-        {
-            "params": {
-                "selector": {
-                    "repositoryLocationName": code_location,
-                    "repositoryName": "__repository__",
-                    "jobName": "__ASSET_JOB",
-                    "assetSelection": [{"path": p} for p in ASSETS[:2]],
-                },
-                "mode": "default",
-            }
-        },
-    )["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
+    dev.launch(code_location, ASSETS[:2])
     dev.wait_for(
         lambda: latest(dev, ["docs", "embedding_batch_job"]),
         timeout=120,

@@ -8,7 +8,6 @@ import pytest
 from tests.ui.conftest import (
     ASSETS,
     DOWNSTREAM,
-    LAUNCH,
     SENSOR_RUNS,
     DagsterDev,
     latest,
@@ -26,22 +25,7 @@ def test_materialize_all_then_an_edited_corpus_refreshes_everything_by_itself(
     dev = dagster_dev
     code_location = location(dev)
     started = time.monotonic()
-    launched = dev.graphql(
-        LAUNCH,
-        {
-            "params": {
-                "selector": {
-                    "repositoryLocationName": code_location,
-                    "repositoryName": "__repository__",
-                    "jobName": "__ASSET_JOB",
-                    "assetSelection": [{"path": p} for p in [*ASSETS, DOWNSTREAM]],
-                },
-                "mode": "default",
-            }
-        },
-    )["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    run_id = dev.launch(code_location, [*ASSETS, DOWNSTREAM])
     status = dev.wait_for(
         lambda: (s := run_status(dev, run_id)) in ("SUCCESS", "FAILURE", "CANCELED") and s,
         timeout=120,
