@@ -36,7 +36,9 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 3  # most tests wait on jobs and servers: 3 at once
 
+# the same instance as `make run`; created here too, so `make dev` also works on its own
 dev: $(VENV)/.installed-run
+	$(BIN)/python -c "from pathlib import Path; from embed_assets.cli.workdir import prepare_workdir; prepare_workdir(Path('.embed-assets'))"
 	DAGSTER_HOME=$(CURDIR)/.embed-assets/dagster HF_HUB_OFFLINE=1 $(BIN)/dagster dev -w workspace.yaml
 
 bench: $(VENV)/.installed-dev
