@@ -112,3 +112,21 @@ def test_a_wrong_vector_in_the_table_blocks_the_assets_downstream(
     assert set(failed) == {"dimension"}
     assert "1 vectors are not 256 long" in (failed["dimension"].description or "")
     assert "downstream" not in {k for k, v in _steps(result).items() if v == "STEP_SUCCESS"}
+
+
+def test_executing_the_checks_alone_evaluates_the_latest_landing(
+    instance: dg.DagsterInstance, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    """The 'Execute checks' button: the checks re-evaluate the latest landing, no failure."""
+    pipeline, defs = build(corpus_file(make_corpus(10)))
+    run(pipeline, defs)
+    checks = [dg.AssetCheckKey(pipeline.embeddings_key, name) for name in ("dimension", "coverage")]
+    job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks(*checks))
+    result = (
+        dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+        .resolve_job_def("checks_only")
+        .execute_in_process(instance=instance)
+    )
+    assert result.success
+    evaluated = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluated == {"dimension": True, "coverage": True}  # the two selected, no others
