@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch must be installed before sentence-transformers, or pip pulls CUDA wheels.
 TORCH := torch==2.13.0
 
-.PHONY: run test lint typecheck pytest dev bench clean chromium
+.PHONY: run test lint typecheck pytest dev bench clean chromium bigquery-emulator
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,28 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[local,ui,dev]"
 	command -v chromium >/dev/null || $(MAKE) chromium
+	$(MAKE) bigquery-emulator
 	touch $@ $(VENV)/.installed-run
 
 # The browser test drives Debian's Chromium through Playwright (Playwright's own download is
 # not reachable here); installed once per machine.
 chromium:
 	apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium)
+
+# The BigQuery emulator (local-bigquery) needs Python 3.13 and DuckDB 1.5.5, so it gets its own
+# environment, built from a lock file; pyenv's 3.13 is used when no python3.13 on PATH runs.
+BIGQUERY_VENV := .venv-bigquery
+BIGQUERY_LOCK := embed_assets/testing/bigquery_emulator/requirements.lock
+PYTHON313 ?= $(firstword $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+
+bigquery-emulator: $(BIGQUERY_VENV)/.installed
+
+$(BIGQUERY_VENV)/.installed: $(BIGQUERY_LOCK)
+	@test -n "$(PYTHON313)" || (echo "the BigQuery emulator needs Python 3.13 (python3.13 on PATH, or PYTHON313=...)" && exit 1)
+	rm -rf $(BIGQUERY_VENV)
+	$(PYTHON313) -m venv $(BIGQUERY_VENV)
+	$(BIGQUERY_VENV)/bin/pip install --quiet --no-deps -r $(BIGQUERY_LOCK)
+	touch $@
 
 run: $(VENV)/.installed-run
 	HF_HUB_OFFLINE=1 $(BIN)/embed-assets run
@@ -45,4 +61,4 @@ bench: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .embed-assets
+	rm -rf $(VENV) $(BIGQUERY_VENV) .embed-assets

@@ -9,7 +9,12 @@ import pytest
 
 from embed_assets import BatchBackend, DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
 from embed_assets.cli.runner import RunSummary, run_pipeline
-from embed_assets.testing.fixtures import make_vertex_emulator, vertex_emulator  # noqa: F401
+from embed_assets.testing.fixtures import (  # noqa: F401
+    bigquery_emulator,
+    bigquery_server,
+    make_vertex_emulator,
+    vertex_emulator,
+)
 from tests.helpers import VERTEX_MODEL
 
 

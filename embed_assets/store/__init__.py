@@ -8,9 +8,11 @@ from embed_assets.store.base import (
     TableOwnedError,
     embedding_rows,
 )
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
 from embed_assets.store.duckdb import DuckDBEmbeddingStore, StoreBusy
 
 __all__ = [
+    "BigQueryEmbeddingStore",
     "DuckDBEmbeddingStore",
     "EmbeddingStore",
     "Generations",

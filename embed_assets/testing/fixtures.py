@@ -1,18 +1,27 @@
-"""pytest fixtures that start the Vertex emulator (and its GCS emulator) and always stop them.
+"""pytest fixtures that start the Vertex, GCS and BigQuery emulators and always stop them.
 
 Use them from a `conftest.py`:
 
 ```python
-from embed_assets.testing.fixtures import make_vertex_emulator, vertex_emulator  # noqa: F401
+from embed_assets.testing.fixtures import (  # noqa: F401
+    bigquery_emulator,
+    bigquery_server,
+    make_vertex_emulator,
+    vertex_emulator,
+)
 ```
 """
 
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from embed_assets.bigquery_client import EMULATOR_VARIABLE
+from embed_assets.testing.bigquery import BigQueryEmulator
 from embed_assets.testing.emulator import VertexEmulator
 
 
@@ -45,3 +54,42 @@ def make_vertex_emulator(
 def vertex_emulator(make_vertex_emulator: Callable[..., VertexEmulator]) -> VertexEmulator:
     """A running emulator with default settings and the bucket `embed-assets`."""
     return make_vertex_emulator()
+
+
+@pytest.fixture(scope="session")
+def bigquery_server() -> Iterator[BigQueryEmulator]:
+    """One BigQuery emulator for the session (it takes a few seconds to start); stopped at the end."""
+    with BigQueryEmulator(project="test-project") as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class BigQueryTestSpace:
+    """The session's BigQuery emulator, and dataset names no other test uses.
+
+    Attributes:
+        server: the running emulator.
+        project: its project.
+        prefix: a prefix unique to the test, for dataset names.
+    """
+
+    server: BigQueryEmulator
+    project: str
+    prefix: str
+
+    def dataset(self, name: str) -> str:
+        """Returns a dataset name unique to the test."""
+        return f"{self.prefix}_{name}"
+
+
+@pytest.fixture
+def bigquery_emulator(
+    bigquery_server: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> BigQueryTestSpace:
+    """The BigQuery emulator, with `BIGQUERY_EMULATOR_HOST` pointing at it for this test."""
+    monkeypatch.setenv(EMULATOR_VARIABLE, bigquery_server.url)
+    return BigQueryTestSpace(
+        server=bigquery_server,
+        project=bigquery_server.project,
+        prefix=f"t{uuid.uuid4().hex[:10]}",
+    )

@@ -1,0 +1,147 @@
+"""The tables of a BigQuery embedding store: names, DDL, statements, the generations record.
+
+BigQuery table names cannot hold the `#` the DuckDB store marks its own tables with. A
+pipeline's table name never starts with `_` (see `names.table_name`), so every table of the
+store's own begins with one, followed by a kind and `__`: `_failures__docs`, `_next__docs`,
+`_next_failures__docs`, `_embed_assets_tables`. No two kinds share a prefix up to their `__`, so
+no pipeline's name can make two of them meet.
+"""
+
+from dataclasses import dataclass
+
+from google.cloud import bigquery
+
+from embed_assets.store.base import Generations, TableIdentity
+
+OWNERS = "_embed_assets_tables"
+CONSUMED = "_embed_assets_consumed_jobs"
+
+ROWS_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id STRING NOT NULL,
+    content_hash STRING NOT NULL,
+    embedding ARRAY<FLOAT64>,
+    model STRING NOT NULL,
+    token_count INT64,
+    embedded_at TIMESTAMP NOT NULL
+)
+CLUSTER BY id
+"""
+FAILURES_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id STRING, content_hash STRING, reason STRING, recorded_at TIMESTAMP
+)
+"""
+# which pipeline owns each table, what its vectors are, and what the generation being built
+# will hold (next_*, NULL when none is built)
+OWNERS_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    table_name STRING NOT NULL,
+    pipeline STRING NOT NULL,
+    model STRING NOT NULL,
+    dimension INT64 NOT NULL,
+    task_type STRING,
+    claimed_at TIMESTAMP NOT NULL,
+    next_model STRING,
+    next_dimension INT64,
+    next_task_type STRING
+)
+"""
+CONSUMED_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    table_name STRING NOT NULL, job_name STRING NOT NULL, consumed_at TIMESTAMP NOT NULL
+)
+"""
+
+# one source row per id: MERGE refuses a target row matched twice
+UPSERT_SQL = """
+MERGE {target} t
+USING (SELECT * FROM {incoming} WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY id) = 1) s
+ON t.id = s.id
+WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
+    model = s.model, token_count = s.token_count, embedded_at = s.embedded_at
+WHEN NOT MATCHED THEN INSERT ROW
+"""
+# wanted ids (`id, content_hash` in {incoming}) take the vector stored under their hash
+COPY_BY_HASH_SQL = """
+MERGE {target} t
+USING (
+    SELECT w.id, s.content_hash, s.embedding, s.model, s.token_count
+    FROM (SELECT * FROM {incoming} WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY id) = 1) w
+    JOIN (
+        SELECT content_hash, embedding, model, token_count FROM {target}
+        WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY content_hash ORDER BY id) = 1
+    ) s USING (content_hash)
+) s
+ON t.id = s.id
+WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
+    model = s.model, token_count = s.token_count, embedded_at = CURRENT_TIMESTAMP()
+WHEN NOT MATCHED THEN INSERT (id, content_hash, embedding, model, token_count, embedded_at)
+    VALUES (s.id, s.content_hash, s.embedding, s.model, s.token_count, CURRENT_TIMESTAMP())
+"""
+# exact cosine ranking in plain SQL (scans the table), where VECTOR_SEARCH is not offered;
+# SAFE_DIVIDE leaves zero vectors without a similarity instead of failing
+SEARCH_SQL = """
+SELECT id, similarity FROM (
+    SELECT id, SAFE_DIVIDE(
+        (SELECT SUM(v * @query[OFFSET(i)]) FROM UNNEST(embedding) v WITH OFFSET i),
+        SQRT((SELECT SUM(v * v) FROM UNNEST(embedding) v))
+            * SQRT((SELECT SUM(q * q) FROM UNNEST(@query) q))
+    ) AS similarity
+    FROM {table} WHERE ARRAY_LENGTH(embedding) = ARRAY_LENGTH(@query)
+)
+WHERE similarity IS NOT NULL AND NOT IS_NAN(similarity)
+ORDER BY similarity DESC, id LIMIT @k
+"""
+VECTOR_SEARCH_SQL = """
+SELECT base.id AS id, 1 - distance AS similarity
+FROM VECTOR_SEARCH(TABLE {table}, 'embedding', (SELECT @query AS embedding), top_k => @k,
+    distance_type => 'COSINE')
+WHERE NOT IS_NAN(distance) ORDER BY distance, id
+"""
+
+# the Arrow rows a store takes, as BigQuery loads them
+ROW_FIELDS = [
+    bigquery.SchemaField("id", "STRING"),
+    bigquery.SchemaField("content_hash", "STRING"),
+    bigquery.SchemaField("embedding", "FLOAT64", mode="REPEATED"),
+    bigquery.SchemaField("model", "STRING"),
+    bigquery.SchemaField("token_count", "INT64"),
+    bigquery.SchemaField("embedded_at", "TIMESTAMP"),
+]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The names of one generation's tables (within the store's dataset)."""
+
+    rows: str
+    failures: str
+
+
+def live_tables(table: str) -> Tables:
+    """The live generation's tables."""
+    return Tables(rows=table, failures=f"_failures__{table}")
+
+
+def next_tables(table: str) -> Tables:
+    """The tables of the generation being built."""
+    return Tables(rows=f"_next__{table}", failures=f"_next_failures__{table}")
+
+
+def generations_from(row: tuple[object, ...] | None) -> Generations:
+    """Builds the generations record from an owners row (None: the table was never claimed)."""
+    if row is None:
+        return Generations(serving=None)
+    pipeline, model, dimension, task_type, next_model, next_dimension, next_task = row
+    serving = TableIdentity(str(pipeline), str(model), int(str(dimension)), _text(task_type))
+    if next_model is None:
+        return Generations(serving=serving)
+    building = TableIdentity(
+        str(pipeline), str(next_model), int(str(next_dimension)), _text(next_task)
+    )
+    return Generations(serving=serving, building=building)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

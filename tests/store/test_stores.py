@@ -1,0 +1,159 @@
+"""The store contract, for every store: upsert, delete, reuse by hash, stats, search, owners
+and generations. The BigQuery store runs against the BigQuery emulator."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embed_assets.store import embedding_rows
+from embed_assets.store.base import EmbeddingStore
+
+
+def rows(ids: list[str], hashes: list[str], vectors: list[list[float]]):  # type: ignore[no-untyped-def]
+    return embedding_rows(
+        ids=ids,
+        content_hashes=hashes,
+        vectors=np.array(vectors, dtype=np.float32),
+        token_counts=[1] * len(ids),
+        model="m",
+    )
+
+
+def test_upsert_replaces_rows_by_id_and_keeps_the_rest(store: EmbeddingStore) -> None:
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [0, 1]]))
+    store.upsert("p", rows(["b", "c"], ["h3", "h4"], [[1, 1], [0, 0]]))
+    table = store.read("p")
+    assert table["id"].tolist() == ["a", "b", "c"]
+    assert table.set_index("id").loc["b", "content_hash"] == "h3"
+
+
+def test_delete_except_removes_ids_that_left_and_stale_hashes(store: EmbeddingStore) -> None:
+    store.upsert("p", rows(["a", "b", "c"], ["h1", "h2", "h3"], [[1, 0], [0, 1], [1, 1]]))
+    deleted = store.delete_except(
+        "p", pd.DataFrame({"id": ["a", "b"], "content_hash": ["h1", "new"]})
+    )
+    assert deleted == 2
+    assert store.read("p")["id"].tolist() == ["a"]
+
+
+def test_copy_by_hash_reuses_a_stored_vector(store: EmbeddingStore) -> None:
+    store.upsert("p", rows(["a"], ["h1"], [[0.6, 0.8]]))
+    copied = store.copy_by_hash("p", pd.DataFrame({"id": ["z"], "content_hash": ["h1"]}), "m")
+    assert copied == 1
+    table = store.read("p").set_index("id")
+    assert np.allclose(table.loc["z", "embedding"], [0.6, 0.8])
+
+
+def test_stats_count_wrong_dimensions_and_non_finite_vectors(store: EmbeddingStore) -> None:
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [np.nan, 1]]))
+    store.upsert(
+        "p",
+        embedding_rows(
+            ids=["c"],
+            content_hashes=["h3"],
+            vectors=np.ones((1, 3), dtype=np.float32),
+            token_counts=[2],
+            model="m",
+        ),
+    )
+    stats = store.stats("p", dimension=2)
+    assert (stats.rows, stats.wrong_dimension, stats.non_finite, stats.tokens) == (3, 1, 1, 4)
+
+
+def test_search_orders_by_cosine_similarity(store: EmbeddingStore) -> None:
+    store.upsert("p", rows(["x", "y", "z"], ["1", "2", "3"], [[1, 0], [0.7, 0.7], [0, 1]]))
+    found = store.search("p", np.array([1, 0.1], dtype=np.float32), k=2)
+    assert found["id"].tolist() == ["x", "y"]
+
+
+def test_a_table_has_one_owner(store: EmbeddingStore) -> None:
+    """`Docs` and `docs` map to one table: the second claim is refused, naming both."""
+    from embed_assets.store.base import TableIdentity, TableOwnedError
+
+    first = TableIdentity(pipeline="Docs", model="m", dimension=8, task_type=None)
+    store.claim(first)
+    store.claim(first)  # the owner may claim again
+    with pytest.raises(TableOwnedError, match="table docs belongs to pipeline 'Docs'"):
+        store.claim(TableIdentity(pipeline="docs", model="m", dimension=8, task_type=None))
+    assert store.owner("Docs") == first
+
+
+def test_other_vectors_go_to_a_new_generation_until_it_is_switched_in(
+    store: EmbeddingStore,
+) -> None:
+    """Refreshes write the generation being built; read, stats and search serve the live one."""
+    from embed_assets.store.base import TableIdentity
+
+    old = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None)
+    new = TableIdentity(pipeline="p", model="n", dimension=3, task_type=None)
+    store.claim(old)
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [0, 1]]))
+    generations = store.claim(new)
+    assert (generations.serving, generations.building) == (old, new)
+    store.upsert("p", rows(["a"], ["n1"], [[1, 1, 1]]))
+    store.delete_except("p", pd.DataFrame({"id": ["a"], "content_hash": ["n1"]}))
+    assert store.current_hashes("p")["content_hash"].tolist() == ["n1"]  # what refreshes see
+    assert store.read("p")["id"].tolist() == ["a", "b"]  # what users see
+    assert store.stats("p", dimension=2).rows == 2
+    assert store.search("p", np.array([0, 1], dtype=np.float32), k=1)["id"].tolist() == ["b"]
+    assert store.claim(new).building == new  # the same claim keeps what was built
+    assert store.current_hashes("p")["content_hash"].tolist() == ["n1"]
+    store.switch_generation("p")
+    assert store.generations("p").serving == new and store.generations("p").building is None
+    assert store.read("p")["content_hash"].tolist() == ["n1"]
+    assert store.stats("p", dimension=3).rows == 1
+
+
+def test_claiming_the_live_vectors_again_drops_the_generation_being_built(
+    store: EmbeddingStore,
+) -> None:
+    from embed_assets.store.base import TableIdentity
+
+    old = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None)
+    store.claim(old)
+    store.upsert("p", rows(["a"], ["h1"], [[1, 0]]))
+    store.claim(TableIdentity(pipeline="p", model="m", dimension=2, task_type="RETRIEVAL_QUERY"))
+    store.upsert("p", rows(["a"], ["t1"], [[0, 1]]))
+    assert store.claim(old).building is None
+    assert store.current_hashes("p")["content_hash"].tolist() == ["h1"]
+    store.switch_generation("p")  # nothing being built: nothing changes
+    assert store.read("p")["content_hash"].tolist() == ["h1"]
+
+
+def test_an_empty_table_takes_other_vectors_at_once(store: EmbeddingStore) -> None:
+    """With nothing to keep serving, no generation is built beside the table."""
+    from embed_assets.store.base import TableIdentity
+
+    store.claim(TableIdentity(pipeline="p", model="m", dimension=2, task_type=None))
+    new = TableIdentity(pipeline="p", model="n", dimension=3, task_type=None)
+    assert store.claim(new).building is None
+    assert store.owner("p") == new
+
+
+# pipelines named like another pipeline's failures, generation or the bookkeeping tables
+NAMES = (
+    "docs",
+    "docs__failures",
+    "failures__docs",
+    "next__docs",
+    "next_failures__docs",
+    "embed_assets_tables",
+    "embed_assets_consumed_jobs",
+)
+
+
+def test_no_pipeline_name_collides_with_the_store_s_own_tables(store: EmbeddingStore) -> None:
+    """Pipelines named like the bookkeeping and failure tables of other pipelines keep apart."""
+    from embed_assets.store.base import TableIdentity
+
+    for name in NAMES:
+        store.claim(TableIdentity(pipeline=name, model="m", dimension=2, task_type=None))
+        store.upsert(name, rows([name], ["h"], [[1, 0]]))
+        store.record_consumed_jobs(name, [f"job-{name}"])
+    store.replace_failures(
+        "docs", pd.DataFrame({"id": ["x"], "content_hash": ["h"], "reason": ["r"]})
+    )
+    for name in NAMES:
+        assert store.read(name)["id"].tolist() == [name]
+        assert store.consumed_jobs(name) == {f"job-{name}"}
+        assert store.owner(name) is not None and store.owner(name).pipeline == name  # type: ignore[union-attr]
