@@ -116,3 +116,30 @@ def job_records(workdir: Path) -> list[dict[str, object]]:
         except (OSError, orjson.JSONDecodeError):
             continue
     return found
+
+
+def write_bigquery_table(table: str, frame: pd.DataFrame, *, project: str) -> str:
+    """Replaces BigQuery table `dataset.table` with `frame` (through a Parquet load job).
+
+    Returns its `bq://` address. Object columns load as STRING, integer ones as INT64.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from google.cloud import bigquery
+
+    from embed_assets.bigquery_client import bigquery_client
+
+    dataset = table.split(".")[0]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    buffer.seek(0)
+    with bigquery_client(project=project) as client:
+        client.create_dataset(f"{project}.{dataset}", exists_ok=True)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        )
+        client.load_table_from_file(buffer, f"{project}.{table}", job_config=config).result()
+    return f"bq://{project}.{table}"

@@ -1,5 +1,6 @@
 """A corpus: read from its source, validated row by row with reasons, hashed for the diff."""
 
+from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.hashing import (
     arrow_strings,
     content_hashes,
@@ -16,6 +17,7 @@ from embed_assets.corpus.validation import (
 )
 
 __all__ = [
+    "BigQueryQuery",
     "SUPPORTED_SUFFIXES",
     "CorpusColumns",
     "CorpusError",
@@ -25,6 +27,7 @@ __all__ = [
     "content_hashes",
     "hash_column",
     "normalized_corpus",
+    "read_bigquery_corpus",
     "read_corpus_file",
     "validate_corpus",
 ]

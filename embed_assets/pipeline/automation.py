@@ -1,7 +1,8 @@
 """Lineage-driven refresh: the observed corpus source and the sensor that acts on it.
 
-A corpus file or `gs://` object is an observable source asset whose data version is a cheap
-fingerprint (size and mtime, or generation and MD5), observed on `observe_cron`. `corpus` and
+A corpus file, `gs://` object or BigQuery source is an observable source asset whose data
+version is a cheap fingerprint (size and mtime, generation and MD5, or the BigQuery tables'
+last-modified times), observed on `observe_cron`. `corpus` and
 `embedding_batch_job` carry the pipeline's automation condition (eager by default), so a
 changed source leads, with no click, to a submission; the job sensor then lands it and
 refreshes everything downstream.
@@ -11,14 +12,16 @@ import warnings
 
 import dagster as dg
 
+from embed_assets.bigquery_client import is_bigquery_uri
+from embed_assets.corpus.bigquery import BigQueryQuery, bigquery_fingerprint
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.staging import storage_for
 
 
 def build_source_asset(spec: PipelineSpec) -> dg.SourceAsset | None:
-    """The observable source of a file or `gs://` corpus (None for other corpora)."""
+    """The observable source of a file, `gs://` or BigQuery corpus (None for other corpora)."""
     key, location = spec.source_key, spec.corpus
-    if key is None or not isinstance(location, str):
+    if key is None or not isinstance(location, str | BigQueryQuery):
         return None
     condition = (  # observed once when the code location loads, then on every cron tick
         (
@@ -31,21 +34,25 @@ def build_source_asset(spec: PipelineSpec) -> dg.SourceAsset | None:
     )
 
     def observe() -> dg.ObserveResult:
-        fingerprint = storage_for(location).fingerprint(location)
+        if isinstance(location, BigQueryQuery) or is_bigquery_uri(location):
+            fingerprint = bigquery_fingerprint(location)
+        else:
+            fingerprint = storage_for(location).fingerprint(location)
         return dg.ObserveResult(
             data_version=dg.DataVersion(fingerprint or "missing"),
-            metadata={"fingerprint": fingerprint or "the file is missing"},
+            metadata={"fingerprint": fingerprint or "the source is missing"},
         )
 
+    shown = location if isinstance(location, str) else location.sql
     with warnings.catch_warnings():  # observable source assets are beta in Dagster
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.observable_source_asset(
             key=key,
             group_name=spec.names.group,
-            description=f"The corpus at {location}, observed "
+            description=f"The corpus at {shown}, observed "
             + (f"on the schedule {spec.observe_cron!r}" if spec.observe_cron else "on request")
-            + ": its data version changes whenever the file does.",
-            metadata={"dagster/uri": location},
+            + ": its data version changes whenever the source does.",
+            metadata={"dagster/uri": shown} if isinstance(location, str) else {"query": shown},
             automation_condition=condition,
         )(observe)
 

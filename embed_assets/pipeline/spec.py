@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pandas as pd
 
+from embed_assets.bigquery_client import is_bigquery_uri
+from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.hashing import normalized_corpus
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
@@ -26,7 +28,7 @@ from embed_assets.names import (
     pipeline_names,
 )
 
-CorpusSource = str | Callable[[], pd.DataFrame] | dg.AssetKey
+CorpusSource = str | BigQueryQuery | Callable[[], pd.DataFrame] | dg.AssetKey
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,8 +38,9 @@ class PipelineSpec:
     Attributes:
         name: pipeline name (letters, digits, `_`): the asset key prefix, group, sensor and
             table name all derive from it.
-        corpus: a JSONL / CSV / Parquet path or `gs://` URI, a function returning a DataFrame,
-            or the key of an upstream asset whose value is a DataFrame.
+        corpus: a JSONL / CSV / Parquet path or `gs://` URI, a BigQuery table
+            (`bq://project.dataset.table`) or `BigQueryQuery`, a function returning a
+            DataFrame, or the key of an upstream asset whose value is a DataFrame.
         model: embedding model; defaults to all-MiniLM-L6-v2 when the `local` extra is
             installed, else the lexical hashing model.
         task_type: sent with every prompt, e.g. `RETRIEVAL_DOCUMENT`.
@@ -61,8 +64,9 @@ class PipelineSpec:
         automation_condition: when `corpus` and `embedding_batch_job` refresh by themselves
             (default `AutomationCondition.eager()`: as soon as the source changes; e.g.
             `AutomationCondition.on_cron("0 3 * * *")` for nightly; None: only on request).
-        observe_cron: how often a corpus file or `gs://` object is observed (a cheap
-            fingerprint: size and mtime, or generation and MD5); None: never by itself.
+        observe_cron: how often a corpus file, `gs://` object or BigQuery source is observed
+            (a cheap fingerprint: size and mtime, generation and MD5, or the tables'
+            last-modified times); None: never by itself.
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
     """
@@ -122,8 +126,8 @@ class PipelineSpec:
 
     @property
     def source_key(self) -> dg.AssetKey | None:
-        """Key of the observed corpus file or object (`<name>/source`), if the corpus is one."""
-        if isinstance(self.corpus, str):
+        """Key of the observed corpus file, object or BigQuery source (`<name>/source`)."""
+        if isinstance(self.corpus, str | BigQueryQuery):
             return dg.AssetKey(self.names.asset_path(SOURCE_ASSET))
         return None
 
@@ -166,6 +170,10 @@ class PipelineSpec:
             if upstream is None:
                 raise ValueError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
             return upstream
+        if isinstance(self.corpus, BigQueryQuery):
+            return read_bigquery_corpus(self.corpus)
+        if isinstance(self.corpus, str) and is_bigquery_uri(self.corpus):
+            return read_bigquery_corpus(self.corpus)
         if isinstance(self.corpus, str):
             return read_corpus_file(self.corpus, encoding=self.encoding)
         return self.corpus()
@@ -176,6 +184,8 @@ class PipelineSpec:
             return f"asset {self.corpus.to_user_string()}"
         if isinstance(self.corpus, str):
             return self.corpus
+        if isinstance(self.corpus, BigQueryQuery):
+            return self.corpus.describe()
         return getattr(self.corpus, "__name__", "corpus function")
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
