@@ -1,4 +1,4 @@
-"""`embed-assets emulator`: serve the Vertex emulator (and a GCS emulator) until interrupted."""
+"""`embed-assets emulator`: serve the Vertex, GCS and BigQuery emulators until interrupted."""
 
 import argparse
 import sys
@@ -8,13 +8,20 @@ from typing import Any
 def add_emulator_command(commands: Any) -> None:
     """Adds the `emulator` command to the CLI's sub-parsers (`argparse` `add_subparsers()`)."""
     emulator = commands.add_parser(
-        "emulator", help="serve a Vertex batch prediction emulator and a GCS emulator"
+        "emulator",
+        help="serve a Vertex batch prediction emulator, a GCS emulator and a BigQuery emulator",
     )
     emulator.add_argument("--port", type=int, default=8790, help="REST port (default %(default)s)")
     emulator.add_argument("--gcs-url", help="use this running GCS emulator instead of starting one")
     emulator.add_argument(
         "--bucket", action="append", help="bucket to create (repeatable; default embed-assets)"
     )
+    emulator.add_argument(
+        "--no-bigquery",
+        action="store_true",
+        help="do not start the BigQuery emulator (it needs `make bigquery-emulator` first)",
+    )
+    emulator.add_argument("--bigquery-project", default="emulator", help="its first project")
     emulator.add_argument("--max-running-jobs", type=int, default=4)
     emulator.add_argument(
         "--local-model",
@@ -31,11 +38,19 @@ def serve_emulator(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from embed_assets.testing.bigquery import BigQueryEmulator
     from embed_assets.testing.emulator import VertexEmulator
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bigquery = None if args.no_bigquery else BigQueryEmulator(project=args.bigquery_project)
+    if bigquery is not None:
+        try:
+            bigquery.start()
+        except RuntimeError as error:
+            print(f"embed-assets emulator: {error}", file=sys.stderr)
+            return 1
     emulator = VertexEmulator(
         port=args.port,
         gcs_url=args.gcs_url,
@@ -48,6 +63,8 @@ def serve_emulator(args: argparse.Namespace) -> int:
     try:
         print(f"Vertex endpoint: {emulator.endpoint}")
         print(f"STORAGE_EMULATOR_HOST={emulator.gcs_url}", flush=True)
+        if bigquery is not None:
+            print(f"BIGQUERY_EMULATOR_HOST={bigquery.url}", flush=True)
         print(
             f"buckets: {', '.join(args.bucket or ['embed-assets'])}; vectors are emulated "
             f"({args.local_model} projected); Ctrl-C stops",
@@ -57,4 +74,6 @@ def serve_emulator(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         emulator.stop()
+        if bigquery is not None:
+            bigquery.stop()
     return 0

@@ -21,7 +21,7 @@ from tests.helpers import make_corpus
 pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
 
 
-def test_the_emulator_command_prints_both_endpoints_and_serves_until_stopped(
+def test_the_emulator_command_prints_every_endpoint_and_serves_until_stopped(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -38,6 +38,13 @@ def test_the_emulator_command_prints_both_endpoints_and_serves_until_stopped(
         storage_line = server.stdout.readline().strip()
         assert endpoint == f"Vertex endpoint: http://127.0.0.1:{port}"
         assert storage_line.startswith("STORAGE_EMULATOR_HOST=http://127.0.0.1:")
+        bigquery_line = server.stdout.readline().strip()
+        assert bigquery_line.startswith("BIGQUERY_EMULATOR_HOST=http://127.0.0.1:")
+        os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery_line.partition("=")[2]
+        from embed_assets.bigquery_client import bigquery_client, query_rows
+
+        with bigquery_client(project="emulator") as client:
+            assert query_rows(client, "SELECT 1 + 1") == [(2,)]
         os.environ["STORAGE_EMULATOR_HOST"] = storage_line.partition("=")[2]
         from embed_assets import VertexBatchBackend
 
@@ -65,6 +72,7 @@ def test_the_emulator_command_prints_both_endpoints_and_serves_until_stopped(
         assert job.state is JobState.SUCCEEDED and len(backend.output_files(job)) == 1
     finally:
         os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
         os.killpg(server.pid, signal.SIGTERM)
         assert server.wait(timeout=30) == 0
 
