@@ -168,8 +168,9 @@ def validate_corpus(frame: pd.DataFrame, columns: CorpusColumns, *, source: str)
         reasons[mask & open_] = reason
         open_ &= ~mask
     if columns.title_column:
-        raw_titles = frame[columns.title_column].reset_index(drop=True)
-        titles = raw_titles.map(lambda v: None if v is None or v != v or v == "" else str(v))
+        raw_titles = frame[columns.title_column].reset_index(drop=True).astype(object)
+        # None, NaN and pd.NA (a NULL from BigQuery's Arrow columns) are all "no title"
+        titles = raw_titles.map(lambda v: None if pd.isna(v) or v == "" else str(v))
     else:
         titles = pd.Series([None] * rows, dtype=object)
     ok = reasons == None  # noqa: E711
