@@ -127,8 +127,9 @@ def _parse_prediction(
 ) -> tuple[str, str, str | None, str | None, Any, int, bool, str]:
     """Returns key, content, title, task_type, values, token_count, truncated, status."""
     status = status_text(data.get("status") or data.get("error"))
-    if "instance" in data:
-        instance = data["instance"] or {}
+    if "instance" in data or "predictions" in data:
+        # JSONL echoes the request under `instance`; a BigQuery row has its columns beside
+        instance = (data["instance"] or {}) if "instance" in data else data
         predictions = data.get("predictions") or []
         if isinstance(predictions, str):  # BigQuery output carries predictions as a JSON string
             predictions = orjson.loads(predictions)
@@ -247,4 +248,34 @@ def parse_prediction_lines(lines: Iterable[bytes], *, lenient: bool = False) -> 
         truncated=np.asarray(truncated, dtype=np.bool_),
         statuses=statuses,
         unreadable=tuple(unreadable),
+    )
+
+
+def concat_batches(batches: Iterable[PredictionBatch]) -> PredictionBatch:
+    """Joins batches of one output (pages of a prediction table) into one batch.
+
+    Raises:
+        ValueError: the batches' vectors disagree on their length.
+    """
+    parts = [b for b in batches if len(b)]
+    if not parts:
+        return parse_prediction_lines([])
+    dimensions = {b.vectors.shape[1] for b in parts if b.ok.any()}
+    if len(dimensions) > 1:
+        raise ValueError(f"prediction rows have vectors of {sorted(dimensions)} values")
+    dimension = dimensions.pop() if dimensions else 0
+    vectors = [
+        b.vectors if b.vectors.shape[1] == dimension else np.zeros((len(b), dimension), np.float32)
+        for b in parts
+    ]
+    return PredictionBatch(
+        keys=[k for b in parts for k in b.keys],
+        contents=[c for b in parts for c in b.contents],
+        titles=[t for b in parts for t in b.titles],
+        task_types=[t for b in parts for t in b.task_types],
+        vectors=np.concatenate(vectors).astype(np.float32, copy=False),
+        token_counts=np.concatenate([b.token_counts for b in parts]),
+        truncated=np.concatenate([b.truncated for b in parts]),
+        statuses=[s for b in parts for s in b.statuses],
+        unreadable=tuple(u for b in parts for u in b.unreadable),
     )

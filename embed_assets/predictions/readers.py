@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import numpy.typing as npt
 import orjson
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines, status_text
+from embed_assets.bigquery_client import bigquery_client, is_bigquery_uri, parse_table_uri
+from embed_assets.bigquery_staging import BigQueryStorage
+from embed_assets.predictions.bigquery import read_prediction_table
+from embed_assets.predictions.columns import batch_from_table
+from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines
 from embed_assets.staging import Storage, list_uri_jsonl, storage_for
 
 _STATISTICS = "STRUCT(token_count BIGINT, truncated BOOLEAN)"
@@ -63,9 +63,6 @@ _GEMINI_SELECT = """
 """
 # DuckDB's working memory while it parses one file (the parsed columns come on top)
 READER_MEMORY_LIMIT = "256MB"
-# JSON texts of a status that means "no error"
-_NO_STATUS_TEXTS = ('""', "null", "{}", "false")
-_NO_STATUS = pa.array(_NO_STATUS_TEXTS, type=pa.string())
 
 
 def read_prediction_file(path: str | Path, *, lenient: bool = False) -> PredictionBatch:
@@ -117,72 +114,20 @@ def _read_with_duckdb(path: Path, *, gemini: bool) -> PredictionBatch | None:
         return None
     finally:
         connection.close()
-    return _batch_from_table(table)
-
-
-def _statuses(table: pa.Table) -> list[str]:
-    """Turns the `status` / `error` JSON columns into the text `status_text` gives."""
-    status, error = table.column("status"), table.column("error")
-    blank_status = pc.or_kleene(pc.is_null(status), pc.is_in(status, _NO_STATUS))
-    blank_error = pc.or_kleene(pc.is_null(error), pc.is_in(error, _NO_STATUS))
-    blank = pc.and_(blank_status, blank_error).to_numpy(zero_copy_only=False)
-    statuses = [""] * table.num_rows
-    if blank.all():
-        return statuses
-    status_texts = status.to_pylist()
-    error_texts = error.to_pylist()
-    for row in np.flatnonzero(~blank):
-        # the line parser reads `status or error`: a blank status gives way to the error
-        status_raw = status_texts[row]
-        blank_raw = status_raw is None or status_raw in _NO_STATUS_TEXTS
-        statuses[row] = status_text(orjson.loads(error_texts[row] if blank_raw else status_raw))
-    return statuses
-
-
-def _batch_from_table(table: pa.Table) -> PredictionBatch | None:
-    statuses = _statuses(table)
-    ok = np.fromiter((not s for s in statuses), dtype=np.bool_, count=len(statuses))
-    vectors_column = table.column("vector").combine_chunks()
-    lengths = pc.list_value_length(vectors_column).to_numpy(zero_copy_only=False)
-    if np.isnan(lengths[ok].astype(np.float64)).any():
-        return None  # a successful row without values: let the line parser decide what it is
-    good_lengths = lengths[ok].astype(np.int64)
-    dimension = int(good_lengths[0]) if good_lengths.size else 0
-    if (good_lengths != dimension).any():
-        return None  # mixed lengths: the line parser names the offending line
-    vectors = _matrix(vectors_column, ok, dimension)
-    return PredictionBatch(
-        keys=table.column("key").to_pylist(),
-        contents=table.column("content").to_pylist(),
-        titles=table.column("title").to_pylist(),
-        task_types=table.column("task_type").to_pylist(),
-        vectors=vectors,
-        token_counts=table.column("token_count").to_numpy().astype(np.int64),
-        truncated=table.column("truncated").to_numpy(zero_copy_only=False).astype(np.bool_),
-        statuses=statuses,
-    )
-
-
-def _matrix(
-    column: pa.ListArray, ok: npt.NDArray[np.bool_], dimension: int
-) -> npt.NDArray[np.float32]:
-    """Lays the successful rows' vectors into a float32 matrix; failed rows stay zero."""
-    if ok.all():
-        flat = column.flatten().to_numpy(zero_copy_only=False)
-        return np.ascontiguousarray(flat, dtype=np.float32).reshape(len(ok), dimension)
-    vectors = np.zeros((len(ok), dimension), dtype=np.float32)
-    if ok.any():
-        chosen = column.filter(pa.array(ok))
-        flat = chosen.flatten().to_numpy(zero_copy_only=False)
-        vectors[ok] = flat.reshape(int(ok.sum()), dimension)
-    return vectors
+    return batch_from_table(table)
 
 
 def read_prediction_object(storage: Storage, uri: str, *, lenient: bool = False) -> PredictionBatch:
     """Reads one prediction file from a staging storage (a gs:// object is downloaded first).
 
     Only one file is ever on local disk at a time, so disk and memory stay bounded by a file.
+    A `bq://` URI is a BigQuery prediction table, read through the staging's client.
     """
+    if is_bigquery_uri(uri):
+        if isinstance(storage, BigQueryStorage):
+            return read_prediction_table(storage.client, uri, lenient=lenient)
+        with bigquery_client(project=parse_table_uri(uri).project) as client:
+            return read_prediction_table(client, uri, lenient=lenient)
     if not uri.startswith("gs://"):
         return read_prediction_file(uri, lenient=lenient)
     with tempfile.TemporaryDirectory(prefix="embed-assets-") as folder:
@@ -192,7 +137,11 @@ def read_prediction_object(storage: Storage, uri: str, *, lenient: bool = False)
 
 
 def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
-    """Yields one `PredictionBatch` per prediction file, so memory is bounded by a file."""
+    """Yields one `PredictionBatch` per prediction file (or table), so memory is bounded by one."""
+    if is_bigquery_uri(str(path_or_uri)):
+        with bigquery_client(project=parse_table_uri(str(path_or_uri)).project) as client:
+            yield read_prediction_table(client, str(path_or_uri))
+        return
     for uri in list_uri_jsonl(str(path_or_uri)):
         yield read_prediction_object(storage_for(uri), uri)
 
@@ -221,7 +170,9 @@ def read_predictions(path_or_uri: str | Path) -> pd.DataFrame:
 
     Args:
         path_or_uri: a prediction file, or a folder (local or `gs://`) whose `*.jsonl` files
-            are all read, such as a job's `prediction-model-<timestamp>/` output directory.
+            are all read, such as a job's `prediction-model-<timestamp>/` output directory,
+            or a BigQuery prediction table `bq://project.dataset.table` (its `predictions`
+            column is the JSON string the service writes, with `values` or `Values`).
 
     Returns:
         One row per prediction line, in file order: `key` (Gemini schema; empty for legacy),
