@@ -3,6 +3,9 @@
 `python -m tests.refresh_process WORKDIR CORPUS [--seconds-per-chunk S] [--max-prompts N]
 [--rows-per-file R] [--seconds-per-write W]` runs the pipeline `docs` over CORPUS with slow
 local jobs (so a test can signal it while they run) and prints the summary as JSON. With
+`--vertex-endpoint URL --staging-uri bq://project.dataset --bigquery-dataset D`, the jobs run on
+a Vertex emulator (slowed down by the test that started it), staged in BigQuery, and the table
+is a BigQuery one; CORPUS may then be a `bq://` table. With
 `--seconds-per-write`, landing writes `WORKDIR/landed-<n>` after each write to the table and
 then waits, so a test can signal it in the middle of landing. Tests send it SIGINT or SIGKILL
 at a real point.
@@ -20,7 +23,14 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
+from embed_assets import (
+    BatchBackend,
+    BigQueryEmbeddingStore,
+    DuckDBEmbeddingStore,
+    EmbeddingPipeline,
+    EmbeddingStore,
+    VertexBatchBackend,
+)
 from embed_assets.cli.runner import run_pipeline
 from embed_assets.cli.workdir import prepare_workdir
 from embed_assets.testing import FaultyLocalBatchBackend
@@ -54,27 +64,43 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-prompts", type=int, default=None)
     parser.add_argument("--rows-per-file", type=int, default=None)
     parser.add_argument("--seconds-per-write", type=float, default=0.0)
+    parser.add_argument("--vertex-endpoint", default=None)
+    parser.add_argument("--staging-uri", default=None)
+    parser.add_argument("--bigquery-dataset", default=None)
     args = parser.parse_args(argv)
     workdir = prepare_workdir(Path(args.workdir))
-    pipeline = EmbeddingPipeline(
-        name="docs",
-        corpus=str(Path(args.corpus).resolve()),
-        model="lexical-hash",
-        max_prompts_per_job=args.max_prompts,
-        sensor_interval_seconds=1,
-    )
-    defs = pipeline.build_definitions(
-        backend=FaultyLocalBatchBackend(
+    corpus = args.corpus if args.corpus.startswith("bq://") else str(Path(args.corpus).resolve())
+    backend: BatchBackend
+    store: EmbeddingStore
+    if args.vertex_endpoint:
+        project = args.staging_uri.removeprefix("bq://").split(".")[0]
+        backend = VertexBatchBackend(
+            project=project,
+            staging_uri=args.staging_uri,
+            api_endpoint=args.vertex_endpoint,
+            access_token="emulator",
+            retry_initial_delay_seconds=0.05,
+        )
+        store = BigQueryEmbeddingStore(project=project, dataset=args.bigquery_dataset)
+    else:
+        backend = FaultyLocalBatchBackend(
             workdir=str(workdir),
             seconds_per_chunk=args.seconds_per_chunk,
             **({"rows_per_output_file": args.rows_per_file} if args.rows_per_file else {}),
-        ),
-        store=SlowLandingStore(
+        )
+        store = SlowLandingStore(
             path=str(workdir / "embeddings.duckdb"),
             seconds_per_write=args.seconds_per_write,
             marks=str(workdir),
-        ),
+        )
+    pipeline = EmbeddingPipeline(
+        name="docs",
+        corpus=corpus,
+        model="text-embedding-005" if args.vertex_endpoint else "lexical-hash",
+        max_prompts_per_job=args.max_prompts,
+        sensor_interval_seconds=1,
     )
+    defs = pipeline.build_definitions(backend=backend, store=store)
     with dg.DagsterInstance.get() as instance:
         summary = run_pipeline(
             defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2, log_level="CRITICAL"

@@ -11,6 +11,8 @@ MAX_LINES = 400
 LAYERS = {
     "embed_assets.names": 0,
     "embed_assets.staging": 0,
+    "embed_assets.bigquery_client": 0,
+    "embed_assets.bigquery_staging": 0,
     "embed_assets.predictions": 1,
     "embed_assets.models": 2,
     "embed_assets.corpus": 3,

@@ -88,7 +88,7 @@ class JobStatus:
     model: str = ""
     input_uri: str = ""
     output_uri_prefix: str = ""
-    output_directory: str | None = None
+    output_directory: str | None = None  # gs:// folder, or bq:// table of the predictions
     total_count: int | None = None
     successful_count: int = 0
     failed_count: int = 0
@@ -108,16 +108,23 @@ class JobStatus:
         stats = job.get("completionStats") or {}
         error = job.get("error")
         output = job.get("outputConfig") or {}
-        source = (job.get("inputConfig") or {}).get("gcsSource") or {}
+        inputs = job.get("inputConfig") or {}
+        info = job.get("outputInfo") or {}
         return cls(
             name=job["name"],
             state=JobState.parse(job.get("state")),
             display_name=job.get("displayName", ""),
             labels=dict(job.get("labels") or {}),
             model=job.get("model", ""),
-            input_uri=(source.get("uris") or [""])[0],
-            output_uri_prefix=(output.get("gcsDestination") or {}).get("outputUriPrefix", ""),
-            output_directory=(job.get("outputInfo") or {}).get("gcsOutputDirectory"),
+            input_uri=(
+                ((inputs.get("gcsSource") or {}).get("uris") or [""])[0]
+                or (inputs.get("bigquerySource") or {}).get("inputUri", "")
+            ),
+            output_uri_prefix=(
+                (output.get("gcsDestination") or {}).get("outputUriPrefix")
+                or (output.get("bigqueryDestination") or {}).get("outputUri", "")
+            ),
+            output_directory=_output_location(info),
             total_count=as_int(job["totalCount"]) if job.get("totalCount") else None,
             successful_count=as_int(stats.get("successfulCount")),
             failed_count=as_int(stats.get("failedCount")),
@@ -202,6 +209,17 @@ class BatchBackend(Protocol):
     def console_url(self, job: JobStatus) -> str | None:
         """Returns a link to the job for humans, if there is one."""
         ...
+
+
+def _output_location(info: Mapping[str, Any]) -> str | None:
+    """The folder of prediction files, or `bq://project.dataset.table` of the prediction table."""
+    if info.get("gcsOutputDirectory"):
+        return str(info["gcsOutputDirectory"])
+    dataset, table = info.get("bigqueryOutputDataset"), info.get("bigqueryOutputTable")
+    if dataset and table:
+        prefix = "" if str(dataset).startswith("bq://") else "bq://"
+        return f"{prefix}{dataset}.{table}"
+    return None
 
 
 def as_int(value: Any, default: int = 0) -> int:

@@ -1,7 +1,9 @@
-"""`VertexBatchBackend`: Vertex AI batch prediction through google-genai, staging on Cloud Storage.
+"""`VertexBatchBackend`: Vertex AI batch prediction through google-genai; GCS or BigQuery staging.
 
-Jobs are created, read, listed and cancelled with `client.batches`; request shards and
-prediction files go through dagster-gcp's `GCSResource`. Job records are parsed from the raw
+Jobs are created, read, listed and cancelled with `client.batches`. With a `gs://` staging,
+request shards and prediction files go through dagster-gcp's `GCSResource`; with a `bq://`
+staging, each job reads a prompts table and writes a prediction table (legacy models only; the
+service takes Gemini embedding jobs from Cloud Storage only). Job records are parsed from the raw
 JSON the service returned (kept by an httpx response hook), not from the SDK's `BatchJob`: that
 model drops `labels`, which re-attaching needs, and refuses an `error` whose `details` are
 objects, which is what the service sends for failed jobs.
@@ -9,6 +11,7 @@ objects, which is what the service sends for failed jobs.
 
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from functools import partial
 from typing import Any, ClassVar
 
@@ -24,8 +27,11 @@ from embed_assets.backends.base import (
     JobRequest,
     JobStatus,
 )
+from embed_assets.bigquery_client import bigquery_client, is_bigquery_uri, parse_dataset_uri
+from embed_assets.bigquery_staging import BigQueryStorage
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import local_model_names
+from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging import GcsStorage, Storage, split_gs_uri
 
 RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
@@ -56,6 +62,9 @@ class VertexBatchBackend(dg.ConfigurableResource):
 
     Request shards are staged under `staging_uri`, one job per shard is created with
     google-genai, and each job writes its predictions below the submission's output prefix.
+    With `staging_uri="bq://project.dataset"`, each shard is a prompts table and each job
+    writes a prediction table in that dataset (`text-embedding-005` and
+    `text-multilingual-embedding-002`; Vertex reads Gemini embedding jobs from Cloud Storage).
 
     Example:
         ```python
@@ -72,7 +81,9 @@ class VertexBatchBackend(dg.ConfigurableResource):
     project: str = Field(description="Google Cloud project that runs the batch jobs.")
     location: str = Field(default="us-central1", description="Vertex AI region of the jobs.")
     staging_uri: str = Field(
-        description="gs:// prefix for request shards, manifests and prediction files."
+        description="gs://bucket/prefix for request shards, manifests and prediction files, or "
+        "bq://project.dataset for prompts, manifest and prediction tables (the dataset must "
+        "exist; legacy models only)."
     )
     api_version: str = Field(default="v1", description="Vertex AI REST API version.")
     api_endpoint: str | None = Field(
@@ -105,6 +116,8 @@ class VertexBatchBackend(dg.ConfigurableResource):
 
     _client: Any = PrivateAttr(default=None)
     _storage_client: Any = PrivateAttr(default=None)
+    _bigquery: Any = PrivateAttr(default=None)
+    _clients: ExitStack = PrivateAttr(default_factory=ExitStack)
     _last: _LastResponse = PrivateAttr(default_factory=_LastResponse)
 
     # -- clients -----------------------------------------------------------------------------
@@ -143,8 +156,13 @@ class VertexBatchBackend(dg.ConfigurableResource):
         return self._client
 
     def staging(self) -> Storage:
-        """Returns the Cloud Storage staging area."""
+        """Returns the staging area: Cloud Storage, or a BigQuery dataset."""
         self._check_staging_uri()
+        if is_bigquery_uri(self.staging_uri):
+            if self._bigquery is None:
+                project, _ = parse_dataset_uri(self.staging_uri)
+                self._bigquery = self._clients.enter_context(bigquery_client(project=project))
+            return BigQueryStorage(self.staging_uri, self._bigquery)
         if self._storage_client is None:
             resource = self.gcs or GCSResource(project=self.project)
             self._storage_client = resource.get_client()
@@ -152,11 +170,14 @@ class VertexBatchBackend(dg.ConfigurableResource):
 
     def _check_staging_uri(self) -> None:
         try:
-            split_gs_uri(self.staging_uri)
+            if is_bigquery_uri(self.staging_uri):
+                parse_dataset_uri(self.staging_uri.rstrip("/"))
+            else:
+                split_gs_uri(self.staging_uri)
         except ValueError:
             raise ValueError(
-                f"staging_uri={self.staging_uri!r}: VertexBatchBackend stages on Cloud Storage; "
-                "use gs://bucket/prefix"
+                f"staging_uri={self.staging_uri!r}: VertexBatchBackend stages on Cloud Storage "
+                "or BigQuery; use gs://bucket/prefix or bq://project.dataset"
             ) from None
 
     def _call(self, call: Callable[[], Any], what: str) -> dict[str, Any]:
@@ -189,7 +210,14 @@ class VertexBatchBackend(dg.ConfigurableResource):
                 f"model={model!r} is a local model; VertexBatchBackend runs text-embedding-005, "
                 "text-multilingual-embedding-002 or gemini-embedding-001"
             )
-        model_spec(model).check_dimensionality(output_dimensionality)
+        spec = model_spec(model)
+        spec.check_dimensionality(output_dimensionality)
+        if is_bigquery_uri(self.staging_uri) and spec.schema is RequestSchema.GEMINI:
+            raise ValueError(
+                f"staging_uri={self.staging_uri!r}: Vertex reads {model} batch jobs from Cloud "
+                "Storage only; use a gs:// staging_uri, or text-embedding-005 / "
+                "text-multilingual-embedding-002 with BigQuery"
+            )
 
     def max_prompts_per_job(self, model: str) -> int:
         """Returns the model's per-job limit (30,000 legacy; 1,000,000 Gemini)."""
@@ -258,7 +286,11 @@ class VertexBatchBackend(dg.ConfigurableResource):
         return self.get(name)
 
     def output_files(self, job: JobStatus) -> list[str]:
-        """Returns every `*.jsonl` in the job's `output_info.gcs_output_directory`."""
+        """Returns every `*.jsonl` of the job's output folder, or its BigQuery prediction table.
+
+        The table comes from the raw `outputInfo` (`bigqueryOutputDataset` and
+        `bigqueryOutputTable`); google-genai's `BatchJob` drops the dataset.
+        """
         if not job.output_directory:
             return []
         return self.staging().list_jsonl(job.output_directory)

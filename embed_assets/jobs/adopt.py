@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from embed_assets.backends.base import BackendError, BatchBackend, JobStatus
+from embed_assets.bigquery_staging import BigQueryStorage
 from embed_assets.corpus.hashing import content_hashes
 from embed_assets.jobs.record import LABEL_PIPELINE, LABEL_SUBMISSION, label_value
 from embed_assets.models.catalog import model_spec
-from embed_assets.predictions.lines import RequestSchema, parse_request_line
+from embed_assets.predictions.lines import Prompt, RequestSchema, parse_request_line
 from embed_assets.store.base import EmbeddingStore
 
 
@@ -58,8 +59,18 @@ def request_hashes(
 ) -> tuple[list[str], int]:
     """The content hashes of a job's request lines (as landing computes them), and characters."""
     staging = backend.staging()
-    with staging.open_read(job.input_uri) as stream:
-        parsed = [parse_request_line(line) for line in stream if line.strip()]
+    parsed: list[tuple[Prompt, str | None, int | None]]
+    if isinstance(staging, BigQueryStorage):  # a prompts table
+        table = staging.read_table(job.input_uri).to_pydict()
+        parsed = [
+            (Prompt(key=str(key or ""), content=content or "", title=title), task, None)
+            for key, content, title, task in zip(
+                table["key"], table["content"], table["title"], table["task_type"], strict=True
+            )
+        ]
+    else:
+        with staging.open_read(job.input_uri) as stream:
+            parsed = [parse_request_line(line) for line in stream if line.strip()]
     characters = sum(len(prompt.content) for prompt, _, _ in parsed)
     if model_spec(model).schema is RequestSchema.GEMINI:
         return [prompt.key for prompt, _, _ in parsed], characters

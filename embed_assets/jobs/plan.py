@@ -183,3 +183,21 @@ def render_shard(
         )
     ]
     return b"".join(lines)
+
+
+def render_prompts_table(prompts: pd.DataFrame, task_type: str | None) -> pa.Table:
+    """Renders one shard as a BigQuery prompts table (legacy models).
+
+    Columns `content`, `task_type` and `title` are what the model reads; `key` (the content
+    hash) comes back in the prediction table beside them, for a join in SQL.
+    """
+    size = len(prompts)
+    titles = [t if isinstance(t, str) and t else None for t in prompts["title"]]
+    return pa.table(
+        {
+            "content": pa.array(prompts["content"].tolist(), pa.string()),
+            "task_type": pa.array([task_type] * size, pa.string()),
+            "title": pa.array(titles, pa.string()),
+            "key": pa.array(prompts["content_hash"].tolist(), pa.string()),
+        }
+    )

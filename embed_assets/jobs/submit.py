@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
+from embed_assets.bigquery_staging import BigQueryStorage
 from embed_assets.jobs.adopt import AdoptedJob
-from embed_assets.jobs.plan import PLAN_SUBMIT, Plan, render_shard
+from embed_assets.jobs.plan import PLAN_SUBMIT, Plan, render_prompts_table, render_shard
 from embed_assets.jobs.record import (
     LABEL_SHARD,
     LABEL_SUBMISSION,
@@ -78,8 +79,12 @@ def submit_plan(
         rows = plan.prompts.iloc[start:stop]
         labels = submission.job_labels(shard)
         display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
+        # BigQuery staging: one prompts table per job; Cloud Storage / local: one JSONL file
+        tables = isinstance(staging, BigQueryStorage)
         input_uri = staging.join(
-            submission.pipeline, submission.submission_id, f"requests-{shard:05d}.jsonl"
+            submission.pipeline,
+            submission.submission_id,
+            f"requests-{shard:05d}" + ("" if tables else ".jsonl"),
         )
         status = existing.get(labels[LABEL_SHARD])
         if status is not None:
@@ -87,10 +92,15 @@ def submit_plan(
                 f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier"
             )
         else:
-            staging.write_bytes(
-                input_uri,
-                render_shard(rows, spec, submission.task_type, submission.output_dimensionality),
-            )
+            if isinstance(staging, BigQueryStorage):
+                staging.write_table(input_uri, render_prompts_table(rows, submission.task_type))
+            else:
+                staging.write_bytes(
+                    input_uri,
+                    render_shard(
+                        rows, spec, submission.task_type, submission.output_dimensionality
+                    ),
+                )
             status = backend.submit(
                 JobRequest(
                     display_name=display_name,

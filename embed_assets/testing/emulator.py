@@ -3,7 +3,8 @@
 It serves create, list (with `filter` and paging), get, cancel and delete under
 `/v1/projects/{project}/locations/{location}/batchPredictionJobs`, reads request files from and
 writes prediction files to Cloud Storage through a real GCS emulator (fake-gcs-server, started
-here unless a URL is given), and runs each job with the local backend's job engine: a detached
+here unless a URL is given) or prompts and prediction tables in BigQuery through a BigQuery
+emulator (`bigquery_url`, or `BIGQUERY_EMULATOR_HOST`), and runs each job with the local backend's job engine: a detached
 worker, a per-project limit on running jobs, Vertex's states, shuffled output split over files.
 
 The vectors are emulated: a local model's vector projected to the requested model's dimension
@@ -24,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from embed_assets.backends.base import JobState
 from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
+from embed_assets.bigquery_client import EMULATOR_VARIABLE as BIGQUERY_EMULATOR_VARIABLE
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import LEXICAL_MODEL
+from embed_assets.predictions.lines import RequestSchema
 from embed_assets.testing.faults import FaultPlan, JobFault
 from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_faults
 from embed_assets.testing.filters import FilterError, parse_filter
@@ -66,6 +69,8 @@ class VertexEmulator:
     Args:
         port: port of the REST API (default: a free one).
         gcs_url: URL of a running GCS emulator; by default fake-gcs-server is started.
+        bigquery_url: URL of a running BigQuery emulator, for jobs with BigQuery input and output
+            (default: `BIGQUERY_EMULATOR_HOST` in the workers' environment).
         buckets: buckets to create in the GCS emulator this class starts.
         workdir: folder for job records (default: a temporary folder, removed on stop).
         max_running_jobs: jobs per project that may run at once; the rest wait in PENDING.
@@ -80,6 +85,7 @@ class VertexEmulator:
         *,
         port: int | None = None,
         gcs_url: str | None = None,
+        bigquery_url: str | None = None,
         buckets: tuple[str, ...] | list[str] = ("embed-assets",),
         workdir: str | Path | None = None,
         max_running_jobs: int = 4,
@@ -97,6 +103,7 @@ class VertexEmulator:
         self.calls: Counter[str] = Counter()
         self._buckets = tuple(buckets)
         self._given_gcs_url = gcs_url
+        self.bigquery_url = bigquery_url
         self._gcs: GcsEmulator | None = None
         self._workdir = Path(workdir) if workdir else None
         self._tempdir: str | None = None
@@ -236,11 +243,17 @@ class VertexEmulator:
                     max_running_jobs=self.max_running_jobs,
                     name_prefix=f"projects/{number}/locations/{location}/batchPredictionJobs/",
                     slots_dir=base / ".slots",  # the running-job limit is per project
-                    env={"STORAGE_EMULATOR_HOST": self.gcs_url, "HF_HUB_OFFLINE": "1"},
+                    env=self._worker_env(),
                     worker_module=FAULTY_WORKER_MODULE,
                     rows_per_output_file=self.rows_per_file,
                 )
             return self._engines[(number, location)]
+
+    def _worker_env(self) -> dict[str, str]:
+        env = {"STORAGE_EMULATOR_HOST": self.gcs_url, "HF_HUB_OFFLINE": "1"}
+        if self.bigquery_url:
+            env[BIGQUERY_EMULATOR_VARIABLE] = self.bigquery_url
+        return env
 
     def create(self, engine: LocalJobEngine, body: dict[str, Any]) -> JobRecord:
         """Validates a create request and starts the job."""
@@ -259,6 +272,13 @@ class VertexEmulator:
         spec = model_spec(name)
         source = input_uri(body.get("inputConfig") or {})
         destination = output_prefix(body.get("outputConfig") or {})
+        if spec.schema is RequestSchema.GEMINI and "bq://" in source + destination:
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                f"{name} batch jobs read JSONL from Cloud Storage and write there; BigQuery is "
+                "not supported for this model",
+            )
         parameters = dict(body.get("modelParameters") or {})
         dimensionality = parameters.get("outputDimensionality")
         try:

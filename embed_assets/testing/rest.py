@@ -95,11 +95,20 @@ class EmulatedService(Protocol):
 
 
 def input_uri(config: dict[str, Any]) -> str:
-    """Returns the one gs:// request file of a create request's `inputConfig`."""
-    if config.get("bigquerySource"):
-        raise ApiError(400, "INVALID_ARGUMENT", "the emulator reads JSONL on Cloud Storage only")
+    """Returns the one gs:// request file, or the bq:// prompts table, of an `inputConfig`."""
+    if config.get("instancesFormat") == "bigquery":
+        uri = str((config.get("bigquerySource") or {}).get("inputUri", ""))
+        if uri.removeprefix("bq://").count(".") != 2 or not uri.startswith("bq://"):
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                "inputConfig.bigquerySource.inputUri must be bq://project.dataset.table",
+            )
+        return uri
     if config.get("instancesFormat") != "jsonl":
-        raise ApiError(400, "INVALID_ARGUMENT", "inputConfig.instancesFormat must be jsonl")
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "inputConfig.instancesFormat must be jsonl or bigquery"
+        )
     uris = (config.get("gcsSource") or {}).get("uris") or []
     if len(uris) != 1 or not str(uris[0]).startswith("gs://"):
         raise ApiError(
@@ -109,9 +118,20 @@ def input_uri(config: dict[str, Any]) -> str:
 
 
 def output_prefix(config: dict[str, Any]) -> str:
-    """Returns the gs:// output prefix of a create request's `outputConfig`."""
+    """Returns the gs:// output prefix, or the bq:// destination, of an `outputConfig`."""
+    if config.get("predictionsFormat") == "bigquery":
+        uri = str((config.get("bigqueryDestination") or {}).get("outputUri", ""))
+        if not uri.startswith("bq://") or uri.removeprefix("bq://").count(".") > 2:
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                "outputConfig.bigqueryDestination.outputUri must be bq://project[.dataset[.table]]",
+            )
+        return uri
     if config.get("predictionsFormat") != "jsonl":
-        raise ApiError(400, "INVALID_ARGUMENT", "outputConfig.predictionsFormat must be jsonl")
+        raise ApiError(
+            400, "INVALID_ARGUMENT", "outputConfig.predictionsFormat must be jsonl or bigquery"
+        )
     prefix = str((config.get("gcsDestination") or {}).get("outputUriPrefix", ""))
     if not prefix.startswith("gs://"):
         raise ApiError(

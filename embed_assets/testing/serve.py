@@ -54,6 +54,7 @@ def serve_emulator(args: argparse.Namespace) -> int:
     emulator = VertexEmulator(
         port=args.port,
         gcs_url=args.gcs_url,
+        bigquery_url=bigquery.url if bigquery is not None else None,
         buckets=args.bucket or ["embed-assets"],
         max_running_jobs=args.max_running_jobs,
         local_model=args.local_model,

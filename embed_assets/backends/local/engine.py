@@ -38,6 +38,20 @@ def utc_now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def input_config(uri: str) -> dict[str, Any]:
+    """A job's `inputConfig`: a BigQuery table for `bq://`, else one JSONL file."""
+    if uri.startswith("bq://"):
+        return {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": uri}}
+    return {"instancesFormat": "jsonl", "gcsSource": {"uris": [uri]}}
+
+
+def output_config(uri: str) -> dict[str, Any]:
+    """A job's `outputConfig`: BigQuery for `bq://`, else JSONL files below a prefix."""
+    if uri.startswith("bq://"):
+        return {"predictionsFormat": "bigquery", "bigqueryDestination": {"outputUri": uri}}
+    return {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": uri}}
+
+
 def _age_seconds(rfc3339: str) -> float:
     """Seconds since a timestamp this engine wrote."""
     then = datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
@@ -180,11 +194,8 @@ class LocalJobEngine:
             "name": f"{self.name_prefix}{job_id}",
             "displayName": display_name,
             "model": model,
-            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [input_uri]}},
-            "outputConfig": {
-                "predictionsFormat": "jsonl",
-                "gcsDestination": {"outputUriPrefix": output_uri_prefix},
-            },
+            "inputConfig": input_config(input_uri),
+            "outputConfig": output_config(output_uri_prefix),
             "modelParameters": dict(model_parameters),
             "labels": dict(labels),
             "state": "JOB_STATE_PENDING",

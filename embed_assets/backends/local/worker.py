@@ -23,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from embed_assets.backends.local.bigquery_io import read_prompt_rows, write_prediction_rows
 from embed_assets.backends.local.engine import (
     ROWS_PER_OUTPUT_FILE,
     JobRecord,
@@ -183,10 +184,7 @@ def _embed(
     dimensionality = params.get("outputDimensionality")
     auto_truncate = params.get("autoTruncate", True)
     model = _model_for(record)
-    input_uri = record["inputConfig"]["gcsSource"]["uris"][0]
-    storage = storage_for(input_uri)
-    with storage.open_read(input_uri) as stream:
-        raw_lines = [line.rstrip(b"\n") for line in stream if line.strip()]
+    raw_lines = _request_lines(record["inputConfig"])
     parsed = [parse_request_line(line) for line in raw_lines]
     gemini = bool(raw_lines) and b'"request"' in raw_lines[0][:200]
     total = len(parsed)
@@ -250,6 +248,15 @@ def _embed(
     _finish(engine, job_id, *hooks.final_state(state, job_error))
 
 
+def _request_lines(config: dict[str, Any]) -> list[bytes]:
+    """The job's instances as JSON lines: from its JSONL file, or its BigQuery table."""
+    if config.get("bigquerySource"):
+        return read_prompt_rows(config["bigquerySource"]["inputUri"])
+    input_uri = config["gcsSource"]["uris"][0]
+    with storage_for(input_uri).open_read(input_uri) as stream:
+        return [line.rstrip(b"\n") for line in stream if line.strip()]
+
+
 def _model_for(record: JobRecord) -> LocalEmbeddingModel:
     """Returns the job's model: a local one, or a local one projected to an emulated model."""
     local_model = record.get("localModel") or record["model"].rsplit("/", 1)[-1]
@@ -276,6 +283,12 @@ def _write_outputs(
 ) -> None:
     random.Random(int(job_id)).shuffle(lines)  # output order is not input order, as on Vertex
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    destination = record["outputConfig"].get("bigqueryDestination")
+    if destination:
+        model = record["model"].rsplit("/", 1)[-1]
+        info = write_prediction_rows(destination["outputUri"], lines, model=model, stamp=stamp)
+        engine.update(job_id, lambda rec: rec.update(outputInfo=info))
+        return
     prefix = record["outputConfig"]["gcsDestination"]["outputUriPrefix"]
     storage = storage_for(prefix)
     directory = f"{prefix.rstrip('/')}/prediction-model-{stamp}"

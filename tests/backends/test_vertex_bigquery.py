@@ -1,0 +1,151 @@
+"""Vertex batch jobs with BigQuery input and output (emulators, real google-genai and BigQuery).
+
+Each job reads a prompts table and writes a prediction table in the staging dataset; the Vertex
+emulator's workers read and write the BigQuery emulator on 127.0.0.1.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from embed_assets import BigQueryEmbeddingStore, DuckDBEmbeddingStore, EmbeddingPipeline
+from embed_assets.bigquery_client import bigquery_client
+from embed_assets.cli.runner import PipelineRunError, RunSummary, run_pipeline
+from embed_assets.testing.emulator import VertexEmulator
+from embed_assets.testing.fixtures import BigQueryTestSpace
+from tests.helpers import VERTEX_MODEL, assert_accounted, make_corpus, write_bigquery_table
+
+pytestmark = pytest.mark.e2e  # the pipeline runs through the real sensor
+
+
+@pytest.fixture
+def bigquery_vertex(
+    bigquery_emulator: BigQueryTestSpace, make_vertex_emulator: Callable[..., VertexEmulator]
+) -> VertexEmulator:
+    """A Vertex emulator whose jobs read and write the BigQuery emulator."""
+    return make_vertex_emulator(bigquery_url=bigquery_emulator.server.url)
+
+
+@pytest.fixture
+def staging(bigquery_emulator: BigQueryTestSpace) -> str:
+    """A staging dataset, `bq://project.dataset` (it exists, as the backend requires)."""
+    dataset = bigquery_emulator.dataset("staging")
+    with bigquery_client(project=bigquery_emulator.project) as client:
+        client.create_dataset(f"{bigquery_emulator.project}.{dataset}")
+    return f"bq://{bigquery_emulator.project}.{dataset}"
+
+
+def _tables(uri: str) -> list[str]:
+    project, dataset = uri.removeprefix("bq://").split(".")
+    with bigquery_client(project=project) as client:
+        return sorted(t.table_id for t in client.list_tables(f"{project}.{dataset}"))
+
+
+def _input_table(job: dict[str, Any]) -> str:
+    """`project.dataset.table` of a job's prompts table."""
+    return str(job["inputConfig"]["bigquerySource"]["inputUri"]).removeprefix("bq://")
+
+
+def _rows(sql: str, project: str) -> list[dict[str, Any]]:
+    with bigquery_client(project=project) as client:
+        return [dict(row.items()) for row in client.query(sql).result()]
+
+
+def test_jobs_read_prompt_tables_and_write_prediction_tables(
+    bigquery_emulator: BigQueryTestSpace,
+    bigquery_vertex: VertexEmulator,
+    staging: str,
+    monkeypatch: pytest.MonkeyPatch,
+    instance,  # type: ignore[no-untyped-def]
+) -> None:
+    """BigQuery corpus -> prompts tables -> prediction tables -> BigQuery embedding table.
+
+    The prediction tables are landed in BigQuery with SQL: the Python reader is never used.
+    """
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("prediction rows were read into the process")
+
+    monkeypatch.setattr("embed_assets.jobs.landing.read_prediction_object", not_here)
+    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
+    corpus = make_corpus(70)
+    corpus["title"] = [f"title {i}" if i % 2 else None for i in range(70)]
+    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
+    pipeline = EmbeddingPipeline(
+        name="docs",
+        corpus=uri,
+        model=VERTEX_MODEL,
+        title_column="title",
+        max_prompts_per_job=40,  # two shards, two prompts tables
+        keep_staging=True,  # the prompts tables are looked at below
+    )
+    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
+    )
+
+    def run() -> RunSummary:
+        return run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+
+    first = run()
+    assert (first.prompts, first.jobs, first.embedded, first.failed) == (70, 2, 70, 0)
+    assert_accounted(first, corpus)
+    table = store.read("docs").set_index("id")
+    assert sorted(table.index) == sorted(corpus["id"])
+    assert {len(v) for v in table["embedding"]} == {768}
+    jobs = bigquery_vertex.jobs()
+    assert {j["inputConfig"]["instancesFormat"] for j in jobs} == {"bigquery"}
+    assert {j["outputConfig"]["predictionsFormat"] for j in jobs} == {"bigquery"}
+    assert all(j["outputInfo"]["bigqueryOutputDataset"] == staging for j in jobs)
+    prompts = _rows(f"SELECT * FROM `{_input_table(jobs[0])}`", project)
+    assert set(prompts[0]) == {"content", "task_type", "title", "key"}
+    submitted = [
+        r["key"] for j in jobs for r in _rows(f"SELECT key FROM `{_input_table(j)}`", project)
+    ]
+    assert len(submitted) == len(set(submitted)) == 70  # every prompt paid for once
+
+    corpus.loc[7, "content"] = "a completely new text about tea"
+    write_bigquery_table(f"{raw}.docs", corpus.drop(index=[3]), project=project)
+    second = run()
+    assert (second.prompts, second.deleted) == (1, 1)  # one change, one deletion
+    assert_accounted(second, corpus.drop(index=[3]))
+    assert len(bigquery_vertex.jobs()) == 3
+    new_job = max(bigquery_vertex.jobs(), key=lambda j: j["createTime"])
+    assert [
+        r["content"] for r in _rows(f"SELECT content FROM `{_input_table(new_job)}`", project)
+    ] == ["a completely new text about tea"]
+    assert "doc-0003" not in store.read("docs")["id"].tolist()
+
+
+def test_staging_tables_are_dropped_once_landed_but_the_manifest_stays(
+    bigquery_vertex: VertexEmulator, staging: str, corpus_file, workdir, instance
+) -> None:  # type: ignore[no-untyped-def]
+    """A file corpus and a DuckDB table with BigQuery staging: any mix works."""
+    corpus = make_corpus(30)
+    pipeline = EmbeddingPipeline(name="docs", corpus=str(corpus_file(corpus)), model=VERTEX_MODEL)
+    store = DuckDBEmbeddingStore(path=str(workdir / "e.duckdb"))
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging), store=store
+    )
+    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    assert (summary.embedded, summary.failed) == (30, 0)
+    assert sorted(store.read("docs")["id"]) == sorted(corpus["id"])
+    left = _tables(staging)
+    assert len(left) == 1 and left[0].endswith("__manifest")  # prompts and predictions dropped
+
+
+def test_gemini_with_bigquery_staging_is_refused_before_anything_is_created(
+    bigquery_vertex: VertexEmulator, staging: str, corpus_file, workdir, instance
+) -> None:  # type: ignore[no-untyped-def]
+    pipeline = EmbeddingPipeline(
+        name="docs", corpus=str(corpus_file(make_corpus(5))), model="gemini-embedding-001"
+    )
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging),
+        store=DuckDBEmbeddingStore(path=str(workdir / "e.duckdb")),
+    )
+    with pytest.raises(PipelineRunError, match=r"staging_uri='bq://.*Cloud Storage only"):
+        run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    assert bigquery_vertex.calls["create"] == 0
+    assert _tables(staging) == []
