@@ -1,5 +1,8 @@
 """Landing a finished submission: read every prediction file, join by hash, update the store.
 
+A BigQuery prediction table bound for a BigQuery embedding table is landed in BigQuery with
+SQL (`store.bigquery_landing`): its vectors never pass through this process.
+
 Prediction files are read one at a time and upserted as they are read, so memory is bounded by
 a file, not by the submission. Rows are matched to the submission by content hash (recomputed
 from the echoed instance, or the Gemini key), never by position. Rows that failed are recorded;
@@ -18,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.bigquery_client import is_bigquery_uri
 from embed_assets.corpus.hashing import content_hashes
 from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, pairs_present
 from embed_assets.jobs.record import Submission
@@ -26,6 +30,8 @@ from embed_assets.predictions.lines import PredictionBatch, RequestSchema
 from embed_assets.predictions.readers import read_prediction_object
 from embed_assets.staging import Storage
 from embed_assets.store.base import EmbeddingStore, Generations, embedding_rows
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.store.bigquery_landing import land_prediction_table
 
 
 class EmbeddingTarget(Protocol):
@@ -227,6 +233,13 @@ class PredictionFiles:
         """
         if not uris:
             return
+        if isinstance(self.store, BigQueryEmbeddingStore) and all(map(is_bigquery_uri, uris)):
+            pending = list(uris)
+            while pending and (landed := self.land_table(pending[0])) is not None:
+                yield pending.pop(0), landed
+            uris = pending  # a table without a `key` column: read it here, as files are
+            if not uris:
+                return
         with (
             self.store.writer(self.submission.pipeline) as write,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-reader") as pool,
@@ -239,6 +252,32 @@ class PredictionFiles:
                     ahead = pool.submit(read, uris[index + 1])
                 self.unreadable += [f"{uri} {line}" for line in batch.unreadable]
                 yield uri, self.land_batch(batch, write)
+
+    def land_table(self, uri: str) -> tuple[int, int] | None:
+        """Lands a BigQuery prediction table with SQL in BigQuery; returns (rows, tokens).
+
+        None when the table cannot be joined in SQL (no `key` column).
+        """
+        assert isinstance(self.store, BigQueryEmbeddingStore)
+        wanted = pd.DataFrame(
+            {"id": self.ids, "content_hash": np.repeat(self.hash_index, self.counts)}
+        )
+        result = land_prediction_table(
+            self.store,
+            pipeline=self.submission.pipeline,
+            predictions_uri=uri,
+            wanted=wanted,
+            model=self.submission.model,
+            dimension=self.dimension,
+        )
+        if result is None:
+            return None
+        for content_hash, reason in result.outcomes:
+            if reason:
+                self.failed_reason[content_hash] = reason
+            else:
+                self.landed.add(content_hash)
+        return result.written, result.tokens
 
     def land_batch(
         self, batch: PredictionBatch, write: Callable[[pa.Table], int]

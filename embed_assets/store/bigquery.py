@@ -99,7 +99,8 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             yield client
 
     @property
-    def _dataset_id(self) -> str:
+    def dataset_id(self) -> str:
+        """`project.dataset`."""
         return f"{self.project}.{self.dataset}"
 
     def _ref(self, table: str) -> str:
@@ -307,19 +308,24 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
     @contextmanager
     def writer(self, pipeline: str) -> Iterator[Callable[[pa.Table], int]]:
         """Keeps one client for many upserts; each is a load into a scratch table and a MERGE."""
-        with self.client() as client:
-            tables = self._written(client, pipeline)
-            self._ensure(client, tables)
-            target = self._ref(tables.rows)
+        with self.write_target(pipeline) as (client, target):
 
             def write(rows: pa.Table) -> int:
                 if rows.num_rows == 0:
                     return 0
-                with scratch_table(client, self._dataset_id, rows, ROW_FIELDS) as incoming:
+                with scratch_table(client, self.dataset_id, rows, ROW_FIELDS) as incoming:
                     run_query(client, UPSERT_SQL.format(target=target, incoming=incoming))
                 return rows.num_rows
 
             yield write
+
+    @contextmanager
+    def write_target(self, pipeline: str) -> Iterator[tuple[bigquery.Client, str]]:
+        """Yields a client and the quoted table refreshes write to (created if missing)."""
+        with self.client() as client:
+            tables = self._written(client, pipeline)
+            self._ensure(client, tables)
+            yield client, self._ref(tables.rows)
 
     def copy_by_hash(self, pipeline: str, wanted: pd.DataFrame, model: str) -> int:
         """Gives `wanted` ids the vector already stored for their content hash under another id."""
@@ -329,7 +335,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             tables = self._written(client, pipeline)
             self._ensure(client, tables)
             target = self._ref(tables.rows)
-            with scratch_keys(client, self._dataset_id, wanted, ["id", "content_hash"]) as incoming:
+            with scratch_keys(client, self.dataset_id, wanted, ["id", "content_hash"]) as incoming:
                 job = run_query(client, COPY_BY_HASH_SQL.format(target=target, incoming=incoming))
         return int(job.num_dml_affected_rows or 0)
 
@@ -339,7 +345,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             tables = self._written(client, pipeline)
             if not self._exists(client, tables.rows):
                 return 0
-            with scratch_keys(client, self._dataset_id, keep, ["id", "content_hash"]) as incoming:
+            with scratch_keys(client, self.dataset_id, keep, ["id", "content_hash"]) as incoming:
                 job = run_query(
                     client,
                     f"DELETE FROM {self._ref(tables.rows)} t WHERE NOT EXISTS (SELECT 1 FROM "
@@ -354,7 +360,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             self._ensure(client, tables)
             target = self._ref(tables.failures)
             with scratch_keys(
-                client, self._dataset_id, failures, ["id", "content_hash", "reason"]
+                client, self.dataset_id, failures, ["id", "content_hash", "reason"]
             ) as incoming:
                 run_query(
                     client,

@@ -1,0 +1,126 @@
+"""Landing a BigQuery prediction table into a BigQuery embedding table, as SQL jobs.
+
+When a job's predictions are a BigQuery table and the embedding table is in BigQuery too, the
+vectors never leave BigQuery: one MERGE parses the `predictions` JSON strings (`values` or
+`Values`), checks each vector as the Python landing does (the row's status, its length, finite
+values, not all zeros) and upserts the good rows under every id that shares the text. Only the
+content hashes and the reasons rows failed come back to the process.
+
+The prediction table joins the submission on its `key` column (the content hash the prompts
+table carried); a table without one is landed by the Python reader instead.
+"""
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from embed_assets.bigquery_client import parse_table_uri, query_rows, run_query, scratch_keys
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
+
+# one row per prediction row: its hash, vector, tokens, and "" or the reason it cannot land
+CHECKED_SQL = """
+SELECT content_hash, embedding, token_count, CASE
+    WHEN COALESCE(status, '') != '' THEN status
+    WHEN ARRAY_LENGTH(embedding) = 0 THEN 'prediction line carries no embedding values'
+    WHEN ARRAY_LENGTH(embedding) != @dimension THEN
+        FORMAT('vector has %d values, expected %d', ARRAY_LENGTH(embedding), @dimension)
+    WHEN (SELECT LOGICAL_OR(IS_NAN(x) OR IS_INF(x)) FROM UNNEST(embedding) x)
+        THEN 'vector has non-finite values'
+    WHEN (SELECT LOGICAL_AND(x = 0) FROM UNNEST(embedding) x) THEN 'vector is all zeros'
+    ELSE '' END AS reason
+FROM (
+    SELECT
+        CAST(key AS STRING) AS content_hash,
+        CAST(status AS STRING) AS status,
+        ARRAY(
+            SELECT CAST(x AS FLOAT64)
+            FROM UNNEST(COALESCE(
+                JSON_VALUE_ARRAY(predictions, '$[0].embeddings.values'),
+                JSON_VALUE_ARRAY(predictions, '$[0].embeddings.Values')
+            )) x WITH OFFSET position ORDER BY position
+        ) AS embedding,
+        COALESCE(SAFE_CAST(
+            JSON_VALUE(predictions, '$[0].embeddings.statistics.token_count') AS INT64
+        ), 0) AS token_count
+    FROM {predictions}
+)
+"""
+MERGE_SQL = """
+MERGE {target} t
+USING (
+    SELECT w.id, c.content_hash, c.embedding, @model AS model, c.token_count,
+        CURRENT_TIMESTAMP() AS embedded_at
+    FROM (
+        SELECT * FROM ({checked}) WHERE reason = ''
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY content_hash) = 1
+    ) c
+    JOIN {wanted} w USING (content_hash)
+    WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY w.id) = 1
+) s
+ON t.id = s.id
+WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
+    model = s.model, token_count = s.token_count, embedded_at = s.embedded_at
+WHEN NOT MATCHED THEN INSERT ROW
+"""
+OUTCOMES_SQL = """
+SELECT c.content_hash, c.reason, c.token_count
+FROM ({checked}) c
+WHERE c.content_hash IN (SELECT content_hash FROM {wanted})
+"""
+
+
+@dataclass(frozen=True)
+class TableLanding:
+    """What landing one prediction table did.
+
+    Attributes:
+        written: table rows inserted or updated.
+        tokens: tokens of the prediction rows that landed.
+        outcomes: per prediction row of a wanted hash: (content hash, "" when it landed, else
+            the reason it failed).
+    """
+
+    written: int
+    tokens: int
+    outcomes: list[tuple[str, str]]
+
+
+def land_prediction_table(
+    store: BigQueryEmbeddingStore,
+    *,
+    pipeline: str,
+    predictions_uri: str,
+    wanted: pd.DataFrame,
+    model: str,
+    dimension: int,
+) -> TableLanding | None:
+    """Upserts the good rows of a prediction table for the `wanted` ids, in BigQuery.
+
+    Args:
+        store: the BigQuery embedding table.
+        pipeline: whose table.
+        predictions_uri: `bq://project.dataset.table` of the job's predictions.
+        wanted: `id, content_hash` of the rows the predictions are for.
+        model: the model recorded with each vector.
+        dimension: the vector length expected.
+
+    Returns:
+        What landed and what failed; None when the table has no `key` column to join on.
+    """
+    address = parse_table_uri(predictions_uri)
+    params = {"model": model, "dimension": dimension}
+    with store.write_target(pipeline) as (client, target):
+        columns = {field.name for field in client.get_table(address.qualified).schema}
+        if "key" not in columns or "predictions" not in columns:
+            return None
+        checked = CHECKED_SQL.format(predictions=address.sql)
+        with scratch_keys(client, store.dataset_id, wanted, ["id", "content_hash"]) as keys:
+            job = run_query(
+                client, MERGE_SQL.format(target=target, checked=checked, wanted=keys), params
+            )
+            rows = query_rows(client, OUTCOMES_SQL.format(checked=checked, wanted=keys), params)
+    outcomes = [(str(h), str(reason)) for h, reason, _ in rows]
+    tokens = sum(int(str(t or 0)) for _, reason, t in rows if not reason)
+    return TableLanding(
+        written=int(job.num_dml_affected_rows or 0), tokens=tokens, outcomes=outcomes
+    )
