@@ -19,6 +19,7 @@ LAYERS = {
     "embed_assets.store": 3,
     "embed_assets.backends": 3,
     "embed_assets.jobs": 4,
+    "embed_assets.warehouse": 4,
     "embed_assets.pipeline": 5,
     "embed_assets.testing": 6,
     "embed_assets.components": 6,

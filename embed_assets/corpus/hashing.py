@@ -48,7 +48,9 @@ def hash_column(
 
     Rows where `mask` is False (or the content is missing) get a null hash.
     """
-    prefix = f"{model}\x1f{task_type or ''}\x1f{output_dimensionality or ''}\x1f"
+    prefix = hash_prefix(
+        model=model, task_type=task_type, output_dimensionality=output_dimensionality
+    )
     table = pa.table(
         {
             "content": arrow_strings(contents),
@@ -67,6 +69,11 @@ def hash_column(
     finally:
         connection.close()
     return result.column("h").combine_chunks() if result.num_rows else pa.array([], pa.string())
+
+
+def hash_prefix(*, model: str, task_type: str | None, output_dimensionality: int | None) -> str:
+    """`model␟task_type␟dimensionality␟`: what every content hash of a pipeline begins with."""
+    return f"{model}\x1f{task_type or ''}\x1f{output_dimensionality or ''}\x1f"
 
 
 def arrow_strings(values: "pd.Series | list[str] | list[str | None]") -> pa.Array:

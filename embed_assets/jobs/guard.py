@@ -39,20 +39,46 @@ def rejected_fraction(rejected: int, rows: int) -> float:
 
 
 def check_refresh(plan: Plan, limits: RefreshLimits, *, pipeline: str) -> None:
-    """Refuses a refresh that would lose data.
+    """Refuses a refresh that would lose data (see `check_refresh_counts`)."""
+    check_refresh_counts(
+        rows=len(plan.manifest),
+        rejected=int((plan.manifest["reason"].notna()).sum()),
+        stored_rows=plan.stored_rows,
+        deleted_rows=plan.deleted_rows,
+        limits=limits,
+        pipeline=pipeline,
+    )
+
+
+def check_refresh_counts(
+    *,
+    rows: int,
+    rejected: int,
+    stored_rows: int,
+    deleted_rows: int,
+    limits: RefreshLimits,
+    pipeline: str,
+) -> None:
+    """Refuses a refresh that would lose data, from its counts.
+
+    Args:
+        rows: corpus rows read.
+        rejected: corpus rows rejected by validation.
+        stored_rows: rows the table holds.
+        deleted_rows: stored rows whose id is not an accepted corpus row.
+        limits: how much may be rejected and deleted.
+        pipeline: the pipeline, for the message.
 
     Raises:
         UnsafeRefresh: the corpus has no accepted row, too many rejected rows, or the refresh
             would delete more than `max_deleted_fraction` of the table.
     """
-    rows = len(plan.manifest)
-    rejected = int((plan.manifest["reason"].notna()).sum())
     accepted = rows - rejected
     nothing = "nothing was submitted or deleted"
     if accepted == 0 and not limits.allow_empty_corpus:
         raise UnsafeRefresh(
             f"pipeline {pipeline}: the corpus has no row that can be embedded ({rows} read, "
-            f"{rejected} rejected) and the table holds {plan.stored_rows} rows; {nothing}. "
+            f"{rejected} rejected) and the table holds {stored_rows} rows; {nothing}. "
             "To empty the table on purpose, run with run config allow_empty_corpus: true "
             "(CLI: --allow-empty-corpus)"
         )
@@ -64,14 +90,14 @@ def check_refresh(plan: Plan, limits: RefreshLimits, *, pipeline: str) -> None:
             "Fix the corpus, raise max_rejected_fraction, or run with run config "
             "allow_rejected_rows: true (CLI: --allow-rejected-rows)"
         )
-    deleted = plan.deleted_rows / plan.stored_rows if plan.stored_rows else 0.0
+    deleted = deleted_rows / stored_rows if stored_rows else 0.0
     emptied_on_purpose = accepted == 0 and limits.allow_empty_corpus
     if deleted > limits.max_deleted_fraction and not (
         limits.allow_large_delete or emptied_on_purpose
     ):
         raise UnsafeRefresh(
-            f"pipeline {pipeline}: this refresh would delete {plan.deleted_rows} of the "
-            f"{plan.stored_rows} stored rows ({deleted:.1%}), above max_deleted_fraction="
+            f"pipeline {pipeline}: this refresh would delete {deleted_rows} of the "
+            f"{stored_rows} stored rows ({deleted:.1%}), above max_deleted_fraction="
             f"{limits.max_deleted_fraction:g}; {nothing}. If the corpus really lost those rows, "
             "raise max_deleted_fraction or run with run config allow_large_delete: true "
             "(CLI: --allow-large-delete)"

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.jobs.adopt import AdoptedJob, adopt_paid_jobs
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
 from embed_assets.jobs.guard import RefreshLimits, check_refresh
@@ -39,6 +40,8 @@ from embed_assets.jobs.retention import discard_staged_files
 from embed_assets.jobs.submit import submit_plan
 from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.store.base import EmbeddingStore, TableIdentity, same_vectors
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.warehouse.land import land_in_warehouse
 
 Log = Callable[[str], None]
 
@@ -276,13 +279,20 @@ class SubmissionHandler:
                 "current settings."
             )
         statuses = self.statuses()  # read once: for landing, then for the files to delete
-        report = land_submission(
-            submission=self.submission,
-            backend=self.backend,
-            store=store,
-            log=log,
-            statuses=statuses,
-        )
+        if submission.warehouse:  # planned in BigQuery: landed there too
+            assert isinstance(self.backend, VertexBatchBackend)
+            assert isinstance(store, BigQueryEmbeddingStore)
+            report = land_in_warehouse(
+                submission=submission, backend=self.backend, store=store, statuses=statuses, log=log
+            )
+        else:
+            report = land_submission(
+                submission=submission,
+                backend=self.backend,
+                store=store,
+                log=log,
+                statuses=statuses,
+            )
         if not keep_staging:
             discard_staged_files(
                 backend=self.backend,

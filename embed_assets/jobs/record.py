@@ -54,6 +54,7 @@ class Submission:
             (paid for there, not here).
         rows_landed_while_planning: rows written to the table from earlier submissions'
             finished jobs while this one was planned.
+        warehouse: planned and landed in BigQuery (the manifest is a table there).
     """
 
     submission_id: str
@@ -75,6 +76,7 @@ class Submission:
     rejected_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
     adopted_prompts: int = 0
     rows_landed_while_planning: int = 0
+    warehouse: bool = False
 
     @property
     def needs_landing(self) -> bool:

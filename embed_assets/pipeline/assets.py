@@ -14,6 +14,7 @@ import pandas as pd
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BackendError, BatchBackend
+from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.corpus.validation import CorpusError
 from embed_assets.jobs.handler import SubmissionHandler, SubmissionSuperseded
 from embed_assets.jobs.landing import LandingReport, SubmissionNotFinished
@@ -23,11 +24,19 @@ from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_resul
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import RefreshInProgress, lock_folder, refresh_lock
 from embed_assets.pipeline.spec import PipelineSpec
+from embed_assets.pipeline.warehouse import warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.warehouse.corpus import WarehouseCorpus
+from embed_assets.warehouse.submit import plan_and_submit as warehouse_plan_and_submit
 
 
 def build_assets(
-    spec: PipelineSpec, *, backend_kind: str | None = None, store_kind: str | None = None
+    spec: PipelineSpec,
+    *,
+    backend_kind: str | None = None,
+    store_kind: str | None = None,
+    warehouse_staging: str | None = None,
 ) -> list[dg.AssetsDefinition]:
     """Returns the corpus, batch-job and embeddings assets of a pipeline, with their checks.
 
@@ -35,9 +44,11 @@ def build_assets(
         spec: the pipeline.
         backend_kind: the Dagster kind of the bound backend (`vertexai`, `python`), if known.
         store_kind: the Dagster kind of the bound store (`duckdb`), if known.
+        warehouse_staging: the `bq://` staging of a warehouse-native pipeline (see
+            `pipeline.warehouse`): the corpus is then staged there, not loaded.
     """
     return [
-        _corpus_asset(spec),
+        _corpus_asset(spec, warehouse_staging=warehouse_staging),
         _batch_job_asset(spec, kinds={backend_kind} if backend_kind else set()),
         _embeddings_asset(spec, kinds={store_kind} if store_kind else set()),
     ]
@@ -64,7 +75,7 @@ def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
 
-def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
+def _corpus_asset(spec: PipelineSpec, *, warehouse_staging: str | None) -> dg.AssetsDefinition:
     upstream = spec.corpus if isinstance(spec.corpus, dg.AssetKey) else None
     ins = {"source": dg.AssetIn(key=upstream)} if upstream is not None else {}
 
@@ -74,7 +85,7 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
         deps=[spec.source_key] if spec.source_key else None,
         automation_condition=spec.automation_condition,
         group_name=spec.names.group,
-        kinds={"pandas"},
+        kinds={"bigquery"} if warehouse_staging else {"pandas"},
         check_specs=corpus_check_specs(spec),
         description=f"The corpus from {spec.describe_source()}, normalized to id, content, "
         "title, with a content hash per row. Rows that cannot be embedded stay in the frame with "
@@ -83,6 +94,9 @@ def _corpus_asset(spec: PipelineSpec) -> dg.AssetsDefinition:
     def corpus(
         context: dg.AssetExecutionContext, config: RefreshConfig, **inputs: pd.DataFrame
     ) -> Iterator[Any]:
+        if warehouse_staging:
+            yield from warehouse_corpus_outputs(context, spec, config, warehouse_staging)
+            return
         try:
             frame = spec.prepare(spec.load_corpus(inputs.get("source")))
         except CorpusError as error:
@@ -132,7 +146,9 @@ def _batch_job_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinit
         "limit of 1).",
     )
     def embedding_batch_job(
-        context: dg.AssetExecutionContext, config: RefreshConfig, corpus: pd.DataFrame
+        context: dg.AssetExecutionContext,
+        config: RefreshConfig,
+        corpus: Any,  # a DataFrame, or a WarehouseCorpus (Dagster types no union)
     ) -> dg.MaterializeResult:
         try:  # two runs planning at once would both submit the same texts
             with refresh_lock(
@@ -172,22 +188,44 @@ def _plan_and_submit(
     context: dg.AssetExecutionContext,
     spec: PipelineSpec,
     config: RefreshConfig,
-    corpus: pd.DataFrame,
+    corpus: pd.DataFrame | WarehouseCorpus,
 ) -> Submission:
     """Plans the refresh (adopting what earlier submissions paid for) and submits the rest."""
     backend: BatchBackend = getattr(context.resources, spec.names.backend_key)
     store: EmbeddingStore = getattr(context.resources, spec.names.store_key)
+    limits = config.limits(
+        max_rejected_fraction=spec.max_rejected_fraction,
+        max_deleted_fraction=spec.max_deleted_fraction,
+    )
+    run_id = context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id)
+    if isinstance(corpus, WarehouseCorpus):
+        assert isinstance(backend, VertexBatchBackend)
+        assert isinstance(store, BigQueryEmbeddingStore)
+        try:
+            return warehouse_plan_and_submit(
+                backend=backend,
+                store=store,
+                corpus=corpus,
+                settings=spec.submission_settings,
+                run_id=run_id,
+                limits=limits,
+                log=context.log.info,
+            )
+        except ValueError as error:
+            raise dg.Failure(description=str(error)) from error
+        except BackendError as error:
+            raise dg.Failure(
+                description=f"the submission could not be submitted: {error}. Re-executing this "
+                "run re-attaches to the jobs already created."
+            ) from error
     try:
         handler = SubmissionHandler.plan(
             backend=backend,
             store=store,
             corpus=corpus,
             settings=spec.submission_settings,
-            run_id=context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id),
-            limits=config.limits(
-                max_rejected_fraction=spec.max_rejected_fraction,
-                max_deleted_fraction=spec.max_deleted_fraction,
-            ),
+            run_id=run_id,
+            limits=limits,
             log=context.log.info,
         )
     except ValueError as error:  # the model is refused, or the refresh would lose data

@@ -11,6 +11,7 @@ from embed_assets.pipeline.automation import build_automation_sensor, build_sour
 from embed_assets.pipeline.checks import build_embeddings_checks
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
 from embed_assets.pipeline.spec import PipelineSpec
+from embed_assets.pipeline.warehouse import warehouse_staging
 from embed_assets.store.base import EmbeddingStore
 
 
@@ -53,6 +54,7 @@ class EmbeddingPipeline(PipelineSpec):
                     self,
                     backend_kind=getattr(type(backend), "kind", None),
                     store_kind=getattr(type(store), "kind", None),
+                    warehouse_staging=warehouse_staging(self, backend, store),
                 ),
             ],
             asset_checks=[build_embeddings_checks(self)],

@@ -138,13 +138,34 @@ def corpus_metadata(
     """The corpus asset's metadata: row counts, rejections by reason and a few examples."""
     rejected = frame[frame["reason"].notna()]
     counts = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
+    return corpus_counts_metadata(
+        rows=len(frame),
+        rejected_by_reason=counts,
+        examples=rejected,
+        version=version,
+        model=model,
+        source=source,
+    )
+
+
+def corpus_counts_metadata(
+    *,
+    rows: int,
+    rejected_by_reason: dict[str, int],
+    examples: pd.DataFrame,
+    version: str,
+    model: str,
+    source: str,
+) -> dict[str, Any]:
+    """`corpus_metadata` from counts (a corpus staged in BigQuery); `examples`: `row, id, reason`."""
+    rejected = sum(rejected_by_reason.values())
     return {
         CORPUS_VERSION: version,
-        ROW_COUNT: dg.MetadataValue.int(len(frame)),
-        ACCEPTED_ROWS: dg.MetadataValue.int(len(frame) - len(rejected)),
-        REJECTED_ROWS: dg.MetadataValue.int(len(rejected)),
-        REJECTED_BY_REASON: dg.MetadataValue.json(counts),
-        REJECTED_EXAMPLES: dg.MetadataValue.md(markdown_table(rejected, ["row", "id", "reason"])),
+        ROW_COUNT: dg.MetadataValue.int(rows),
+        ACCEPTED_ROWS: dg.MetadataValue.int(rows - rejected),
+        REJECTED_ROWS: dg.MetadataValue.int(rejected),
+        REJECTED_BY_REASON: dg.MetadataValue.json(rejected_by_reason),
+        REJECTED_EXAMPLES: dg.MetadataValue.md(markdown_table(examples, ["row", "id", "reason"])),
         MODEL: model,
         SOURCE: source,
     }

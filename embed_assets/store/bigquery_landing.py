@@ -10,6 +10,7 @@ The prediction table joins the submission on its `key` column (the content hash 
 table carried); a table without one is landed by the Python reader instead.
 """
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pandas as pd
@@ -65,7 +66,12 @@ WHEN NOT MATCHED THEN INSERT ROW
 OUTCOMES_SQL = """
 SELECT c.content_hash, c.reason, c.token_count
 FROM ({checked}) c
-WHERE c.content_hash IN (SELECT content_hash FROM {wanted})
+WHERE c.content_hash IN (SELECT content_hash FROM {wanted}) {failed}
+"""
+TOKENS_SQL = """
+SELECT COUNT(*), COALESCE(SUM(c.token_count), 0)
+FROM ({checked}) c
+WHERE c.content_hash IN (SELECT content_hash FROM {wanted}) AND c.reason = ''
 """
 
 
@@ -75,12 +81,14 @@ class TableLanding:
 
     Attributes:
         written: table rows inserted or updated.
+        landed: prediction rows that landed.
         tokens: tokens of the prediction rows that landed.
         outcomes: per prediction row of a wanted hash: (content hash, "" when it landed, else
-            the reason it failed).
+            the reason it failed); only the failed ones with `failures_only`.
     """
 
     written: int
+    landed: int
     tokens: int
     outcomes: list[tuple[str, str]]
 
@@ -90,9 +98,10 @@ def land_prediction_table(
     *,
     pipeline: str,
     predictions_uri: str,
-    wanted: pd.DataFrame,
+    wanted: pd.DataFrame | str,
     model: str,
     dimension: int,
+    failures_only: bool = False,
 ) -> TableLanding | None:
     """Upserts the good rows of a prediction table for the `wanted` ids, in BigQuery.
 
@@ -100,27 +109,49 @@ def land_prediction_table(
         store: the BigQuery embedding table.
         pipeline: whose table.
         predictions_uri: `bq://project.dataset.table` of the job's predictions.
-        wanted: `id, content_hash` of the rows the predictions are for.
+        wanted: `id, content_hash` of the rows the predictions are for, or a query giving them
+            (the warehouse-native path: the manifest table).
         model: the model recorded with each vector.
         dimension: the vector length expected.
+        failures_only: bring back only the rows that failed (landed rows are counted), so the
+            process holds nothing per landed row.
 
     Returns:
         What landed and what failed; None when the table has no `key` column to join on.
     """
     address = parse_table_uri(predictions_uri)
     params = {"model": model, "dimension": dimension}
+    failed = "AND c.reason != ''" if failures_only else ""
     with store.write_target(pipeline) as (client, target):
         columns = {field.name for field in client.get_table(address.qualified).schema}
         if "key" not in columns or "predictions" not in columns:
             return None
         checked = CHECKED_SQL.format(predictions=address.sql)
-        with scratch_keys(client, store.dataset_id, wanted, ["id", "content_hash"]) as keys:
+        with ExitStack() as stack:
+            keys = (
+                f"({wanted})"
+                if isinstance(wanted, str)
+                else stack.enter_context(
+                    scratch_keys(client, store.dataset_id, wanted, ["id", "content_hash"])
+                )
+            )
             job = run_query(
                 client, MERGE_SQL.format(target=target, checked=checked, wanted=keys), params
             )
-            rows = query_rows(client, OUTCOMES_SQL.format(checked=checked, wanted=keys), params)
+            rows = query_rows(
+                client, OUTCOMES_SQL.format(checked=checked, wanted=keys, failed=failed), params
+            )
+            if failures_only:
+                ((landed, tokens),) = query_rows(
+                    client, TOKENS_SQL.format(checked=checked, wanted=keys), params
+                )
     outcomes = [(str(h), str(reason)) for h, reason, _ in rows]
-    tokens = sum(int(str(t or 0)) for _, reason, t in rows if not reason)
+    if not failures_only:
+        landed = sum(1 for _, reason, _ in rows if not reason)
+        tokens = sum(int(str(t or 0)) for _, reason, t in rows if not reason)
     return TableLanding(
-        written=int(job.num_dml_affected_rows or 0), tokens=tokens, outcomes=outcomes
+        written=int(job.num_dml_affected_rows or 0),
+        landed=int(str(landed)),
+        tokens=int(str(tokens)),
+        outcomes=outcomes,
     )

@@ -90,6 +90,9 @@ def test_jobs_read_prompt_tables_and_write_prediction_tables(
 
     first = run()
     assert (first.prompts, first.jobs, first.embedded, first.failed) == (70, 2, 70, 0)
+    # warehouse-native: the corpus was validated and hashed into a table, the manifest too
+    staged = _tables(staging)
+    assert "docs__corpus" in staged and any(t.endswith("__manifest") for t in staged)
     assert_accounted(first, corpus)
     table = store.read("docs").set_index("id")
     assert sorted(table.index) == sorted(corpus["id"])
@@ -116,6 +119,13 @@ def test_jobs_read_prompt_tables_and_write_prediction_tables(
         r["content"] for r in _rows(f"SELECT content FROM `{_input_table(new_job)}`", project)
     ] == ["a completely new text about tea"]
     assert "doc-0003" not in store.read("docs")["id"].tolist()
+
+    write_bigquery_table(f"{raw}.docs", corpus.iloc[0:0], project=project)  # emptied by mistake
+    with pytest.raises(PipelineRunError, match="no row that can be embedded.*allow_empty_corpus"):
+        run()
+    assert (
+        len(store.read("docs")) == 69 and len(bigquery_vertex.jobs()) == 3
+    )  # nothing lost or paid
 
 
 def test_staging_tables_are_dropped_once_landed_but_the_manifest_stays(
