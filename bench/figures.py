@@ -7,6 +7,7 @@ from typing import Any
 from bench.data import LINES_PER_FILE, corpus, prediction_files
 from bench.harness import MB, Row, ratio_row, run_task
 from bench.sensor_tick import measure_ticks
+from bench.warehouse import warehouse
 
 Result = tuple[list[Row], dict[str, Any]]
 
@@ -288,4 +289,5 @@ FIGURES = {
     "upsert": upsert,
     "sensor": sensor,
     "local_model": local_model,
+    "warehouse": warehouse,
 }
