@@ -278,7 +278,7 @@ def encode_sentence_transformers(count: int, batch_size: int) -> dict[str, Any]:
 
 @task
 def warehouse_ours(
-    corpus: str, staging: str, dataset: str, endpoint: str, project: str
+    corpus: str, staging: str, dataset: str, endpoint: str, project: str, pipeline: str
 ) -> dict[str, Any]:
     """The warehouse-native corpus and batch-job assets' work: stage, diff, shard, submit."""
     from embed_assets import BigQueryEmbeddingStore, VertexBatchBackend
@@ -296,14 +296,14 @@ def warehouse_ours(
     store = BigQueryEmbeddingStore(project=project, dataset=dataset)
     staging_area = backend.staging()
     settings = SubmissionSettings(
-        pipeline=PIPELINE,
+        pipeline=pipeline,
         model="text-embedding-005",
         task_type=TASK_TYPE,
         output_dimensionality=None,
     )
     staged = stage_corpus(
         staging=staging_area,  # type: ignore[arg-type]
-        pipeline=PIPELINE,
+        pipeline=pipeline,
         corpus=corpus,
         columns=CorpusColumns(),
         hash_prefix=hash_prefix(

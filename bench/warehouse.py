@@ -57,6 +57,7 @@ def warehouse(*, workdir: Path, sizes: Any, repeats: int) -> tuple[list[Row], di
                 dataset=f"embeddings_{count}",
                 endpoint=vertex.endpoint,
                 project=PROJECT,
+                pipeline=f"docs{count}",  # another pipeline: it must not adopt the last one's jobs
             )
         os.environ.pop(EMULATOR_VARIABLE, None)
     small, large = measured[counts[0]], measured[counts[-1]]
