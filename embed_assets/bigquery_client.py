@@ -151,6 +151,29 @@ def query_frame(client: bigquery.Client, sql: str, params: Params | None = None)
     return result.to_arrow(create_bqstorage_client=False).to_pandas()
 
 
+def load_arrow(
+    client: bigquery.Client,
+    table: str,
+    rows: pa.Table,
+    *,
+    schema: list[bigquery.SchemaField] | None = None,
+) -> None:
+    """Replaces `table` (`project.dataset.table`) with `rows`, through one Parquet load job."""
+    buffer = io.BytesIO()
+    pq.write_table(rows, buffer)
+    buffer.seek(0)
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+    )
+    if schema is not None:
+        config.schema = schema
+    parquet = bigquery.ParquetOptions()
+    parquet.enable_list_inference = True  # a list<float> column loads as ARRAY<FLOAT64>
+    config.parquet_options = parquet
+    client.load_table_from_file(buffer, table, job_config=config).result()
+
+
 @contextmanager
 def scratch_table(
     client: bigquery.Client, dataset: str, rows: pa.Table, schema: Sequence[bigquery.SchemaField]
@@ -160,18 +183,7 @@ def scratch_table(
     The table is dropped when the block ends, pass or fail.
     """
     name = f"{dataset}._incoming_{uuid.uuid4().hex}"
-    buffer = io.BytesIO()
-    pq.write_table(rows, buffer)
-    buffer.seek(0)
-    config = bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET,
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-        schema=list(schema),
-    )
-    parquet = bigquery.ParquetOptions()
-    parquet.enable_list_inference = True  # a list<float> column loads as ARRAY<FLOAT64>
-    config.parquet_options = parquet
-    client.load_table_from_file(buffer, name, job_config=config).result()
+    load_arrow(client, name, rows, schema=list(schema))
     try:
         yield f"`{name}`"
     finally:

@@ -17,7 +17,13 @@ import pyarrow.parquet as pq
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from embed_assets.bigquery_client import SCHEME, TableAddress, parse_dataset_uri, parse_table_uri
+from embed_assets.bigquery_client import (
+    SCHEME,
+    TableAddress,
+    load_arrow,
+    parse_dataset_uri,
+    parse_table_uri,
+)
 
 PARQUET_MAGIC = b"PAR1"
 SEPARATOR = "__"
@@ -28,29 +34,6 @@ def table_part(text: str) -> str:
     """Turns one path part into a table-name part: letters, digits and `_`, no extension."""
     stem = text.strip("/").rsplit(".", 1)[0] if "." in text else text.strip("/")
     return _UNSAFE.sub("_", stem)
-
-
-def load_arrow(
-    client: bigquery.Client,
-    table: str,
-    rows: pa.Table,
-    *,
-    schema: list[bigquery.SchemaField] | None = None,
-) -> None:
-    """Replaces `table` (`project.dataset.table`) with `rows`, through one Parquet load job."""
-    buffer = io.BytesIO()
-    pq.write_table(rows, buffer)
-    buffer.seek(0)
-    config = bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET,
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-    )
-    if schema is not None:
-        config.schema = schema
-    parquet = bigquery.ParquetOptions()
-    parquet.enable_list_inference = True
-    config.parquet_options = parquet
-    client.load_table_from_file(buffer, table, job_config=config).result()
 
 
 def read_arrow(client: bigquery.Client, table: str) -> pa.Table:

@@ -5,8 +5,9 @@ and a retried run re-attaches to the jobs it already created instead of paying f
 """
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -57,10 +58,7 @@ def submit_plan(
     pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), buffer)
     staging.write_bytes(submission.manifest_uri, buffer.getvalue())
 
-    existing: dict[str, JobStatus] = {
-        job.labels.get(LABEL_SHARD, ""): job
-        for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
-    }
+    existing = jobs_by_shard(backend, submission)
     jobs = [
         SubmittedJob(
             shard=shard,
@@ -74,24 +72,11 @@ def submit_plan(
         )
         for shard, job in enumerate(adopted)
     ]
+    tables = isinstance(staging, BigQueryStorage)  # one prompts table per job, else JSONL
     for offset, (start, stop) in enumerate(shards):
-        shard = first + offset
         rows = plan.prompts.iloc[start:stop]
-        labels = submission.job_labels(shard)
-        display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
-        # BigQuery staging: one prompts table per job; Cloud Storage / local: one JSONL file
-        tables = isinstance(staging, BigQueryStorage)
-        input_uri = staging.join(
-            submission.pipeline,
-            submission.submission_id,
-            f"requests-{shard:05d}" + ("" if tables else ".jsonl"),
-        )
-        status = existing.get(labels[LABEL_SHARD])
-        if status is not None:
-            log(
-                f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier"
-            )
-        else:
+
+        def stage(input_uri: str, rows: pd.DataFrame = rows) -> None:
             if isinstance(staging, BigQueryStorage):
                 staging.write_table(input_uri, render_prompts_table(rows, submission.task_type))
             else:
@@ -101,33 +86,91 @@ def submit_plan(
                         rows, spec, submission.task_type, submission.output_dimensionality
                     ),
                 )
-            status = backend.submit(
-                JobRequest(
-                    display_name=display_name,
-                    model=submission.model,
-                    input_uri=input_uri,
-                    output_uri_prefix=staging.join(
-                        submission.pipeline,
-                        submission.submission_id,
-                        "output",
-                        f"shard-{shard:05d}",
-                    ),
-                    labels=labels,
-                    prompts=len(rows),
-                    output_dimensionality=submission.output_dimensionality,
-                    auto_truncate=auto_truncate,
-                )
-            )
-            log(f"shard {shard}: submitted {len(rows)} prompts as {status.name}")
+
         jobs.append(
-            SubmittedJob(
-                shard=shard,
-                name=status.name,
-                display_name=display_name,
-                input_uri=input_uri,
+            create_or_reattach(
+                backend=backend,
+                submission=submission,
+                shard=first + offset,
                 prompts=len(rows),
                 characters=int(rows["content"].str.len().sum()),
-                url=backend.console_url(status),
+                extension="" if tables else ".jsonl",
+                stage=stage,
+                existing=existing,
+                auto_truncate=auto_truncate,
+                log=log,
             )
         )
     return tuple(jobs)
+
+
+def jobs_by_shard(backend: BatchBackend, submission: Submission) -> dict[str, JobStatus]:
+    """The jobs a submission created already (by an earlier attempt), by their shard label."""
+    return {
+        job.labels.get(LABEL_SHARD, ""): job
+        for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
+    }
+
+
+def create_or_reattach(
+    *,
+    backend: BatchBackend,
+    submission: Submission,
+    shard: int,
+    prompts: int,
+    characters: int,
+    extension: str,
+    stage: Callable[[str], None],
+    existing: Mapping[str, JobStatus],
+    auto_truncate: bool,
+    log: Callable[[str], None],
+) -> SubmittedJob:
+    """Re-attaches to the shard's job if an earlier attempt created it, else stages and creates it.
+
+    Args:
+        backend: where the job runs.
+        submission: the submission the shard belongs to.
+        shard: the shard's number.
+        prompts: prompts in the shard.
+        characters: characters in the shard.
+        extension: of the request's name (`.jsonl`; none for a table).
+        stage: writes the shard's request to the URI it is given.
+        existing: the submission's jobs already created (`jobs_by_shard`).
+        auto_truncate: let the model cut long inputs.
+        log: where one line goes.
+    """
+    staging = backend.staging()
+    labels = submission.job_labels(shard)
+    display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
+    input_uri = staging.join(
+        submission.pipeline, submission.submission_id, f"requests-{shard:05d}{extension}"
+    )
+    status = existing.get(labels[LABEL_SHARD])
+    if status is not None:
+        log(f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier")
+    else:
+        stage(input_uri)
+        status = backend.submit(
+            JobRequest(
+                display_name=display_name,
+                model=submission.model,
+                input_uri=input_uri,
+                output_uri_prefix=staging.join(
+                    submission.pipeline, submission.submission_id, "output", f"shard-{shard:05d}"
+                ),
+                labels=labels,
+                prompts=prompts,
+                output_dimensionality=submission.output_dimensionality,
+                auto_truncate=auto_truncate,
+            )
+        )
+        log(f"shard {shard}: submitted {prompts} prompts as {status.name}")
+    return SubmittedJob(
+        shard=shard,
+        name=status.name,
+        display_name=display_name,
+        input_uri=input_uri,
+        prompts=prompts,
+        characters=characters,
+        url=backend.console_url(status),
+    )

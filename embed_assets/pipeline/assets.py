@@ -198,10 +198,10 @@ def _plan_and_submit(
         max_deleted_fraction=spec.max_deleted_fraction,
     )
     run_id = context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id)
-    if isinstance(corpus, WarehouseCorpus):
-        assert isinstance(backend, VertexBatchBackend)
-        assert isinstance(store, BigQueryEmbeddingStore)
-        try:
+    try:
+        if isinstance(corpus, WarehouseCorpus):  # planned and submitted with SQL in BigQuery
+            assert isinstance(backend, VertexBatchBackend)
+            assert isinstance(store, BigQueryEmbeddingStore)
             return warehouse_plan_and_submit(
                 backend=backend,
                 store=store,
@@ -211,14 +211,6 @@ def _plan_and_submit(
                 limits=limits,
                 log=context.log.info,
             )
-        except ValueError as error:
-            raise dg.Failure(description=str(error)) from error
-        except BackendError as error:
-            raise dg.Failure(
-                description=f"the submission could not be submitted: {error}. Re-executing this "
-                "run re-attaches to the jobs already created."
-            ) from error
-    try:
         handler = SubmissionHandler.plan(
             backend=backend,
             store=store,
@@ -228,14 +220,13 @@ def _plan_and_submit(
             limits=limits,
             log=context.log.info,
         )
+        return handler.submit(log=context.log.info)
     except ValueError as error:  # the model is refused, or the refresh would lose data
         raise dg.Failure(description=str(error)) from error
-    try:
-        return handler.submit(log=context.log.info)
     except BackendError as error:
         raise dg.Failure(
-            description=f"submission {handler.submission.submission_id} could not be "
-            f"submitted: {error}. Re-executing this run re-attaches to the jobs already created."
+            description=f"the submission could not be submitted: {error}. Re-executing this "
+            "run re-attaches to the jobs already created."
         ) from error
 
 

@@ -9,7 +9,7 @@ interrupted submissions are adopted (still running) or landed (finished) instead
 import hashlib
 from collections.abc import Callable
 
-from embed_assets.backends.base import BackendError, JobRequest, JobStatus
+from embed_assets.backends.base import BackendError, JobStatus
 from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.bigquery_client import TableAddress, is_bigquery_uri, query_rows, run_query
 from embed_assets.bigquery_staging import BigQueryStorage
@@ -18,12 +18,12 @@ from embed_assets.jobs.handler import SubmissionSettings
 from embed_assets.jobs.plan import PLAN_SUBMIT, shard_ranges
 from embed_assets.jobs.record import (
     LABEL_PIPELINE,
-    LABEL_SHARD,
     LABEL_SUBMISSION,
     Submission,
     SubmittedJob,
     label_value,
 )
+from embed_assets.jobs.submit import create_or_reattach, jobs_by_shard
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.store.bigquery import BigQueryEmbeddingStore
 from embed_assets.store.bigquery_landing import land_prediction_table
@@ -256,56 +256,30 @@ def _submit_shards(
     log: Log,
 ) -> list[SubmittedJob]:
     """Writes each new shard's prompts table (SQL) and creates its job, or re-attaches to it."""
-    existing = {
-        job.labels.get(LABEL_SHARD, ""): job
-        for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
-    }
+    existing = jobs_by_shard(backend, submission)
     manifest = staging.table(submission.manifest_uri)
     jobs = []
     for shard, (prompts, characters) in sorted(shards.items()):
-        labels = submission.job_labels(shard)
-        display_name = f"embed-assets-{submission.submission_id}-{shard:05d}"
-        input_uri = staging.join(
-            submission.pipeline, submission.submission_id, f"requests-{shard:05d}"
-        )
-        status = existing.get(labels[LABEL_SHARD])
-        if status is not None:
-            log(
-                f"shard {shard}: re-attached to {status.name} ({status.state.value}), created earlier"
-            )
-        else:
+
+        def stage(input_uri: str, shard: int = shard) -> None:
             run_query(
                 staging.client,
                 PROMPTS_SQL.format(target=staging.table(input_uri).sql, manifest=manifest.sql),
                 {"task_type": submission.task_type, "shard": shard},
             )
-            status = backend.submit(
-                JobRequest(
-                    display_name=display_name,
-                    model=submission.model,
-                    input_uri=input_uri,
-                    output_uri_prefix=staging.join(
-                        submission.pipeline,
-                        submission.submission_id,
-                        "output",
-                        f"shard-{shard:05d}",
-                    ),
-                    labels=labels,
-                    prompts=prompts,
-                    output_dimensionality=submission.output_dimensionality,
-                    auto_truncate=auto_truncate,
-                )
-            )
-            log(f"shard {shard}: submitted {prompts} prompts as {status.name}")
+
         jobs.append(
-            SubmittedJob(
+            create_or_reattach(
+                backend=backend,
+                submission=submission,
                 shard=shard,
-                name=status.name,
-                display_name=display_name,
-                input_uri=input_uri,
                 prompts=prompts,
                 characters=characters,
-                url=backend.console_url(status),
+                extension="",
+                stage=stage,
+                existing=existing,
+                auto_truncate=auto_truncate,
+                log=log,
             )
         )
     return jobs

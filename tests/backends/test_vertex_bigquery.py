@@ -12,6 +12,7 @@ import pytest
 from embed_assets import BigQueryEmbeddingStore, DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.bigquery_client import bigquery_client
 from embed_assets.cli.runner import PipelineRunError, RunSummary, run_pipeline
+from embed_assets.testing import JobFault
 from embed_assets.testing.emulator import VertexEmulator
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from tests.helpers import VERTEX_MODEL, assert_accounted, make_corpus, write_bigquery_table
@@ -159,3 +160,40 @@ def test_gemini_with_bigquery_staging_is_refused_before_anything_is_created(
         run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
     assert bigquery_vertex.calls["create"] == 0
     assert _tables(staging) == []
+
+
+def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_ones_retried(
+    bigquery_emulator: BigQueryTestSpace,
+    bigquery_vertex: VertexEmulator,
+    staging: str,
+    instance,  # type: ignore[no-untyped-def]
+) -> None:
+    """Every row is embedded, failed (with the row's status) or rejected (with its reason)."""
+    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
+    corpus = make_corpus(30)
+    corpus.loc[len(corpus)] = {"id": "blank", "content": "   "}
+    corpus.loc[len(corpus)] = {"id": "doc-0001", "content": "the same id again"}
+    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
+    pipeline = EmbeddingPipeline(
+        name="docs", corpus=uri, model=VERTEX_MODEL, max_rejected_fraction=0.2, min_coverage=0.5
+    )
+    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
+    )
+    bigquery_vertex.inject(JobFault(fail_every_nth_row=10))
+
+    def run() -> RunSummary:
+        return run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+
+    first = run()
+    # doc-0001 twice: both rows rejected as a duplicate id; one blank text; 29 texts remain
+    assert (first.prompts, first.failed, first.rejected, first.embedded) == (29, 2, 3, 27)
+    assert_accounted(first, corpus)
+    failures = store.failures("docs")
+    assert len(failures) == 2 and set(failures["reason"]) == {"13: injected row failure"}
+    assert not set(failures["id"]) & set(store.read("docs")["id"])  # listed, not in the table
+    second = run()
+    assert (second.prompts, second.failed, second.embedded) == (2, 0, 29)
+    assert_accounted(second, corpus)
+    assert store.failures("docs").empty

@@ -6,8 +6,7 @@ import pyarrow as pa
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore
-from embed_assets.bigquery_client import bigquery_client
-from embed_assets.bigquery_staging import load_arrow
+from embed_assets.bigquery_client import bigquery_client, load_arrow
 from embed_assets.corpus.hashing import content_hashes
 from embed_assets.jobs.landing import PredictionFiles
 from embed_assets.predictions.lines import parse_prediction_lines
