@@ -6,6 +6,7 @@ paid, a retried run re-attaches to the jobs it created (labels), and the unconsu
 interrupted submissions are adopted (still running) or landed (finished) instead of paid again.
 """
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 
@@ -170,8 +171,8 @@ def plan_and_submit(
         )
         counts = _counts(staging, plan, stored)
     manifest = staging.table(staging.join(pipeline, submission_id, "manifest"))
-    held = sum(count for _, count in adopted)
-    fresh = max(counts["prompts"] - held, 0)
+    # jobs may overlap, so this may be low: shards then come out smaller, never above the limit
+    fresh = max(counts["prompts"] - sum(count for _, count in adopted), 0)
     limit = settings.max_prompts_per_job or backend.max_prompts_per_job(settings.model)
     ranges = list(shard_ranges(fresh, limit))
     size = ranges[0][1] - ranges[0][0] if ranges else 1
@@ -198,6 +199,9 @@ def plan_and_submit(
         )
         if int(str(shard)) >= 0
     }
+    first = len(adopted)  # shards 0..first-1 are the adopted jobs, counted without overlaps
+    held = sum(prompts for shard, (prompts, _) in shards.items() if shard < first)
+    fresh = sum(prompts for shard, (prompts, _) in shards.items() if shard >= first)
     submission = Submission(
         submission_id=submission_id,
         pipeline=pipeline,
@@ -211,7 +215,7 @@ def plan_and_submit(
         accepted_rows=counts["corpus_rows"] - counts["rejected"],
         rejected_rows=counts["rejected"],
         prompts=fresh,
-        characters=sum(c for s, (_, c) in shards.items() if s >= len(adopted)),
+        characters=sum(c for s, (_, c) in shards.items() if s >= first),
         unchanged_rows=counts["unchanged"],
         reused_rows=counts["reuse"],
         stale_rows=counts["stored"] - counts["unchanged"],
@@ -228,22 +232,22 @@ def plan_and_submit(
             name=job.name,
             display_name=job.display_name,
             input_uri=job.input_uri,
-            prompts=count,
+            prompts=shards.get(index, (0, 0))[0],
             characters=shards.get(index, (0, 0))[1],
             url=backend.console_url(job),
             adopted=True,
         )
-        for index, (job, count) in enumerate(adopted)
+        for index, (job, _) in enumerate(adopted)
     ]
     jobs += _submit_shards(
         backend=backend,
         staging=staging,
         submission=submission,
-        shards={s: v for s, v in shards.items() if s >= len(adopted)},
+        shards={s: v for s, v in shards.items() if s >= first},
         auto_truncate=settings.auto_truncate,
         log=log,
     )
-    return Submission(**{**submission.__dict__, "jobs": tuple(jobs)})
+    return dataclasses.replace(submission, jobs=tuple(jobs))
 
 
 def _submit_shards(
