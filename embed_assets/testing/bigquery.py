@@ -15,9 +15,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from embed_assets.testing.gcs import free_port
+from embed_assets.testing.server import LocalServer, stop_process
 
 ENVIRONMENT = ".venv-bigquery"  # built by `make bigquery-emulator`
 PYTHON_VARIABLE = "EMBED_ASSETS_BIGQUERY_PYTHON"
@@ -45,7 +46,7 @@ def emulator_python() -> Path:
     )
 
 
-class BigQueryEmulator:
+class BigQueryEmulator(LocalServer):
     """Starts local-bigquery on 127.0.0.1 and stops it again; its data lives in a temp folder.
 
     Example:
@@ -83,7 +84,7 @@ class BigQueryEmulator:
         """The server's log file while it runs."""
         return Path(self._folder.name) / "local-bigquery.log" if self._folder else None
 
-    def start(self, *, timeout: float = 60.0) -> "BigQueryEmulator":
+    def start(self, *, timeout: float = 60.0) -> Self:
         """Starts the server and waits until it answers.
 
         Raises:
@@ -137,24 +138,8 @@ class BigQueryEmulator:
     def stop(self) -> None:
         """Stops the server and removes its data."""
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, timeout=10)
             self._process = None
         if self._folder is not None:
             self._folder.cleanup()
             self._folder = None
-
-    def __enter__(self) -> "BigQueryEmulator":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

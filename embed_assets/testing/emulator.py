@@ -20,8 +20,7 @@ import zlib
 from collections import Counter
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from embed_assets.backends.base import JobState
 from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
@@ -41,6 +40,7 @@ from embed_assets.testing.rest import (
     output_prefix,
     public_view,
 )
+from embed_assets.testing.server import LocalServer
 
 if TYPE_CHECKING:
     from embed_assets.backends.vertex import VertexBatchBackend
@@ -54,7 +54,7 @@ def project_number(project: str) -> str:
     return project if project.isdigit() else str(100_000_000_000 + zlib.crc32(project.encode()))
 
 
-class VertexEmulator:
+class VertexEmulator(LocalServer):
     """Emulates Vertex AI batch prediction for embedding models on 127.0.0.1.
 
     Example:
@@ -128,7 +128,7 @@ class VertexEmulator:
             raise RuntimeError("the emulator is not started")
         return self._gcs.url
 
-    def start(self) -> "VertexEmulator":
+    def start(self) -> Self:
         """Starts the GCS emulator (unless given) and the REST API; returns once both listen."""
         if self._workdir is None:
             self._tempdir = tempfile.mkdtemp(prefix="embed-assets-vertex-")
@@ -172,17 +172,6 @@ class VertexEmulator:
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
-
-    def __enter__(self) -> "VertexEmulator":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- faults and inspection ---------------------------------------------------------------
 

@@ -13,9 +13,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import orjson
+
+from embed_assets.testing.server import LocalServer, stop_process
 
 _ARCHITECTURES = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -53,7 +55,7 @@ def fake_gcs_server_binary() -> Path:
     return binary
 
 
-class GcsEmulator:
+class GcsEmulator(LocalServer):
     """Starts fake-gcs-server on 127.0.0.1 and stops it again.
 
     Example:
@@ -83,7 +85,7 @@ class GcsEmulator:
         """The server's log file while it runs."""
         return Path(self._folder.name) / "fake-gcs-server.log" if self._folder else None
 
-    def start(self, *, timeout: float = 20.0) -> "GcsEmulator":
+    def start(self, *, timeout: float = 20.0) -> Self:
         """Starts the server and waits until it answers."""
         self._folder = tempfile.TemporaryDirectory(prefix="embed-assets-gcs-")
         root = Path(self._folder.name)
@@ -138,24 +140,8 @@ class GcsEmulator:
     def stop(self) -> None:
         """Stops the server and removes its data."""
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, timeout=5)
             self._process = None
         if self._folder is not None:
             self._folder.cleanup()
             self._folder = None
-
-    def __enter__(self) -> "GcsEmulator":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
