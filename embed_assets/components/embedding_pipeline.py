@@ -17,6 +17,7 @@ from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.store.base import EmbeddingStore
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
 
@@ -30,7 +31,8 @@ class BackendConfig(dg.Resolvable):
         max_running_jobs: local jobs run at once; the rest wait in PENDING.
         project: the Google Cloud project of Vertex jobs.
         location: the Vertex AI region.
-        staging_uri: the `gs://` prefix for request and prediction files.
+        staging_uri: the `gs://` prefix for request and prediction files, or a `bq://project.dataset`
+            for prompts and prediction tables.
     """
 
     type: Literal["local", "vertex"] = "local"
@@ -58,15 +60,27 @@ class StoreConfig(dg.Resolvable):
     """Where the embedding table lives.
 
     Attributes:
-        type: `duckdb` (a DuckDB file).
+        type: `duckdb` (a DuckDB file) or `bigquery` (a BigQuery dataset).
         path: the DuckDB file; a relative path is below the component's folder.
+        project: the Google Cloud project of the BigQuery dataset.
+        dataset: the BigQuery dataset (created if missing).
+        location: the BigQuery location of the dataset (None: BigQuery's default).
     """
 
-    type: Literal["duckdb"] = "duckdb"
+    type: Literal["duckdb", "bigquery"] = "duckdb"
     path: str = ".embed-assets/embeddings.duckdb"
+    project: str | None = None
+    dataset: str | None = None
+    location: str | None = None
 
     def build(self, root: Path) -> EmbeddingStore:
         """Returns the store resource."""
+        if self.type == "bigquery":
+            if not self.project or not self.dataset:
+                raise ValueError("store type bigquery needs project and dataset")
+            return BigQueryEmbeddingStore(
+                project=self.project, dataset=self.dataset, location=self.location
+            )
         return DuckDBEmbeddingStore(path=str(root / self.path))
 
 
