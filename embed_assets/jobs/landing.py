@@ -54,6 +54,16 @@ class SubmissionNotFinished(RuntimeError):
     """Some jobs of the submission are still running."""
 
 
+def check_finished(submission: Submission, statuses: Sequence[JobStatus]) -> None:
+    """Raises `SubmissionNotFinished`, naming the jobs, unless every job is terminal."""
+    running = [s.describe() for s in statuses if not s.is_terminal]
+    if running:
+        raise SubmissionNotFinished(
+            f"submission {submission.submission_id} has unfinished jobs: {'; '.join(running)}. "
+            "The sensor materializes this asset once every job has finished."
+        )
+
+
 @dataclass
 class LandingReport:
     """What landing a submission did, row by row accounted for."""
@@ -126,12 +136,7 @@ def land_submission(
     """
     if statuses is None:
         statuses = [backend.get(job.name) for job in submission.jobs]
-    running = [s.describe() for s in statuses if not s.is_terminal]
-    if running:
-        raise SubmissionNotFinished(
-            f"submission {submission.submission_id} has unfinished jobs: {'; '.join(running)}. "
-            "The sensor materializes this asset once every job has finished."
-        )
+    check_finished(submission, statuses)
     staging = backend.staging()
     with staging.open_read(submission.manifest_uri) as handle:
         manifest = pq.read_table(handle).to_pandas()

@@ -13,7 +13,7 @@ from embed_assets.backends.base import JobStatus
 from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.bigquery_client import query_frame, query_rows, run_query
 from embed_assets.bigquery_staging import BigQueryStorage
-from embed_assets.jobs.landing import LandingReport, SubmissionNotFinished
+from embed_assets.jobs.landing import LandingReport, check_finished
 from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT
 from embed_assets.jobs.record import Submission
 from embed_assets.models.catalog import vector_dimension
@@ -52,12 +52,7 @@ def land_in_warehouse(
     Raises:
         SubmissionNotFinished: a job is not in a terminal state yet.
     """
-    running = [s.describe() for s in statuses if not s.is_terminal]
-    if running:
-        raise SubmissionNotFinished(
-            f"submission {submission.submission_id} has unfinished jobs: {'; '.join(running)}. "
-            "The sensor materializes this asset once every job has finished."
-        )
+    check_finished(submission, statuses)
     staging = backend.staging()
     assert isinstance(staging, BigQueryStorage)
     manifest = staging.table(submission.manifest_uri).sql
