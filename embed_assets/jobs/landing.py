@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
-from embed_assets.bigquery_client import is_bigquery_uri
+from embed_assets.bigquery_client import is_bigquery_uri, scratch_keys
 from embed_assets.corpus.hashing import content_hashes
 from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, pairs_present
 from embed_assets.jobs.record import Submission
@@ -216,6 +216,7 @@ class PredictionFiles:
         """
         self.submission = submission
         self.store = store
+        self.submitted = submitted[["id", "content_hash"]]
         # ids grouped by hash, laid out flat: the ids of hash k are ids[starts[k]:starts[k + 1]]
         codes, uniques = pd.factorize(submitted["content_hash"].to_numpy())
         order = np.argsort(codes, kind="stable")
@@ -240,8 +241,14 @@ class PredictionFiles:
             return
         if isinstance(self.store, BigQueryEmbeddingStore) and all(map(is_bigquery_uri, uris)):
             pending = list(uris)
-            while pending and (landed := self.land_table(pending[0])) is not None:
-                yield pending.pop(0), landed
+            columns = ["id", "content_hash"]
+            with (
+                self.store.client() as client,
+                scratch_keys(client, self.store.dataset_id, self.submitted, columns) as keys,
+            ):
+                wanted = f"SELECT id, content_hash FROM {keys}"  # loaded once, for every table
+                while pending and (landed := self.land_table(pending[0], wanted)) is not None:
+                    yield pending.pop(0), landed
             uris = pending  # a table without a `key` column: read it here, as files are
             if not uris:
                 return
@@ -258,15 +265,17 @@ class PredictionFiles:
                 self.unreadable += [f"{uri} {line}" for line in batch.unreadable]
                 yield uri, self.land_batch(batch, write)
 
-    def land_table(self, uri: str) -> tuple[int, int] | None:
+    def land_table(self, uri: str, wanted: str) -> tuple[int, int] | None:
         """Lands a BigQuery prediction table with SQL in BigQuery; returns (rows, tokens).
 
-        None when the table cannot be joined in SQL (no `key` column).
+        Args:
+            uri: the prediction table.
+            wanted: a query giving `id, content_hash` of the submitted rows.
+
+        Returns:
+            None when the table cannot be joined in SQL (no `key` column).
         """
         assert isinstance(self.store, BigQueryEmbeddingStore)
-        wanted = pd.DataFrame(
-            {"id": self.ids, "content_hash": np.repeat(self.hash_index, self.counts)}
-        )
         result = land_prediction_table(
             self.store,
             pipeline=self.submission.pipeline,
