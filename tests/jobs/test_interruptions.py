@@ -147,7 +147,9 @@ def test_two_refreshes_at_once_the_second_refuses_and_nothing_is_paid_twice(
     corpus = make_corpus(400)
     corpus.to_csv(tmp_path / "docs.csv", index=False)
     work = tmp_path / "w"
-    first = _start(work, tmp_path / "docs.csv", "--seconds-per-chunk", "2")
+    # the first job runs 10 s: time for the second process to start (imports, instance) and
+    # reach the lock while the first still holds it, also when CI runs three tests at once
+    first = _start(work, tmp_path / "docs.csv", "--seconds-per-chunk", "10")
     _wait_for(lambda: len(job_records(work)) >= 1)
     second = _start(work, tmp_path / "docs.csv")
     _, err = second.communicate(timeout=120)
