@@ -64,8 +64,8 @@ def submission_record(**changes: Any) -> Any:
 @task
 def ingest_ours(folder: str, files: int | None = None) -> dict[str, Any]:
     """What landing does per prediction file: parse, join by hash, upsert into DuckDB."""
-    from embed_assets.jobs.landing import PredictionFiles
-    from embed_assets.staging import LocalStorage
+    from embed_assets.jobs.prediction_files import PredictionFiles
+    from embed_assets.staging.files import LocalStorage
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     paths = _prediction_paths(folder, files)
@@ -142,7 +142,7 @@ def prepare_ours(folder: str) -> dict[str, Any]:
     from embed_assets.corpus import read_corpus_file
     from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
     from embed_assets.models.catalog import model_spec
-    from embed_assets.staging import LocalStorage
+    from embed_assets.staging.files import LocalStorage
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     pipeline = EmbeddingPipeline(
@@ -285,9 +285,10 @@ def warehouse_ours(
     from embed_assets.corpus import CorpusColumns
     from embed_assets.corpus.hashing import hash_prefix
     from embed_assets.jobs.guard import RefreshLimits
-    from embed_assets.jobs.handler import SubmissionSettings
+    from embed_assets.jobs.handler import SubmissionHandler
+    from embed_assets.jobs.settings import SubmissionSettings
     from embed_assets.warehouse.corpus import stage_corpus
-    from embed_assets.warehouse.submit import plan_and_submit
+    from embed_assets.warehouse.placement import WarehousePlacement
 
     started = time.perf_counter()
     backend = VertexBatchBackend(
@@ -311,15 +312,16 @@ def warehouse_ours(
         ),
         describe=corpus,
     )
-    submission = plan_and_submit(
+    handler = SubmissionHandler.plan(
         backend=backend,
         store=store,
         corpus=staged,
         settings=settings,
         run_id=f"bench-{dataset}",
         limits=RefreshLimits(),
-        log=lambda line: None,
+        placement=WarehousePlacement(),
     )
+    submission = handler.submit(log=lambda line: None)
     return {
         "seconds": time.perf_counter() - started,
         "peak_rss_bytes": peak_rss_bytes(),

@@ -26,7 +26,7 @@ FROM UNNEST(GENERATE_ARRAY(1, {rows})) n
 
 def warehouse(*, workdir: Path, sizes: Any, repeats: int) -> tuple[list[Row], dict[str, Any]]:
     """Peak RSS at the largest corpus vs the smallest; wall time of each."""
-    from embed_assets.bigquery_client import EMULATOR_VARIABLE, bigquery_client, run_query
+    from embed_assets.bigquery.client import EMULATOR_VARIABLE, bigquery_client, run_query
     from embed_assets.testing import JobFault, VertexEmulator
     from embed_assets.testing.bigquery import BigQueryEmulator
 

@@ -129,7 +129,7 @@ def write_bigquery_table(table: str, frame: pd.DataFrame, *, project: str) -> st
     import pyarrow.parquet as pq
     from google.cloud import bigquery
 
-    from embed_assets.bigquery_client import bigquery_client
+    from embed_assets.bigquery.client import bigquery_client
 
     dataset = table.split(".")[0]
     buffer = io.BytesIO()

@@ -9,10 +9,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "embed_assets"
 MAX_LINES = 400
 # the order of layers (DESIGN.md "Layers"): a module never imports one of a higher layer
 LAYERS = {
-    "embed_assets.names": 0,
+    "embed_assets.errors": 0,
     "embed_assets.staging": 0,
-    "embed_assets.bigquery_client": 0,
-    "embed_assets.bigquery_staging": 0,
+    "embed_assets.bigquery": 0,
     "embed_assets.predictions": 1,
     "embed_assets.models": 2,
     "embed_assets.corpus": 3,

@@ -3,7 +3,7 @@
 import pytest
 
 from embed_assets import EmbeddingPipeline
-from embed_assets.names import pipeline_names
+from embed_assets.pipeline.names import pipeline_names
 
 
 def test_every_name_derives_from_the_pipeline_name() -> None:

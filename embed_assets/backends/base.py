@@ -10,7 +10,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from embed_assets.staging import Storage
+from embed_assets.errors import BackendError, BackendUnavailable  # noqa: F401
+from embed_assets.staging.base import Storage
 
 
 class JobState(Enum):
@@ -59,14 +60,6 @@ TERMINAL_STATES = frozenset(
         JobState.EXPIRED,
     }
 )
-
-
-class BackendError(RuntimeError):
-    """The batch service refused a request; the message says why."""
-
-
-class BackendUnavailable(BackendError):
-    """The batch service did not answer (after retries); try again later."""
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,14 @@ from embed_assets.backends.base import (
     JobRequest,
     JobStatus,
 )
-from embed_assets.bigquery_client import bigquery_client, is_bigquery_uri, parse_dataset_uri
-from embed_assets.bigquery_staging import BigQueryStorage
+from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
+from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import local_model_names
 from embed_assets.predictions.lines import RequestSchema
-from embed_assets.staging import GcsStorage, Storage, split_gs_uri
+from embed_assets.staging.base import Storage
+from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.staging.files import GcsStorage, split_gs_uri
 
 RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
 LIST_PAGE_SIZE = 100
@@ -175,7 +177,7 @@ class VertexBatchBackend(dg.ConfigurableResource):
             else:
                 split_gs_uri(self.staging_uri)
         except ValueError:
-            raise ValueError(
+            raise ConfigError(
                 f"staging_uri={self.staging_uri!r}: VertexBatchBackend stages on Cloud Storage "
                 "or BigQuery; use gs://bucket/prefix or bq://project.dataset"
             ) from None
@@ -206,14 +208,14 @@ class VertexBatchBackend(dg.ConfigurableResource):
         """Refuses local-only models, unknown models and unsupported dimensionalities."""
         self._check_staging_uri()
         if model in local_model_names():
-            raise ValueError(
+            raise ConfigError(
                 f"model={model!r} is a local model; VertexBatchBackend runs text-embedding-005, "
                 "text-multilingual-embedding-002 or gemini-embedding-001"
             )
         spec = model_spec(model)
         spec.check_dimensionality(output_dimensionality)
         if is_bigquery_uri(self.staging_uri) and spec.schema is RequestSchema.GEMINI:
-            raise ValueError(
+            raise ConfigError(
                 f"staging_uri={self.staging_uri!r}: Vertex reads {model} batch jobs from Cloud "
                 "Storage only; use a gs:// staging_uri, or text-embedding-005 / "
                 "text-multilingual-embedding-002 with BigQuery"

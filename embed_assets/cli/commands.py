@@ -12,7 +12,7 @@ import orjson
 
 from embed_assets.cli.disk import disk_full_message
 from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
-from embed_assets.names import BATCH_JOB_ASSET, pipeline_names
+from embed_assets.pipeline.names import BATCH_JOB_ASSET, pipeline_names
 from embed_assets.testing.serve import add_emulator_command
 
 LAST_PIPELINE_FILE = "last_pipeline"

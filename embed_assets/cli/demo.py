@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import embed_assets.pipeline.metadata as md
-from embed_assets.names import pipeline_names
+from embed_assets.pipeline.names import pipeline_names
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef

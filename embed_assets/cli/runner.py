@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from embed_assets.backends.base import BatchBackend
+from embed_assets.errors import PipelineRunError
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
@@ -28,10 +29,6 @@ from embed_assets.store.base import EmbeddingStore
 
 PIPELINE_TAG = "embed_assets/pipeline"  # on every run the headless runner launches
 PROGRESS_EVERY_SECONDS = 10.0  # a line at least this often while jobs run
-
-
-class PipelineRunError(RuntimeError):
-    """A step of the pipeline failed; the message says which and why."""
 
 
 @dataclass

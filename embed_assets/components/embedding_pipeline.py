@@ -15,6 +15,7 @@ from embed_assets.backends.base import BatchBackend
 from embed_assets.backends.local.resource import LocalBatchBackend
 from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
+from embed_assets.errors import ConfigError
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.store.bigquery import BigQueryEmbeddingStore
@@ -49,7 +50,7 @@ class BackendConfig(dg.Resolvable):
                 workdir=str(root / self.workdir), max_running_jobs=self.max_running_jobs
             )
         if not self.project or not self.staging_uri:
-            raise ValueError("backend type vertex needs project and staging_uri")
+            raise ConfigError("backend type vertex needs project and staging_uri")
         return VertexBatchBackend(
             project=self.project, location=self.location, staging_uri=self.staging_uri
         )
@@ -77,7 +78,7 @@ class StoreConfig(dg.Resolvable):
         """Returns the store resource."""
         if self.type == "bigquery":
             if not self.project or not self.dataset:
-                raise ValueError("store type bigquery needs project and dataset")
+                raise ConfigError("store type bigquery needs project and dataset")
             return BigQueryEmbeddingStore(
                 project=self.project, dataset=self.dataset, location=self.location
             )

@@ -15,7 +15,7 @@ import pyarrow as pa
 from google.api_core.exceptions import GoogleAPICallError, NotFound
 from google.cloud import bigquery
 
-from embed_assets.bigquery_client import (
+from embed_assets.bigquery.client import (
     EMULATOR_VARIABLE,
     bigquery_client,
     parse_table_uri,

@@ -9,7 +9,7 @@ import orjson
 import pandas as pd
 
 from embed_assets.corpus.validation import CorpusError
-from embed_assets.staging import storage_for
+from embed_assets.staging.files import storage_for
 
 SUPPORTED_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
 

@@ -12,6 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from embed_assets.errors import CorpusError
+
 REASON_MISSING_ID = "missing id"
 REASON_DUPLICATE_ID = "duplicate id"
 REASON_MISSING_CONTENT = "missing content"
@@ -23,10 +25,6 @@ REASON_FRACTIONAL_ID = "id is a number with a fraction"
 
 # a character that shows: not white space, a separator, a control or a format character
 _VISIBLE = r"[^\s\p{Z}\p{Cc}\p{Cf}]"
-
-
-class CorpusError(ValueError):
-    """The corpus cannot be read: missing file, unparseable file, or missing columns."""
 
 
 @dataclass(frozen=True)

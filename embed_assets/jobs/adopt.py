@@ -7,17 +7,18 @@ use). A new submission first looks for the pipeline's jobs it has not consumed t
 the refresh still needs: a finished one (whatever its state) is landed at once, an unfinished
 one becomes one of the new submission's jobs (waited for and landed, never resubmitted). A job
 that holds nothing needed is cancelled if it still runs, and recorded as consumed.
+
+Which texts a job holds is the rows' business (`jobs.rows.PlanningRows.held_by`): the same
+rule runs in this process and in the warehouse.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from embed_assets.backends.base import BackendError, BatchBackend, JobStatus
-from embed_assets.bigquery_staging import BigQueryStorage
-from embed_assets.corpus.hashing import content_hashes
+from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.errors import BackendError
 from embed_assets.jobs.record import LABEL_PIPELINE, LABEL_SUBMISSION, label_value
-from embed_assets.models.catalog import model_spec
-from embed_assets.predictions.lines import Prompt, RequestSchema, parse_request_line
+from embed_assets.jobs.rows import HeldTexts, Log, PlanningRows
+from embed_assets.jobs.settings import same_model
 from embed_assets.store.base import EmbeddingStore
 
 
@@ -32,81 +33,29 @@ class PaidJobs:
             files may go.
     """
 
-    unfinished: list["AdoptedJob"]
+    unfinished: list[HeldTexts]
     finished: list[JobStatus]
     given_up: list[JobStatus] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class AdoptedJob:
-    """A job of an earlier submission that holds texts this refresh needs.
-
-    Attributes:
-        status: the job as the backend reported it.
-        hashes: the content hashes it holds that the refresh needs.
-        prompts: prompts in its request file.
-        characters: characters in its request file.
-    """
-
-    status: JobStatus
-    hashes: frozenset[str]
-    prompts: int
-    characters: int
-
-
-def request_hashes(
-    backend: BatchBackend, job: JobStatus, *, model: str, output_dimensionality: int | None
-) -> tuple[list[str], int]:
-    """The content hashes of a job's request lines (as landing computes them), and characters."""
-    staging = backend.staging()
-    parsed: list[tuple[Prompt, str | None, int | None]]
-    if isinstance(staging, BigQueryStorage):  # a prompts table
-        table = staging.read_table(job.input_uri).to_pydict()
-        parsed = [
-            (Prompt(key=str(key or ""), content=content or "", title=title), task, None)
-            for key, content, title, task in zip(
-                table["key"], table["content"], table["title"], table["task_type"], strict=True
-            )
-        ]
-    else:
-        with staging.open_read(job.input_uri) as stream:
-            parsed = [parse_request_line(line) for line in stream if line.strip()]
-    characters = sum(len(prompt.content) for prompt, _, _ in parsed)
-    if model_spec(model).schema is RequestSchema.GEMINI:
-        return [prompt.key for prompt, _, _ in parsed], characters
-    hashes: list[str] = []
-    for task_type in {task for _, task, _ in parsed}:  # one task type per job, in practice
-        rows = [prompt for prompt, task, _ in parsed if task == task_type]
-        hashes += content_hashes(
-            [p.content for p in rows],
-            [p.title for p in rows],
-            model=model,
-            task_type=task_type,
-            output_dimensionality=output_dimensionality,
-        )
-    return hashes, characters
 
 
 def adopt_paid_jobs(
     *,
     backend: BatchBackend,
     store: EmbeddingStore,
+    rows: PlanningRows,
     pipeline: str,
     model: str,
-    output_dimensionality: int | None,
-    needed: set[str],
     submission_id: str,
-    log: Callable[[str], None],
+    log: Log,
 ) -> PaidJobs:
     """Finds the pipeline's unconsumed jobs that hold needed texts; gives up on the rest.
 
     Args:
         backend: where the jobs run.
         store: the embedding table, which remembers the jobs it consumed.
+        rows: the refresh's rows (they tell which needed texts a job holds).
         pipeline: the pipeline's name (its jobs carry it as a label).
         model: the model in use; jobs of another model hold nothing needed.
-        output_dimensionality: the vector length asked for.
-        needed: the content hashes this refresh would otherwise submit.
         submission_id: the new submission; its own jobs (a retry) are re-attached, not adopted.
         log: where one line per adopted or abandoned job goes.
 
@@ -115,35 +64,23 @@ def adopt_paid_jobs(
     """
     consumed = store.consumed_jobs(pipeline)
     own = label_value(submission_id)
-    adopted: list[AdoptedJob] = []
+    adopted: list[HeldTexts] = []
     finished: list[JobStatus] = []
     useless: list[JobStatus] = []
-    claimed: set[str] = set()
     for job in backend.find_jobs({LABEL_PIPELINE: label_value(pipeline)}):
         if job.name in consumed or job.labels.get(LABEL_SUBMISSION) == own:
             continue
-        holds: set[str] = set()
-        prompts = characters = 0
-        same_model = job.model.rsplit("/", 1)[-1] == model.rsplit("/", 1)[-1]
         failed_empty = job.is_terminal and not job.output_directory
-        if same_model and not failed_empty and job.input_uri:
-            try:
-                hashes, characters = request_hashes(
-                    backend, job, model=model, output_dimensionality=output_dimensionality
-                )
-            except (OSError, ValueError, KeyError) as error:  # request file gone or unreadable
-                log(f"cannot read the requests of {job.name} ({error}); not adopted")
-                hashes = []
-            prompts = len(hashes)
-            holds = (set(hashes) & needed) - claimed
-        if holds and job.is_terminal:
+        held = None
+        if same_model(job.model, model) and not failed_empty and job.input_uri:
+            held = rows.held_by(job, log=log)
+        if held is not None and job.is_terminal:
             finished.append(job)  # landed now; what it did not write is submitted again
             continue
-        if holds:
-            claimed |= holds
-            adopted.append(AdoptedJob(job, frozenset(holds), prompts, characters))
+        if held is not None:
+            adopted.append(held)
             log(
-                f"adopted {job.display_name or job.name} ({job.state.value}): {len(holds)} "
+                f"adopted {job.display_name or job.name} ({job.state.value}): {held.texts} "
                 "texts it holds are waited for, not submitted again"
             )
             continue

@@ -7,11 +7,8 @@ submits nothing and deletes nothing; the message says which rule and how to allo
 
 from dataclasses import dataclass
 
+from embed_assets.errors import RefreshRefused
 from embed_assets.jobs.plan import Plan
-
-
-class UnsafeRefresh(ValueError):
-    """The refresh would lose data; nothing was submitted or deleted. The message says why."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,13 +67,13 @@ def check_refresh_counts(
         pipeline: the pipeline, for the message.
 
     Raises:
-        UnsafeRefresh: the corpus has no accepted row, too many rejected rows, or the refresh
+        RefreshRefused: the corpus has no accepted row, too many rejected rows, or the refresh
             would delete more than `max_deleted_fraction` of the table.
     """
     accepted = rows - rejected
     nothing = "nothing was submitted or deleted"
     if accepted == 0 and not limits.allow_empty_corpus:
-        raise UnsafeRefresh(
+        raise RefreshRefused(
             f"pipeline {pipeline}: the corpus has no row that can be embedded ({rows} read, "
             f"{rejected} rejected) and the table holds {stored_rows} rows; {nothing}. "
             "To empty the table on purpose, run with run config allow_empty_corpus: true "
@@ -84,7 +81,7 @@ def check_refresh_counts(
         )
     fraction = rejected_fraction(rejected, rows)
     if fraction > limits.max_rejected_fraction and not limits.allow_rejected_rows:
-        raise UnsafeRefresh(
+        raise RefreshRefused(
             f"pipeline {pipeline}: {rejected} of {rows} corpus rows ({fraction:.1%}) were "
             f"rejected, above max_rejected_fraction={limits.max_rejected_fraction:g}; {nothing}. "
             "Fix the corpus, raise max_rejected_fraction, or run with run config "
@@ -95,7 +92,7 @@ def check_refresh_counts(
     if deleted > limits.max_deleted_fraction and not (
         limits.allow_large_delete or emptied_on_purpose
     ):
-        raise UnsafeRefresh(
+        raise RefreshRefused(
             f"pipeline {pipeline}: this refresh would delete {deleted_rows} of the "
             f"{stored_rows} stored rows ({deleted:.1%}), above max_deleted_fraction="
             f"{limits.max_deleted_fraction:g}; {nothing}. If the corpus really lost those rows, "

@@ -1,87 +1,42 @@
-"""`SubmissionHandler`: one submission's life, plan → submit or re-attach → poll → cancel → land.
+"""`SubmissionHandler`: one submission's life, plan → adopt → submit or re-attach → poll → cancel → land.
 
 The batch-job asset, the sensor, the embeddings asset and the CLI all go through this one
-object (as dagster-dbt's run handler does for a dbt Cloud run), so the steps cannot drift apart.
+object (as dagster-dbt's run handler does for a dbt Cloud run), and every step is written
+once: where the rows live (this process or the warehouse) is a `RowPlacement` the pipeline
+chose when it bound its backend and store, so the steps cannot drift apart.
 """
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import dagster as dg
-import pandas as pd
 
 from embed_assets.backends.base import BatchBackend, JobStatus
-from embed_assets.backends.vertex import VertexBatchBackend
-from embed_assets.jobs.adopt import AdoptedJob, adopt_paid_jobs
+from embed_assets.errors import SubmissionError, SubmissionSuperseded
+from embed_assets.jobs.adopt import adopt_paid_jobs
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
-from embed_assets.jobs.guard import RefreshLimits, check_refresh
-from embed_assets.jobs.landing import (
-    EmbeddingTarget,
-    LandingReport,
-    land_finished_jobs,
-    land_submission,
-)
-from embed_assets.jobs.plan import (
-    PLAN_REJECTED,
-    PLAN_REUSE,
-    PLAN_SUBMIT,
-    PLAN_UNCHANGED,
-    Plan,
-    plan_refresh,
-    shard_prompts,
-    submission_id_for,
-)
+from embed_assets.jobs.guard import RefreshLimits, check_refresh_counts
+from embed_assets.jobs.in_process import InProcessPlacement
+from embed_assets.jobs.landing import LandingReport, check_finished, land_submission
 from embed_assets.jobs.polling import PollResult, poll_jobs
-from embed_assets.jobs.record import Submission
+from embed_assets.jobs.record import Submission, SubmittedJob, label_value
 from embed_assets.jobs.retention import discard_staged_files
-from embed_assets.jobs.submit import submit_plan
-from embed_assets.models.catalog import model_spec, vector_dimension
-from embed_assets.store.base import EmbeddingStore, TableIdentity, same_vectors
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
-from embed_assets.warehouse.land import land_in_warehouse
+from embed_assets.jobs.rows import Dealt, HeldTexts, PlanCounts, PlanningRows, RowPlacement
+from embed_assets.jobs.settings import SubmissionSettings, table_identity
+from embed_assets.jobs.submit import submit_shards
+from embed_assets.store.base import EmbeddingStore, same_vectors
 
 Log = Callable[[str], None]
+NOTHING_DEALT = Dealt(adopted=[], fresh=[], adopted_texts=0)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SubmissionSettings:
-    """What a pipeline asks of every submission.
-
-    Attributes:
-        pipeline: the pipeline's name.
-        model: the embedding model.
-        task_type: sent with every prompt.
-        output_dimensionality: requested vector length (None: the model's own).
-        auto_truncate: let the model cut long inputs.
-        max_prompts_per_job: prompts per job (None: the backend's per-job limit).
-        keep_staging: keep request and prediction files after landing (for debugging).
-    """
-
-    pipeline: str
-    model: str
-    task_type: str | None
-    output_dimensionality: int | None
-    auto_truncate: bool = True
-    max_prompts_per_job: int | None = None
-    keep_staging: bool = False
-
-    @property
-    def identity(self) -> TableIdentity:
-        """What the pipeline's table holds under these settings."""
-        return table_identity(self)
-
-
-def table_identity(target: EmbeddingTarget) -> TableIdentity:
-    """What a table holds when written with a submission's (or the settings') vectors."""
-    return TableIdentity(
-        pipeline=target.pipeline,
-        model=target.model,
-        dimension=vector_dimension(target.model, target.output_dimensionality),
-        task_type=target.task_type,
-    )
+def submission_id_for(pipeline: str, run_id: str, counts: PlanCounts) -> str:
+    """Derives a submission id that a retry of the same run (the same texts) reproduces."""
+    digest = hashlib.sha256(f"{run_id}|{counts.prompts}|{counts.prompts_digest}".encode())
+    return f"{label_value(pipeline)[:30]}-{digest.hexdigest()[:16]}"
 
 
 class SubmissionHandler:
@@ -90,7 +45,9 @@ class SubmissionHandler:
     Args:
         backend: where the jobs run.
         submission: the submission record (without jobs until `submit` ran).
-        plan: the plan behind a submission that is still to be submitted (from `plan`).
+        placement: where the pipeline's rows live (default: in this process).
+        rows: the planned rows of a submission that is still to be submitted (from `plan`).
+        dealt: its shards (from `plan`).
         settings: the settings it was planned with (from `plan`).
         adopted: earlier jobs this submission waits for and lands (from `plan`).
     """
@@ -100,13 +57,17 @@ class SubmissionHandler:
         *,
         backend: BatchBackend,
         submission: Submission,
-        plan: Plan | None = None,
+        placement: RowPlacement | None = None,
+        rows: PlanningRows | None = None,
+        dealt: Dealt = NOTHING_DEALT,
         settings: SubmissionSettings | None = None,
-        adopted: Sequence[AdoptedJob] = (),
+        adopted: Sequence[HeldTexts] = (),
     ) -> None:
         self.backend = backend
         self.submission = submission
-        self._plan = plan
+        self.placement: RowPlacement = placement or InProcessPlacement()
+        self._rows = rows
+        self._dealt = dealt
         self._settings = settings
         self._adopted = tuple(adopted)
 
@@ -116,11 +77,12 @@ class SubmissionHandler:
         *,
         backend: BatchBackend,
         store: EmbeddingStore,
-        corpus: pd.DataFrame,
+        corpus: object,
         settings: SubmissionSettings,
         run_id: str,
         limits: RefreshLimits | None = None,
         log: Log = lambda line: None,
+        placement: RowPlacement | None = None,
     ) -> "SubmissionHandler":
         """Diffs the corpus against the store and records what a submission would submit.
 
@@ -130,95 +92,121 @@ class SubmissionHandler:
         Args:
             backend: where the jobs will run.
             store: the embedding table.
-            corpus: the prepared corpus (`id, content, title, content_hash, reason`).
+            corpus: the prepared corpus (`id, content, title, content_hash, reason`), or what
+                the placement takes for one (a staged warehouse table).
             settings: what the pipeline asks of every submission.
             run_id: the Dagster run (its root run, on a retry); a retry reproduces the id.
             limits: how much the refresh may reject and delete (default: `RefreshLimits()`).
             log: where one line per adopted or abandoned earlier job goes.
+            placement: where the rows live (default: in this process).
 
         Raises:
-            ValueError: the backend cannot run the model (the message names the field).
-            UnsafeRefresh: the refresh would lose data (see `check_refresh`).
+            ConfigError: the backend cannot run the model (the message names the field).
+            RefreshRefused: the refresh would lose data (see `check_refresh_counts`).
             TableOwnedError: another pipeline owns the table this one maps to.
         """
+        placement = placement or InProcessPlacement()
+        pipeline = settings.pipeline
         backend.validate_model(
             model=settings.model, output_dimensionality=settings.output_dimensionality
         )
-        generations = store.claim(settings.identity)
-        if generations.building is not None and generations.serving is not None:
-            log(
-                f"the table holds {generations.serving.describe()} vectors; this refresh builds "
-                f"a new generation of {generations.building.describe()} vectors beside it, and "
-                "the table keeps serving the old ones until the new generation reaches the "
-                "pipeline's min_coverage"
-            )
-        plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
-        check_refresh(plan, limits or RefreshLimits(), pipeline=settings.pipeline)
-        submission_id = submission_id_for(settings.pipeline, run_id, plan.prompts)
-        plan, adopted, landed_rows = _use_paid_jobs(
-            plan,
+        _claim(store, settings, log=log)
+        rows = placement.planning(corpus=corpus, backend=backend, store=store, settings=settings)
+        counts = rows.diff()
+        check_refresh_counts(
+            rows=counts.corpus_rows,
+            rejected=counts.rejected,
+            stored_rows=counts.stored,
+            deleted_rows=counts.deleted,
+            limits=limits or RefreshLimits(),
+            pipeline=pipeline,
+        )
+        submission_id = submission_id_for(pipeline, run_id, counts)
+        paid = adopt_paid_jobs(
             backend=backend,
             store=store,
-            corpus=corpus,
-            settings=settings,
+            rows=rows,
+            pipeline=pipeline,
+            model=settings.model,
             submission_id=submission_id,
             log=log,
         )
-        in_flight = set().union(*(job.hashes for job in adopted))
+        landed_rows = 0
+        if paid.finished:  # land what they wrote, then diff again: those rows are now stored
+            landed_rows = rows.land_paid(paid.finished, log=log)
+            store.record_consumed_jobs(pipeline, [job.name for job in paid.finished])
+            counts = rows.diff()
+        if not settings.keep_staging:  # landed or of no use: their request and output files go
+            discard_staged_files(backend=backend, jobs=[*paid.finished, *paid.given_up], log=log)
         staging = backend.staging()
-        counts = plan.manifest["plan"].value_counts()
-        rejected = corpus.loc[corpus["reason"].notna(), "reason"].value_counts()
-        submission = Submission(
-            submission_id=submission_id,
-            pipeline=settings.pipeline,
-            model=settings.model,
-            task_type=settings.task_type,
-            output_dimensionality=settings.output_dimensionality,
-            manifest_uri=staging.join(settings.pipeline, submission_id, "manifest.parquet"),
-            output_uri=staging.join(settings.pipeline, submission_id, "output"),
-            jobs=(),
-            corpus_rows=len(corpus),
-            accepted_rows=int(corpus["reason"].isna().sum()),
-            rejected_rows=int(counts.get(PLAN_REJECTED, 0)),
-            prompts=len(plan.prompts),
-            characters=int(plan.prompts["content"].str.len().sum()) if len(plan.prompts) else 0,
-            unchanged_rows=int(counts.get(PLAN_UNCHANGED, 0)),
-            reused_rows=int(counts.get(PLAN_REUSE, 0)),
-            stale_rows=plan.stale_rows,
-            rejected_by_reason={str(k): int(v) for k, v in rejected.items()},
-            adopted_prompts=len(in_flight),
-            rows_landed_while_planning=landed_rows,
+        submission = _record(
+            submission_id,
+            settings=settings,
+            counts=counts,
+            manifest_uri=staging.join(pipeline, submission_id, rows.manifest_name),
+            output_uri=staging.join(pipeline, submission_id, "output"),
+            landed_rows=landed_rows,
+            warehouse=placement.warehouse,
+        )
+        dealt = NOTHING_DEALT
+        if submission.needs_landing or counts.prompts or paid.unfinished:
+            limit = settings.max_prompts_per_job or backend.max_prompts_per_job(settings.model)
+            dealt = rows.deal(submission=submission, adopted=paid.unfinished, limit=limit)
+        submission = dataclasses.replace(
+            submission,
+            prompts=dealt.prompts,
+            characters=dealt.characters,
+            adopted_prompts=dealt.adopted_texts,
         )
         return cls(
-            backend=backend, submission=submission, plan=plan, settings=settings, adopted=adopted
+            backend=backend,
+            submission=submission,
+            placement=placement,
+            rows=rows,
+            dealt=dealt,
+            settings=settings,
+            adopted=paid.unfinished,
         )
 
     def submit(self, *, log: Log) -> Submission:
-        """Writes the manifest and request shards and creates (or re-attaches to) the jobs.
+        """Writes the request shards and creates (or re-attaches to) the jobs.
 
         A submission that changes nothing creates no job. Returns the record with its jobs.
 
         Raises:
             BackendError: the service refused or did not answer; a retry re-attaches.
         """
-        plan, settings = self._plan, self._settings
-        if plan is None or settings is None:
-            raise RuntimeError(f"submission {self.submission.submission_id} was not planned here")
-        if not (self.submission.needs_landing or len(plan.prompts) or self._adopted):
-            return self.submission
-        spec = model_spec(settings.model)
-        limit = settings.max_prompts_per_job or self.backend.max_prompts_per_job(settings.model)
-        jobs = submit_plan(
+        rows, settings, dealt = self._rows, self._settings, self._dealt
+        if rows is None or settings is None:
+            raise SubmissionError(
+                f"submission {self.submission.submission_id} was not planned here"
+            )
+        submission = self.submission
+        if not (submission.needs_landing or dealt.fresh or self._adopted):
+            return submission
+        jobs = [
+            SubmittedJob(
+                shard=shard.shard,
+                name=held.job.name,
+                display_name=held.job.display_name,
+                input_uri=held.job.input_uri,
+                prompts=shard.prompts,
+                characters=shard.characters,
+                url=self.backend.console_url(held.job),
+                adopted=True,
+            )
+            for held, shard in zip(self._adopted, dealt.adopted, strict=True)
+        ]
+        jobs += submit_shards(
             backend=self.backend,
-            plan=plan,
-            submission=self.submission,
-            spec=spec,
-            shards=shard_prompts(plan.prompts, spec, limit),
+            submission=submission,
+            shards=dealt.fresh,
+            extension=rows.request_extension,
+            stage=lambda shard, uri: rows.stage(submission=submission, shard=shard, input_uri=uri),
             auto_truncate=settings.auto_truncate,
             log=log,
-            adopted=self._adopted,
         )
-        self.submission = dataclasses.replace(self.submission, jobs=jobs)
+        self.submission = dataclasses.replace(submission, jobs=tuple(jobs))
         return self.submission
 
     def poll(
@@ -278,21 +266,19 @@ class SubmissionHandler:
                 "its output is not landed. Materialize the batch job to refresh with the "
                 "current settings."
             )
+        if submission.warehouse != self.placement.warehouse:
+            where = "in the warehouse" if submission.warehouse else "in this process"
+            raise SubmissionError(
+                f"submission {submission.submission_id} was planned {where}, but the pipeline "
+                "now binds a backend and store that keep its rows elsewhere: materialize the "
+                "batch job to refresh with the current resources"
+            )
         statuses = self.statuses()  # read once: for landing, then for the files to delete
-        if submission.warehouse:  # planned in BigQuery: landed there too
-            assert isinstance(self.backend, VertexBatchBackend)
-            assert isinstance(store, BigQueryEmbeddingStore)
-            report = land_in_warehouse(
-                submission=submission, backend=self.backend, store=store, statuses=statuses, log=log
-            )
-        else:
-            report = land_submission(
-                submission=submission,
-                backend=self.backend,
-                store=store,
-                log=log,
-                statuses=statuses,
-            )
+        check_finished(submission, statuses)
+        rows = self.placement.landing(submission=submission, backend=self.backend, store=store)
+        report = land_submission(
+            submission=submission, rows=rows, store=store, statuses=statuses, log=log
+        )
         if not keep_staging:
             discard_staged_files(
                 backend=self.backend,
@@ -304,8 +290,50 @@ class SubmissionHandler:
         return report
 
 
-class SubmissionSuperseded(RuntimeError):
-    """The table now holds other vectors than the submission made: its output is not landed."""
+def _claim(store: EmbeddingStore, settings: SubmissionSettings, *, log: Log) -> None:
+    """Claims the pipeline's table for these settings; says when a new generation is built."""
+    generations = store.claim(settings.identity)
+    if generations.building is not None and generations.serving is not None:
+        log(
+            f"the table holds {generations.serving.describe()} vectors; this refresh builds "
+            f"a new generation of {generations.building.describe()} vectors beside it, and "
+            "the table keeps serving the old ones until the new generation reaches the "
+            "pipeline's min_coverage"
+        )
+
+
+def _record(
+    submission_id: str,
+    *,
+    settings: SubmissionSettings,
+    counts: PlanCounts,
+    manifest_uri: str,
+    output_uri: str,
+    landed_rows: int,
+    warehouse: bool,
+) -> Submission:
+    """The submission record of a plan, before its texts are dealt into shards."""
+    return Submission(
+        submission_id=submission_id,
+        pipeline=settings.pipeline,
+        model=settings.model,
+        task_type=settings.task_type,
+        output_dimensionality=settings.output_dimensionality,
+        manifest_uri=manifest_uri,
+        output_uri=output_uri,
+        jobs=(),
+        corpus_rows=counts.corpus_rows,
+        accepted_rows=counts.corpus_rows - counts.rejected,
+        rejected_rows=counts.rejected,
+        prompts=0,
+        characters=0,
+        unchanged_rows=counts.unchanged,
+        reused_rows=counts.reused,
+        stale_rows=counts.stale,
+        rejected_by_reason=dict(counts.rejected_by_reason),
+        rows_landed_while_planning=landed_rows,
+        warehouse=warehouse,
+    )
 
 
 def _switch_when_covered(
@@ -333,49 +361,3 @@ def _switch_when_covered(
         f"accepted rows, below min_coverage {min_coverage:.1%}: the table keeps serving the old "
         f"one ({old}); the next refresh retries the failed rows"
     )
-
-
-def _use_paid_jobs(
-    plan: Plan,
-    *,
-    backend: BatchBackend,
-    store: EmbeddingStore,
-    corpus: pd.DataFrame,
-    settings: SubmissionSettings,
-    submission_id: str,
-    log: Log,
-) -> tuple[Plan, list[AdoptedJob], int]:
-    """Lands what finished earlier jobs wrote and leaves out the texts unfinished ones hold.
-
-    Returns the plan of what is left to submit, the unfinished jobs to wait for, and the rows
-    written from the finished ones.
-    """
-    paid = adopt_paid_jobs(
-        backend=backend,
-        store=store,
-        pipeline=settings.pipeline,
-        model=settings.model,
-        output_dimensionality=settings.output_dimensionality,
-        needed=set(plan.prompts["content_hash"]),
-        submission_id=submission_id,
-        log=log,
-    )
-    landed = 0
-    if paid.finished:  # land what they wrote, then diff again: those rows are now stored
-        manifest = plan.manifest
-        landed = land_finished_jobs(
-            jobs=paid.finished,
-            backend=backend,
-            store=store,
-            target=settings,
-            submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
-            log=log,
-        )
-        plan = plan_refresh(corpus, store.current_hashes(settings.pipeline))
-    if not settings.keep_staging:  # landed or of no use: their request and output files go
-        discard_staged_files(backend=backend, jobs=[*paid.finished, *paid.given_up], log=log)
-    in_flight = set().union(*(job.hashes for job in paid.unfinished))
-    if in_flight:  # those texts are paid for: only the rest is submitted
-        fresh = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]
-        plan = dataclasses.replace(plan, prompts=fresh.reset_index(drop=True))
-    return plan, paid.unfinished, landed

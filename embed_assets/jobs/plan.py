@@ -3,7 +3,6 @@
 Only content hashes the store lacks are submitted, each distinct text once.
 """
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from embed_assets.corpus.hashing import arrow_strings
-from embed_assets.jobs.record import label_value
+from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, request_line
 
@@ -128,18 +127,10 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
     )
 
 
-def submission_id_for(pipeline: str, run_id: str, prompts: pd.DataFrame) -> str:
-    """Derives a submission id that a retry of the same run reproduces."""
-    digest = hashlib.sha256(run_id.encode())
-    for content_hash in prompts["content_hash"]:
-        digest.update(content_hash.encode())
-    return f"{label_value(pipeline)[:30]}-{digest.hexdigest()[:16]}"
-
-
 def shard_ranges(count: int, max_per_shard: int) -> Iterator[tuple[int, int]]:
     """Splits `count` rows into consecutive (start, stop) ranges of at most `max_per_shard`."""
     if max_per_shard < 1:
-        raise ValueError(f"max_prompts_per_job must be at least 1, got {max_per_shard}")
+        raise ConfigError(f"max_prompts_per_job must be at least 1, got {max_per_shard}")
     shards = -(-count // max_per_shard)
     size = -(-count // shards) if shards else 0  # balanced shards
     for start in range(0, count, size or 1):

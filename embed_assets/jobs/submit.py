@@ -1,20 +1,13 @@
-"""Submitting a plan: write the manifest and request shards, create (or re-attach to) the jobs.
+"""Submitting shards: write each request and create its job, or re-attach to the one there is.
 
 Submitting is idempotent: every job carries labels derived from the submission id and shard,
 and a retried run re-attaches to the jobs it already created instead of paying for them twice.
 """
 
-import io
 from collections.abc import Callable, Mapping, Sequence
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from functools import partial
 
 from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
-from embed_assets.bigquery_staging import BigQueryStorage
-from embed_assets.jobs.adopt import AdoptedJob
-from embed_assets.jobs.plan import PLAN_SUBMIT, Plan, render_prompts_table, render_shard
 from embed_assets.jobs.record import (
     LABEL_SHARD,
     LABEL_SUBMISSION,
@@ -22,86 +15,46 @@ from embed_assets.jobs.record import (
     SubmittedJob,
     label_value,
 )
-from embed_assets.models.catalog import ModelSpec
+from embed_assets.jobs.rows import Shard
 
 
-def submit_plan(
+def submit_shards(
     *,
     backend: BatchBackend,
-    plan: Plan,
     submission: Submission,
-    spec: ModelSpec,
-    shards: list[tuple[int, int]],
+    shards: Sequence[Shard],
+    extension: str,
+    stage: Callable[[int, str], None],
     auto_truncate: bool,
     log: Callable[[str], None],
-    adopted: Sequence[AdoptedJob] = (),
-) -> tuple[SubmittedJob, ...]:
-    """Writes the manifest and request shards, then creates (or re-attaches to) one job per shard.
+) -> list[SubmittedJob]:
+    """Creates one job per shard, or re-attaches to the one an earlier attempt created.
 
-    Adopted jobs of earlier submissions come first (shards 0..a-1) and hold the texts they were
-    adopted for; the plan's prompts (which leave those texts out) fill the new shards after them.
+    Args:
+        backend: where the jobs run.
+        submission: the submission the shards belong to.
+        shards: the new shards (adopted jobs are not among them).
+        extension: of a request's name (`.jsonl`; none for a table).
+        stage: writes a shard's request to the URI it is given (`stage(shard, uri)`).
+        auto_truncate: let the model cut long inputs.
+        log: where one line per shard goes.
     """
-    staging = backend.staging()
-    manifest = plan.manifest.copy()
-    manifest["shard"] = -1
-    first = len(adopted)
-    shard_of_hash: dict[str, int] = {}
-    for shard, job in enumerate(adopted):
-        for content_hash in job.hashes:
-            shard_of_hash[content_hash] = shard
-    for offset, (start, stop) in enumerate(shards):
-        for content_hash in plan.prompts["content_hash"].iloc[start:stop]:
-            shard_of_hash[content_hash] = first + offset
-    submitted = manifest["plan"] == PLAN_SUBMIT
-    manifest.loc[submitted, "shard"] = manifest.loc[submitted, "content_hash"].map(shard_of_hash)
-    buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), buffer)
-    staging.write_bytes(submission.manifest_uri, buffer.getvalue())
-
     existing = jobs_by_shard(backend, submission)
-    jobs = [
-        SubmittedJob(
-            shard=shard,
-            name=job.status.name,
-            display_name=job.status.display_name,
-            input_uri=job.status.input_uri,
-            prompts=job.prompts,
-            characters=job.characters,
-            url=backend.console_url(job.status),
-            adopted=True,
+    return [
+        create_or_reattach(
+            backend=backend,
+            submission=submission,
+            shard=shard.shard,
+            prompts=shard.prompts,
+            characters=shard.characters,
+            extension=extension,
+            stage=partial(stage, shard.shard),
+            existing=existing,
+            auto_truncate=auto_truncate,
+            log=log,
         )
-        for shard, job in enumerate(adopted)
+        for shard in shards
     ]
-    tables = isinstance(staging, BigQueryStorage)  # one prompts table per job, else JSONL
-    for offset, (start, stop) in enumerate(shards):
-        rows = plan.prompts.iloc[start:stop]
-
-        def stage(input_uri: str, rows: pd.DataFrame = rows) -> None:
-            if isinstance(staging, BigQueryStorage):
-                staging.write_table(input_uri, render_prompts_table(rows, submission.task_type))
-            else:
-                staging.write_bytes(
-                    input_uri,
-                    render_shard(
-                        rows, spec, submission.task_type, submission.output_dimensionality
-                    ),
-                )
-
-        jobs.append(
-            create_or_reattach(
-                backend=backend,
-                submission=submission,
-                shard=first + offset,
-                prompts=len(rows),
-                characters=int(rows["content"].str.len().sum()),
-                extension="" if tables else ".jsonl",
-                stage=stage,
-                existing=existing,
-                auto_truncate=auto_truncate,
-                log=log,
-            )
-        )
-    return tuple(jobs)
 
 
 def jobs_by_shard(backend: BatchBackend, submission: Submission) -> dict[str, JobStatus]:

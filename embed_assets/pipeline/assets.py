@@ -13,22 +13,28 @@ import dagster as dg
 import pandas as pd
 
 import embed_assets.pipeline.metadata as md
-from embed_assets.backends.base import BackendError, BatchBackend
-from embed_assets.backends.vertex import VertexBatchBackend
-from embed_assets.corpus.validation import CorpusError
-from embed_assets.jobs.handler import SubmissionHandler, SubmissionSuperseded
-from embed_assets.jobs.landing import LandingReport, SubmissionNotFinished
+from embed_assets.backends.base import BatchBackend
+from embed_assets.errors import (
+    BackendError,
+    CorpusError,
+    EmbedAssetsError,
+    RefreshInProgress,
+    SubmissionError,
+    to_failure,
+)
+from embed_assets.jobs.handler import SubmissionHandler
+from embed_assets.jobs.in_process import InProcessPlacement
+from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
+from embed_assets.jobs.rows import RowPlacement
 from embed_assets.models.pricing import estimate_cost
 from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
-from embed_assets.pipeline.lock import RefreshInProgress, lock_folder, refresh_lock
+from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.pipeline.warehouse import warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
 from embed_assets.warehouse.corpus import WarehouseCorpus
-from embed_assets.warehouse.submit import plan_and_submit as warehouse_plan_and_submit
 
 
 def build_assets(
@@ -37,6 +43,7 @@ def build_assets(
     backend_kind: str | None = None,
     store_kind: str | None = None,
     warehouse_staging: str | None = None,
+    placement: RowPlacement | None = None,
 ) -> list[dg.AssetsDefinition]:
     """Returns the corpus, batch-job and embeddings assets of a pipeline, with their checks.
 
@@ -46,11 +53,15 @@ def build_assets(
         store_kind: the Dagster kind of the bound store (`duckdb`), if known.
         warehouse_staging: the `bq://` staging of a warehouse-native pipeline (see
             `pipeline.warehouse`): the corpus is then staged there, not loaded.
+        placement: where the rows live (`pipeline.warehouse.row_placement`; default: here).
     """
+    placement = placement or InProcessPlacement()
     return [
         _corpus_asset(spec, warehouse_staging=warehouse_staging),
-        _batch_job_asset(spec, kinds={backend_kind} if backend_kind else set()),
-        _embeddings_asset(spec, kinds={store_kind} if store_kind else set()),
+        _batch_job_asset(
+            spec, kinds={backend_kind} if backend_kind else set(), placement=placement
+        ),
+        _embeddings_asset(spec, kinds={store_kind} if store_kind else set(), placement=placement),
     ]
 
 
@@ -100,7 +111,7 @@ def _corpus_asset(spec: PipelineSpec, *, warehouse_staging: str | None) -> dg.As
         try:
             frame = spec.prepare(spec.load_corpus(inputs.get("source")))
         except CorpusError as error:
-            raise dg.Failure(description=str(error)) from error
+            raise to_failure(error) from error
         rejected = frame[frame["reason"].notna()]
         counts = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
         by_reason = f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
@@ -129,7 +140,9 @@ def _corpus_asset(spec: PipelineSpec, *, warehouse_staging: str | None) -> dg.As
     return corpus
 
 
-def _batch_job_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinition:
+def _batch_job_asset(
+    spec: PipelineSpec, *, kinds: set[str], placement: RowPlacement
+) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
@@ -157,9 +170,9 @@ def _batch_job_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinit
                 holder=f"run {context.run.run_id}",
                 kind="submit",
             ):
-                submission = _plan_and_submit(context, spec, config, corpus)
+                submission = _plan_and_submit(context, spec, config, corpus, placement)
         except RefreshInProgress as error:
-            raise dg.Failure(description=str(error)) from error
+            raise to_failure(error) from error
         submission_id = submission.submission_id
         context.log.info(
             f"submission {submission_id}: {submission.prompts} prompts in {len(submission.jobs)} "
@@ -189,6 +202,7 @@ def _plan_and_submit(
     spec: PipelineSpec,
     config: RefreshConfig,
     corpus: pd.DataFrame | WarehouseCorpus,
+    placement: RowPlacement,
 ) -> Submission:
     """Plans the refresh (adopting what earlier submissions paid for) and submits the rest."""
     backend: BatchBackend = getattr(context.resources, spec.names.backend_key)
@@ -199,18 +213,6 @@ def _plan_and_submit(
     )
     run_id = context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id)
     try:
-        if isinstance(corpus, WarehouseCorpus):  # planned and submitted with SQL in BigQuery
-            assert isinstance(backend, VertexBatchBackend)
-            assert isinstance(store, BigQueryEmbeddingStore)
-            return warehouse_plan_and_submit(
-                backend=backend,
-                store=store,
-                corpus=corpus,
-                settings=spec.submission_settings,
-                run_id=run_id,
-                limits=limits,
-                log=context.log.info,
-            )
         handler = SubmissionHandler.plan(
             backend=backend,
             store=store,
@@ -219,15 +221,15 @@ def _plan_and_submit(
             run_id=run_id,
             limits=limits,
             log=context.log.info,
+            placement=placement,
         )
         return handler.submit(log=context.log.info)
-    except ValueError as error:  # the model is refused, or the refresh would lose data
-        raise dg.Failure(description=str(error)) from error
     except BackendError as error:
-        raise dg.Failure(
-            description=f"the submission could not be submitted: {error}. Re-executing this "
-            "run re-attaches to the jobs already created."
+        raise to_failure(
+            error, hint="Re-executing this run re-attaches to the jobs already created"
         ) from error
+    except EmbedAssetsError as error:  # the model is refused, or the refresh would lose data
+        raise to_failure(error) from error
 
 
 def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Submission | None:
@@ -265,7 +267,9 @@ def _nothing_to_land(
     return None
 
 
-def _embeddings_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefinition:
+def _embeddings_asset(
+    spec: PipelineSpec, *, kinds: set[str], placement: RowPlacement
+) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
@@ -289,7 +293,7 @@ def _embeddings_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefini
                 "materialized; nothing to land"
             )
             return
-        handler = SubmissionHandler(backend=backend, submission=submission)
+        handler = SubmissionHandler(backend=backend, submission=submission, placement=placement)
         try:  # one landing at a time: a second one would find the staged files deleted
             with refresh_lock(
                 lock_folder(context.instance.root_directory),
@@ -305,7 +309,7 @@ def _embeddings_asset(spec: PipelineSpec, *, kinds: set[str]) -> dg.AssetsDefini
         except RefreshInProgress as error:
             context.log.info(f"{error}; this run lands nothing")
         except BackendError as error:
-            raise dg.Failure(description=str(error)) from error
+            raise to_failure(error) from error
 
     return embeddings
 
@@ -325,8 +329,8 @@ def _land(
             log=context.log.info,
             keep_staging=spec.keep_staging,
         )
-    except (SubmissionNotFinished, SubmissionSuperseded) as error:
-        raise dg.Failure(description=str(error)) from error
+    except SubmissionError as error:
+        raise to_failure(error) from error
     serving = report.generations.serving
     dimension = serving.dimension if serving is not None else spec.dimension
     stats = store.stats(spec.name, dimension=dimension)

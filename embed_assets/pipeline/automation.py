@@ -12,10 +12,10 @@ import warnings
 
 import dagster as dg
 
-from embed_assets.bigquery_client import is_bigquery_uri
+from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.bigquery import BigQueryQuery, bigquery_fingerprint
 from embed_assets.pipeline.spec import PipelineSpec
-from embed_assets.staging import storage_for
+from embed_assets.staging.files import storage_for
 
 
 def build_source_asset(spec: PipelineSpec) -> dg.SourceAsset | None:

@@ -11,7 +11,7 @@ from embed_assets.pipeline.automation import build_automation_sensor, build_sour
 from embed_assets.pipeline.checks import build_embeddings_checks
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
 from embed_assets.pipeline.spec import PipelineSpec
-from embed_assets.pipeline.warehouse import warehouse_staging
+from embed_assets.pipeline.warehouse import row_placement, warehouse_staging
 from embed_assets.store.base import EmbeddingStore
 
 
@@ -55,6 +55,7 @@ class EmbeddingPipeline(PipelineSpec):
                     backend_kind=getattr(type(backend), "kind", None),
                     store_kind=getattr(type(store), "kind", None),
                     warehouse_staging=warehouse_staging(self, backend, store),
+                    placement=row_placement(self, backend, store),
                 ),
             ],
             asset_checks=[build_embeddings_checks(self)],

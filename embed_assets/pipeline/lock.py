@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-class RefreshInProgress(RuntimeError):
-    """Another process is refreshing the pipeline; the message names it."""
+from embed_assets.errors import RefreshInProgress
 
 
 def lock_folder(instance_root: str | Path) -> Path:

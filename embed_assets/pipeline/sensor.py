@@ -14,7 +14,6 @@ from embed_assets.backends.base import BatchBackend, JobState
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.polling import PollResult
 from embed_assets.jobs.record import Submission
-from embed_assets.names import pipeline_names
 from embed_assets.pipeline.cursor import JobSensorCursor, SensorOutcome, read_cursor
 from embed_assets.pipeline.metadata import (
     RUN_TAG_SUBMISSION,
@@ -22,6 +21,7 @@ from embed_assets.pipeline.metadata import (
     latest_submission,
     progress_metadata,
 )
+from embed_assets.pipeline.names import pipeline_names
 
 DEFAULT_TIME_BUDGET_SECONDS = 40.0
 

@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pandas as pd
 
-from embed_assets.bigquery_client import is_bigquery_uri
+from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.hashing import normalized_corpus
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
-from embed_assets.jobs.handler import SubmissionSettings
+from embed_assets.errors import ConfigError
+from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.models.registry import default_local_model
-from embed_assets.names import (
+from embed_assets.pipeline.names import (
     BATCH_JOB_ASSET,
     CORPUS_ASSET,
     EMBEDDINGS_ASSET,
@@ -99,10 +100,10 @@ class PipelineSpec:
         spec = model_spec(self.resolved_model)
         spec.check_dimensionality(self.output_dimensionality)
         if self.max_prompts_per_job is not None and self.max_prompts_per_job < 1:
-            raise ValueError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
+            raise ConfigError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
         for fraction in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
             if not 0.0 <= getattr(self, fraction) <= 1.0:
-                raise ValueError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")
+                raise ConfigError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")
 
     @property
     def names(self) -> PipelineNames:
@@ -168,7 +169,7 @@ class PipelineSpec:
         """Loads the raw corpus from its source."""
         if isinstance(self.corpus, dg.AssetKey):
             if upstream is None:
-                raise ValueError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
+                raise ConfigError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
             return upstream
         if isinstance(self.corpus, BigQueryQuery):
             return read_bigquery_corpus(self.corpus)

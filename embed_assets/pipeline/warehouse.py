@@ -1,10 +1,12 @@
-"""When a pipeline runs warehouse-native, and its corpus asset in that mode.
+"""Where a pipeline's rows live, chosen once when it binds its backend and store.
 
-A pipeline is warehouse-native when its corpus is a BigQuery table or query, its backend is
-Vertex with `bq://` staging, its table is a `BigQueryEmbeddingStore` and its model reads
-BigQuery (the legacy embedding models). Then the corpus asset validates and hashes in BigQuery
-and outputs a `WarehouseCorpus` (the staged table's address and counts) instead of rows; the
-batch-job and embeddings assets plan, submit and land with SQL.
+A pipeline is warehouse-native when its corpus is a BigQuery table or query, its backend
+stages in a BigQuery dataset (`staging_uri="bq://..."`), its store declares a warehouse
+(`store.base.Warehouse`) and its model reads BigQuery (the legacy embedding models). This is
+read from what the backend and store declare, never from their classes, so a user's own
+backend or store runs warehouse-native too. Then the corpus asset validates and hashes in
+BigQuery and outputs a `WarehouseCorpus` (the staged table's address and counts) instead of
+rows, and the one lifecycle plans, submits and lands with SQL (`WarehousePlacement`).
 """
 
 import warnings
@@ -15,20 +17,21 @@ import dagster as dg
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
-from embed_assets.backends.vertex import VertexBatchBackend
-from embed_assets.bigquery_client import bigquery_client, is_bigquery_uri, parse_dataset_uri
-from embed_assets.bigquery_staging import BigQueryStorage
+from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.hashing import hash_prefix
-from embed_assets.corpus.validation import CorpusError
+from embed_assets.errors import ConfigError, CorpusError, to_failure
+from embed_assets.jobs.in_process import InProcessPlacement
+from embed_assets.jobs.rows import RowPlacement
 from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.checks import rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.spec import PipelineSpec
 from embed_assets.predictions.lines import RequestSchema
-from embed_assets.store.base import EmbeddingStore
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.store.base import EmbeddingStore, store_warehouse
 from embed_assets.warehouse.corpus import stage_corpus
+from embed_assets.warehouse.placement import WarehousePlacement
 
 
 def warehouse_staging(
@@ -39,22 +42,35 @@ def warehouse_staging(
     in_bigquery = isinstance(corpus, BigQueryQuery) or (
         isinstance(corpus, str) and is_bigquery_uri(corpus)
     )
+    staging_uri = str(getattr(backend, "staging_uri", "") or "")  # declared by the backend
     if not (
         in_bigquery
-        and isinstance(store, BigQueryEmbeddingStore)
-        and isinstance(backend, VertexBatchBackend)
-        and is_bigquery_uri(backend.staging_uri)
+        and store is not None
+        and store_warehouse(store) is not None
+        and is_bigquery_uri(staging_uri)
         and model_spec(spec.resolved_model).schema is RequestSchema.LEGACY
     ):
         return None
-    return backend.staging_uri
+    return staging_uri
+
+
+def row_placement(
+    spec: PipelineSpec, backend: BatchBackend | None, store: EmbeddingStore | None
+) -> RowPlacement:
+    """Where the pipeline's rows live with this backend and store: the warehouse, or here."""
+    if warehouse_staging(spec, backend, store) is not None:
+        return WarehousePlacement()
+    return InProcessPlacement()
 
 
 def warehouse_corpus_outputs(
     context: dg.AssetExecutionContext, spec: PipelineSpec, config: RefreshConfig, staging_uri: str
 ) -> Iterator[Any]:
     """The corpus asset's output and check results when the corpus is staged in BigQuery."""
-    assert isinstance(spec.corpus, str | BigQueryQuery)
+    if not isinstance(spec.corpus, str | BigQueryQuery):
+        raise ConfigError(
+            f"pipeline {spec.name}: a warehouse-native corpus is a bq:// table or query"
+        )
     project, _ = parse_dataset_uri(staging_uri.rstrip("/"))
     with bigquery_client(project=project) as client:
         try:
@@ -71,7 +87,7 @@ def warehouse_corpus_outputs(
                 describe=spec.describe_source(),
             )
         except CorpusError as error:
-            raise dg.Failure(description=str(error)) from error
+            raise to_failure(error) from error
     by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(corpus.rejected_by_reason.items()))
     context.log.info(
         f"{corpus.rows} rows staged in {corpus.table} (validated and hashed in BigQuery), "

@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 from google.cloud import bigquery
 
-from embed_assets.bigquery_client import parse_table_uri
+from embed_assets.bigquery.client import parse_table_uri
 from embed_assets.predictions.columns import batch_from_table
 from embed_assets.predictions.lines import PredictionBatch, concat_batches, parse_prediction_lines
 

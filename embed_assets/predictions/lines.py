@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from embed_assets.errors import PredictionError
+
 
 class RequestSchema(Enum):
     """The shape of request and prediction lines a model uses."""
@@ -206,12 +208,14 @@ def parse_prediction_lines(lines: Iterable[bytes], *, lenient: bool = False) -> 
             key, content, title, task_type, values, count, cut, status = _parse_prediction(data)
         except orjson.JSONDecodeError as error:
             if not lenient:
-                raise ValueError(f"prediction line {number} is not valid JSON: {error}") from error
+                raise PredictionError(
+                    f"prediction line {number} is not valid JSON: {error}"
+                ) from error
             unreadable.append(f"line {number} is not valid JSON ({error})")
             continue
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as error:
             if not lenient:
-                raise ValueError(
+                raise PredictionError(
                     f"prediction line {number} has an unknown shape: {error}"
                 ) from error
             unreadable.append(f"line {number} has an unknown shape ({error})")
@@ -221,7 +225,7 @@ def parse_prediction_lines(lines: Iterable[bytes], *, lenient: bool = False) -> 
                 dimension = len(values)
             elif len(values) != dimension:
                 if not lenient:
-                    raise ValueError(
+                    raise PredictionError(
                         f"prediction line {number} has a {len(values)}-d vector, earlier ones "
                         f"{dimension}-d"
                     )
@@ -262,7 +266,7 @@ def concat_batches(batches: Iterable[PredictionBatch]) -> PredictionBatch:
         return parse_prediction_lines([])
     dimensions = {b.vectors.shape[1] for b in parts if b.ok.any()}
     if len(dimensions) > 1:
-        raise ValueError(f"prediction rows have vectors of {sorted(dimensions)} values")
+        raise PredictionError(f"prediction rows have vectors of {sorted(dimensions)} values")
     dimension = dimensions.pop() if dimensions else 0
     vectors = [
         b.vectors if b.vectors.shape[1] == dimension else np.zeros((len(b), dimension), np.float32)

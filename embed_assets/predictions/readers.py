@@ -16,12 +16,13 @@ import duckdb
 import orjson
 import pandas as pd
 
-from embed_assets.bigquery_client import bigquery_client, is_bigquery_uri, parse_table_uri
-from embed_assets.bigquery_staging import BigQueryStorage
+from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_table_uri
 from embed_assets.predictions.bigquery import read_prediction_table
 from embed_assets.predictions.columns import batch_from_table
 from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines
-from embed_assets.staging import Storage, list_uri_jsonl, storage_for
+from embed_assets.staging.base import Storage
+from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.staging.files import list_uri_jsonl, storage_for
 
 _STATISTICS = "STRUCT(token_count BIGINT, truncated BOOLEAN)"
 _LEGACY_COLUMNS = {

@@ -1,15 +1,18 @@
 """The protocol every embedding store follows, and the Arrow shape of rows it takes."""
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+
+from embed_assets.errors import TableOwnedError
 
 ROW_SCHEMA = pa.schema(
     [
@@ -52,8 +55,10 @@ def embedding_rows(
     )
 
 
-class TableOwnedError(ValueError):
-    """The table a pipeline maps to belongs to another pipeline; the message names both."""
+def table_name(pipeline: str) -> str:
+    """Returns the SQL table name of a pipeline: its name in lowercase (`t_` before a digit)."""
+    name = re.sub(r"[^0-9a-zA-Z_]", "_", pipeline).strip("_").lower() or "embeddings"
+    return name if not name[0].isdigit() else f"t_{name}"
 
 
 @dataclass(frozen=True)
@@ -212,3 +217,69 @@ class EmbeddingStore(Protocol):
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
         """Returns the `k` rows closest to `vector` by cosine similarity."""
         ...
+
+
+@dataclass(frozen=True)
+class TableLanding:
+    """What landing one prediction table where it lies did.
+
+    Attributes:
+        written: table rows inserted or updated.
+        landed: prediction rows that landed.
+        tokens: tokens of the prediction rows that landed.
+        outcomes: per prediction row of a wanted hash: (content hash, "" when it landed, else
+            the reason it failed); only the failed ones with `failures_only`.
+    """
+
+    written: int
+    landed: int
+    tokens: int
+    outcomes: list[tuple[str, str]]
+
+
+class Warehouse(Protocol):
+    """What a store whose table lives in a SQL warehouse offers: work on rows where they are.
+
+    A store declares it by a `warehouse()` method (see `store_warehouse`); the lifecycle then
+    lands prediction tables with SQL, and a pipeline whose corpus and staging are in the same
+    warehouse plans and lands there too (see `embed_assets.warehouse`).
+    """
+
+    @property
+    def dataset_id(self) -> str:
+        """`project.dataset` of the store's tables (scratch tables go there too)."""
+        ...
+
+    def write_target(self, pipeline: str) -> AbstractContextManager[tuple[Any, str]]:
+        """Yields a client and the quoted table refreshes write to (created if missing)."""
+        ...
+
+    def scratch_keys(self, client: Any, keys: "pd.DataFrame") -> AbstractContextManager[str]:
+        """Loads `id, content_hash` rows into a scratch table; yields its quoted name."""
+        ...
+
+    def land_prediction_table(
+        self,
+        *,
+        pipeline: str,
+        predictions_uri: str,
+        wanted: "pd.DataFrame | str",
+        model: str,
+        dimension: int,
+        failures_only: bool = False,
+    ) -> TableLanding | None:
+        """Upserts the good rows of a prediction table for the `wanted` ids, with SQL.
+
+        Returns None when the table cannot be joined in SQL (it has no `key` column).
+        """
+        ...
+
+    def copy_by_hash_from(self, pipeline: str, keys_sql: str) -> int:
+        """Gives the ids of a query's `id, content_hash` rows the vector stored under the hash."""
+        ...
+
+
+def store_warehouse(store: object) -> Warehouse | None:
+    """The warehouse a store declares it lives in, or None (its rows pass through the process)."""
+    declared = getattr(store, "warehouse", None)
+    return declared() if callable(declared) else None

@@ -13,7 +13,7 @@ from google.api_core.exceptions import BadRequest, NotFound
 from google.cloud import bigquery
 from pydantic import Field, PrivateAttr
 
-from embed_assets.bigquery_client import (
+from embed_assets.bigquery.client import (
     bigquery_client,
     query_frame,
     query_rows,
@@ -21,14 +21,15 @@ from embed_assets.bigquery_client import (
     scratch_keys,
     scratch_table,
 )
-from embed_assets.names import table_name
 from embed_assets.store.base import (
     Generations,
     StoreStats,
     TableIdentity,
     check_owner,
     same_vectors,
+    table_name,
 )
+from embed_assets.store.bigquery_landing import BigQueryWarehouse
 from embed_assets.store.bigquery_tables import (
     CONSUMED,
     CONSUMED_DDL,
@@ -146,6 +147,10 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         self._catalog(client)
         building = self._read_generations(client, table).building
         return next_tables(table) if building else live_tables(table)
+
+    def warehouse(self) -> BigQueryWarehouse:
+        """The store's SQL face: prediction tables land in BigQuery (`store.base.Warehouse`)."""
+        return BigQueryWarehouse(self)
 
     # -- the store protocol -----------------------------------------------------------------
 
@@ -429,19 +434,13 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             self._ensure(client, tables)
             if self.search_method != "sql" and self._vector_search is not False:
                 try:
-                    found = self._vector_search_rows(client, tables, query, k)
+                    sql = VECTOR_SEARCH_SQL.format(table=self._ref(tables.rows))
+                    found = query_frame(client, sql, {"query": query, "k": k})
                     self._vector_search = True
-                    return found
+                    return found.reset_index(drop=True)
                 except BadRequest:
                     if self.search_method == "vector_search" or self._vector_search:
                         raise
                     self._vector_search = False  # not offered here: rank in plain SQL
             sql = SEARCH_SQL.format(table=self._ref(tables.rows))
             return query_frame(client, sql, {"query": query, "k": k})
-
-    def _vector_search_rows(
-        self, client: bigquery.Client, tables: Tables, query: list[float], k: int
-    ) -> pd.DataFrame:
-        sql = VECTOR_SEARCH_SQL.format(table=self._ref(tables.rows))
-        found = query_frame(client, sql, {"query": query, "k": k})
-        return found.reset_index(drop=True)

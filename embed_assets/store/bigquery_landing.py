@@ -1,4 +1,4 @@
-"""Landing a BigQuery prediction table into a BigQuery embedding table, as SQL jobs.
+"""`BigQueryWarehouse`: the BigQuery store's SQL face (`store.base.Warehouse`), for landing.
 
 When a job's predictions are a BigQuery table and the embedding table is in BigQuery too, the
 vectors never leave BigQuery: one MERGE parses the `predictions` JSON strings (`values` or
@@ -10,13 +10,16 @@ The prediction table joins the submission on its `key` column (the content hash 
 table carried); a table without one is landed by the Python reader instead.
 """
 
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import Any, Protocol
 
 import pandas as pd
+from google.cloud import bigquery
 
-from embed_assets.bigquery_client import parse_table_uri, query_rows, run_query, scratch_keys
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.bigquery.client import parse_table_uri, query_rows, run_query, scratch_keys
+from embed_assets.store.base import TableLanding
+from embed_assets.store.bigquery_tables import COPY_BY_HASH_SQL
 
 # one row per prediction row: its hash, vector, tokens, and "" or the reason it cannot land
 CHECKED_SQL = """
@@ -75,83 +78,104 @@ WHERE c.content_hash IN (SELECT content_hash FROM {wanted}) AND c.reason = ''
 """
 
 
-@dataclass(frozen=True)
-class TableLanding:
-    """What landing one prediction table did.
+class _Tables(Protocol):
+    @property
+    def dataset_id(self) -> str: ...
 
-    Attributes:
-        written: table rows inserted or updated.
-        landed: prediction rows that landed.
-        tokens: tokens of the prediction rows that landed.
-        outcomes: per prediction row of a wanted hash: (content hash, "" when it landed, else
-            the reason it failed); only the failed ones with `failures_only`.
-    """
-
-    written: int
-    landed: int
-    tokens: int
-    outcomes: list[tuple[str, str]]
+    def write_target(
+        self, pipeline: str
+    ) -> AbstractContextManager[tuple[bigquery.Client, str]]: ...
 
 
-def land_prediction_table(
-    store: BigQueryEmbeddingStore,
-    *,
-    pipeline: str,
-    predictions_uri: str,
-    wanted: pd.DataFrame | str,
-    model: str,
-    dimension: int,
-    failures_only: bool = False,
-) -> TableLanding | None:
-    """Upserts the good rows of a prediction table for the `wanted` ids, in BigQuery.
+class BigQueryWarehouse:
+    """Lands prediction tables and copies vectors with SQL in the store's dataset.
 
     Args:
-        store: the BigQuery embedding table.
-        pipeline: whose table.
-        predictions_uri: `bq://project.dataset.table` of the job's predictions.
-        wanted: `id, content_hash` of the rows the predictions are for, or a query giving them
-            (the warehouse-native path: the manifest table).
-        model: the model recorded with each vector.
-        dimension: the vector length expected.
-        failures_only: bring back only the rows that failed (landed rows are counted), so the
-            process holds nothing per landed row.
-
-    Returns:
-        What landed and what failed; None when the table has no `key` column to join on.
+        tables: the BigQuery store whose tables this works on.
     """
-    address = parse_table_uri(predictions_uri)
-    params = {"model": model, "dimension": dimension}
-    failed = "AND c.reason != ''" if failures_only else ""
-    with store.write_target(pipeline) as (client, target):
-        columns = {field.name for field in client.get_table(address.qualified).schema}
-        if "key" not in columns or "predictions" not in columns:
-            return None
-        checked = CHECKED_SQL.format(predictions=address.sql)
-        with ExitStack() as stack:
-            keys = (
-                f"({wanted})"
-                if isinstance(wanted, str)
-                else stack.enter_context(
-                    scratch_keys(client, store.dataset_id, wanted, ["id", "content_hash"])
+
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    @property
+    def dataset_id(self) -> str:
+        """`project.dataset` of the store."""
+        return self._tables.dataset_id
+
+    def write_target(self, pipeline: str) -> AbstractContextManager[tuple[Any, str]]:
+        """Yields a client and the quoted table refreshes write to."""
+        return self._tables.write_target(pipeline)
+
+    @contextmanager
+    def scratch_keys(self, client: Any, keys: pd.DataFrame) -> Iterator[str]:
+        """Loads `id, content_hash` rows into a scratch table of the dataset; yields its name."""
+        with scratch_keys(client, self.dataset_id, keys, ["id", "content_hash"]) as name:
+            yield name
+
+    def copy_by_hash_from(self, pipeline: str, keys_sql: str) -> int:
+        """Gives the ids of `keys_sql`'s rows the vector already stored under their hash."""
+        with self.write_target(pipeline) as (client, target):
+            copied = run_query(client, COPY_BY_HASH_SQL.format(target=target, incoming=keys_sql))
+        return int(copied.num_dml_affected_rows or 0)
+
+    def land_prediction_table(
+        self,
+        *,
+        pipeline: str,
+        predictions_uri: str,
+        wanted: pd.DataFrame | str,
+        model: str,
+        dimension: int,
+        failures_only: bool = False,
+    ) -> TableLanding | None:
+        """Upserts the good rows of a prediction table for the `wanted` ids, in BigQuery.
+
+        Args:
+            pipeline: whose table.
+            predictions_uri: `bq://project.dataset.table` of the job's predictions.
+            wanted: `id, content_hash` of the rows the predictions are for, or a query giving
+                them (the warehouse-native path: the manifest table).
+            model: the model recorded with each vector.
+            dimension: the vector length expected.
+            failures_only: bring back only the rows that failed (landed rows are counted), so
+                the process holds nothing per landed row.
+
+        Returns:
+            What landed and what failed; None when the table has no `key` column to join on.
+        """
+        address = parse_table_uri(predictions_uri)
+        params = {"model": model, "dimension": dimension}
+        failed = "AND c.reason != ''" if failures_only else ""
+        with self.write_target(pipeline) as (client, target):
+            columns = {field.name for field in client.get_table(address.qualified).schema}
+            if "key" not in columns or "predictions" not in columns:
+                return None
+            checked = CHECKED_SQL.format(predictions=address.sql)
+            with ExitStack() as stack:
+                keys = (
+                    f"({wanted})"
+                    if isinstance(wanted, str)
+                    else stack.enter_context(self.scratch_keys(client, wanted))
                 )
-            )
-            job = run_query(
-                client, MERGE_SQL.format(target=target, checked=checked, wanted=keys), params
-            )
-            rows = query_rows(
-                client, OUTCOMES_SQL.format(checked=checked, wanted=keys, failed=failed), params
-            )
-            if failures_only:
-                ((landed, tokens),) = query_rows(
-                    client, TOKENS_SQL.format(checked=checked, wanted=keys), params
+                job = run_query(
+                    client, MERGE_SQL.format(target=target, checked=checked, wanted=keys), params
                 )
-    outcomes = [(str(h), str(reason)) for h, reason, _ in rows]
-    if not failures_only:
-        landed = sum(1 for _, reason, _ in rows if not reason)
-        tokens = sum(int(str(t or 0)) for _, reason, t in rows if not reason)
-    return TableLanding(
-        written=int(job.num_dml_affected_rows or 0),
-        landed=int(str(landed)),
-        tokens=int(str(tokens)),
-        outcomes=outcomes,
-    )
+                rows = query_rows(
+                    client,
+                    OUTCOMES_SQL.format(checked=checked, wanted=keys, failed=failed),
+                    params,
+                )
+                if failures_only:
+                    ((landed, tokens),) = query_rows(
+                        client, TOKENS_SQL.format(checked=checked, wanted=keys), params
+                    )
+        outcomes = [(str(h), str(reason)) for h, reason, _ in rows]
+        if not failures_only:
+            landed = sum(1 for _, reason, _ in rows if not reason)
+            tokens = sum(int(str(t or 0)) for _, reason, t in rows if not reason)
+        return TableLanding(
+            written=int(job.num_dml_affected_rows or 0),
+            landed=int(str(landed)),
+            tokens=int(str(tokens)),
+            outcomes=outcomes,
+        )

@@ -15,13 +15,14 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
-from embed_assets.names import table_name
+from embed_assets.errors import StoreBusy
 from embed_assets.store.base import (
     Generations,
     StoreStats,
     TableIdentity,
     check_owner,
     same_vectors,
+    table_name,
 )
 from embed_assets.store.duckdb_tables import (
     CONSUMED_TABLE,
@@ -40,10 +41,6 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
     """Runs a query that returns one number; fetches every row so the connection is free again."""
     rows = con.execute(sql, params or []).fetchall()
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
-
-
-class StoreBusy(RuntimeError):
-    """Another process kept the database file locked for too long; the message names it."""
 
 
 class DuckDBEmbeddingStore(dg.ConfigurableResource):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from embed_assets.backends.base import JobState
 from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
-from embed_assets.bigquery_client import EMULATOR_VARIABLE as BIGQUERY_EMULATOR_VARIABLE
+from embed_assets.bigquery.client import EMULATOR_VARIABLE as BIGQUERY_EMULATOR_VARIABLE
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import LEXICAL_MODEL
 from embed_assets.predictions.lines import RequestSchema

@@ -1,6 +1,6 @@
 """The warehouse-native path: every step that touches rows is a SQL job in BigQuery.
 
 It serves pipelines whose corpus, staging and table are all in BigQuery; the Dagster process
-sends SQL and reads counts. This package imports nothing at its top, so `jobs.handler` can
-use `warehouse.land` while `warehouse.submit` uses `jobs.handler`.
+sends SQL and reads counts. `WarehousePlacement` is the `jobs.rows.RowPlacement` the pipeline
+binds then; the lifecycle itself is `jobs.handler`'s, the same as for rows in this process.
 """

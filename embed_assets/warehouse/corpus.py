@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from google.cloud import bigquery
 
-from embed_assets.bigquery_client import parse_table_uri, query_frame, query_rows, run_query
-from embed_assets.bigquery_staging import BigQueryStorage
+from embed_assets.bigquery.client import parse_table_uri, query_frame, query_rows, run_query
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
+from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.warehouse.sql import (
     CORPUS_COUNTS_SQL,
     CORPUS_SQL,

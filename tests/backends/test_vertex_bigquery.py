@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore, DuckDBEmbeddingStore, EmbeddingPipeline
-from embed_assets.bigquery_client import bigquery_client
+from embed_assets.bigquery.client import bigquery_client
 from embed_assets.cli.runner import PipelineRunError, RunSummary, run_pipeline
 from embed_assets.testing import JobFault
 from embed_assets.testing.emulator import VertexEmulator
@@ -68,7 +68,7 @@ def test_jobs_read_prompt_tables_and_write_prediction_tables(
     def not_here(*args: object, **kwargs: object) -> None:
         raise AssertionError("prediction rows were read into the process")
 
-    monkeypatch.setattr("embed_assets.jobs.landing.read_prediction_object", not_here)
+    monkeypatch.setattr("embed_assets.jobs.prediction_files.read_prediction_object", not_here)
     project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     corpus = make_corpus(70)
     corpus["title"] = [f"title {i}" if i % 2 else None for i in range(70)]

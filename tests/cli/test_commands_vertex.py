@@ -41,7 +41,7 @@ def test_the_emulator_command_prints_every_endpoint_and_serves_until_stopped(
         bigquery_line = server.stdout.readline().strip()
         assert bigquery_line.startswith("BIGQUERY_EMULATOR_HOST=http://127.0.0.1:")
         os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery_line.partition("=")[2]
-        from embed_assets.bigquery_client import bigquery_client, query_rows
+        from embed_assets.bigquery.client import bigquery_client, query_rows
 
         with bigquery_client(project="emulator") as client:
             assert query_rows(client, "SELECT 1 + 1") == [(2,)]

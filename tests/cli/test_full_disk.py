@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from embed_assets.cli.disk import disk_full_message
-from embed_assets.staging import LocalStorage
+from embed_assets.staging.files import LocalStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 DISK_LINE = "no space left on the disk holding"
@@ -88,7 +88,7 @@ def test_an_injected_enospc_leaves_no_partial_file_and_is_told_in_one_line(
         def write(self, data: bytes) -> int:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("embed_assets.staging.os.fdopen", FullDisk)
+    monkeypatch.setattr("embed_assets.staging.files.os.fdopen", FullDisk)
     target = tmp_path / "staging" / "requests-00000.jsonl"
     with pytest.raises(OSError) as raised:
         LocalStorage(tmp_path).write_bytes(str(target), b'{"content": "x"}\n')

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from embed_assets.bigquery_client import bigquery_client, run_query
+from embed_assets.bigquery.client import bigquery_client, run_query
 from embed_assets.corpus import BigQueryQuery, CorpusColumns, CorpusError, validate_corpus
 from embed_assets.corpus.bigquery import bigquery_fingerprint, read_bigquery_corpus
 from embed_assets.testing.fixtures import BigQueryTestSpace

@@ -6,9 +6,10 @@ import pytest
 from embed_assets import BatchBackend, LocalBatchBackend
 from embed_assets.backends import vertex
 from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus
-from embed_assets.jobs.plan import plan_refresh, shard_prompts
+from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
 from embed_assets.jobs.record import LABEL_SUBMISSION, Submission
-from embed_assets.jobs.submit import submit_plan
+from embed_assets.jobs.rows import Shard
+from embed_assets.jobs.submit import submit_shards
 from embed_assets.models.catalog import model_spec
 from tests.helpers import VERTEX_MODEL, make_corpus
 
@@ -50,23 +51,29 @@ def test_a_retry_creates_no_duplicate_job(backend_kind, workdir, request, monkey
         reused_rows=0,
         stale_rows=0,
     )
+
+    def stage(shard: int, uri: str) -> None:
+        start, stop = shards[shard]
+        staging.write_bytes(uri, render_shard(plan.prompts.iloc[start:stop], spec, None, None))
+
+    as_shards = [Shard(shard, stop - start, 0) for shard, (start, stop) in enumerate(shards)]
     # the first attempt dies after creating the jobs of its first two shards
-    submit_plan(
+    submit_shards(
         backend=backend,
-        plan=plan,
         submission=submission,
-        spec=spec,
-        shards=shards[:2],
+        shards=as_shards[:2],
+        extension=".jsonl",
+        stage=stage,
         auto_truncate=True,
         log=lambda line: None,
     )
     lines: list[str] = []
-    jobs = submit_plan(
+    jobs = submit_shards(
         backend=backend,
-        plan=plan,
         submission=submission,
-        spec=spec,
-        shards=shards,
+        shards=as_shards,
+        extension=".jsonl",
+        stage=stage,
         auto_truncate=True,
         log=lines.append,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore
-from embed_assets.bigquery_client import bigquery_client
+from embed_assets.bigquery.client import bigquery_client
 from embed_assets.testing.emulator import VertexEmulator
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from tests.helpers import make_corpus, write_bigquery_table

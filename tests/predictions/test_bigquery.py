@@ -8,7 +8,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from embed_assets.bigquery_client import bigquery_client, load_arrow
+from embed_assets.bigquery.client import bigquery_client, load_arrow
 from embed_assets.predictions.bigquery import parse_prediction_rows
 from embed_assets.predictions.lines import parse_prediction_lines
 from embed_assets.predictions.readers import read_prediction_file, read_predictions

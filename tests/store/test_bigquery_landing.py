@@ -6,12 +6,11 @@ import pyarrow as pa
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore
-from embed_assets.bigquery_client import bigquery_client, load_arrow
+from embed_assets.bigquery.client import bigquery_client, load_arrow
 from embed_assets.corpus.hashing import content_hashes
-from embed_assets.jobs.landing import PredictionFiles
+from embed_assets.jobs.prediction_files import PredictionFiles
 from embed_assets.predictions.lines import parse_prediction_lines
-from embed_assets.staging import LocalStorage
-from embed_assets.store.bigquery_landing import land_prediction_table
+from embed_assets.staging.files import LocalStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace
 
 
@@ -80,8 +79,7 @@ def test_sql_landing_writes_good_vectors_under_every_id_and_names_each_failure(
     store = BigQueryEmbeddingStore(
         project=bigquery_emulator.project, dataset=bigquery_emulator.dataset("emb")
     )
-    result = land_prediction_table(
-        store,
+    result = store.warehouse().land_prediction_table(
         pipeline="docs",
         predictions_uri=predictions,
         wanted=WANTED,

@@ -13,8 +13,8 @@ import orjson
 import pyarrow as pa
 from google.cloud import bigquery
 
-from embed_assets.bigquery_client import SCHEME, bigquery_client, load_arrow, parse_table_uri
-from embed_assets.bigquery_staging import read_arrow
+from embed_assets.bigquery.client import SCHEME, bigquery_client, load_arrow, parse_table_uri
+from embed_assets.staging.bigquery import read_arrow
 
 OUTPUT_COLUMNS = ("predictions", "status")
 

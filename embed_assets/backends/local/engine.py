@@ -23,7 +23,8 @@ from typing import Any
 import orjson
 
 from embed_assets.backends.base import JobState
-from embed_assets.staging import write_atomically
+from embed_assets.errors import JobNotFound
+from embed_assets.staging.files import write_atomically
 
 JobRecord = dict[str, Any]
 WORKER_MODULE = "embed_assets.backends.local.worker"
@@ -133,7 +134,7 @@ class LocalJobEngine:
         """Returns the all-digit id at the end of a job name."""
         job_id = name.rsplit("/", 1)[-1]
         if not job_id.isdigit():
-            raise KeyError(f"not a job name: {name!r}")
+            raise JobNotFound(f"not a job name: {name!r}")
         return job_id
 
     @contextmanager
@@ -151,7 +152,7 @@ class LocalJobEngine:
         try:
             return orjson.loads(path.read_bytes())
         except FileNotFoundError:
-            raise KeyError(f"no job {job_id}") from None
+            raise JobNotFound(f"no job {job_id}") from None
 
     def _write(self, job_id: str, record: JobRecord) -> None:
         write_atomically(

@@ -9,9 +9,11 @@ from pydantic import Field
 
 from embed_assets.backends.base import JobRequest, JobStatus
 from embed_assets.backends.local.engine import LocalJobEngine
+from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import local_model_names
-from embed_assets.staging import LocalStorage, Storage
+from embed_assets.staging.base import Storage
+from embed_assets.staging.files import LocalStorage
 
 LOCAL_MAX_PROMPTS_PER_JOB = 30_000
 
@@ -56,7 +58,7 @@ class LocalBatchBackend(dg.ConfigurableResource):
     def validate_model(self, *, model: str, output_dimensionality: int | None) -> None:
         """Refuses models the local backend cannot run, naming the field."""
         if model not in local_model_names():
-            raise ValueError(
+            raise ConfigError(
                 f"model={model!r} is not a local model; LocalBatchBackend runs "
                 f"{', '.join(local_model_names())}"
             )

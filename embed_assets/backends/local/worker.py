@@ -31,16 +31,17 @@ from embed_assets.backends.local.engine import (
     process_start_ticks,
     utc_now_rfc3339,
 )
+from embed_assets.errors import EmbedAssetsError
 from embed_assets.models.base import LocalEmbeddingModel
 from embed_assets.models.projected import ProjectedModel
 from embed_assets.models.registry import load_local_model
 from embed_assets.predictions.lines import Prompt, parse_request_line
-from embed_assets.staging import storage_for
+from embed_assets.staging.files import storage_for
 
 CHUNK_ROWS = 512
 
 
-class Cancelled(Exception):
+class Cancelled(EmbedAssetsError):
     """The job was asked to stop."""
 
 

@@ -17,13 +17,14 @@ import pyarrow.parquet as pq
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from embed_assets.bigquery_client import (
+from embed_assets.bigquery.client import (
     SCHEME,
     TableAddress,
     load_arrow,
     parse_dataset_uri,
     parse_table_uri,
 )
+from embed_assets.errors import ConfigError
 
 PARQUET_MAGIC = b"PAR1"
 SEPARATOR = "__"
@@ -48,6 +49,8 @@ class BigQueryStorage:
     Only Parquet is written as bytes (it becomes the table); `open_read` gives a table back
     as Parquet bytes, so a manifest reads the same from every staging.
     """
+
+    holds_tables = True
 
     def __init__(self, root: str, client: bigquery.Client) -> None:
         """Creates the staging.
@@ -76,7 +79,7 @@ class BigQueryStorage:
             ValueError: `data` is not Parquet; BigQuery staging holds tables, not files.
         """
         if not data.startswith(PARQUET_MAGIC):
-            raise ValueError(f"{uri}: BigQuery staging stores tables; only Parquet can be written")
+            raise ConfigError(f"{uri}: BigQuery staging stores tables; only Parquet can be written")
         self.write_table(uri, pq.read_table(io.BytesIO(data)))
 
     def write_table(

@@ -22,6 +22,8 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
+from embed_assets.errors import ConfigError
+
 EMULATOR_VARIABLE = "BIGQUERY_EMULATOR_HOST"
 SCHEME = "bq://"
 # project ids may hold dashes, dots and a colon (domain-scoped: example.com:project)
@@ -66,7 +68,9 @@ def parse_table_uri(uri: str) -> TableAddress:
     """
     match = _TABLE_URI.match(uri)
     if not match:
-        raise ValueError(f"{uri!r} is not a BigQuery table address: use bq://project.dataset.table")
+        raise ConfigError(
+            f"{uri!r} is not a BigQuery table address: use bq://project.dataset.table"
+        )
     return TableAddress(*match.groups())
 
 
@@ -78,7 +82,7 @@ def parse_dataset_uri(uri: str) -> tuple[str, str]:
     """
     match = _DATASET_URI.match(uri)
     if not match:
-        raise ValueError(f"{uri!r} is not a BigQuery dataset address: use bq://project.dataset")
+        raise ConfigError(f"{uri!r} is not a BigQuery dataset address: use bq://project.dataset")
     return match.group(1), match.group(2)
 
 

@@ -1,4 +1,4 @@
-"""Staging locations: local folders and `gs://` objects behind one small interface.
+"""Staging on files: local folders and `gs://` objects, behind `staging.base.Storage`.
 
 Request shards, submission manifests and prediction files live under a staging root. The
 local backend uses a folder; the Vertex backend uses Cloud Storage through dagster-gcp's
@@ -11,51 +11,12 @@ import shutil
 import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
+
+from embed_assets.errors import ConfigError, StagedObjectMissing
+from embed_assets.staging.base import Storage
 
 READ_CHUNK_BYTES = 8 << 20
-
-
-class Storage(Protocol):
-    """Reads and writes objects addressed by URI under one root."""
-
-    root: str
-
-    def join(self, *parts: str) -> str:
-        """Returns the URI of `parts` below the root."""
-        ...
-
-    def write_bytes(self, uri: str, data: bytes) -> None:
-        """Writes (or replaces) an object."""
-        ...
-
-    def upload_file(self, local_path: Path, uri: str) -> None:
-        """Copies a local file to an object."""
-        ...
-
-    def open_read(self, uri: str) -> AbstractContextManager[IO[bytes]]:
-        """Opens an object for streaming reads."""
-        ...
-
-    def download_file(self, uri: str, local_path: Path) -> None:
-        """Copies an object to a local file."""
-        ...
-
-    def exists(self, uri: str) -> bool:
-        """Tells whether an object exists."""
-        ...
-
-    def list_jsonl(self, uri: str) -> list[str]:
-        """Returns every `*.jsonl` object at or below `uri`, sorted."""
-        ...
-
-    def fingerprint(self, uri: str) -> str | None:
-        """Returns a cheap value that changes whenever the object does (None if missing)."""
-        ...
-
-    def delete(self, uri: str) -> int:
-        """Deletes an object, or every object below a folder / prefix; returns how many."""
-        ...
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -75,6 +36,8 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 class LocalStorage:
     """A folder on this machine; URIs are absolute paths."""
+
+    holds_tables = False
 
     def __init__(self, root: str | Path) -> None:
         """Creates the storage; folders are made when something is written."""
@@ -148,15 +111,17 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
         ValueError: the URI does not start with gs://.
     """
     if not uri.startswith("gs://"):
-        raise ValueError(f"expected a gs:// URI, got {uri!r}")
+        raise ConfigError(f"expected a gs:// URI, got {uri!r}")
     bucket, _, name = uri[len("gs://") :].partition("/")
     if not bucket:
-        raise ValueError(f"gs:// URI without a bucket: {uri!r}")
+        raise ConfigError(f"gs:// URI without a bucket: {uri!r}")
     return bucket, name
 
 
 class GcsStorage:
     """Objects in a Cloud Storage bucket, through a google-cloud-storage client."""
+
+    holds_tables = False
 
     def __init__(self, root: str, client: Any) -> None:
         """Creates the storage.
@@ -249,5 +214,5 @@ def list_uri_jsonl(uri: str) -> list[str]:
     """Returns every `*.jsonl` at or below a local path or gs:// URI."""
     found = storage_for(uri).list_jsonl(uri)
     if not found and not uri.startswith("gs://") and not Path(uri).exists():
-        raise FileNotFoundError(f"no prediction file or folder at {uri}")
+        raise StagedObjectMissing(f"no prediction file or folder at {uri}")
     return found

@@ -7,6 +7,9 @@ they cannot drift apart. The name is checked once, where the user gives it.
 import re
 from dataclasses import dataclass
 
+from embed_assets.errors import ConfigError
+from embed_assets.store.base import table_name
+
 # What Dagster accepts in group, sensor and job names; asset-key parts follow the same rule here
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 MAX_NAME_LENGTH = 63  # a Vertex label value, which carries the name, holds at most 63 characters
@@ -30,17 +33,11 @@ def check_pipeline_name(name: str) -> str:
     """
     if not isinstance(name, str) or not _VALID_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
         hint = f" (try {re.sub(r'[^A-Za-z0-9_]', '_', name)!r})" if isinstance(name, str) else ""
-        raise ValueError(
+        raise ConfigError(
             f"name={name!r}: a pipeline name is 1 to {MAX_NAME_LENGTH} letters, digits and "
             f"underscores, as Dagster requires of group and sensor names{hint}"
         )
     return name
-
-
-def table_name(pipeline: str) -> str:
-    """Returns the SQL table name of a pipeline: its name in lowercase (`t_` before a digit)."""
-    name = re.sub(r"[^0-9a-zA-Z_]", "_", pipeline).strip("_").lower() or "embeddings"
-    return name if not name[0].isdigit() else f"t_{name}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""BigQuery client helpers: one client factory (emulator or dagster-gcp), queries, scratch tables."""

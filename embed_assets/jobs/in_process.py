@@ -1,0 +1,317 @@
+"""Rows in this process: the corpus as an Arrow-backed DataFrame, the manifest a Parquet file.
+
+The `RowPlacement` for every pipeline whose corpus, staging and table are not all in one
+warehouse. Diffs are hash joins in DuckDB over Arrow columns; request shards are JSONL files
+(or prompts tables, on a table staging); prediction files are read one at a time
+(`jobs.prediction_files`).
+"""
+
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.corpus.hashing import arrow_strings, content_hashes
+from embed_assets.jobs.plan import (
+    PLAN_REJECTED,
+    PLAN_REUSE,
+    PLAN_SUBMIT,
+    PLAN_UNCHANGED,
+    Plan,
+    pairs_present,
+    plan_refresh,
+    render_prompts_table,
+    render_shard,
+    shard_prompts,
+)
+from embed_assets.jobs.prediction_files import PredictionFiles
+from embed_assets.jobs.record import Submission
+from embed_assets.jobs.rows import Dealt, HeldTexts, Log, PlanCounts, Settled, Shard
+from embed_assets.jobs.settings import EmbeddingTarget, SubmissionSettings
+from embed_assets.models.catalog import model_spec
+from embed_assets.predictions.lines import Prompt, RequestSchema, parse_request_line
+from embed_assets.staging.base import Storage, TableStorage
+from embed_assets.store.base import EmbeddingStore
+
+MISSING = "no prediction was returned for this row"
+
+
+class InProcessPlacement:
+    """Rows pass through this process (the default `RowPlacement`)."""
+
+    warehouse = False
+
+    def planning(
+        self,
+        *,
+        corpus: Any,
+        backend: BatchBackend,
+        store: EmbeddingStore,
+        settings: SubmissionSettings,
+    ) -> "InProcessPlanning":
+        """The rows of a prepared corpus (`id, content, title, content_hash, reason`)."""
+        return InProcessPlanning(corpus, backend=backend, store=store, settings=settings)
+
+    def landing(
+        self, *, submission: Submission, backend: BatchBackend, store: EmbeddingStore
+    ) -> "InProcessLanding":
+        """The rows of a submission, read from its manifest."""
+        return InProcessLanding(submission, backend=backend, store=store)
+
+
+def prompts_digest(hashes: pa.Array) -> int:
+    """XOR of the hashes' first 60 bits: order-free, and the same as the warehouse's SQL."""
+    connection = duckdb.connect()
+    try:
+        connection.register("hashes", pa.table({"h": hashes}))
+        ((digest,),) = connection.sql(
+            "SELECT COALESCE(bit_xor(('0x' || substr(h, 1, 15))::BIGINT), 0) FROM hashes"
+        ).fetchall()
+    finally:
+        connection.close()
+    return int(digest)
+
+
+def request_hashes(
+    staging: Storage, job: JobStatus, *, model: str, output_dimensionality: int | None
+) -> tuple[list[str], int]:
+    """The content hashes of a job's request lines (as landing computes them), and characters."""
+    parsed: list[tuple[Prompt, str | None, int | None]]
+    if staging.holds_tables:  # a prompts table
+        table = cast(TableStorage, staging).read_table(job.input_uri).to_pydict()
+        parsed = [
+            (Prompt(key=str(key or ""), content=content or "", title=title), task, None)
+            for key, content, title, task in zip(
+                table["key"], table["content"], table["title"], table["task_type"], strict=True
+            )
+        ]
+    else:
+        with staging.open_read(job.input_uri) as stream:
+            parsed = [parse_request_line(line) for line in stream if line.strip()]
+    characters = sum(len(prompt.content) for prompt, _, _ in parsed)
+    if model_spec(model).schema is RequestSchema.GEMINI:
+        return [prompt.key for prompt, _, _ in parsed], characters
+    hashes: list[str] = []
+    for task_type in {task for _, task, _ in parsed}:  # one task type per job, in practice
+        rows = [prompt for prompt, task, _ in parsed if task == task_type]
+        hashes += content_hashes(
+            [p.content for p in rows],
+            [p.title for p in rows],
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+        )
+    return hashes, characters
+
+
+class InProcessPlanning:
+    """A prepared corpus planned against the table in this process."""
+
+    def __init__(
+        self,
+        corpus: pd.DataFrame,
+        *,
+        backend: BatchBackend,
+        store: EmbeddingStore,
+        settings: SubmissionSettings,
+    ) -> None:
+        self.corpus, self.backend, self.store, self.settings = corpus, backend, store, settings
+        self.staging = backend.staging()
+        self.request_extension = "" if self.staging.holds_tables else ".jsonl"
+        self.manifest_name = "manifest.parquet"
+        self.plan: Plan | None = None
+        self._claimed: set[str] = set()
+        self._held: dict[str, frozenset[str]] = {}  # job name -> needed hashes it holds
+        self._prompts = pd.DataFrame(columns=["content_hash", "content", "title"])
+        self._ranges: dict[int, tuple[int, int]] = {}
+
+    def _planned(self) -> Plan:
+        if self.plan is None:
+            self.plan = plan_refresh(self.corpus, self.store.current_hashes(self.settings.pipeline))
+        return self.plan
+
+    def diff(self) -> PlanCounts:
+        """Two hash joins in DuckDB: rejected, unchanged, reuse or submit, per corpus row."""
+        self.plan = None
+        plan = self._planned()
+        counts = plan.manifest["plan"].value_counts()
+        rejected = self.corpus.loc[self.corpus["reason"].notna(), "reason"].value_counts()
+        return PlanCounts(
+            corpus_rows=len(self.corpus),
+            rejected=int(counts.get(PLAN_REJECTED, 0)),
+            unchanged=int(counts.get(PLAN_UNCHANGED, 0)),
+            reused=int(counts.get(PLAN_REUSE, 0)),
+            stored=plan.stored_rows,
+            deleted=plan.deleted_rows,
+            prompts=len(plan.prompts),
+            prompts_digest=prompts_digest(arrow_strings(plan.prompts["content_hash"])),
+            rejected_by_reason={str(k): int(v) for k, v in rejected.items()},
+        )
+
+    def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
+        """Reads the job's request lines (or prompts table) and hashes them as landing does."""
+        try:
+            hashes, characters = request_hashes(
+                self.staging,
+                job,
+                model=self.settings.model,
+                output_dimensionality=self.settings.output_dimensionality,
+            )
+        except (OSError, ValueError, KeyError) as error:  # request file gone or unreadable
+            log(f"cannot read the requests of {job.name} ({error}); not adopted")
+            return None
+        needed = set(self._planned().prompts["content_hash"])
+        holds = (set(hashes) & needed) - self._claimed
+        if not holds:
+            return None
+        if not job.is_terminal:
+            self._claimed |= holds
+            self._held[job.name] = frozenset(holds)
+        return HeldTexts(job=job, texts=len(holds), prompts=len(hashes), characters=characters)
+
+    def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
+        """Lands the jobs' prediction files for the rows planned for submission."""
+        manifest = self._planned().manifest
+        files = PredictionFiles(
+            submission=self.settings,
+            store=self.store,
+            submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
+        )
+        written = 0
+        for job in jobs:
+            before = written
+            for _, (rows, _tokens) in files.land_all(self.staging, self.backend.output_files(job)):
+                written += rows
+            log(
+                f"landed {written - before} rows that {job.name} ({job.state.value}) already "
+                "paid for"
+            )
+        return written
+
+    def deal(self, *, submission: Submission, adopted: Sequence[HeldTexts], limit: int) -> Dealt:
+        """Writes the manifest (Parquet) with each submitted row's shard."""
+        plan = self._planned()
+        in_flight = set().union(*(self._held[held.job.name] for held in adopted))
+        prompts = plan.prompts[~plan.prompts["content_hash"].isin(in_flight)]
+        self._prompts = prompts.reset_index(drop=True)
+        first = len(adopted)
+        ranges = shard_prompts(self._prompts, model_spec(submission.model), limit)
+        self._ranges = {first + offset: bounds for offset, bounds in enumerate(ranges)}
+        shard_of_hash: dict[str, int] = {}
+        for shard, held in enumerate(adopted):
+            for content_hash in self._held[held.job.name]:
+                shard_of_hash[content_hash] = shard
+        for shard, (start, stop) in self._ranges.items():
+            for content_hash in self._prompts["content_hash"].iloc[start:stop]:
+                shard_of_hash[content_hash] = shard
+        manifest = plan.manifest.copy()
+        manifest["shard"] = -1
+        submitted = manifest["plan"] == PLAN_SUBMIT
+        hashes = manifest.loc[submitted, "content_hash"]
+        manifest.loc[submitted, "shard"] = hashes.map(shard_of_hash)
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), buffer)
+        self.staging.write_bytes(submission.manifest_uri, buffer.getvalue())
+        content = self._prompts["content"]
+        return Dealt(
+            adopted=[
+                Shard(shard, held.prompts, held.characters) for shard, held in enumerate(adopted)
+            ],
+            fresh=[
+                Shard(shard, stop - start, int(content.iloc[start:stop].str.len().sum()))
+                for shard, (start, stop) in self._ranges.items()
+            ],
+            adopted_texts=len(in_flight),
+        )
+
+    def stage(self, *, submission: Submission, shard: int, input_uri: str) -> None:
+        """Writes the shard's JSONL request lines, or its prompts table on a table staging."""
+        start, stop = self._ranges[shard]
+        rows = self._prompts.iloc[start:stop]
+        if self.staging.holds_tables:
+            tables = cast(TableStorage, self.staging)
+            tables.write_table(input_uri, render_prompts_table(rows, submission.task_type))
+            return
+        request = render_shard(
+            rows,
+            model_spec(submission.model),
+            submission.task_type,
+            submission.output_dimensionality,
+        )
+        self.staging.write_bytes(input_uri, request)
+
+
+class InProcessLanding:
+    """A submission's manifest read into this process, joined to its prediction files."""
+
+    def __init__(
+        self, submission: Submission, *, backend: BatchBackend, store: EmbeddingStore
+    ) -> None:
+        self.submission, self.backend, self.store = submission, backend, store
+        self.staging = backend.staging()
+        with self.staging.open_read(submission.manifest_uri) as handle:
+            self.manifest = pq.read_table(handle).to_pandas()
+        self.submitted = self.manifest[self.manifest["plan"] == PLAN_SUBMIT]
+        target: EmbeddingTarget = submission
+        self.files = PredictionFiles(submission=target, store=store, submitted=self.submitted)
+
+    def land_output(
+        self, job: JobStatus, *, job_failed: str | None
+    ) -> Iterator[tuple[str, int, int]]:
+        """Lands the job's prediction files one by one (the next is read while one is written)."""
+        if job_failed is not None:
+            shard = self._shard_of(job)
+            hashes = self.submitted.loc[self.submitted["shard"] == shard, "content_hash"]
+            for content_hash in hashes:
+                self.files.failed_reason.setdefault(content_hash, job_failed)
+        for uri, (written, tokens) in self.files.land_all(
+            self.staging, self.backend.output_files(job)
+        ):
+            yield uri, written, tokens
+
+    def _shard_of(self, job: JobStatus) -> int:
+        return next(j.shard for j in self.submission.jobs if j.name == job.name)
+
+    def settle(self, *, log: Log) -> Settled:
+        """Copies vectors by hash, deletes what left the corpus, and lists the failed rows."""
+        files, manifest, submitted = self.files, self.manifest, self.submitted
+        landed, failed_reason = files.landed, files.failed_reason
+        missing = MISSING
+        if files.unreadable:  # the row's line may be one of these: say where to look
+            shown = "; ".join(files.unreadable[:3])
+            more = f" and {len(files.unreadable) - 3} more" if len(files.unreadable) > 3 else ""
+            missing += f" (unreadable prediction lines: {shown}{more})"
+            log(f"unreadable prediction lines, their rows fail: {shown}{more}")
+        for content_hash in submitted["content_hash"].unique():
+            if content_hash not in landed and content_hash not in failed_reason:
+                failed_reason[content_hash] = missing
+        for content_hash in landed:
+            failed_reason.pop(content_hash, None)
+        pipeline = self.submission.pipeline
+        reuse = manifest[manifest["plan"] == PLAN_REUSE]
+        reused = self.store.copy_by_hash(pipeline, reuse, self.submission.model)
+        failed = submitted[submitted["content_hash"].isin(failed_reason.keys())]
+        failures = pd.DataFrame(
+            {
+                "id": failed["id"].to_numpy(),
+                "content_hash": failed["content_hash"].to_numpy(),
+                "reason": failed["content_hash"].map(failed_reason).to_numpy(),
+            }
+        )
+        accepted = manifest[manifest["plan"] != PLAN_REJECTED]
+        keep = accepted[~accepted["content_hash"].isin(failed_reason.keys())]
+        deleted = self.store.delete_except(pipeline, keep)
+        stored = self.store.current_hashes(pipeline)
+        return Settled(
+            corpus_rows=len(manifest),
+            rejected_rows=int((manifest["plan"] == PLAN_REJECTED).sum()),
+            reused_rows=reused,
+            deleted_rows=deleted,
+            embedded_ids=int(pairs_present(accepted, stored).sum()),
+            failures=failures,
+        )

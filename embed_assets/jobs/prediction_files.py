@@ -1,0 +1,180 @@
+"""Joining prediction files to a submission's rows by content hash, and upserting them.
+
+Prediction files are read one at a time and upserted as they are read, so memory is bounded by
+a file, not by the submission. Rows are matched by content hash (recomputed from the echoed
+instance, or the Gemini key), never by position. A BigQuery prediction table bound for a store
+that declares a warehouse (`store.base.Warehouse`) is landed there with SQL: its vectors never
+pass through this process.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from embed_assets.bigquery.client import is_bigquery_uri
+from embed_assets.corpus.hashing import content_hashes
+from embed_assets.jobs.settings import EmbeddingTarget
+from embed_assets.models.catalog import model_spec, vector_dimension
+from embed_assets.predictions.lines import PredictionBatch, RequestSchema
+from embed_assets.predictions.readers import read_prediction_object
+from embed_assets.staging.base import Storage
+from embed_assets.store.base import EmbeddingStore, embedding_rows, store_warehouse
+
+
+def _batch_hashes(batch: PredictionBatch, submission: EmbeddingTarget) -> list[str]:
+    if model_spec(submission.model).schema is RequestSchema.GEMINI:
+        return batch.keys
+    return content_hashes(
+        batch.contents,
+        batch.titles,
+        model=submission.model,
+        task_type=submission.task_type,
+        output_dimensionality=submission.output_dimensionality,
+    )
+
+
+class PredictionFiles:
+    """Joins prediction files to a submission's rows by content hash and upserts them.
+
+    Attributes:
+        landed: hashes whose vector is in the store now.
+        failed_reason: hashes that failed, with the reason (a later success removes them).
+    """
+
+    def __init__(
+        self, *, submission: EmbeddingTarget, store: EmbeddingStore, submitted: pd.DataFrame
+    ) -> None:
+        """Prepares the join.
+
+        Args:
+            submission: the submission the files belong to (or the settings they were made
+                with).
+            store: the embedding table.
+            submitted: the manifest rows planned for submission (`id, content_hash`).
+        """
+        self.submission = submission
+        self.store = store
+        self.submitted = submitted[["id", "content_hash"]]
+        # ids grouped by hash, laid out flat: the ids of hash k are ids[starts[k]:starts[k + 1]]
+        codes, uniques = pd.factorize(submitted["content_hash"].to_numpy())
+        order = np.argsort(codes, kind="stable")
+        self.hash_index = pd.Index(uniques)
+        self.ids = submitted["id"].to_numpy(dtype=object)[order]
+        self.counts = np.bincount(codes, minlength=len(uniques))
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)])
+        self.dimension = vector_dimension(submission.model, submission.output_dimensionality)
+        self.landed: set[str] = set()
+        self.unreadable: list[str] = []  # `<file> line N ...` of lines no row could be told from
+        self.failed_reason: dict[str, str] = {}
+
+    def land_all(
+        self, staging: Storage, uris: Sequence[str]
+    ) -> Iterator[tuple[str, tuple[int, int]]]:
+        """Lands files one by one; yields each URI with (rows written, tokens).
+
+        The next file is parsed on a second thread while this one is written to the store
+        (both run mostly outside the GIL), so at most two files are in memory at once.
+        """
+        if not uris:
+            return
+        warehouse = store_warehouse(self.store)
+        if warehouse is not None and all(map(is_bigquery_uri, uris)):
+            pending = list(uris)
+            with (
+                warehouse.write_target(self.submission.pipeline) as (client, _),
+                warehouse.scratch_keys(client, self.submitted) as keys,
+            ):
+                wanted = f"SELECT id, content_hash FROM {keys}"  # loaded once, for every table
+                while pending and (landed := self.land_table(pending[0], wanted)) is not None:
+                    yield pending.pop(0), landed
+            uris = pending  # a table without a `key` column: read it here, as files are
+            if not uris:
+                return
+        with (
+            self.store.writer(self.submission.pipeline) as write,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-reader") as pool,
+        ):
+            read = partial(read_prediction_object, staging, lenient=True)
+            ahead = pool.submit(read, uris[0])
+            for index, uri in enumerate(uris):
+                batch = ahead.result()
+                if index + 1 < len(uris):
+                    ahead = pool.submit(read, uris[index + 1])
+                self.unreadable += [f"{uri} {line}" for line in batch.unreadable]
+                yield uri, self.land_batch(batch, write)
+
+    def land_table(self, uri: str, wanted: str) -> tuple[int, int] | None:
+        """Lands a BigQuery prediction table with SQL in BigQuery; returns (rows, tokens).
+
+        Args:
+            uri: the prediction table.
+            wanted: a query giving `id, content_hash` of the submitted rows.
+
+        Returns:
+            None when the table cannot be joined in SQL (no `key` column).
+        """
+        warehouse = store_warehouse(self.store)
+        if warehouse is None:
+            return None
+        result = warehouse.land_prediction_table(
+            pipeline=self.submission.pipeline,
+            predictions_uri=uri,
+            wanted=wanted,
+            model=self.submission.model,
+            dimension=self.dimension,
+        )
+        if result is None:
+            return None
+        for content_hash, reason in result.outcomes:
+            if reason:
+                self.failed_reason[content_hash] = reason
+            else:
+                self.landed.add(content_hash)
+        return result.written, result.tokens
+
+    def land_batch(
+        self, batch: PredictionBatch, write: Callable[[pa.Table], int]
+    ) -> tuple[int, int]:
+        """Upserts the good rows of one parsed file with `write`; returns (rows, tokens)."""
+        submission, failed_reason = self.submission, self.failed_reason
+        hashes = np.asarray(_batch_hashes(batch, submission), dtype=object)
+        positions = self.hash_index.get_indexer(pd.Index(hashes))
+        ok = batch.ok & (positions >= 0)
+        if batch.vectors.shape[1] not in (0, self.dimension):
+            for content_hash in hashes[positions >= 0]:
+                failed_reason.setdefault(
+                    content_hash,
+                    f"vector has {batch.vectors.shape[1]} values, expected {self.dimension}",
+                )
+            return 0, 0
+        finite = np.isfinite(batch.vectors).all(axis=1) if batch.vectors.size else ok
+        # an all-zero vector has no direction: cosine similarity with it is NaN
+        nonzero = (batch.vectors != 0).any(axis=1) if batch.vectors.size else ok
+        for row in np.flatnonzero(~batch.ok & (positions >= 0)):
+            failed_reason[hashes[row]] = batch.statuses[row]
+        for row in np.flatnonzero(ok & ~finite):
+            failed_reason[hashes[row]] = "vector has non-finite values"
+        for row in np.flatnonzero(ok & finite & ~nonzero):
+            failed_reason[hashes[row]] = "vector is all zeros"
+        good = np.flatnonzero(ok & finite & nonzero)
+        if good.size == 0:
+            return 0, 0
+        wanted = positions[good]
+        repeats = self.counts[wanted]
+        # the flat positions of every id of every wanted hash, without a Python loop
+        first = np.repeat(self.starts[wanted], repeats)
+        within = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        rows = embedding_rows(
+            ids=self.ids[first + within],
+            content_hashes=np.repeat(hashes[good], repeats),
+            vectors=np.repeat(batch.vectors[good], repeats, axis=0),
+            token_counts=np.repeat(batch.token_counts[good], repeats),
+            model=submission.model,
+        )
+        self.landed.update(hashes[good])
+        written = write(rows)
+        return written, int(batch.token_counts[good].sum())

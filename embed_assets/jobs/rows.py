@@ -1,0 +1,210 @@
+"""Where a submission's rows live: the one interface every lifecycle step works through.
+
+The lifecycle (`jobs.handler`) plans, adopts, submits and lands once. What it does to rows —
+diff the corpus against the table, tell which needed texts an earlier job holds, deal the
+texts into shards, write a shard's request, land a job's output, settle deletes and
+failures — goes through a `RowPlacement`, chosen once when a pipeline binds its backend and
+store: in this process as Arrow (`jobs.in_process`), or in the warehouse as SQL
+(`embed_assets.warehouse`). Neither the handler nor the steps know which.
+"""
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.jobs.record import Submission
+from embed_assets.jobs.settings import SubmissionSettings
+from embed_assets.store.base import EmbeddingStore
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanCounts:
+    """What diffing the corpus against the table found.
+
+    Attributes:
+        corpus_rows: rows the corpus source had.
+        rejected: rows rejected by validation.
+        unchanged: rows the table holds with the same text.
+        reused: rows whose vector the table holds under another id.
+        stored: rows the table holds.
+        deleted: stored rows whose id is not an accepted corpus row.
+        prompts: distinct texts the table lacks.
+        prompts_digest: an order-free digest of those texts' hashes (for the submission id).
+        rejected_by_reason: rejected rows counted per reason.
+    """
+
+    corpus_rows: int
+    rejected: int
+    unchanged: int
+    reused: int
+    stored: int
+    deleted: int
+    prompts: int
+    prompts_digest: int
+    rejected_by_reason: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def stale(self) -> int:
+        """Stored rows that will be deleted or replaced."""
+        return self.stored - self.unchanged
+
+
+@dataclass(frozen=True)
+class HeldTexts:
+    """An earlier job that holds texts this refresh needs (and no other adopted job holds).
+
+    Attributes:
+        job: the job as the backend reported it.
+        texts: needed texts its request holds.
+        prompts: prompts in its request.
+        characters: characters in its request.
+    """
+
+    job: JobStatus
+    texts: int
+    prompts: int
+    characters: int
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a submission: one job.
+
+    Attributes:
+        shard: its number; adopted jobs come first.
+        prompts: distinct texts in it.
+        characters: characters of those texts.
+    """
+
+    shard: int
+    prompts: int
+    characters: int
+
+
+@dataclass(frozen=True)
+class Dealt:
+    """The shards a submission's manifest deals its texts into.
+
+    Attributes:
+        adopted: one per adopted job (shards 0..a-1), in adoption order.
+        fresh: the new shards, whose jobs are created (or re-attached to).
+        adopted_texts: distinct needed texts the adopted jobs hold, each counted once.
+    """
+
+    adopted: list[Shard]
+    fresh: list[Shard]
+    adopted_texts: int
+
+    @property
+    def prompts(self) -> int:
+        """Texts this submission pays for (the adopted ones were paid for earlier)."""
+        return sum(shard.prompts for shard in self.fresh)
+
+    @property
+    def characters(self) -> int:
+        """Characters this submission pays for."""
+        return sum(shard.characters for shard in self.fresh)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The table after a landing: what was copied, deleted and embedded, and what failed.
+
+    Attributes:
+        corpus_rows: rows of the submission's corpus.
+        rejected_rows: of those, rejected by validation.
+        reused_rows: rows given a vector the table had under another id.
+        deleted_rows: rows removed (their id left the corpus, or their text changed).
+        embedded_ids: accepted rows whose vector is in the table now.
+        failures: `id, content_hash, reason` of the rows that failed.
+    """
+
+    corpus_rows: int
+    rejected_rows: int
+    reused_rows: int
+    deleted_rows: int
+    embedded_ids: int
+    failures: pd.DataFrame
+
+
+class PlanningRows(Protocol):
+    """One refresh's corpus rows while it is planned and submitted."""
+
+    request_extension: str  # of a shard's request name: `.jsonl`, or none for a table
+    manifest_name: str  # of the manifest below the submission: a Parquet file, or a table
+
+    def diff(self) -> PlanCounts:
+        """Diffs the corpus against the table (again, after earlier jobs landed)."""
+        ...
+
+    def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
+        """The needed texts an earlier job's request holds (None: nothing, or unreadable).
+
+        Texts an unfinished job is found to hold are claimed: later jobs are not credited
+        with them again.
+        """
+        ...
+
+    def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
+        """Lands what finished earlier jobs wrote for the rows that need it; returns rows."""
+        ...
+
+    def deal(self, *, submission: Submission, adopted: Sequence[HeldTexts], limit: int) -> Dealt:
+        """Writes the submission's manifest, each submitted row with its shard.
+
+        Adopted jobs keep the texts they hold (shards 0..a-1); the rest is dealt into new
+        shards of at most `limit` texts (and within the model's limits).
+        """
+        ...
+
+    def stage(self, *, submission: Submission, shard: int, input_uri: str) -> None:
+        """Writes one new shard's request (JSONL lines, or a prompts table) to `input_uri`."""
+        ...
+
+
+class LandingRows(Protocol):
+    """One submission's rows while its output is landed."""
+
+    def land_output(
+        self, job: JobStatus, *, job_failed: str | None
+    ) -> Iterator[tuple[str, int, int]]:
+        """Lands every prediction file or table a job wrote; yields (URI, rows, tokens) each.
+
+        Args:
+            job: the finished job.
+            job_failed: why the job ended without output, if it did: the reason its rows
+                fail unless a row says otherwise.
+        """
+        ...
+
+    def settle(self, *, log: Log) -> Settled:
+        """Copies vectors by hash, deletes rows that left, and lists the rows that failed."""
+        ...
+
+
+class RowPlacement(Protocol):
+    """Where rows live for a pipeline: chosen once, when it binds its backend and store."""
+
+    warehouse: bool  # recorded on each submission, so it is landed where it was planned
+
+    def planning(
+        self,
+        *,
+        corpus: Any,
+        backend: BatchBackend,
+        store: EmbeddingStore,
+        settings: SubmissionSettings,
+    ) -> PlanningRows:
+        """The rows of `corpus` (a prepared DataFrame, or a staged warehouse table)."""
+        ...
+
+    def landing(
+        self, *, submission: Submission, backend: BatchBackend, store: EmbeddingStore
+    ) -> LandingRows:
+        """The rows of a submission being landed."""
+        ...

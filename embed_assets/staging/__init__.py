@@ -1,0 +1,1 @@
+"""Staging locations: where request shards, manifests and predictions are kept (files or tables)."""

@@ -1,0 +1,105 @@
+"""Landing in BigQuery: the warehouse's `LandingRows`, every step a SQL job.
+
+The jobs' prediction tables are merged into the table (`store.base.Warehouse`), texts the
+table already had are copied by hash, rows that left the corpus are deleted, and the rows that
+failed are listed with their reasons. The process holds counts, and the failed rows only.
+"""
+
+from collections.abc import Iterator
+
+import pandas as pd
+
+from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.bigquery.client import query_frame, query_rows, run_query
+from embed_assets.errors import PredictionError
+from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT
+from embed_assets.jobs.record import Submission
+from embed_assets.jobs.rows import Log, Settled
+from embed_assets.models.catalog import vector_dimension
+from embed_assets.store.base import Warehouse
+from embed_assets.warehouse.planning import table_staging
+
+MISSING = "no prediction was returned for this row"
+NOT_LANDED_SQL = f"""
+SELECT m.id, m.content_hash, m.shard FROM {{manifest}} m
+WHERE m.plan = '{PLAN_SUBMIT}'
+    AND NOT EXISTS (SELECT 1 FROM {{target}} t WHERE t.id = m.id AND t.content_hash = m.content_hash)
+"""
+DELETE_SQL = f"""
+DELETE FROM {{target}} t WHERE NOT EXISTS (
+    SELECT 1 FROM {{manifest}} m
+    WHERE m.plan != '{PLAN_REJECTED}' AND m.id = t.id AND m.content_hash = t.content_hash)
+"""
+EMBEDDED_SQL = f"""
+SELECT COUNT(*) FROM {{manifest}} m
+WHERE m.plan != '{PLAN_REJECTED}'
+    AND EXISTS (SELECT 1 FROM {{target}} t WHERE t.id = m.id AND t.content_hash = m.content_hash)
+"""
+
+
+class WarehouseLanding:
+    """A warehouse-native submission: its manifest is a table beside its prediction tables."""
+
+    def __init__(
+        self, submission: Submission, *, backend: BatchBackend, warehouse: Warehouse
+    ) -> None:
+        self.submission, self.warehouse = submission, warehouse
+        self.staging = table_staging(backend)
+        self.manifest = self.staging.table(submission.manifest_uri).sql
+        self.failed: dict[str, str] = {}
+        self.job_reasons: dict[int, str] = {}
+
+    def land_output(
+        self, job: JobStatus, *, job_failed: str | None
+    ) -> Iterator[tuple[str, int, int]]:
+        """Merges the job's prediction table, if it wrote one."""
+        shard = next(j.shard for j in self.submission.jobs if j.name == job.name)
+        if job_failed is not None:
+            self.job_reasons[shard] = job_failed
+        if not job.output_directory or not self.staging.exists(job.output_directory):
+            return
+        submission = self.submission
+        landing = self.warehouse.land_prediction_table(
+            pipeline=submission.pipeline,
+            predictions_uri=job.output_directory,
+            wanted=f"SELECT id, content_hash FROM {self.manifest} WHERE plan = '{PLAN_SUBMIT}'",
+            model=submission.model,
+            dimension=vector_dimension(submission.model, submission.output_dimensionality),
+            failures_only=True,
+        )
+        if landing is None:
+            raise PredictionError(f"{job.output_directory} has no `key` column to join on")
+        self.failed.update(landing.outcomes)
+        yield job.output_directory, landing.written, landing.tokens
+
+    def settle(self, *, log: Log) -> Settled:
+        """Copies by hash, lists what did not land, deletes what left, counts what is in."""
+        pipeline, manifest = self.submission.pipeline, self.manifest
+        reuse = f"(SELECT id, content_hash FROM {manifest} WHERE plan = '{PLAN_REUSE}')"
+        reused = self.warehouse.copy_by_hash_from(pipeline, reuse)
+        with self.warehouse.write_target(pipeline) as (client, target):
+            not_landed = query_frame(
+                client, NOT_LANDED_SQL.format(manifest=manifest, target=target)
+            )
+            deleted = run_query(client, DELETE_SQL.format(target=target, manifest=manifest))
+            ((embedded,),) = query_rows(
+                client, EMBEDDED_SQL.format(manifest=manifest, target=target)
+            )
+        reasons = [
+            self.failed.get(str(h)) or self.job_reasons.get(int(shard)) or MISSING
+            for h, shard in zip(not_landed["content_hash"], not_landed["shard"], strict=True)
+        ]
+        return Settled(
+            corpus_rows=self.submission.corpus_rows,
+            rejected_rows=self.submission.rejected_rows,
+            reused_rows=reused,
+            deleted_rows=int(deleted.num_dml_affected_rows or 0),
+            embedded_ids=int(str(embedded)),
+            failures=pd.DataFrame(
+                {
+                    "id": not_landed["id"].astype(object).to_numpy(),
+                    "content_hash": not_landed["content_hash"].astype(object).to_numpy(),
+                    "reason": pd.Series(reasons, dtype=object).to_numpy(),
+                }
+            ),
+        )
