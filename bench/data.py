@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from embed_assets.corpus import content_hashes
+from embed_assets.corpus.hashing import content_hashes
 from embed_assets.store.base import embedding_rows
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 

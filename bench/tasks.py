@@ -139,7 +139,7 @@ def main() -> None:
 def prepare_ours(folder: str) -> dict[str, Any]:
     """The corpus and batch-job assets' work: read, validate, hash, diff, shard, write prompts."""
     from embed_assets import EmbeddingPipeline
-    from embed_assets.corpus import read_corpus_file
+    from embed_assets.corpus.sources import read_corpus_file
     from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
     from embed_assets.models.catalog import model_spec
     from embed_assets.staging.files import LocalStorage
@@ -282,8 +282,8 @@ def warehouse_ours(
 ) -> dict[str, Any]:
     """The warehouse-native corpus and batch-job assets' work: stage, diff, shard, submit."""
     from embed_assets import BigQueryEmbeddingStore, VertexBatchBackend
-    from embed_assets.corpus import CorpusColumns
     from embed_assets.corpus.hashing import hash_prefix
+    from embed_assets.corpus.validation import CorpusColumns
     from embed_assets.jobs.guard import RefreshLimits
     from embed_assets.jobs.handler import SubmissionHandler
     from embed_assets.jobs.settings import SubmissionSettings

@@ -1,35 +1,40 @@
-"""embed_assets: Dagster assets that keep a text corpus embedded with Vertex AI batch prediction."""
+"""embed_assets: Dagster assets that keep a text corpus embedded with Vertex AI batch prediction.
 
-from embed_assets.backends.base import (
+What a user imports is here; each name is explained in the README ("The public API").
+"""
+
+from embed_assets.backends.base import BatchBackend, JobRequest, JobState, JobStatus
+from embed_assets.backends.local.resource import LocalBatchBackend
+from embed_assets.backends.vertex import VertexBatchBackend
+from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
+from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.errors import (
     BackendError,
     BackendUnavailable,
-    BatchBackend,
-    JobRequest,
-    JobState,
-    JobStatus,
+    EmbedAssetsError,
+    RefreshRefused,
 )
-from embed_assets.backends.local import LocalBatchBackend
-from embed_assets.backends.vertex import VertexBatchBackend
-from embed_assets.components import EmbeddingPipelineComponent
-from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.record import Submission
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
+from embed_assets.pipeline.translator import AssetSpecTranslator
 from embed_assets.predictions.readers import read_predictions
-from embed_assets.store.base import EmbeddingStore
+from embed_assets.store.base import EmbeddingStore, Warehouse
 from embed_assets.store.bigquery import BigQueryEmbeddingStore
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "AssetSpecTranslator",
     "BackendError",
     "BackendUnavailable",
     "BatchBackend",
     "BigQueryEmbeddingStore",
     "BigQueryQuery",
     "DuckDBEmbeddingStore",
+    "EmbedAssetsError",
     "EmbeddingPipeline",
     "EmbeddingPipelineComponent",
     "EmbeddingStore",
@@ -37,9 +42,11 @@ __all__ = [
     "JobState",
     "JobStatus",
     "LocalBatchBackend",
+    "RefreshRefused",
     "Submission",
     "SubmissionHandler",
     "VertexBatchBackend",
+    "Warehouse",
     "__version__",
     "build_embedding_job_sensor",
     "read_predictions",

@@ -56,11 +56,30 @@ def _imported(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
     return found
 
 
+def _typing_only(tree: ast.Module) -> set[int]:
+    """Ids of the import nodes under `if TYPE_CHECKING:` (read by type checkers, never run)."""
+    return {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If)
+        and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for statement in block.body
+        for node in ast.walk(statement)
+    }
+
+
 def _graph() -> dict[str, set[str]]:
-    """Edges module -> imported module, leaving out a package importing its own children."""
+    """Edges module -> imported module, leaving out a package importing its own children.
+
+    Imports under `if TYPE_CHECKING:` are left out: they name types and run nothing.
+    """
     graph: dict[str, set[str]] = {name: set() for name in MODULES}
     for name, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = _typing_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for target in _imported(name, node):
                     if target != name and not target.startswith(name + "."):
@@ -156,3 +175,119 @@ def test_the_package_is_typed_and_versioned() -> None:
 
     assert (PACKAGE / "py.typed").exists()
     assert embed_assets.__version__
+
+
+# -- one lifecycle, one error family (issue 18) ------------------------------------------------
+
+LIFECYCLE = ("embed_assets.jobs", "embed_assets.warehouse")
+CONCRETE = (  # backends, stores and staging locations of one kind
+    "embed_assets.backends.vertex",
+    "embed_assets.backends.local",
+    "embed_assets.store.duckdb",
+    "embed_assets.store.duckdb_tables",
+    "embed_assets.store.bigquery",
+    "embed_assets.store.bigquery_tables",
+    "embed_assets.store.bigquery_landing",
+    "embed_assets.staging.files",
+    "embed_assets.staging.bigquery",
+)
+CONCRETE_CLASSES = {
+    "VertexBatchBackend",
+    "LocalBatchBackend",
+    "DuckDBEmbeddingStore",
+    "BigQueryEmbeddingStore",
+    "BigQueryStorage",
+    "GcsStorage",
+    "LocalStorage",
+}
+MAX_FUNCTION_LINES = 80
+
+
+def _within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _nodes() -> list[tuple[str, ast.AST]]:
+    return [
+        (name, node)
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+    ]
+
+
+def test_no_lifecycle_module_imports_a_concrete_backend_store_or_staging() -> None:
+    """Planning, adopting, submitting, polling and landing see protocols only."""
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        if _within(module, LIFECYCLE)
+        for target in targets
+        if _within(target, CONCRETE)
+    ]
+    assert wrong == []
+
+
+def test_nothing_is_steered_by_the_class_of_a_backend_store_or_staging() -> None:
+    """No `isinstance(x, VertexBatchBackend)` and the like: capabilities are declared."""
+    found = [
+        f"{name}:{node.lineno}"
+        for name, node in _nodes()
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "isinstance"
+        and len(node.args) == 2
+        and CONCRETE_CLASSES & {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+    ]
+    assert found == []
+
+
+def test_no_assert_in_the_package() -> None:
+    """`python -O` strips asserts: nothing may depend on one."""
+    found = [f"{name}:{node.lineno}" for name, node in _nodes() if isinstance(node, ast.Assert)]
+    assert found == []
+
+
+def test_functions_are_at_most_80_lines() -> None:
+    long = {
+        f"{name}.{node.name}": node.end_lineno - node.lineno + 1
+        for name, node in _nodes()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    }
+    assert long == {}
+
+
+def test_every_exception_the_package_defines_or_raises_is_an_embed_assets_error() -> None:
+    """One family: every exception class subclasses EmbedAssetsError, and no built-in one is
+    raised (SystemExit ends the CLI; NotImplementedError marks an abstract method)."""
+    import builtins
+    import importlib
+    import inspect
+
+    from embed_assets.errors import EmbedAssetsError
+
+    outside = []
+    for name in MODULES:
+        if name.endswith("__main__") or name.startswith("embed_assets.testing.bigquery_emulator"):
+            continue  # scripts: running them is their point (the launcher runs on Python 3.13)
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+                and not issubclass(value, EmbedAssetsError)
+            ):
+                outside.append(f"{name}.{value.__name__}")
+    allowed = {"SystemExit", "NotImplementedError"}
+    for name, node in _nodes():
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if (
+                isinstance(raised, ast.Name)
+                and isinstance(getattr(builtins, raised.id, None), type)
+                and raised.id not in allowed
+            ):
+                outside.append(f"{name}:{node.lineno} raises {raised.id}")
+    assert outside == []

@@ -124,6 +124,20 @@ class VertexBatchBackend(dg.ConfigurableResource):
 
     # -- clients -----------------------------------------------------------------------------
 
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Closes the clients the backend opened when Dagster tears the resource down."""
+        self.close()
+
+    def close(self) -> None:
+        """Closes the google-genai, Cloud Storage and BigQuery clients; later calls reopen them."""
+        self._clients.close()  # the BigQuery staging client
+        for client in (self._client, self._storage_client):
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+        self._client = self._storage_client = self._bigquery = None
+        self._clients = ExitStack()
+
     def genai_client(self) -> Any:
         """Returns the google-genai client this backend calls (created once)."""
         if self._client is None:

@@ -125,8 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     workdir = prepare_workdir(Path(args.workdir))
     import dagster as dg
 
-    from embed_assets.cli.runner import PipelineRunError, run_pipeline
-    from embed_assets.corpus.validation import CorpusError
+    from embed_assets.cli.runner import run_pipeline
+    from embed_assets.errors import EmbedAssetsError
     from embed_assets.pipeline.config import RefreshConfig
 
     started = time.monotonic()
@@ -150,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 ),
                 log_level="INFO" if args.verbose else "CRITICAL",
             )
-    except (PipelineRunError, CorpusError, ValueError) as error:
+    except (EmbedAssetsError, ValueError) as error:  # one line; --verbose for the logs
         print(
             f"embed-assets run: {disk_full_message(error, workdir=workdir) or error}",
             file=sys.stderr,

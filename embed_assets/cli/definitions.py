@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from embed_assets.backends.local import LocalBatchBackend
+from embed_assets.backends.local.resource import LocalBatchBackend
 from embed_assets.cli.demo import build_neighbours_asset, stdlib_docstrings
 from embed_assets.cli.workdir import workdir_from_env
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline

@@ -207,41 +207,22 @@ def _run_locked(
         pipeline=pipeline.name,
     )
     submission = latest_submission(instance, pipeline.batch_job_key)
-    assert submission is not None
+    if submission is None:  # the batch-job run succeeded, so it recorded one
+        raise PipelineRunError(f"{pipeline.batch_job_key.to_user_string()} recorded no submission")
     progress(
         f"submission {submission.submission_id}: {submission.prompts} prompts in "
         f"{len(submission.jobs)} jobs"
     )
-    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
-    cursor: str | None = None
-    run_request: dg.RunRequest | None = None
-    last_message = ""
-    last_said = time.monotonic()
-    while True:
-        with dg.build_sensor_context(  # a context manager: resources may nest (GCSResource)
-            instance=instance,
-            cursor=cursor,
-            definitions=defs,
-            resources={pipeline.names.backend_key: _resource(defs, pipeline.names.backend_key)},
-        ) as context:
-            context.log.setLevel(log_level)
-            tick = sensor.evaluate_tick(context)
-        cursor = tick.cursor
-        for event in tick.asset_events:
-            instance.report_runless_asset_event(event)
-        if tick.run_requests:
-            run_request = tick.run_requests[0]
-            break
-        message = tick.skip_message or ""
-        now = time.monotonic()
-        if message != last_message or now - last_said >= PROGRESS_EVERY_SECONDS:
-            progress(f"sensor: {message} ({now - started:.0f} s)")
-            last_message, last_said = message, now
-        if cursor is None or read_cursor(cursor).outcome is not None:
-            break  # a final answer: nothing to land, already landed, or every job failed
-        if time.monotonic() - started > timeout_seconds:
-            raise PipelineRunError(f"jobs did not finish within {timeout_seconds:.0f} s")
-        time.sleep(poll_seconds)
+    cursor, run_request, last_message = _tick_until_settled(
+        defs=defs,
+        pipeline=pipeline,
+        instance=instance,
+        started=started,
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout_seconds,
+        progress=progress,
+        log_level=log_level,
+    )
     if run_request is not None:
         selection = sorted(
             dg.AssetSelection.assets(pipeline.embeddings_key)
@@ -274,6 +255,54 @@ def _run_locked(
         cause = f" (first error: {errors[0]})" if errors else ""
         raise PipelineRunError(f"{summary.outcome}{cause}; see `embed-assets status`")
     return summary
+
+
+def _tick_until_settled(
+    *,
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    started: float,
+    poll_seconds: float,
+    timeout_seconds: float,
+    progress: Callable[[str], None],
+    log_level: str,
+) -> tuple[str | None, dg.RunRequest | None, str]:
+    """Ticks the job sensor until it requests the landing run or gives a final answer.
+
+    Returns the last cursor, the run request (None: nothing to land) and the last message.
+    """
+    sensor = defs.resolve_sensor_def(pipeline.sensor_name)
+    cursor: str | None = None
+    run_request: dg.RunRequest | None = None
+    last_message = ""
+    last_said = time.monotonic()
+    while True:
+        with dg.build_sensor_context(  # a context manager: resources may nest (GCSResource)
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={pipeline.names.backend_key: _resource(defs, pipeline.names.backend_key)},
+        ) as context:
+            context.log.setLevel(log_level)
+            tick = sensor.evaluate_tick(context)
+        cursor = tick.cursor
+        for event in tick.asset_events:
+            instance.report_runless_asset_event(event)
+        if tick.run_requests:
+            run_request = tick.run_requests[0]
+            break
+        message = tick.skip_message or ""
+        now = time.monotonic()
+        if message != last_message or now - last_said >= PROGRESS_EVERY_SECONDS:
+            progress(f"sensor: {message} ({now - started:.0f} s)")
+            last_message, last_said = message, now
+        if cursor is None or read_cursor(cursor).outcome is not None:
+            break  # a final answer: nothing to land, already landed, or every job failed
+        if time.monotonic() - started > timeout_seconds:
+            raise PipelineRunError(f"jobs did not finish within {timeout_seconds:.0f} s")
+        time.sleep(poll_seconds)
+    return cursor, run_request, last_message
 
 
 def _fill(

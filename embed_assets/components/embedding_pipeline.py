@@ -1,153 +1,141 @@
 """`EmbeddingPipelineComponent`: one embedding pipeline declared in a `defs.yaml`.
 
-The fields mirror `EmbeddingPipeline`'s and resolve into the same object, so a YAML pipeline
-and a Python one build the same assets, checks and sensors. The embedding model's field is
-`embedding_model`: a field named `model` would shadow `Resolvable.model()`.
+Its schema is derived from `EmbeddingPipeline`'s fields (names, types, defaults and the
+descriptions of its docstring) and from the options of the backend and store resources, so a
+field added there is a YAML field here too, described the same way. Only what YAML cannot
+carry stays in Python: a corpus function and a translator (YAML shapes asset specs with
+Dagster's `post_processing` instead), and a backend's nested `gcs` resource.
 """
 
-from dataclasses import dataclass, field
+import dataclasses
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 import dagster as dg
 
-from embed_assets.backends.base import BatchBackend
-from embed_assets.backends.local.resource import LocalBatchBackend
-from embed_assets.backends.vertex import VertexBatchBackend
+from embed_assets.components.resources import BackendConfig, StoreConfig
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
-from embed_assets.errors import ConfigError
+from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.pipeline.docs import field_descriptions
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
-from embed_assets.store.base import EmbeddingStore
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
-from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+PYTHON_ONLY = frozenset({"translator"})  # YAML: Dagster's post_processing
+# a field named `model` would shadow `Resolvable.model()`: the attribute is renamed, not the key
+RENAMED = {"model": "embedding_model"}
 
 
-@dataclass
-class BackendConfig(dg.Resolvable):
-    """Where the batch jobs run.
+class BigQueryCorpus(dg.Model):
+    """A BigQuery query as the corpus (`corpus: {sql: ..., project: ...}`)."""
 
-    Attributes:
-        type: `local` (jobs on this machine) or `vertex` (Vertex AI batch prediction).
-        workdir: the local backend's folder for job records and staging.
-        max_running_jobs: local jobs run at once; the rest wait in PENDING.
-        project: the Google Cloud project of Vertex jobs.
-        location: the Vertex AI region.
-        staging_uri: the `gs://` prefix for request and prediction files, or a `bq://project.dataset`
-            for prompts and prediction tables.
-    """
-
-    type: Literal["local", "vertex"] = "local"
-    workdir: str = ".embed-assets"
-    max_running_jobs: int = 1
-    project: str | None = None
-    location: str = "us-central1"
-    staging_uri: str | None = None
-
-    def build(self, root: Path) -> BatchBackend:
-        """Returns the backend resource; a relative workdir is below `root`."""
-        if self.type == "local":
-            return LocalBatchBackend(
-                workdir=str(root / self.workdir), max_running_jobs=self.max_running_jobs
-            )
-        if not self.project or not self.staging_uri:
-            raise ConfigError("backend type vertex needs project and staging_uri")
-        return VertexBatchBackend(
-            project=self.project, location=self.location, staging_uri=self.staging_uri
-        )
-
-
-@dataclass
-class StoreConfig(dg.Resolvable):
-    """Where the embedding table lives.
-
-    Attributes:
-        type: `duckdb` (a DuckDB file) or `bigquery` (a BigQuery dataset).
-        path: the DuckDB file; a relative path is below the component's folder.
-        project: the Google Cloud project of the BigQuery dataset.
-        dataset: the BigQuery dataset (created if missing).
-        location: the BigQuery location of the dataset (None: BigQuery's default).
-    """
-
-    type: Literal["duckdb", "bigquery"] = "duckdb"
-    path: str = ".embed-assets/embeddings.duckdb"
-    project: str | None = None
-    dataset: str | None = None
+    sql: str
+    project: str
     location: str | None = None
 
-    def build(self, root: Path) -> EmbeddingStore:
-        """Returns the store resource."""
-        if self.type == "bigquery":
-            if not self.project or not self.dataset:
-                raise ConfigError("store type bigquery needs project and dataset")
-            return BigQueryEmbeddingStore(
-                project=self.project, dataset=self.dataset, location=self.location
-            )
-        return DuckDBEmbeddingStore(path=str(root / self.path))
+
+class UpstreamCorpus(dg.Model):
+    """An upstream asset whose value is a DataFrame, as the corpus (`corpus: {asset: a/b}`)."""
+
+    asset: str
 
 
-@dg.scaffold_with(EmbeddingPipelineScaffolder)
-@dataclass
-class EmbeddingPipelineComponent(dg.Component, dg.Resolvable):
-    """A corpus kept embedded in a table by batch embedding jobs, as assets, checks and sensors.
+def _corpus(
+    context: dg.ResolutionContext, value: str | BigQueryCorpus | UpstreamCorpus
+) -> str | BigQueryQuery | dg.AssetKey:
+    if isinstance(value, BigQueryCorpus):
+        return BigQueryQuery(sql=value.sql, project=value.project, location=value.location)
+    if isinstance(value, UpstreamCorpus):
+        return dg.AssetKey.from_user_string(value.asset)
+    return value
 
-    `dg scaffold defs embed_assets.EmbeddingPipelineComponent <name>` writes a `defs.yaml` to
-    start from. Each field is described on `EmbeddingPipeline`; a relative `corpus` path, backend
-    `workdir` or store `path` is taken from the component's folder.
-    """
 
-    name: str
-    corpus: str
-    id_column: str = "id"
-    text_column: str = "content"
-    title_column: str | None = None
-    embedding_model: str | None = None
-    task_type: str | None = "RETRIEVAL_DOCUMENT"
-    output_dimensionality: int | None = None
-    max_prompts_per_job: int | None = None
-    max_rejected_fraction: float = 0.05
-    max_deleted_fraction: float = 0.5
-    min_coverage: float = 0.99
-    sensor_interval_seconds: int = 30
-    encoding: str = "utf-8"
-    observe_cron: str | None = "* * * * *"
-    automation_condition: Annotated[
-        dg.AutomationCondition | None,
-        dg.Resolver.default(
-            model_field_type=str | None,
-            description="When corpus and batch job refresh by themselves, e.g. "
-            "'{{ automation_condition.on_cron(\"0 3 * * *\") }}' (default: eager).",
-        ),
-    ] = field(default_factory=dg.AutomationCondition.eager)
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
+def _annotated(kind: Any, resolver: dg.Resolver) -> Any:
+    """`Annotated[kind, resolver]` for a type known only when the module loads."""
+    return Annotated[kind, resolver]
+
+
+def _as_given(context: dg.ResolutionContext, value: Any) -> Any:
+    return value  # templates are rendered before a resolver is called
+
+
+SPECIAL: Mapping[str, tuple[Any, Any]] = {  # field -> (YAML type, resolver function or None)
+    "corpus": (str | BigQueryCorpus | UpstreamCorpus, _corpus),
+    # a template: '{{ automation_condition.on_cron("0 3 * * *") }}'
+    "automation_condition": (str | None, None),
+}
+
+
+def _pipeline_fields() -> list[tuple[str, Any, Any]]:
+    """The Component's fields: every YAML-able pipeline field, then the resource blocks."""
+    hints = typing.get_type_hints(EmbeddingPipeline)
+    described = field_descriptions(EmbeddingPipeline)
+    out: list[tuple[str, Any, Any]] = []
+    for spec in dataclasses.fields(EmbeddingPipeline):
+        if spec.name in PYTHON_ONLY:
+            continue
+        yaml_type, resolve = SPECIAL.get(spec.name, (None, None))
+        options: dict[str, Any] = {"description": described[spec.name]}
+        if spec.name in RENAMED:  # a default resolver would drop the YAML name
+            options["model_field_name"] = spec.name
+            yaml_type, resolve = hints[spec.name], resolve or _as_given
+        if yaml_type is not None:
+            options["model_field_type"] = yaml_type
+        resolver = dg.Resolver(resolve, **options) if resolve else dg.Resolver.default(**options)
+        annotation = _annotated(hints[spec.name], resolver)
+        if spec.default is not dataclasses.MISSING:
+            default: Any = dataclasses.field(default=spec.default)
+        elif spec.default_factory is not dataclasses.MISSING:
+            default = dataclasses.field(default_factory=spec.default_factory)
+        else:
+            default = dataclasses.field()
+        out.append((RENAMED.get(spec.name, spec.name), annotation, default))
+    out.append(("backend", BackendConfig, dataclasses.field(default_factory=BackendConfig)))
+    out.append(("store", StoreConfig, dataclasses.field(default_factory=StoreConfig)))
+    return out
+
+
+class _PipelineComponent(dg.Component, dg.Resolvable):
+    """The methods of `EmbeddingPipelineComponent` (its fields are derived below)."""
 
     def pipeline(self, root: Path) -> EmbeddingPipeline:
-        """The `EmbeddingPipeline` these fields describe."""
-        corpus = self.corpus
-        if "://" not in corpus and not Path(corpus).is_absolute():
-            corpus = str(root / corpus)
-        return EmbeddingPipeline(
-            name=self.name,
-            corpus=corpus,
-            model=self.embedding_model,
-            task_type=self.task_type,
-            id_column=self.id_column,
-            text_column=self.text_column,
-            title_column=self.title_column,
-            output_dimensionality=self.output_dimensionality,
-            max_prompts_per_job=self.max_prompts_per_job,
-            max_rejected_fraction=self.max_rejected_fraction,
-            max_deleted_fraction=self.max_deleted_fraction,
-            min_coverage=self.min_coverage,
-            sensor_interval_seconds=self.sensor_interval_seconds,
-            encoding=self.encoding,
-            observe_cron=self.observe_cron,
-            automation_condition=self.automation_condition,
-        )
+        """The `EmbeddingPipeline` these fields describe; a relative corpus path is below `root`."""
+        values = {
+            spec.name: getattr(self, RENAMED.get(spec.name, spec.name))
+            for spec in dataclasses.fields(EmbeddingPipeline)
+            if spec.name not in PYTHON_ONLY
+        }
+        corpus = values["corpus"]
+        if isinstance(corpus, str) and "://" not in corpus and not Path(corpus).is_absolute():
+            values["corpus"] = str(root / corpus)
+        return EmbeddingPipeline(**values)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """Builds the pipeline's assets, checks and sensors with its own resources."""
         root = Path(context.path)
+        blocks: Any = self  # the derived fields `backend` and `store`
         return self.pipeline(root).build_definitions(
-            backend=self.backend.build(root), store=self.store.build(root)
+            backend=blocks.backend.build(root), store=blocks.store.build(root)
         )
+
+
+EmbeddingPipelineComponent = dg.scaffold_with(EmbeddingPipelineScaffolder)(
+    dataclasses.make_dataclass(
+        "EmbeddingPipelineComponent",
+        _pipeline_fields(),
+        bases=(_PipelineComponent,),
+        kw_only=True,
+        namespace={
+            "__module__": __name__,
+            "__doc__": """A corpus kept embedded in a table by batch embedding jobs, as assets,
+    checks and sensors.
+
+    `dg scaffold defs embed_assets.EmbeddingPipelineComponent <name>` writes a `defs.yaml` to
+    start from. Every field is `EmbeddingPipeline`'s, with the same name and description (see
+    `dg list components --json` or the README); a relative `corpus` path, backend `workdir` or
+    store `path` is taken from the component's folder. `backend` and `store` take `type` and
+    the options of the resource of that type.
+    """,
+        },
+    )
+)

@@ -8,7 +8,7 @@ _ATTRIBUTES: dict[str, Any] = {
     "corpus": "docs.jsonl",
     "id_column": "id",
     "text_column": "content",
-    "embedding_model": "lexical-hash",
+    "model": "lexical-hash",
     "backend": {"type": "local", "workdir": ".embed-assets"},
     "store": {"type": "duckdb", "path": ".embed-assets/embeddings.duckdb"},
 }

@@ -8,7 +8,6 @@ submits nothing and deletes nothing; the message says which rule and how to allo
 from dataclasses import dataclass
 
 from embed_assets.errors import RefreshRefused
-from embed_assets.jobs.plan import Plan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,18 +32,6 @@ class RefreshLimits:
 def rejected_fraction(rejected: int, rows: int) -> float:
     """The fraction of rows rejected (0 for an empty corpus)."""
     return rejected / rows if rows else 0.0
-
-
-def check_refresh(plan: Plan, limits: RefreshLimits, *, pipeline: str) -> None:
-    """Refuses a refresh that would lose data (see `check_refresh_counts`)."""
-    check_refresh_counts(
-        rows=len(plan.manifest),
-        rejected=int((plan.manifest["reason"].notna()).sum()),
-        stored_rows=plan.stored_rows,
-        deleted_rows=plan.deleted_rows,
-        limits=limits,
-        pipeline=pipeline,
-    )
 
 
 def check_refresh_counts(

@@ -105,39 +105,25 @@ class SubmissionHandler:
             RefreshRefused: the refresh would lose data (see `check_refresh_counts`).
             TableOwnedError: another pipeline owns the table this one maps to.
         """
-        placement = placement or InProcessPlacement()
-        pipeline = settings.pipeline
+        placement, pipeline = placement or InProcessPlacement(), settings.pipeline
         backend.validate_model(
             model=settings.model, output_dimensionality=settings.output_dimensionality
         )
         _claim(store, settings, log=log)
         rows = placement.planning(corpus=corpus, backend=backend, store=store, settings=settings)
         counts = rows.diff()
-        check_refresh_counts(
-            rows=counts.corpus_rows,
-            rejected=counts.rejected,
-            stored_rows=counts.stored,
-            deleted_rows=counts.deleted,
-            limits=limits or RefreshLimits(),
-            pipeline=pipeline,
-        )
+        _check_limits(counts, limits or RefreshLimits(), pipeline=pipeline)
         submission_id = submission_id_for(pipeline, run_id, counts)
-        paid = adopt_paid_jobs(
+        unfinished, landed_rows = _use_paid_jobs(
             backend=backend,
             store=store,
             rows=rows,
-            pipeline=pipeline,
-            model=settings.model,
+            settings=settings,
             submission_id=submission_id,
             log=log,
         )
-        landed_rows = 0
-        if paid.finished:  # land what they wrote, then diff again: those rows are now stored
-            landed_rows = rows.land_paid(paid.finished, log=log)
-            store.record_consumed_jobs(pipeline, [job.name for job in paid.finished])
+        if landed_rows:  # those rows are stored now: diff again
             counts = rows.diff()
-        if not settings.keep_staging:  # landed or of no use: their request and output files go
-            discard_staged_files(backend=backend, jobs=[*paid.finished, *paid.given_up], log=log)
         staging = backend.staging()
         submission = _record(
             submission_id,
@@ -149,23 +135,22 @@ class SubmissionHandler:
             warehouse=placement.warehouse,
         )
         dealt = NOTHING_DEALT
-        if submission.needs_landing or counts.prompts or paid.unfinished:
+        if submission.needs_landing or counts.prompts or unfinished:  # else: nothing to do
             limit = settings.max_prompts_per_job or backend.max_prompts_per_job(settings.model)
-            dealt = rows.deal(submission=submission, adopted=paid.unfinished, limit=limit)
-        submission = dataclasses.replace(
-            submission,
-            prompts=dealt.prompts,
-            characters=dealt.characters,
-            adopted_prompts=dealt.adopted_texts,
-        )
+            dealt = rows.deal(submission=submission, adopted=unfinished, limit=limit)
         return cls(
             backend=backend,
-            submission=submission,
+            submission=dataclasses.replace(
+                submission,
+                prompts=dealt.prompts,
+                characters=dealt.characters,
+                adopted_prompts=dealt.adopted_texts,
+            ),
             placement=placement,
             rows=rows,
             dealt=dealt,
             settings=settings,
-            adopted=paid.unfinished,
+            adopted=unfinished,
         )
 
     def submit(self, *, log: Log) -> Submission:
@@ -288,6 +273,49 @@ class SubmissionHandler:
             )
         _switch_when_covered(store, report, min_coverage=min_coverage, log=log)
         return report
+
+
+def _check_limits(counts: PlanCounts, limits: RefreshLimits, *, pipeline: str) -> None:
+    """Refuses a refresh that would lose data, before anything is paid (`check_refresh_counts`)."""
+    check_refresh_counts(
+        rows=counts.corpus_rows,
+        rejected=counts.rejected,
+        stored_rows=counts.stored,
+        deleted_rows=counts.deleted,
+        limits=limits,
+        pipeline=pipeline,
+    )
+
+
+def _use_paid_jobs(
+    *,
+    backend: BatchBackend,
+    store: EmbeddingStore,
+    rows: PlanningRows,
+    settings: SubmissionSettings,
+    submission_id: str,
+    log: Log,
+) -> tuple[list[HeldTexts], int]:
+    """Lands what finished earlier jobs wrote (see `adopt_paid_jobs`).
+
+    Returns the unfinished jobs to wait for, and the rows landed from the finished ones.
+    """
+    paid = adopt_paid_jobs(
+        backend=backend,
+        store=store,
+        rows=rows,
+        pipeline=settings.pipeline,
+        model=settings.model,
+        submission_id=submission_id,
+        log=log,
+    )
+    landed_rows = 0
+    if paid.finished:  # whatever state they ended in, the rows they wrote are paid for
+        landed_rows = rows.land_paid(paid.finished, log=log)
+        store.record_consumed_jobs(settings.pipeline, [job.name for job in paid.finished])
+    if not settings.keep_staging:  # landed or of no use: their request and output files go
+        discard_staged_files(backend=backend, jobs=[*paid.finished, *paid.given_up], log=log)
+    return paid.unfinished, landed_rows
 
 
 def _claim(store: EmbeddingStore, settings: SubmissionSettings, *, log: Log) -> None:

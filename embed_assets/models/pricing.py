@@ -59,15 +59,15 @@ def estimate_cost(model: str, *, characters: int, tokens: int | None = None) -> 
         return CostEstimate(
             usd, f"{characters} characters at ${price.per_million_characters}/1M characters"
         )
-    assert price.per_million_tokens is not None
+    per_million_tokens = price.per_million_tokens or 0.0  # a price has one of the two
     if tokens is None:
         guessed = int(characters / CHARACTERS_PER_TOKEN)
         return CostEstimate(
-            guessed / 1e6 * price.per_million_tokens,
+            guessed / 1e6 * per_million_tokens,
             f"about {guessed} tokens (characters / {CHARACTERS_PER_TOKEN:g}) at "
-            f"${price.per_million_tokens}/1M tokens",
+            f"${per_million_tokens}/1M tokens",
         )
     return CostEstimate(
-        tokens / 1e6 * price.per_million_tokens,
-        f"{tokens} tokens at ${price.per_million_tokens}/1M tokens",
+        tokens / 1e6 * per_million_tokens,
+        f"{tokens} tokens at ${per_million_tokens}/1M tokens",
     )

@@ -7,7 +7,7 @@ metadata they write is built in `metadata`, their checks in `checks`.
 import hashlib
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
@@ -31,14 +31,17 @@ from embed_assets.models.pricing import estimate_cost
 from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
-from embed_assets.pipeline.spec import PipelineSpec
+from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
 from embed_assets.pipeline.warehouse import warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.warehouse.corpus import WarehouseCorpus
 
+if TYPE_CHECKING:  # the pipeline builds these; they only read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+
 
 def build_assets(
-    spec: PipelineSpec,
+    spec: "EmbeddingPipeline",
     *,
     backend_kind: str | None = None,
     store_kind: str | None = None,
@@ -65,6 +68,22 @@ def build_assets(
     ]
 
 
+def asset_arguments(spec: "EmbeddingPipeline", asset: str, *, kinds: set[str]) -> dict[str, Any]:
+    """The `@dg.asset` arguments of one asset from its (translated) spec, plus `kinds`."""
+    shaped = spec.asset_spec(asset)
+    return {
+        "key": shaped.key,
+        "group_name": shaped.group_name,
+        "owners": list(shaped.owners) or None,
+        "tags": dict(shaped.tags) or None,
+        "description": shaped.description,
+        "automation_condition": shaped.automation_condition,
+        "metadata": dict(shaped.metadata) or None,
+        "kinds": (set(shaped.kinds) | kinds) or None,
+        "code_version": shaped.code_version,
+    }
+
+
 def corpus_version(frame: pd.DataFrame) -> str:
     """A fingerprint of the corpus's (id, content hash) set: row order does not change it.
 
@@ -86,21 +105,19 @@ def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
 
-def _corpus_asset(spec: PipelineSpec, *, warehouse_staging: str | None) -> dg.AssetsDefinition:
+def _corpus_asset(
+    spec: "EmbeddingPipeline", *, warehouse_staging: str | None
+) -> dg.AssetsDefinition:
     upstream = spec.corpus if isinstance(spec.corpus, dg.AssetKey) else None
     ins = {"source": dg.AssetIn(key=upstream)} if upstream is not None else {}
 
     @dg.asset(
-        key=spec.corpus_key,
+        **asset_arguments(
+            spec, CORPUS_ASSET, kinds={"bigquery" if warehouse_staging else "pandas"}
+        ),
         ins=ins,
         deps=[spec.source_key] if spec.source_key else None,
-        automation_condition=spec.automation_condition,
-        group_name=spec.names.group,
-        kinds={"bigquery"} if warehouse_staging else {"pandas"},
         check_specs=corpus_check_specs(spec),
-        description=f"The corpus from {spec.describe_source()}, normalized to id, content, "
-        "title, with a content hash per row. Rows that cannot be embedded stay in the frame with "
-        "the reason they were rejected.",
     )
     def corpus(
         context: dg.AssetExecutionContext, config: RefreshConfig, **inputs: pd.DataFrame
@@ -141,22 +158,15 @@ def _corpus_asset(spec: PipelineSpec, *, warehouse_staging: str | None) -> dg.As
 
 
 def _batch_job_asset(
-    spec: PipelineSpec, *, kinds: set[str], placement: RowPlacement
+    spec: "EmbeddingPipeline", *, kinds: set[str], placement: RowPlacement
 ) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
-        key=spec.batch_job_key,
+        **asset_arguments(spec, BATCH_JOB_ASSET, kinds=kinds),
         ins={"corpus": dg.AssetIn(key=spec.corpus_key)},
-        automation_condition=spec.automation_condition,
-        group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
-        kinds=kinds or None,
         pool=names.pool,
-        description="Submits batch embedding jobs for the rows the table lacks and returns at "
-        "once; its metadata is the submission record the sensor follows. One run at a time "
-        "plans and submits: a second one fails, naming the first (or waits, if the pool has a "
-        "limit of 1).",
     )
     def embedding_batch_job(
         context: dg.AssetExecutionContext,
@@ -199,7 +209,7 @@ def _batch_job_asset(
 
 def _plan_and_submit(
     context: dg.AssetExecutionContext,
-    spec: PipelineSpec,
+    spec: "EmbeddingPipeline",
     config: RefreshConfig,
     corpus: pd.DataFrame | WarehouseCorpus,
     placement: RowPlacement,
@@ -232,7 +242,9 @@ def _plan_and_submit(
         raise to_failure(error) from error
 
 
-def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Submission | None:
+def _submission_to_land(
+    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline"
+) -> Submission | None:
     """The submission a run lands: the one its tag names (the sensor's run), else the latest."""
     wanted = context.run.tags.get(md.RUN_TAG_SUBMISSION)
     if wanted:
@@ -246,7 +258,7 @@ def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineSpec) -
 
 
 def _nothing_to_land(
-    context: dg.AssetExecutionContext, spec: PipelineSpec, handler: SubmissionHandler
+    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline", handler: SubmissionHandler
 ) -> str | None:
     """Why this run lands nothing (a sentence), or None when it should land the submission."""
     submission = handler.submission
@@ -268,20 +280,15 @@ def _nothing_to_land(
 
 
 def _embeddings_asset(
-    spec: PipelineSpec, *, kinds: set[str], placement: RowPlacement
+    spec: "EmbeddingPipeline", *, kinds: set[str], placement: RowPlacement
 ) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
-        key=spec.embeddings_key,
+        **asset_arguments(spec, EMBEDDINGS_ASSET, kinds=kinds),
         deps=[spec.batch_job_key],
-        group_name=names.group,
         required_resource_keys={names.backend_key, names.store_key},
-        kinds=kinds or None,
         output_required=False,
-        description="The embedding table, updated from the latest submission's prediction files: "
-        "new rows upserted, rows that left the corpus deleted, failed rows recorded. While the "
-        "jobs run, a run of this asset lands nothing and succeeds (the sensor lands them).",
     )
     def embeddings(context: dg.AssetExecutionContext) -> Iterator[Any]:
         backend: BatchBackend = getattr(context.resources, names.backend_key)
@@ -316,7 +323,7 @@ def _embeddings_asset(
 
 def _land(
     context: dg.AssetExecutionContext,
-    spec: PipelineSpec,
+    spec: "EmbeddingPipeline",
     handler: SubmissionHandler,
     store: EmbeddingStore,
 ) -> Iterator[dg.MaterializeResult]:

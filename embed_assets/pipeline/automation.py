@@ -9,16 +9,20 @@ refreshes everything downstream.
 """
 
 import warnings
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.bigquery import BigQueryQuery, bigquery_fingerprint
-from embed_assets.pipeline.spec import PipelineSpec
+from embed_assets.pipeline.names import SOURCE_ASSET
 from embed_assets.staging.files import storage_for
 
+if TYPE_CHECKING:  # the pipeline builds these; they only read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
-def build_source_asset(spec: PipelineSpec) -> dg.SourceAsset | None:
+
+def build_source_asset(spec: "EmbeddingPipeline") -> dg.SourceAsset | None:
     """The observable source of a file, `gs://` or BigQuery corpus (None for other corpora)."""
     key, location = spec.source_key, spec.corpus
     if key is None or not isinstance(location, str | BigQueryQuery):
@@ -46,18 +50,23 @@ def build_source_asset(spec: PipelineSpec) -> dg.SourceAsset | None:
     shown = location if isinstance(location, str) else location.sql
     with warnings.catch_warnings():  # observable source assets are beta in Dagster
         warnings.simplefilter("ignore", dg.BetaWarning)
+        shaped = spec.asset_spec(SOURCE_ASSET)
         return dg.observable_source_asset(
             key=key,
-            group_name=spec.names.group,
-            description=f"The corpus at {shown}, observed "
-            + (f"on the schedule {spec.observe_cron!r}" if spec.observe_cron else "on request")
-            + ": its data version changes whenever the source does.",
-            metadata={"dagster/uri": shown} if isinstance(location, str) else {"query": shown},
+            group_name=shaped.group_name,
+            description=shaped.description,
+            tags=dict(shaped.tags) or None,
+            metadata={
+                **({"dagster/uri": shown} if isinstance(location, str) else {"query": shown}),
+                **shaped.metadata,
+            },
             automation_condition=condition,
         )(observe)
 
 
-def build_automation_sensor(spec: PipelineSpec) -> dg.AutomationConditionSensorDefinition | None:
+def build_automation_sensor(
+    spec: "EmbeddingPipeline",
+) -> dg.AutomationConditionSensorDefinition | None:
     """The sensor that evaluates the source's and the assets' automation conditions.
 
     Running from the start, so a `dagster dev` refreshes by itself with no switch to flip.

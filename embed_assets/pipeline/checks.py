@@ -1,13 +1,15 @@
 """The asset checks of a pipeline: their specs, and their results from what a step measured."""
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.jobs.guard import rejected_fraction
-from embed_assets.pipeline.spec import PipelineSpec
+
+if TYPE_CHECKING:  # the pipeline builds these; they only read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
 REJECTED_ROWS = "rejected_rows"
 COVERAGE = "coverage"
@@ -16,7 +18,7 @@ FINITE_VALUES = "finite_values"
 ROWS_ACCOUNTED = "rows_accounted"
 
 
-def corpus_check_specs(spec: PipelineSpec) -> list[dg.AssetCheckSpec]:
+def corpus_check_specs(spec: "EmbeddingPipeline") -> list[dg.AssetCheckSpec]:
     """The corpus asset's checks."""
     return [
         dg.AssetCheckSpec(
@@ -30,7 +32,7 @@ def corpus_check_specs(spec: PipelineSpec) -> list[dg.AssetCheckSpec]:
 
 
 def rejected_rows_result(
-    spec: PipelineSpec, *, rejected: int, rows: int, allowed: bool = False
+    spec: "EmbeddingPipeline", *, rejected: int, rows: int, allowed: bool = False
 ) -> dg.AssetCheckResult:
     """Passes when at most `max_rejected_fraction` of the corpus rows were rejected.
 
@@ -65,7 +67,7 @@ def rejected_rows_result(
     )
 
 
-def build_embeddings_checks(spec: PipelineSpec) -> dg.AssetChecksDefinition:
+def build_embeddings_checks(spec: "EmbeddingPipeline") -> dg.AssetChecksDefinition:
     """The embeddings asset's checks, run after each landing from what the landing measured.
 
     They are a step of their own, so a run in which `embeddings` lands nothing (its jobs are
@@ -118,7 +120,7 @@ def build_embeddings_checks(spec: PipelineSpec) -> dg.AssetChecksDefinition:
 
 
 def embeddings_check_results(
-    spec: PipelineSpec, landing: Mapping[str, Any]
+    spec: "EmbeddingPipeline", landing: Mapping[str, Any]
 ) -> list[dg.AssetCheckResult]:
     """The embeddings checks from a landing record (see `metadata.landing_record`).
 

@@ -1,17 +1,31 @@
-"""The job sensor's cursor: a typed record serialized with Dagster's own serializer."""
+"""The job sensor's cursor: a typed record, kept as plain JSON with a versioned marker.
 
+Plain JSON, not Dagster's serdes (whose registration is not public API): the marker tells an
+embed_assets cursor from anything else a sensor's cursor may hold, and a cursor of another
+version, or a corrupt one, is logged and replaced by a fresh one.
+"""
+
+import dataclasses
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import dagster as dg
-from dagster_shared.record import copy, record
-from dagster_shared.serdes import whitelist_for_serdes
+import orjson
 
+from embed_assets.errors import EmbedAssetsError
 from embed_assets.jobs.polling import PollResult
 
+CURSOR_MARKER = "embed_assets/job_sensor_cursor"  # its value is the format's version
+CURSOR_VERSION = 1
 
-@whitelist_for_serdes
+
+class CursorUnreadable(EmbedAssetsError, ValueError):
+    """A sensor cursor that is not an embed_assets cursor of this version."""
+
+
 class SensorOutcome(Enum):
     """The sensor's final word on a submission; a submission with an outcome is not polled."""
 
@@ -34,8 +48,7 @@ class SensorOutcome(Enum):
         }[self]
 
 
-@whitelist_for_serdes
-@record
+@dataclass(frozen=True)
 class JobSensorCursor:
     """What the sensor remembers between ticks: one submission and its jobs' last states.
 
@@ -47,21 +60,55 @@ class JobSensorCursor:
     """
 
     submission_id: str | None = None
-    states: Mapping[str, str] = {}
+    states: Mapping[str, str] = field(default_factory=dict)
     outcome: SensorOutcome | None = None
     resume_at: int = 0
 
     def with_poll(self, result: PollResult) -> "JobSensorCursor":
         """Returns the cursor after a round of polling."""
-        return copy(self, states=dict(result.states), resume_at=result.resume_at)
+        return dataclasses.replace(self, states=dict(result.states), resume_at=result.resume_at)
 
     def with_outcome(self, outcome: SensorOutcome) -> "JobSensorCursor":
         """Returns the cursor with the sensor's final word on the submission."""
-        return copy(self, outcome=outcome)
+        return dataclasses.replace(self, outcome=outcome)
 
     def serialize(self) -> str:
         """Returns the cursor as a string for `SensorResult(cursor=...)`."""
-        return dg.serialize_value(self)
+        return orjson.dumps(
+            {
+                CURSOR_MARKER: CURSOR_VERSION,
+                "submission_id": self.submission_id,
+                "states": dict(self.states),
+                "outcome": self.outcome.value if self.outcome else None,
+                "resume_at": self.resume_at,
+            }
+        ).decode()
+
+    @classmethod
+    def parse(cls, text: str) -> "JobSensorCursor":
+        """Reads `serialize`'s output.
+
+        Raises:
+            CursorUnreadable: the text is not such a cursor (orjson raises a ValueError too).
+        """
+        data: Any = orjson.loads(text)
+        if not isinstance(data, dict) or data.get(CURSOR_MARKER) != CURSOR_VERSION:
+            raise CursorUnreadable(f"not an {CURSOR_MARKER} cursor of version {CURSOR_VERSION}")
+        states = data.get("states") or {}
+        if not isinstance(states, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in states.items()
+        ):
+            raise CursorUnreadable("states is not a mapping of job names to states")
+        submission_id, resume_at = data.get("submission_id"), data.get("resume_at", 0)
+        if not isinstance(submission_id, str | None) or not isinstance(resume_at, int):
+            raise CursorUnreadable("submission_id or resume_at has the wrong type")
+        outcome = data.get("outcome")
+        return cls(
+            submission_id=submission_id,
+            states=states,
+            outcome=SensorOutcome(outcome) if outcome is not None else None,
+            resume_at=resume_at,
+        )
 
 
 def read_cursor(
@@ -71,8 +118,8 @@ def read_cursor(
     if not text:
         return JobSensorCursor()
     try:
-        return dg.deserialize_value(text, JobSensorCursor)
-    except Exception as error:  # JSON, serdes and field checks each raise their own kind
+        return JobSensorCursor.parse(text)
+    except (ValueError, TypeError) as error:  # orjson's JSONDecodeError is a ValueError
         if log is not None:
             log.warning(f"Failed to interpret cursor {text[:200]!r} ({error}); starting afresh")
         return JobSensorCursor()

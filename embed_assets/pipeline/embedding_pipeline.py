@@ -1,25 +1,53 @@
-"""`EmbeddingPipeline`: one corpus → batch job → sensor → embedding table, as Dagster definitions."""
+"""`EmbeddingPipeline`: one corpus → batch job → sensor → embedding table, as Dagster definitions.
 
-from dataclasses import dataclass
+Every field of a pipeline is declared and documented here, once. The YAML Component derives
+its schema from this class (`components.embedding_pipeline`), and the assets, checks and
+sensors are built from it (`pipeline.assets`, `pipeline.checks`, `pipeline.sensor`).
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from embed_assets.backends.base import BatchBackend
+from embed_assets.bigquery.client import is_bigquery_uri
+from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
+from embed_assets.corpus.hashing import normalized_corpus
+from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.validation import CorpusColumns, validate_corpus
+from embed_assets.errors import ConfigError
+from embed_assets.jobs.settings import SubmissionSettings
+from embed_assets.models.catalog import model_spec, vector_dimension
+from embed_assets.models.registry import default_local_model
 from embed_assets.pipeline.assets import build_assets
 from embed_assets.pipeline.automation import build_automation_sensor, build_source_asset
 from embed_assets.pipeline.checks import build_embeddings_checks
+from embed_assets.pipeline.names import (
+    ASSETS,
+    BATCH_JOB_ASSET,
+    CORPUS_ASSET,
+    EMBEDDINGS_ASSET,
+    SOURCE_ASSET,
+    PipelineNames,
+    check_pipeline_name,
+    pipeline_names,
+)
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
-from embed_assets.pipeline.spec import PipelineSpec
+from embed_assets.pipeline.translator import AssetSpecTranslator
 from embed_assets.pipeline.warehouse import row_placement, warehouse_staging
 from embed_assets.store.base import EmbeddingStore
 
+CorpusSource = str | BigQueryQuery | Callable[[], pd.DataFrame] | dg.AssetKey
+
 
 @dataclass(frozen=True, kw_only=True)
-class EmbeddingPipeline(PipelineSpec):
-    """One corpus kept embedded in one table, as Dagster assets, checks and a sensor.
-
-    Every field is described on `PipelineSpec`.
+class EmbeddingPipeline:
+    """One corpus kept embedded in one table, as Dagster assets, checks and sensors.
 
     Example:
         ```python
@@ -28,12 +56,263 @@ class EmbeddingPipeline(PipelineSpec):
             backend=LocalBatchBackend(), store=DuckDBEmbeddingStore()
         )
         ```
+
+    Attributes:
+        name: Pipeline name (letters, digits, `_`): the default asset key prefix and group,
+            and the sensor, resource key and table names, all derive from it.
+        corpus: A JSONL / CSV / Parquet path or `gs://` URI, a BigQuery table
+            (`bq://project.dataset.table`) or `BigQueryQuery`, a function returning a
+            DataFrame, or the key of an upstream asset whose value is a DataFrame.
+        model: Embedding model; defaults to all-MiniLM-L6-v2 when the `local` extra is
+            installed, else the lexical hashing model.
+        task_type: Sent with every prompt, e.g. `RETRIEVAL_DOCUMENT`.
+        id_column: The corpus column holding unique row ids.
+        text_column: The corpus column holding the text to embed.
+        title_column: Optional column holding a title sent with each text.
+        output_dimensionality: Requested vector length (None: the model's own).
+        auto_truncate: Let the model cut long inputs (else such rows fail and are reported).
+        max_prompts_per_job: Prompts per batch job; defaults to the model's per-job limit.
+        max_rejected_fraction: Above this fraction of rejected rows the corpus check fails and
+            blocks the refresh: nothing is submitted or deleted.
+        max_deleted_fraction: A refresh that would delete more than this fraction of the
+            stored rows submits nothing and deletes nothing.
+        min_coverage: The coverage check warns below this fraction of accepted rows embedded;
+            after a change of model, dimension or task type, the new vectors replace the old
+            ones only once they cover this fraction.
+        sensor_interval_seconds: Seconds between sensor ticks.
+        encoding: Text encoding of a CSV or JSONL corpus file.
+        keep_staging: Keep request and prediction files after landing (default: they are
+            deleted once landed; each submission's manifest is always kept).
+        automation_condition: When `corpus` and `embedding_batch_job` refresh by themselves
+            (default `AutomationCondition.eager()`: as soon as the source changes; e.g.
+            `AutomationCondition.on_cron("0 3 * * *")` for nightly; None: only on request).
+        observe_cron: How often a corpus file, `gs://` object or BigQuery source is observed
+            (a cheap fingerprint: size and mtime, generation and MD5, or the tables'
+            last-modified times); None: never by itself.
+        backend_key: Resource key of the batch backend (default `<name>_embedding_backend`).
+        store_key: Resource key of the embedding store (default `<name>_embedding_store`).
+        key_prefix: The asset keys' prefix (default: the name), e.g. `["search", "docs"]` for
+            `search/docs/embeddings`; the sensor and the landing follow it.
+        group_name: The asset group of every asset of the pipeline (default: the name).
+        owners: Owners of every asset of the pipeline (`team:search`, `ana@example.com`).
+        tags: Tags of every asset of the pipeline.
+        descriptions: A description per asset, replacing the default one; keys are `source`,
+            `corpus`, `embedding_batch_job` and `embeddings`.
+        translator: An `AssetSpecTranslator` that changes anything else of each asset's spec
+            (Python only; YAML uses Dagster's `post_processing`).
     """
+
+    name: str
+    corpus: CorpusSource
+    model: str | None = None
+    task_type: str | None = "RETRIEVAL_DOCUMENT"
+    id_column: str = "id"
+    text_column: str = "content"
+    title_column: str | None = None
+    output_dimensionality: int | None = None
+    auto_truncate: bool = True
+    max_prompts_per_job: int | None = None
+    max_rejected_fraction: float = 0.05
+    max_deleted_fraction: float = 0.5
+    min_coverage: float = 0.99
+    sensor_interval_seconds: int = 30
+    encoding: str = "utf-8"
+    keep_staging: bool = False
+    automation_condition: dg.AutomationCondition | None = field(
+        default_factory=dg.AutomationCondition.eager
+    )
+    observe_cron: str | None = "* * * * *"
+    backend_key: str | None = None
+    store_key: str | None = None
+    key_prefix: Sequence[str] | str | None = None
+    group_name: str | None = None
+    owners: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+    translator: AssetSpecTranslator | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        check_pipeline_name(self.name)  # refused here, where the user first gives it
+        spec = model_spec(self.resolved_model)
+        spec.check_dimensionality(self.output_dimensionality)
+        if self.max_prompts_per_job is not None and self.max_prompts_per_job < 1:
+            raise ConfigError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
+        for fraction in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
+            if not 0.0 <= getattr(self, fraction) <= 1.0:
+                raise ConfigError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")
+        unknown = sorted(set(self.descriptions) - set(ASSETS))
+        if unknown:
+            raise ConfigError(
+                f"descriptions names no asset of a pipeline: {', '.join(unknown)} (the assets are "
+                f"{', '.join(ASSETS)})"
+            )
+        self.names  # noqa: B018  (checks key_prefix and group_name here, where they are given)
+
+    # -- names and asset specs --------------------------------------------------------------
+
+    @cached_property
+    def names(self) -> PipelineNames:
+        """Every name derived from the pipeline's name (asset prefix, group, sensor, table)."""
+        prefix = [self.key_prefix] if isinstance(self.key_prefix, str) else self.key_prefix
+        return pipeline_names(
+            self.name,
+            backend_key=self.backend_key,
+            store_key=self.store_key,
+            key_prefix=prefix,
+            group_name=self.group_name,
+        )
+
+    def asset_spec(self, asset: str) -> dg.AssetSpec:
+        """The spec of one of the pipeline's assets (`corpus`, ...), after the translator.
+
+        Its key, group, owners, tags, description and automation condition are what the
+        asset is built with; the sensor, the checks and the landing find it by this key.
+        """
+        return self._asset_specs[asset]
+
+    @cached_property
+    def _asset_specs(self) -> dict[str, dg.AssetSpec]:
+        specs = {}
+        for asset in ASSETS:
+            refreshes = asset in (CORPUS_ASSET, BATCH_JOB_ASSET)
+            spec = dg.AssetSpec(
+                key=dg.AssetKey(self.names.asset_path(asset)),
+                group_name=self.names.group,
+                owners=list(self.owners),
+                tags=dict(self.tags),
+                description=self.descriptions.get(asset) or self._default_description(asset),
+                automation_condition=self.automation_condition if refreshes else None,
+            )
+            specs[asset] = (
+                self.translator.get_asset_spec(asset=asset, spec=spec) if self.translator else spec
+            )
+        return specs
+
+    def _default_description(self, asset: str) -> str:
+        if asset == SOURCE_ASSET:
+            cron = self.observe_cron
+            shown = self.corpus.sql if isinstance(self.corpus, BigQueryQuery) else self.corpus
+            return (
+                f"The corpus at {shown}, observed "
+                + (f"on the schedule {cron!r}" if cron else "on request")
+                + ": its data version changes whenever the source does."
+            )
+        if asset == CORPUS_ASSET:
+            return (
+                f"The corpus from {self.describe_source()}, normalized to id, content, title, "
+                "with a content hash per row. Rows that cannot be embedded stay in the frame with "
+                "the reason they were rejected."
+            )
+        if asset == BATCH_JOB_ASSET:
+            return (
+                "Submits batch embedding jobs for the rows the table lacks and returns at once; "
+                "its metadata is the submission record the sensor follows. One run at a time "
+                "plans and submits: a second one fails, naming the first (or waits, if the pool "
+                "has a limit of 1)."
+            )
+        return (
+            "The embedding table, updated from the latest submission's prediction files: new "
+            "rows upserted, rows that left the corpus deleted, failed rows recorded. While the "
+            "jobs run, a run of this asset lands nothing and succeeds (the sensor lands them)."
+        )
+
+    @property
+    def corpus_key(self) -> dg.AssetKey:
+        """Key of the corpus asset (`<prefix>/corpus`)."""
+        return self.asset_spec(CORPUS_ASSET).key
+
+    @property
+    def source_key(self) -> dg.AssetKey | None:
+        """Key of the observed corpus file, object or BigQuery source (`<prefix>/source`)."""
+        if isinstance(self.corpus, str | BigQueryQuery):
+            return self.asset_spec(SOURCE_ASSET).key
+        return None
+
+    @property
+    def batch_job_key(self) -> dg.AssetKey:
+        """Key of the batch-job asset (`<prefix>/embedding_batch_job`)."""
+        return self.asset_spec(BATCH_JOB_ASSET).key
+
+    @property
+    def embeddings_key(self) -> dg.AssetKey:
+        """Key of the embeddings asset (`<prefix>/embeddings`); depend on it downstream."""
+        return self.asset_spec(EMBEDDINGS_ASSET).key
+
+    @property
+    def sensor_name(self) -> str:
+        """Name of the job-completion sensor."""
+        return self.names.sensor
+
+    # -- what the pipeline reads and asks for --------------------------------------------------
+
+    @property
+    def resolved_model(self) -> str:
+        """The model in use, after applying the default."""
+        return self.model or default_local_model()
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors in the table."""
+        return vector_dimension(self.resolved_model, self.output_dimensionality)
+
+    @property
+    def columns(self) -> CorpusColumns:
+        """The corpus columns in use."""
+        return CorpusColumns(self.id_column, self.text_column, self.title_column)
+
+    @property
+    def submission_settings(self) -> SubmissionSettings:
+        """What every submission of this pipeline asks for."""
+        return SubmissionSettings(
+            pipeline=self.name,
+            model=self.resolved_model,
+            task_type=self.task_type,
+            output_dimensionality=self.output_dimensionality,
+            auto_truncate=self.auto_truncate,
+            max_prompts_per_job=self.max_prompts_per_job,
+            keep_staging=self.keep_staging,
+        )
+
+    def load_corpus(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Loads the raw corpus from its source."""
+        if isinstance(self.corpus, dg.AssetKey):
+            if upstream is None:
+                raise ConfigError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
+            return upstream
+        if isinstance(self.corpus, BigQueryQuery):
+            return read_bigquery_corpus(self.corpus)
+        if isinstance(self.corpus, str) and is_bigquery_uri(self.corpus):
+            return read_bigquery_corpus(self.corpus)
+        if isinstance(self.corpus, str):
+            return read_corpus_file(self.corpus, encoding=self.encoding)
+        return self.corpus()
+
+    def describe_source(self) -> str:
+        """A short description of the corpus source for messages."""
+        if isinstance(self.corpus, dg.AssetKey):
+            return f"asset {self.corpus.to_user_string()}"
+        if isinstance(self.corpus, str):
+            return self.corpus
+        if isinstance(self.corpus, BigQueryQuery):
+            return self.corpus.describe()
+        return getattr(self.corpus, "__name__", "corpus function")
+
+    def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Validates and hashes a raw corpus (see `corpus.normalized_corpus`)."""
+        validated = validate_corpus(raw, self.columns, source=self.describe_source())
+        return normalized_corpus(
+            validated,
+            model=self.resolved_model,
+            task_type=self.task_type,
+            output_dimensionality=self.output_dimensionality,
+        )
+
+    # -- Dagster definitions -------------------------------------------------------------------
 
     def build_definitions(
         self, *, backend: BatchBackend | None = None, store: EmbeddingStore | None = None
     ) -> dg.Definitions:
-        """Builds the assets, asset checks and sensor of this pipeline.
+        """Builds the assets, asset checks and sensors of this pipeline.
 
         Args:
             backend: the batch backend resource, bound to `backend_key` (omit it to bind it
@@ -71,3 +350,8 @@ class EmbeddingPipeline(PipelineSpec):
             ],
             resources=resources,
         )
+
+
+def pipeline_fields() -> list[dataclasses.Field[Any]]:
+    """The pipeline's fields, in declaration order (the Component mirrors every one)."""
+    return list(dataclasses.fields(EmbeddingPipeline))

@@ -11,6 +11,7 @@ line-by-line parser in `lines`, which accepts every variant and names the offend
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import orjson
@@ -20,8 +21,7 @@ from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse
 from embed_assets.predictions.bigquery import read_prediction_table
 from embed_assets.predictions.columns import batch_from_table
 from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines
-from embed_assets.staging.base import Storage
-from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.staging.base import Storage, TableStorage
 from embed_assets.staging.files import list_uri_jsonl, storage_for
 
 _STATISTICS = "STRUCT(token_count BIGINT, truncated BOOLEAN)"
@@ -125,8 +125,8 @@ def read_prediction_object(storage: Storage, uri: str, *, lenient: bool = False)
     A `bq://` URI is a BigQuery prediction table, read through the staging's client.
     """
     if is_bigquery_uri(uri):
-        if isinstance(storage, BigQueryStorage):
-            return read_prediction_table(storage.client, uri, lenient=lenient)
+        if storage.holds_tables:  # a BigQuery staging: its client reads the table
+            return read_prediction_table(cast(TableStorage, storage).client, uri, lenient=lenient)
         with bigquery_client(project=parse_table_uri(uri).project) as client:
             return read_prediction_table(client, uri, lenient=lenient)
     if not uri.startswith("gs://"):

@@ -61,6 +61,19 @@ def table_name(pipeline: str) -> str:
     return name if not name[0].isdigit() else f"t_{name}"
 
 
+def generation_tables(table: str, *, building: bool) -> tuple[str, str]:
+    """The names of one generation's rows table and failures table.
+
+    Failed rows are in `_failures__<table>` in every store (`_next_failures__<table>` for a
+    generation being built, whose rows are `_next__<table>`; DuckDB keeps those beside the
+    live table as `<table>#next`). A pipeline's table name never starts with `_` (see
+    `table_name`), so none collides with these.
+    """
+    if building:
+        return f"_next__{table}", f"_next_failures__{table}"
+    return table, f"_failures__{table}"
+
+
 @dataclass(frozen=True)
 class TableIdentity:
     """Who owns a table, and what its vectors are.

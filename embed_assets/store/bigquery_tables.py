@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from google.cloud import bigquery
 
-from embed_assets.store.base import Generations, TableIdentity
+from embed_assets.store.base import Generations, TableIdentity, generation_tables
 
 OWNERS = "_embed_assets_tables"
 CONSUMED = "_embed_assets_consumed_jobs"
@@ -121,12 +121,14 @@ class Tables:
 
 def live_tables(table: str) -> Tables:
     """The live generation's tables."""
-    return Tables(rows=table, failures=f"_failures__{table}")
+    rows, failures = generation_tables(table, building=False)
+    return Tables(rows=rows, failures=failures)
 
 
 def next_tables(table: str) -> Tables:
     """The tables of the generation being built."""
-    return Tables(rows=f"_next__{table}", failures=f"_next_failures__{table}")
+    rows, failures = generation_tables(table, building=True)
+    return Tables(rows=rows, failures=failures)
 
 
 def generations_from(row: tuple[object, ...] | None) -> Generations:

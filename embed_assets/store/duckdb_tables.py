@@ -1,14 +1,17 @@
 """The tables of a DuckDB embedding store: their names, their DDL, the generations record.
 
-Bookkeeping tables carry a `#`, which no pipeline's table name can hold, so no pipeline can
-collide with them; a generation being built lives beside the live table as `<table>#next`.
+Failed rows are in `_failures__<table>` (`_next_failures__<table>` for a generation being
+built), as in every store (`store.base.generation_tables`); a generation being built lives
+beside the live table as `<table>#next`, and the store's own bookkeeping tables carry a `#`,
+which no pipeline's table name can hold. Files written before 0.2 named the failures tables
+`<table>#failures` and `<table>#next#failures`: they are renamed when the store opens the file.
 """
 
 from dataclasses import dataclass
 
 import duckdb
 
-from embed_assets.store.base import Generations, TableIdentity
+from embed_assets.store.base import Generations, TableIdentity, generation_tables
 
 TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -66,12 +69,18 @@ class Tables:
 
 def live_tables(table: str) -> Tables:
     """The live generation's tables."""
-    return Tables(rows=f'"{table}"', failures=f'"{table}#failures"', raw=table)
+    rows, failures = generation_tables(table, building=False)
+    return Tables(rows=f'"{rows}"', failures=f'"{failures}"', raw=rows)
 
 
 def next_tables(table: str) -> Tables:
-    """The tables of the generation being built."""
-    return Tables(rows=f'"{table}#next"', failures=f'"{table}#next#failures"', raw=f"{table}#next")
+    """The tables of the generation being built (its rows beside the live ones, `#next`)."""
+    _, failures = generation_tables(table, building=True)
+    return Tables(rows=f'"{table}#next"', failures=f'"{failures}"', raw=f"{table}#next")
+
+
+# the failures tables' names before 0.2, by their suffix: (of the generation being built?)
+_FORMER_SUFFIXES = {"failures": False, "next#failures": True}
 
 
 def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
@@ -117,3 +126,22 @@ def create_catalog(con: duckdb.DuckDBPyConnection) -> None:
         if old in former:
             con.execute(f"INSERT OR IGNORE INTO {new} SELECT {columns} FROM {old}")
             con.execute(f"DROP TABLE {old}")
+    _rename_former_tables(con)
+
+
+def _rename_former_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Renames the failures tables of files written before 0.2 (`<table>#failures`)."""
+    names = {
+        str(row[0])
+        for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    for name in sorted(names):
+        if name.startswith("embed_assets#") or "#" not in name:
+            continue
+        table, _, suffix = name.partition("#")
+        building = _FORMER_SUFFIXES.get(suffix)
+        if building is None:
+            continue
+        new = generation_tables(table, building=building)[1]
+        if new not in names:
+            con.execute(f'ALTER TABLE "{name}" RENAME TO "{new}"')

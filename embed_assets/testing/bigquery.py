@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Self
 
 from embed_assets.testing.gcs import free_port
-from embed_assets.testing.server import LocalServer, stop_process
+from embed_assets.testing.server import LocalServer, LocalServerError, stop_process
 
 ENVIRONMENT = ".venv-bigquery"  # built by `make bigquery-emulator`
 PYTHON_VARIABLE = "EMBED_ASSETS_BIGQUERY_PYTHON"
@@ -40,7 +40,7 @@ def emulator_python() -> Path:
         candidate = root / ENVIRONMENT / "bin" / "python"
         if candidate.exists():
             return candidate
-    raise RuntimeError(
+    raise LocalServerError(
         f"the BigQuery emulator's environment ({ENVIRONMENT}/) is missing: run "
         f"`make bigquery-emulator` in the checkout, or set {PYTHON_VARIABLE}"
     )
@@ -115,7 +115,7 @@ class BigQueryEmulator(LocalServer):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 tail = self._log_tail()
                 self.stop()
-                raise RuntimeError(f"the BigQuery emulator did not start on {self.url}: {tail}")
+                raise LocalServerError(f"the BigQuery emulator did not start on {self.url}: {tail}")
             time.sleep(0.1)
         return self
 

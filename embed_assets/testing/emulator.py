@@ -40,7 +40,7 @@ from embed_assets.testing.rest import (
     output_prefix,
     public_view,
 )
-from embed_assets.testing.server import LocalServer
+from embed_assets.testing.server import LocalServer, LocalServerError
 
 if TYPE_CHECKING:
     from embed_assets.backends.vertex import VertexBatchBackend
@@ -125,7 +125,7 @@ class VertexEmulator(LocalServer):
         if self._given_gcs_url:
             return self._given_gcs_url
         if self._gcs is None:
-            raise RuntimeError("the emulator is not started")
+            raise LocalServerError("the emulator is not started")
         return self._gcs.url
 
     def start(self) -> Self:
@@ -225,7 +225,8 @@ class VertexEmulator(LocalServer):
         number = project_number(project)
         with self._engines_lock:
             if (number, location) not in self._engines:
-                assert self._workdir is not None
+                if self._workdir is None:
+                    raise LocalServerError("the Vertex emulator is not started")
                 base = self._workdir / "projects" / number
                 self._engines[(number, location)] = LocalJobEngine(
                     base / "locations" / location,

@@ -4,6 +4,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from embed_assets.errors import ConfigError
+
 FinalState = Literal["FAILED", "EXPIRED", "CANCELLED", "PARTIALLY_SUCCEEDED"]
 
 _ERRORS: dict[str, dict[str, Any]] = {
@@ -125,7 +127,7 @@ class FaultPlan:
     def fail_next_calls(self, count: int, *, status: int = 429) -> None:
         """Answers the next `count` API calls with an HTTP error (429 or 503, say)."""
         if status not in _HTTP_STATUS:
-            raise ValueError(f"status={status}: choose one of {sorted(_HTTP_STATUS)}")
+            raise ConfigError(f"status={status}: choose one of {sorted(_HTTP_STATUS)}")
         with self._lock:
             self._failing_calls = count
             self._failing_status = status

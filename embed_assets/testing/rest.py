@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
+from embed_assets.errors import EmbedAssetsError
 from embed_assets.testing.faults import FaultPlan, JobFault
 
 _PATH = re.compile(
@@ -33,7 +34,7 @@ _INTERNAL_FIELDS = (
 )
 
 
-class ApiError(Exception):
+class ApiError(EmbedAssetsError):
     """An error answered in Google's JSON error shape."""
 
     def __init__(self, code: int, status: str, message: str) -> None:

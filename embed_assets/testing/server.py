@@ -4,6 +4,12 @@ import subprocess
 from types import TracebackType
 from typing import Self
 
+from embed_assets.errors import EmbedAssetsError
+
+
+class LocalServerError(EmbedAssetsError, RuntimeError):
+    """An emulator did not start or is not running; the message says which and where its log is."""
+
 
 class LocalServer:
     """A server on 127.0.0.1 for tests and users; `with Server() as server:` stops it at the end."""

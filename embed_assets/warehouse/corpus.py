@@ -14,7 +14,7 @@ from google.cloud import bigquery
 from embed_assets.bigquery.client import parse_table_uri, query_frame, query_rows, run_query
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
-from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.staging.base import TableStorage
 from embed_assets.warehouse.sql import (
     CORPUS_COUNTS_SQL,
     CORPUS_SQL,
@@ -73,7 +73,7 @@ def _schema(client: bigquery.Client, source: str) -> dict[str, str]:
 
 def stage_corpus(
     *,
-    staging: BigQueryStorage,
+    staging: TableStorage,
     pipeline: str,
     corpus: str | BigQueryQuery,
     columns: CorpusColumns,

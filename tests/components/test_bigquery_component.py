@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore, VertexBatchBackend
-from embed_assets.components import EmbeddingPipelineComponent
+from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
 from embed_assets.pipeline.warehouse import warehouse_staging
 
 YAML = """
@@ -13,7 +13,7 @@ name: docs
 corpus: bq://my-project.raw.docs
 id_column: doc_id
 text_column: body
-embedding_model: text-embedding-005
+model: text-embedding-005
 backend:
   type: vertex
   project: my-project

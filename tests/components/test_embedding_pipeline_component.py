@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from embed_assets.cli.runner import run_pipeline
-from embed_assets.components import EmbeddingPipelineComponent
+from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "embed_project"

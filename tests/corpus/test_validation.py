@@ -5,13 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from embed_assets.corpus import (
-    CorpusColumns,
-    CorpusError,
-    content_hashes,
-    read_corpus_file,
-    validate_corpus,
-)
+from embed_assets.corpus.hashing import content_hashes
+from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
 
 
 def test_bad_rows_are_rejected_with_their_reasons() -> None:

@@ -5,7 +5,8 @@ import pytest
 
 from embed_assets import BatchBackend, LocalBatchBackend
 from embed_assets.backends import vertex
-from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus
+from embed_assets.corpus.hashing import normalized_corpus
+from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
 from embed_assets.jobs.record import LABEL_SUBMISSION, Submission
 from embed_assets.jobs.rows import Shard

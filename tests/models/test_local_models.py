@@ -3,8 +3,12 @@
 import numpy as np
 import pytest
 
-from embed_assets.models import LEXICAL_MODEL, MINILM_MODEL, load_local_model
-from embed_assets.models.registry import minilm_available
+from embed_assets.models.registry import (
+    LEXICAL_MODEL,
+    MINILM_MODEL,
+    load_local_model,
+    minilm_available,
+)
 
 
 def test_lexical_model_is_deterministic_normalized_and_lexically_similar() -> None:

@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from embed_assets.store import embedding_rows
+from embed_assets.store.base import embedding_rows
 from embed_assets.testing import FaultyLocalBatchBackend
 from tests.helpers import make_corpus, materialize_submission, table, tick_until_requested
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from embed_assets import DuckDBEmbeddingStore
-from embed_assets.store import BigQueryEmbeddingStore
 from embed_assets.store.base import EmbeddingStore
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
 from embed_assets.testing.fixtures import BigQueryTestSpace
 
 

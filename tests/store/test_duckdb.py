@@ -33,7 +33,7 @@ def test_a_file_another_process_holds_briefly_is_waited_for(tmp_path: Path) -> N
 
 
 def test_a_file_held_too_long_is_one_line_naming_the_process(tmp_path: Path) -> None:
-    from embed_assets.store import StoreBusy
+    from embed_assets.store.duckdb import StoreBusy
 
     path = tmp_path / "e.duckdb"
     store = DuckDBEmbeddingStore(path=str(path), busy_timeout_seconds=0.5)
@@ -45,3 +45,22 @@ def test_a_file_held_too_long_is_one_line_naming_the_process(tmp_path: Path) -> 
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_a_file_with_the_former_failures_table_name_keeps_its_failed_rows(tmp_path: Path) -> None:
+    """Files before 0.2 kept failed rows in `docs#failures`; they are `_failures__docs` now."""
+    import duckdb
+
+    path = tmp_path / "e.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            'CREATE TABLE "docs#failures" (id VARCHAR, content_hash VARCHAR, reason VARCHAR, '
+            "recorded_at TIMESTAMPTZ)"
+        )
+        con.execute("""INSERT INTO "docs#failures" VALUES ('a', 'h', 'too long', now())""")
+    store = DuckDBEmbeddingStore(path=str(path))
+    assert store.failures("docs")[["id", "reason"]].values.tolist() == [["a", "too long"]]
+    with duckdb.connect(str(path)) as con:
+        listed = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    names = {row[0] for row in listed}
+    assert "_failures__docs" in names and "docs#failures" not in names

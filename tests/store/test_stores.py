@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embed_assets.store import embedding_rows
-from embed_assets.store.base import EmbeddingStore
+from embed_assets.store.base import EmbeddingStore, embedding_rows
 
 
 def rows(ids: list[str], hashes: list[str], vectors: list[list[float]]):  # type: ignore[no-untyped-def]

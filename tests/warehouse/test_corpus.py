@@ -4,10 +4,9 @@ import pandas as pd
 import pytest
 
 from embed_assets.bigquery.client import bigquery_client, query_frame
-from embed_assets.corpus import CorpusColumns, normalized_corpus, validate_corpus
 from embed_assets.corpus.bigquery import BigQueryQuery
-from embed_assets.corpus.hashing import hash_prefix
-from embed_assets.corpus.validation import CorpusError
+from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
+from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
 from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from embed_assets.warehouse.corpus import stage_corpus

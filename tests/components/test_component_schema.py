@@ -1,0 +1,114 @@
+"""The Component's schema is EmbeddingPipeline's: every field, the same names and words."""
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from embed_assets import (
+    BigQueryEmbeddingStore,
+    BigQueryQuery,
+    DuckDBEmbeddingStore,
+    EmbeddingPipeline,
+    EmbeddingPipelineComponent,
+    LocalBatchBackend,
+    VertexBatchBackend,
+)
+from embed_assets.components.embedding_pipeline import PYTHON_ONLY
+from embed_assets.components.resources import NOT_IN_YAML
+from embed_assets.errors import ConfigError
+from embed_assets.pipeline.docs import field_descriptions
+
+BLOCKS = {
+    "backend": (LocalBatchBackend, VertexBatchBackend),
+    "store": (DuckDBEmbeddingStore, BigQueryEmbeddingStore),
+}
+
+
+def _schema() -> dict:  # type: ignore[type-arg]
+    return EmbeddingPipelineComponent.model().model_json_schema()
+
+
+def test_every_pipeline_field_is_documented_on_the_exported_class() -> None:
+    documented = field_descriptions(EmbeddingPipeline)
+    names = [field.name for field in dataclasses.fields(EmbeddingPipeline)]
+    assert [name for name in names if not documented.get(name)] == []
+    assert set(documented) == set(names)  # no description of a field that is gone
+
+
+def test_every_pipeline_field_is_a_yaml_field_with_its_name_and_description() -> None:
+    """A field added to EmbeddingPipeline and not to the Component fails here."""
+    properties = _schema()["properties"]
+    documented = field_descriptions(EmbeddingPipeline)
+    expected = {f.name for f in dataclasses.fields(EmbeddingPipeline)} - PYTHON_ONLY
+    assert expected - set(properties) == set()
+    assert set(properties) - expected == {"backend", "store"}
+    for name in expected:
+        assert properties[name].get("description") == documented[name], name
+    assert "model" in properties and "embedding_model" not in properties
+
+
+def test_every_resource_option_is_settable_in_its_block() -> None:
+    defs = _schema()["$defs"]
+    for block, resources in BLOCKS.items():
+        model = next(v for k, v in defs.items() if k.lower().startswith(block))
+        for resource in resources:
+            for name, option in resource.model_fields.items():
+                if name in NOT_IN_YAML:
+                    continue
+                assert name in model["properties"], (block, name)
+                assert (option.description or "") in model["properties"][name]["description"]
+
+
+def test_yaml_takes_each_kind_of_corpus_and_every_option(tmp_path: Path) -> None:
+    query = EmbeddingPipelineComponent.resolve_from_yaml(
+        "name: docs\ncorpus: {sql: 'SELECT 1', project: p}\nmodel: lexical-hash\n"
+    )
+    assert query.pipeline(tmp_path).corpus == BigQueryQuery(sql="SELECT 1", project="p")
+    upstream = EmbeddingPipelineComponent.resolve_from_yaml(
+        "name: docs\ncorpus: {asset: raw/docs}\nmodel: lexical-hash\n"
+    )
+    assert upstream.pipeline(tmp_path).corpus == dg.AssetKey(["raw", "docs"])
+    full = EmbeddingPipelineComponent.resolve_from_yaml(
+        """
+name: docs
+corpus: docs.jsonl
+model: lexical-hash
+auto_truncate: false
+keep_staging: true
+key_prefix: [search, docs]
+group_name: search
+owners: [team:search]
+tags: {tier: gold}
+descriptions: {embeddings: Vectors of the docs.}
+backend:
+  type: vertex
+  project: p
+  staging_uri: gs://bucket/embed
+  api_endpoint: http://127.0.0.1:1
+  timeout_seconds: 5
+  retry_attempts: 2
+  cancel_superseded: false
+"""
+    )
+    pipeline = full.pipeline(tmp_path)
+    assert (pipeline.auto_truncate, pipeline.keep_staging) == (False, True)
+    assert pipeline.corpus == str(tmp_path / "docs.jsonl")
+    assert pipeline.embeddings_key == dg.AssetKey(["search", "docs", "embeddings"])
+    backend = full.backend.build(tmp_path)
+    assert isinstance(backend, VertexBatchBackend)
+    assert (backend.timeout_seconds, backend.retry_attempts, backend.cancel_superseded) == (
+        5,
+        2,
+        False,
+    )
+    assert backend.api_endpoint == "http://127.0.0.1:1"
+
+
+def test_an_option_of_another_resource_type_is_refused_in_one_line(tmp_path: Path) -> None:
+    component = EmbeddingPipelineComponent.resolve_from_yaml(
+        "name: docs\ncorpus: docs.jsonl\nbackend: {type: local, staging_uri: 'gs://b/p'}\n"
+    )
+    with pytest.raises(ConfigError, match="backend type local takes no staging_uri"):
+        component.backend.build(tmp_path)
