@@ -56,30 +56,11 @@ def _imported(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
     return found
 
 
-def _typing_only(tree: ast.Module) -> set[int]:
-    """Ids of the import nodes under `if TYPE_CHECKING:` (read by type checkers, never run)."""
-    return {
-        id(node)
-        for block in ast.walk(tree)
-        if isinstance(block, ast.If)
-        and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
-        for statement in block.body
-        for node in ast.walk(statement)
-    }
-
-
 def _graph() -> dict[str, set[str]]:
-    """Edges module -> imported module, leaving out a package importing its own children.
-
-    Imports under `if TYPE_CHECKING:` are left out: they name types and run nothing.
-    """
+    """Edges module -> imported module, leaving out a package importing its own children."""
     graph: dict[str, set[str]] = {name: set() for name in MODULES}
     for name, path in MODULES.items():
-        tree = ast.parse(path.read_text())
-        typing_only = _typing_only(tree)
-        for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for target in _imported(name, node):
                     if target != name and not target.startswith(name + "."):

@@ -7,7 +7,7 @@ metadata they write is built in `metadata`, their checks in `checks`.
 import hashlib
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -32,16 +32,14 @@ from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_resul
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
+from embed_assets.pipeline.view import PipelineView
 from embed_assets.pipeline.warehouse import warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.warehouse.corpus import WarehouseCorpus
 
-if TYPE_CHECKING:  # the pipeline builds these; they only read it
-    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
-
 
 def build_assets(
-    spec: "EmbeddingPipeline",
+    spec: PipelineView,
     *,
     backend_kind: str | None = None,
     store_kind: str | None = None,
@@ -68,7 +66,7 @@ def build_assets(
     ]
 
 
-def asset_arguments(spec: "EmbeddingPipeline", asset: str, *, kinds: set[str]) -> dict[str, Any]:
+def asset_arguments(spec: PipelineView, asset: str, *, kinds: set[str]) -> dict[str, Any]:
     """The `@dg.asset` arguments of one asset from its (translated) spec, plus `kinds`."""
     shaped = spec.asset_spec(asset)
     return {
@@ -105,9 +103,7 @@ def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
 
-def _corpus_asset(
-    spec: "EmbeddingPipeline", *, warehouse_staging: str | None
-) -> dg.AssetsDefinition:
+def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.AssetsDefinition:
     upstream = spec.corpus if isinstance(spec.corpus, dg.AssetKey) else None
     ins = {"source": dg.AssetIn(key=upstream)} if upstream is not None else {}
 
@@ -158,7 +154,7 @@ def _corpus_asset(
 
 
 def _batch_job_asset(
-    spec: "EmbeddingPipeline", *, kinds: set[str], placement: RowPlacement
+    spec: PipelineView, *, kinds: set[str], placement: RowPlacement
 ) -> dg.AssetsDefinition:
     names = spec.names
 
@@ -209,7 +205,7 @@ def _batch_job_asset(
 
 def _plan_and_submit(
     context: dg.AssetExecutionContext,
-    spec: "EmbeddingPipeline",
+    spec: PipelineView,
     config: RefreshConfig,
     corpus: pd.DataFrame | WarehouseCorpus,
     placement: RowPlacement,
@@ -242,9 +238,7 @@ def _plan_and_submit(
         raise to_failure(error) from error
 
 
-def _submission_to_land(
-    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline"
-) -> Submission | None:
+def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineView) -> Submission | None:
     """The submission a run lands: the one its tag names (the sensor's run), else the latest."""
     wanted = context.run.tags.get(md.RUN_TAG_SUBMISSION)
     if wanted:
@@ -258,7 +252,7 @@ def _submission_to_land(
 
 
 def _nothing_to_land(
-    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline", handler: SubmissionHandler
+    context: dg.AssetExecutionContext, spec: PipelineView, handler: SubmissionHandler
 ) -> str | None:
     """Why this run lands nothing (a sentence), or None when it should land the submission."""
     submission = handler.submission
@@ -280,7 +274,7 @@ def _nothing_to_land(
 
 
 def _embeddings_asset(
-    spec: "EmbeddingPipeline", *, kinds: set[str], placement: RowPlacement
+    spec: PipelineView, *, kinds: set[str], placement: RowPlacement
 ) -> dg.AssetsDefinition:
     names = spec.names
 
@@ -323,7 +317,7 @@ def _embeddings_asset(
 
 def _land(
     context: dg.AssetExecutionContext,
-    spec: "EmbeddingPipeline",
+    spec: PipelineView,
     handler: SubmissionHandler,
     store: EmbeddingStore,
 ) -> Iterator[dg.MaterializeResult]:

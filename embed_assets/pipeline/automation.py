@@ -9,20 +9,17 @@ refreshes everything downstream.
 """
 
 import warnings
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.bigquery import BigQueryQuery, bigquery_fingerprint
 from embed_assets.pipeline.names import SOURCE_ASSET
+from embed_assets.pipeline.view import PipelineView
 from embed_assets.staging.files import storage_for
 
-if TYPE_CHECKING:  # the pipeline builds these; they only read it
-    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
-
-def build_source_asset(spec: "EmbeddingPipeline") -> dg.SourceAsset | None:
+def build_source_asset(spec: PipelineView) -> dg.SourceAsset | None:
     """The observable source of a file, `gs://` or BigQuery corpus (None for other corpora)."""
     key, location = spec.source_key, spec.corpus
     if key is None or not isinstance(location, str | BigQueryQuery):
@@ -65,7 +62,7 @@ def build_source_asset(spec: "EmbeddingPipeline") -> dg.SourceAsset | None:
 
 
 def build_automation_sensor(
-    spec: "EmbeddingPipeline",
+    spec: PipelineView,
 ) -> dg.AutomationConditionSensorDefinition | None:
     """The sensor that evaluates the source's and the assets' automation conditions.
 

@@ -1,15 +1,13 @@
 """The asset checks of a pipeline: their specs, and their results from what a step measured."""
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.jobs.guard import rejected_fraction
-
-if TYPE_CHECKING:  # the pipeline builds these; they only read it
-    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+from embed_assets.pipeline.view import PipelineView
 
 REJECTED_ROWS = "rejected_rows"
 COVERAGE = "coverage"
@@ -18,7 +16,7 @@ FINITE_VALUES = "finite_values"
 ROWS_ACCOUNTED = "rows_accounted"
 
 
-def corpus_check_specs(spec: "EmbeddingPipeline") -> list[dg.AssetCheckSpec]:
+def corpus_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
     """The corpus asset's checks."""
     return [
         dg.AssetCheckSpec(
@@ -32,7 +30,7 @@ def corpus_check_specs(spec: "EmbeddingPipeline") -> list[dg.AssetCheckSpec]:
 
 
 def rejected_rows_result(
-    spec: "EmbeddingPipeline", *, rejected: int, rows: int, allowed: bool = False
+    spec: PipelineView, *, rejected: int, rows: int, allowed: bool = False
 ) -> dg.AssetCheckResult:
     """Passes when at most `max_rejected_fraction` of the corpus rows were rejected.
 
@@ -67,7 +65,7 @@ def rejected_rows_result(
     )
 
 
-def build_embeddings_checks(spec: "EmbeddingPipeline") -> dg.AssetChecksDefinition:
+def build_embeddings_checks(spec: PipelineView) -> dg.AssetChecksDefinition:
     """The embeddings asset's checks, run after each landing from what the landing measured.
 
     They are a step of their own, so a run in which `embeddings` lands nothing (its jobs are
@@ -120,7 +118,7 @@ def build_embeddings_checks(spec: "EmbeddingPipeline") -> dg.AssetChecksDefiniti
 
 
 def embeddings_check_results(
-    spec: "EmbeddingPipeline", landing: Mapping[str, Any]
+    spec: PipelineView, landing: Mapping[str, Any]
 ) -> list[dg.AssetCheckResult]:
     """The embeddings checks from a landing record (see `metadata.landing_record`).
 

@@ -11,7 +11,7 @@ rows, and the one lifecycle plans, submits and lands with SQL (`WarehousePlaceme
 
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 
@@ -26,18 +26,16 @@ from embed_assets.jobs.rows import RowPlacement
 from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.checks import rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
+from embed_assets.pipeline.view import PipelineView
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.store.base import EmbeddingStore, store_warehouse
 from embed_assets.warehouse.corpus import stage_corpus
 from embed_assets.warehouse.placement import WarehousePlacement
 
-if TYPE_CHECKING:  # the pipeline builds these; they only read it
-    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
-
 
 def warehouse_staging(
-    spec: "EmbeddingPipeline", backend: BatchBackend | None, store: EmbeddingStore | None
+    spec: PipelineView, backend: BatchBackend | None, store: EmbeddingStore | None
 ) -> str | None:
     """The `bq://project.dataset` staging of a warehouse-native pipeline, else None."""
     corpus = spec.corpus
@@ -57,7 +55,7 @@ def warehouse_staging(
 
 
 def row_placement(
-    spec: "EmbeddingPipeline", backend: BatchBackend | None, store: EmbeddingStore | None
+    spec: PipelineView, backend: BatchBackend | None, store: EmbeddingStore | None
 ) -> RowPlacement:
     """Where the pipeline's rows live with this backend and store: the warehouse, or here."""
     if warehouse_staging(spec, backend, store) is not None:
@@ -67,7 +65,7 @@ def row_placement(
 
 def warehouse_corpus_outputs(
     context: dg.AssetExecutionContext,
-    spec: "EmbeddingPipeline",
+    spec: PipelineView,
     config: RefreshConfig,
     staging_uri: str,
 ) -> Iterator[Any]:
