@@ -4,9 +4,9 @@ The sensor and the assets only ever see these types, never an SDK's, so every ba
 (local, Vertex) is interchangeable behind them.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
@@ -137,6 +137,8 @@ class JobStatus:
         text = f"{self.display_name or self.name}: {self.state.value} ({counts})"
         if self.error is not None:
             text += f" error {self.error.code}: {self.error.message}"
+        if self.state is JobState.PAUSED:
+            text += "; paused on Vertex AI, waited for until it resumes or is cancelled"
         return text
 
 
@@ -213,6 +215,14 @@ def _output_location(info: Mapping[str, Any]) -> str | None:
         prefix = "" if str(dataset).startswith("bq://") else "bq://"
         return f"{prefix}{dataset}.{table}"
     return None
+
+
+def earliest(jobs: Sequence[JobStatus]) -> JobStatus:
+    """The job created first (one without a create time counts as the newest)."""
+    return min(jobs, key=lambda job: (job.create_time is None, job.create_time or _EPOCH))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def as_int(value: Any, default: int = 0) -> int:

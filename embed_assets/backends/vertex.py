@@ -10,6 +10,7 @@ objects, which is what the service sends for failed jobs.
 """
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from functools import partial
@@ -26,6 +27,7 @@ from embed_assets.backends.base import (
     BackendUnavailable,
     JobRequest,
     JobStatus,
+    earliest,
 )
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
 from embed_assets.errors import ConfigError
@@ -38,6 +40,27 @@ from embed_assets.staging.files import GcsStorage, split_gs_uri
 
 RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
 LIST_PAGE_SIZE = 100
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What google-genai re-raises when the network fails after its retries.
+
+    httpx's and httpx2's own exceptions (neither derives from `OSError`), google-auth's
+    `TransportError` (a failed token refresh), and `OSError` itself.
+    """
+    found: list[type[BaseException]] = [OSError]
+    for module in ("httpx", "httpx2"):
+        try:
+            found.append(__import__(module).HTTPError)
+        except (ImportError, AttributeError):
+            continue
+    try:
+        from google.auth.exceptions import TransportError
+
+        found.append(TransportError)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 class _LastResponse:
@@ -196,8 +219,18 @@ class VertexBatchBackend(dg.ConfigurableResource):
                 "or BigQuery; use gs://bucket/prefix or bq://project.dataset"
             ) from None
 
+    @property
+    def endpoint(self) -> str:
+        """The base URL the API calls go to."""
+        return self.api_endpoint or f"https://{self.location}-aiplatform.googleapis.com"
+
     def _call(self, call: Callable[[], Any], what: str) -> dict[str, Any]:
-        """Makes one SDK call and returns the raw JSON the service answered."""
+        """Makes one SDK call and returns the raw JSON the service answered.
+
+        Raises:
+            BackendUnavailable: no answer (a network error, or 408/429/5xx after the retries).
+            BackendError: the service refused the request.
+        """
         from google.genai import errors
 
         self._last.clear()
@@ -212,8 +245,11 @@ class VertexBatchBackend(dg.ConfigurableResource):
                     f"{text} (after {self.retry_attempts} attempts)"
                 ) from error
             raise BackendError(text) from error
-        except OSError as error:  # connection refused or reset after every retry
-            raise BackendUnavailable(f"{what}: {error}") from error
+        except _transport_errors() as error:  # refused, reset, timed out: after every retry
+            cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            raise BackendUnavailable(
+                f"{what}: Vertex AI at {self.endpoint} is unreachable ({cause})"
+            ) from error
         return self._last.json()
 
     # -- the BatchBackend protocol -------------------------------------------------------------
@@ -240,27 +276,59 @@ class VertexBatchBackend(dg.ConfigurableResource):
         return model_spec(model).max_prompts_per_job
 
     def submit(self, request: JobRequest) -> JobStatus:
-        """Creates one batch job; `modelParameters` and labels travel in `extra_body`."""
+        """Creates one batch job, and never two: a create whose answer is lost is not resent.
+
+        Vertex's create takes no request id, so a create that timed out or lost its connection
+        may have made the job. Each create is sent once (the SDK's retry is off for it); after
+        a lost answer the job is looked up by its labels, and created again only if it is not
+        there. Labels, and the legacy models' `modelParameters`, travel in `extra_body`.
+
+        Raises:
+            BackendUnavailable: Vertex did not answer; no job with the shard's labels exists,
+                or it could not be looked up (a retry of the run re-attaches to it).
+            BackendError: Vertex refused the job.
+        """
         from google.genai import types
 
-        parameters: dict[str, Any] = {"autoTruncate": request.auto_truncate}
-        if request.output_dimensionality:
-            parameters["outputDimensionality"] = request.output_dimensionality
+        body: dict[str, Any] = {"labels": dict(request.labels)}
+        if model_spec(request.model).schema is RequestSchema.LEGACY:
+            # Gemini embedding reads these from each line's embed_content_config instead
+            parameters: dict[str, Any] = {"autoTruncate": request.auto_truncate}
+            if request.output_dimensionality:
+                parameters["outputDimensionality"] = request.output_dimensionality
+            body["modelParameters"] = parameters
         config = types.CreateBatchJobConfig(
             display_name=request.display_name,
             dest=request.output_uri_prefix,
             http_options=types.HttpOptions(
-                extra_body={"modelParameters": parameters, "labels": dict(request.labels)}
+                extra_body=body, retry_options=types.HttpRetryOptions(attempts=1)
             ),
         )
         client = self.genai_client()
-        raw = self._call(
-            lambda: client.batches.create(
-                model=request.model, src=request.input_uri, config=config
-            ),
-            f"creating batch job {request.display_name}",
+        what = f"creating batch job {request.display_name}"
+        for attempt in range(1, max(1, self.retry_attempts) + 1):
+            try:
+                raw = self._call(
+                    lambda: client.batches.create(
+                        model=request.model, src=request.input_uri, config=config
+                    ),
+                    what,
+                )
+                return JobStatus.from_rest(raw)
+            except BackendUnavailable as error:
+                lost = error
+            time.sleep(self._retry_delay(attempt))
+            found = self.find_jobs(request.labels)  # did the lost create make the job?
+            if found:
+                return earliest(found)
+        raise BackendUnavailable(
+            f"{lost}; no job with its labels exists after {self.retry_attempts} attempts"
         )
-        return JobStatus.from_rest(raw)
+
+    def _retry_delay(self, attempt: int) -> float:
+        return min(
+            self.retry_max_delay_seconds, self.retry_initial_delay_seconds * 2 ** (attempt - 1)
+        )
 
     def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
         """Lists the jobs carrying all of `labels`, every page."""

@@ -15,18 +15,23 @@ from collections.abc import Callable, Mapping, Sequence
 import dagster as dg
 
 from embed_assets.backends.base import BatchBackend, JobStatus
-from embed_assets.errors import SubmissionError, SubmissionSuperseded
+from embed_assets.errors import BackendError, SubmissionError, SubmissionSuperseded
 from embed_assets.jobs.adopt import adopt_paid_jobs
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
 from embed_assets.jobs.guard import RefreshLimits, check_refresh_counts
 from embed_assets.jobs.in_process import InProcessPlacement
-from embed_assets.jobs.landing import LandingReport, check_finished, land_submission
+from embed_assets.jobs.landing import (
+    LandingReport,
+    check_finished,
+    land_submission,
+    switch_when_covered,
+)
 from embed_assets.jobs.polling import PollResult, poll_jobs
 from embed_assets.jobs.record import Submission, SubmittedJob, label_value
 from embed_assets.jobs.retention import discard_staged_files
 from embed_assets.jobs.rows import Dealt, HeldTexts, PlanCounts, PlanningRows, RowPlacement
 from embed_assets.jobs.settings import SubmissionSettings, table_identity
-from embed_assets.jobs.submit import submit_shards
+from embed_assets.jobs.submit import cancel_duplicates, submit_shards
 from embed_assets.store.base import EmbeddingStore, same_vectors
 
 Log = Callable[[str], None]
@@ -192,6 +197,8 @@ class SubmissionHandler:
             log=log,
         )
         self.submission = dataclasses.replace(submission, jobs=tuple(jobs))
+        if dealt.fresh:  # a create whose answer was lost may have made a second job
+            cancel_duplicates(backend=self.backend, submission=self.submission, log=log)
         return self.submission
 
     def poll(
@@ -203,8 +210,12 @@ class SubmissionHandler:
         log: logging.Logger | dg.DagsterLogManager | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> PollResult:
-        """Polls the unfinished jobs once each, until `deadline` (see `poll_jobs`)."""
-        return poll_jobs(
+        """Polls the unfinished jobs once each, until `deadline` (see `poll_jobs`).
+
+        While jobs run, a second job of a shard (a create whose answer was lost, made by the
+        service after the client created again) is looked for and cancelled before it runs.
+        """
+        result = poll_jobs(
             backend=self.backend,
             jobs=self.submission.jobs,
             states=states,
@@ -213,6 +224,17 @@ class SubmissionHandler:
             log=log,
             clock=clock,
         )
+        if not result.unreachable and result.finished(self.submission.jobs) < len(
+            self.submission.jobs
+        ):
+            try:
+                cancel_duplicates(
+                    backend=self.backend, submission=self.submission, log=result.changes.append
+                )
+            except BackendError as error:  # looked for again next round, and when landing
+                if log:
+                    log.warning(f"could not look for duplicate jobs: {error}")
+        return result
 
     def statuses(self) -> list[JobStatus]:
         """Returns the current status of every job."""
@@ -260,10 +282,17 @@ class SubmissionHandler:
             )
         statuses = self.statuses()  # read once: for landing, then for the files to delete
         check_finished(submission, statuses)
+        duplicates = cancel_duplicates(backend=self.backend, submission=submission, log=log)
+        if duplicates:
+            log(
+                f"{len(duplicates)} duplicate job(s) of this submission (lost create answers) "
+                f"are not landed: {', '.join(f'{j.name} {j.state.value}' for j in duplicates)}"
+            )
         rows = self.placement.landing(submission=submission, backend=self.backend, store=store)
         report = land_submission(
             submission=submission, rows=rows, store=store, statuses=statuses, log=log
         )
+        report.duplicate_jobs = len(duplicates)
         if not keep_staging:
             discard_staged_files(
                 backend=self.backend,
@@ -271,7 +300,7 @@ class SubmissionHandler:
                 folders=[self.submission.output_uri],
                 log=log,
             )
-        _switch_when_covered(store, report, min_coverage=min_coverage, log=log)
+        switch_when_covered(store, report, min_coverage=min_coverage, log=log)
         return report
 
 
@@ -361,31 +390,4 @@ def _record(
         rejected_by_reason=dict(counts.rejected_by_reason),
         rows_landed_while_planning=landed_rows,
         warehouse=warehouse,
-    )
-
-
-def _switch_when_covered(
-    store: EmbeddingStore, report: LandingReport, *, min_coverage: float, log: Log
-) -> None:
-    """Makes a generation being built the live one once it covers `min_coverage`."""
-    generations = store.generations(report.pipeline)
-    building = generations.building
-    if building is None:
-        report.generations = generations
-        return
-    old = generations.serving.describe() if generations.serving else "no"
-    if report.coverage >= min_coverage:
-        store.switch_generation(report.pipeline)
-        report.generations = store.generations(report.pipeline)
-        report.switched = True
-        log(
-            f"the new generation ({building.describe()}) covers {report.coverage:.1%} of the "
-            f"accepted rows: it replaced the old one ({old}) and serves now"
-        )
-        return
-    report.generations = generations
-    log(
-        f"the new generation ({building.describe()}) covers {report.coverage:.1%} of the "
-        f"accepted rows, below min_coverage {min_coverage:.1%}: the table keeps serving the old "
-        f"one ({old}); the next refresh retries the failed rows"
     )

@@ -43,6 +43,7 @@ class LandingReport:
     rejected_rows: int = 0
     tokens: int = 0
     prediction_files: int = 0
+    duplicate_jobs: int = 0  # second jobs of a shard (lost create answers): cancelled, not landed
     job_states: dict[str, str] = field(default_factory=dict)
     failures: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["id", "content_hash", "reason"])
@@ -112,3 +113,34 @@ def land_submission(
     store.replace_failures(submission.pipeline, report.failures)
     store.record_consumed_jobs(submission.pipeline, [job.name for job in submission.jobs])
     return report
+
+
+def switch_when_covered(
+    store: EmbeddingStore,
+    report: LandingReport,
+    *,
+    min_coverage: float,
+    log: Callable[[str], None],
+) -> None:
+    """Makes a generation being built the live one once it covers `min_coverage`; says which."""
+    generations = store.generations(report.pipeline)
+    building = generations.building
+    if building is None:
+        report.generations = generations
+        return
+    old = generations.serving.describe() if generations.serving else "no"
+    if report.coverage >= min_coverage:
+        store.switch_generation(report.pipeline)
+        report.generations = store.generations(report.pipeline)
+        report.switched = True
+        log(
+            f"the new generation ({building.describe()}) covers {report.coverage:.1%} of the "
+            f"accepted rows: it replaced the old one ({old}) and serves now"
+        )
+        return
+    report.generations = generations
+    log(
+        f"the new generation ({building.describe()}) covers {report.coverage:.1%} of the "
+        f"accepted rows, below min_coverage {min_coverage:.1%}: the table keeps serving the old "
+        f"one ({old}); the next refresh retries the failed rows"
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from embed_assets.backends.base import BackendError, BatchBackend, JobState
+from embed_assets.backends.base import BackendError, BackendUnavailable, BatchBackend, JobState
 from embed_assets.jobs.record import SubmittedJob
 
 
@@ -20,12 +20,14 @@ class PollResult:
         resume_at: the job the next round starts at (it stopped there for lack of time).
         calls: `get` calls made.
         changes: one line per job whose state changed.
+        unreachable: why the service could not be read this round ("" when it could).
     """
 
     states: Mapping[str, str]
     resume_at: int = 0
     calls: int = 0
     changes: list[str] = field(default_factory=list)
+    unreachable: str = ""
 
     def finished(self, jobs: Sequence[SubmittedJob]) -> int:
         """Counts the jobs known to be in a terminal state."""
@@ -80,7 +82,11 @@ def poll_jobs(
         calls += 1
         try:
             status = backend.get(job.name)
-        except BackendError as error:  # the service is down or refuses: try again next round
+        except BackendUnavailable as error:  # the jobs run on; read them again next round
+            if log:
+                log.warning(f"{error}; will retry next tick")
+            return PollResult(known, index, calls, changes, unreachable=str(error))
+        except BackendError as error:  # the service refuses: try again next round
             if log:
                 log.warning(f"could not read {job.name}: {error}; will retry next tick")
             return PollResult(known, index, calls, changes)

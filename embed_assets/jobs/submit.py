@@ -2,12 +2,16 @@
 
 Submitting is idempotent: every job carries labels derived from the submission id and shard,
 and a retried run re-attaches to the jobs it already created instead of paying for them twice.
+A create whose answer was lost can still make a second job for a shard on the service (it
+takes no request id); `cancel_duplicates` finds such jobs by their labels, cancels them while
+they run, and leaves them out of the landing.
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
-from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus
+from embed_assets.backends.base import BatchBackend, JobRequest, JobStatus, earliest
+from embed_assets.errors import BackendError
 from embed_assets.jobs.record import (
     LABEL_SHARD,
     LABEL_SUBMISSION,
@@ -58,11 +62,43 @@ def submit_shards(
 
 
 def jobs_by_shard(backend: BatchBackend, submission: Submission) -> dict[str, JobStatus]:
-    """The jobs a submission created already (by an earlier attempt), by their shard label."""
-    return {
-        job.labels.get(LABEL_SHARD, ""): job
-        for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
-    }
+    """The jobs a submission created already (by an earlier attempt), by their shard label.
+
+    Where a shard has two jobs (a lost create answer), the one created first is kept: a retry
+    picks the same one, and `cancel_duplicates` stops the other.
+    """
+    shards: dict[str, list[JobStatus]] = {}
+    for job in backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)}):
+        shards.setdefault(job.labels.get(LABEL_SHARD, ""), []).append(job)
+    return {shard: earliest(jobs) for shard, jobs in shards.items()}
+
+
+def cancel_duplicates(
+    *, backend: BatchBackend, submission: Submission, log: Callable[[str], None]
+) -> list[JobStatus]:
+    """Finds the jobs that carry the submission's labels but are not its recorded jobs.
+
+    Each is a second job for a shard, made by a create whose answer was lost; it is cancelled
+    while it is unfinished, and never landed (its shard's recorded job is).
+
+    Returns:
+        The duplicate jobs found, with the status each was left in.
+    """
+    recorded = {job.name for job in submission.jobs}
+    if not recorded:
+        return []
+    found = backend.find_jobs({LABEL_SUBMISSION: label_value(submission.submission_id)})
+    duplicates: list[JobStatus] = []
+    for job in (job for job in found if job.name not in recorded):
+        shard = job.labels.get(LABEL_SHARD, "?")
+        if not job.is_terminal:
+            try:
+                job = backend.cancel(job.name)
+                log(f"shard {shard}: cancelled duplicate job {job.name} (a lost create answer)")
+            except BackendError as error:
+                log(f"shard {shard}: could not cancel duplicate job {job.name}: {error}")
+        duplicates.append(job)
+    return duplicates
 
 
 def create_or_reattach(

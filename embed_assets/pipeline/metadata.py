@@ -70,8 +70,10 @@ FAILED_EXAMPLES = "failed_examples"
 TOKENS = "tokens"
 PREDICTION_FILES = "prediction_files"
 JOB_STATES = "job_states"
+DUPLICATE_JOBS = "duplicate_jobs"  # second jobs of a shard (lost create answers), not landed
 JOBS_FINISHED = "jobs_finished"
 JOBS_TOTAL = "jobs_total"
+JOBS_PAUSED = "jobs_paused"
 PREVIEW = "preview"
 # asset-check metadata
 COVERAGE = "coverage"
@@ -218,6 +220,7 @@ def landing_record(report: LandingReport, *, stats: StoreStats, dimension: int) 
         "tokens": report.tokens,
         "prediction_files": report.prediction_files,
         "job_states": dict(report.job_states),
+        "duplicate_jobs": report.duplicate_jobs,
         "failed_examples": markdown_table(report.failures, ["id", "reason"]),
         "serving_model": _model(report.generations.serving),
         "building_model": _model(report.generations.building),
@@ -272,6 +275,7 @@ def landing_metadata(
         **cost_metadata(cost),
         PREDICTION_FILES: dg.MetadataValue.int(report.prediction_files),
         JOB_STATES: dg.MetadataValue.json(report.job_states),
+        DUPLICATE_JOBS: dg.MetadataValue.int(report.duplicate_jobs),
     }
 
 
@@ -287,6 +291,7 @@ def progress_metadata(
         SUBMISSION_ID: submission.submission_id,
         JOBS_FINISHED: dg.MetadataValue.int(finished),
         JOBS_TOTAL: dg.MetadataValue.int(len(submission.jobs)),
+        JOBS_PAUSED: dg.MetadataValue.int(counts.get("PAUSED", 0)),
         JOB_STATES: dg.MetadataValue.json(dict(sorted(counts.items()))),
     }
 

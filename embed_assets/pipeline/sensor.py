@@ -120,9 +120,7 @@ def _follow(
         return dg.SensorResult(
             asset_events=events,
             cursor=cursor.serialize(),
-            skip_reason=f"{len(submission.jobs) - finished} of {len(submission.jobs)} jobs of "
-            f"submission {submission.submission_id} not finished yet ({_state_counts(result)}); "
-            f"next check in {minimum_interval_seconds} s",
+            skip_reason=_waiting(submission, result, finished, minimum_interval_seconds),
         )
     states = [JobState(cursor.states[job.name]) for job in submission.jobs]
     if submission.jobs and not any(s.has_output for s in states):
@@ -155,6 +153,26 @@ def _progress_event(
         asset_key=asset_key,
         metadata=progress_metadata(submission, cursor.states, finished=finished),
     )
+
+
+def _waiting(
+    submission: Submission, result: PollResult, finished: int, interval_seconds: int
+) -> str:
+    """Why the tick waits: jobs not finished, some paused, or the service unreachable."""
+    total = len(submission.jobs)
+    text = (
+        f"{total - finished} of {total} jobs of submission {submission.submission_id} not "
+        f"finished yet ({_state_counts(result)})"
+    )
+    paused = sum(1 for state in result.states.values() if state == JobState.PAUSED.value)
+    if paused:
+        text += (
+            f"; {paused} paused on Vertex AI: they resume when the service or a user resumes "
+            "them (cancel with `embed-assets cancel`)"
+        )
+    if result.unreachable:
+        text += f"; Vertex AI is unreachable ({result.unreachable}), the jobs run on there"
+    return f"{text}; next check in {interval_seconds} s"
 
 
 def _state_counts(result: PollResult) -> str:

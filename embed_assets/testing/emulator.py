@@ -11,7 +11,6 @@ The vectors are emulated: a local model's vector projected to the requested mode
 (see `embed_assets.models.projected`). They are not Google's embeddings.
 """
 
-import base64
 import shutil
 import tempfile
 import threading
@@ -30,13 +29,13 @@ from embed_assets.models.registry import LEXICAL_MODEL
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.testing.faults import FaultPlan, JobFault
 from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_faults
-from embed_assets.testing.filters import FilterError, parse_filter
 from embed_assets.testing.gcs import GcsEmulator, free_port
 from embed_assets.testing.rest import (
     ApiError,
     check_labels,
     handler_for,
     input_uri,
+    list_page,
     output_prefix,
     public_view,
 )
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from embed_assets.backends.vertex import VertexBatchBackend
 
 EMULATED_MODELS = ("text-embedding-005", "text-multilingual-embedding-002", "gemini-embedding-001")
-DEFAULT_PAGE_SIZE = 100
 
 
 def project_number(project: str) -> str:
@@ -111,6 +109,7 @@ class VertexEmulator(LocalServer):
         self._engines_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._reopen: threading.Timer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -144,20 +143,48 @@ class VertexEmulator(LocalServer):
                 self._server = None
                 self.stop()
                 raise
+        self._serve()
+        return self
+
+    def _serve(self) -> None:
+        if self._server is None:
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="vertex-emulator", daemon=True
         )
         self._thread.start()
-        return self
 
     def serve_forever(self) -> None:
         """Blocks until the server is shut down (the CLI's foreground mode)."""
-        if self._thread is not None:
-            self._thread.join()
+        while self._thread is not None:
+            thread = self._thread
+            thread.join()
+            if thread is self._thread and self._reopen is None:
+                return
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Closes the API's port for `seconds` (connections are refused), then listens again.
+
+        Jobs keep running meanwhile, as on the service during a network outage.
+        """
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._reopen = threading.Timer(seconds, self._reopened)
+        self._reopen.daemon = True
+        self._reopen.start()
+
+    def _reopened(self) -> None:
+        self._reopen = None
+        self._serve()
 
     def stop(self) -> None:
         """Cancels unfinished jobs, stops the servers and removes temporary data."""
+        if self._reopen is not None:
+            self._reopen.cancel()
+            self._reopen = None
         for engine in list(self._engines.values()):
             for record in engine.list():
                 if not JobState.parse(record["state"]).is_terminal:
@@ -217,6 +244,11 @@ class VertexEmulator(LocalServer):
     def jobs(self) -> list[JobRecord]:
         """Returns every job, as the REST API shows it."""
         return [public_view(r) for engine in self._engines.values() for r in engine.list()]
+
+    def paid_prompts(self) -> int:
+        """Counts the prompts jobs have read so far, as the service would bill them."""
+        records = [r for engine in self._engines.values() for r in engine.list()]
+        return sum(int(r.get("totalCount") or 0) for r in records)
 
     # -- the API -----------------------------------------------------------------------------
 
@@ -295,6 +327,14 @@ class VertexEmulator(LocalServer):
                     if fault.queued_seconds
                     else {}
                 ),
+                **(
+                    {
+                        "pausedFrom": time.time() + fault.queued_seconds,
+                        "pausedUntil": time.time() + fault.queued_seconds + fault.paused_seconds,
+                    }
+                    if fault.paused_seconds
+                    else {}
+                ),
             },
             start_worker=False,
         )
@@ -306,26 +346,7 @@ class VertexEmulator(LocalServer):
 
     def list(self, engine: LocalJobEngine, query: dict[str, list[str]]) -> dict[str, Any]:
         """Lists jobs matching `filter`, one page at a time."""
-        try:
-            predicate = parse_filter((query.get("filter") or [""])[0])
-        except FilterError as error:
-            raise ApiError(400, "INVALID_ARGUMENT", f"filter: {error}") from None
-        try:
-            size = int((query.get("pageSize") or ["0"])[0]) or DEFAULT_PAGE_SIZE
-        except ValueError:
-            raise ApiError(400, "INVALID_ARGUMENT", "pageSize must be a number") from None
-        token = (query.get("pageToken") or [""])[0]
-        try:
-            offset = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
-        except ValueError:
-            raise ApiError(400, "INVALID_ARGUMENT", "invalid pageToken") from None
-        matching = [public_view(r) for r in engine.list() if predicate(r)]
-        page: dict[str, Any] = {}
-        if matching[offset : offset + size]:
-            page["batchPredictionJobs"] = matching[offset : offset + size]
-        if offset + size < len(matching):
-            page["nextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
-        return page
+        return list_page([public_view(r) for r in engine.list()], query)
 
     def get(self, engine: LocalJobEngine, job_id: str) -> JobRecord:
         """Returns one job."""

@@ -1,12 +1,14 @@
 """Faults the Vertex emulator can inject: per job (how it ends) and per call (HTTP errors)."""
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from embed_assets.errors import ConfigError
 
 FinalState = Literal["FAILED", "EXPIRED", "CANCELLED", "PARTIALLY_SUCCEEDED"]
+LostAnswer = Literal["drop", "delay"]
 
 _ERRORS: dict[str, dict[str, Any]] = {
     "FAILED": {
@@ -58,6 +60,8 @@ class JobFault:
             may stay queued for hours).
         pending_seconds: seconds the job waits in PENDING before it may run.
         seconds_per_chunk: extra seconds per chunk of 512 rows while RUNNING.
+        paused_seconds: seconds the job shows JOB_STATE_PAUSED (after any queued time) before
+            it goes on.
     """
 
     final_state: FinalState | None = None
@@ -66,11 +70,12 @@ class JobFault:
     queued_seconds: float = 0.0
     pending_seconds: float = 0.0
     seconds_per_chunk: float = 0.0
+    paused_seconds: float = 0.0
 
     def worker_faults(self) -> dict[str, Any]:
         """Returns the fault settings the job worker reads."""
         faults: dict[str, Any] = {
-            "pending_seconds": self.queued_seconds + self.pending_seconds,
+            "pending_seconds": self.queued_seconds + self.paused_seconds + self.pending_seconds,
             "seconds_per_chunk": self.seconds_per_chunk,
             "fail_every_nth_row": self.fail_every_nth_row
             or (5 if self.final_state == "PARTIALLY_SUCCEEDED" else 0),
@@ -102,6 +107,12 @@ class FaultPlan:
     _rules: list[_Rule] = field(default_factory=list)
     _failing_calls: int = 0
     _failing_status: int = 429
+    _lost_answers: int = 0
+    _lost_how: LostAnswer = "drop"
+    _lost_seconds: float = 0.0
+    _late_creates: int = 0
+    _late_seconds: float = 0.0
+    _stalled_until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_job_fault(
@@ -146,3 +157,48 @@ class FaultPlan:
                 "status": _HTTP_STATUS[status],
             }
         }
+
+    def lose_create_answers(
+        self, count: int, *, how: LostAnswer = "drop", seconds: float = 0.0
+    ) -> None:
+        """Makes the next `count` jobs, then loses the answer to their create call.
+
+        `how="drop"` closes the connection without an answer; `how="delay"` answers after
+        `seconds`, past the client's timeout. Either way the job exists on the service.
+        """
+        with self._lock:
+            self._lost_answers, self._lost_how, self._lost_seconds = count, how, seconds
+
+    def lost_answer(self) -> tuple[LostAnswer, float] | None:
+        """Returns how to lose this create's answer, using one up; None: answer it."""
+        with self._lock:
+            if self._lost_answers <= 0:
+                return None
+            self._lost_answers -= 1
+            return self._lost_how, self._lost_seconds
+
+    def delay_creates(self, count: int, *, seconds: float) -> None:
+        """Holds the next `count` create calls `seconds` before the job is made, then answers.
+
+        A client that gave up meanwhile (and created again) ends with two jobs of one shard.
+        """
+        with self._lock:
+            self._late_creates, self._late_seconds = count, seconds
+
+    def create_delay(self) -> float:
+        """Seconds to hold this create before making the job, using one up."""
+        with self._lock:
+            if self._late_creates <= 0:
+                return 0.0
+            self._late_creates -= 1
+            return self._late_seconds
+
+    def stall(self, seconds: float) -> None:
+        """Holds every API call that arrives in the next `seconds` until they have passed."""
+        with self._lock:
+            self._stalled_until = time.monotonic() + seconds
+
+    def stall_remaining(self) -> float:
+        """Seconds this call must wait before it is served (0 when not stalled)."""
+        with self._lock:
+            return max(0.0, self._stalled_until - time.monotonic())

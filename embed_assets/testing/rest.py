@@ -1,6 +1,9 @@
 """The emulator's HTTP face: Google's error shape, request checks, routing, the control API."""
 
+import base64
+import contextlib
 import re
+import socket
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
@@ -12,6 +15,7 @@ import orjson
 from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
 from embed_assets.errors import EmbedAssetsError
 from embed_assets.testing.faults import FaultPlan, JobFault
+from embed_assets.testing.filters import FilterError, parse_filter
 
 _PATH = re.compile(
     r"^/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -31,6 +35,8 @@ _INTERNAL_FIELDS = (
     "emulation",
     "cancelRequested",
     "totalCount",
+    "pausedFrom",
+    "pausedUntil",
 )
 
 
@@ -44,6 +50,33 @@ class ApiError(EmbedAssetsError):
     def body(self) -> dict[str, Any]:
         """Returns the error body."""
         return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+DEFAULT_PAGE_SIZE = 100
+
+
+def list_page(jobs: list[JobRecord], query: dict[str, list[str]]) -> dict[str, Any]:
+    """One page of `batchPredictionJobs.list`: the jobs matching `filter`, from `pageToken`."""
+    try:
+        predicate = parse_filter((query.get("filter") or [""])[0])
+    except FilterError as error:
+        raise ApiError(400, "INVALID_ARGUMENT", f"filter: {error}") from None
+    try:
+        size = int((query.get("pageSize") or ["0"])[0]) or DEFAULT_PAGE_SIZE
+    except ValueError:
+        raise ApiError(400, "INVALID_ARGUMENT", "pageSize must be a number") from None
+    token = (query.get("pageToken") or [""])[0]
+    try:
+        offset = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    except ValueError:
+        raise ApiError(400, "INVALID_ARGUMENT", "invalid pageToken") from None
+    matching = [job for job in jobs if predicate(job)]
+    page: dict[str, Any] = {}
+    if matching[offset : offset + size]:
+        page["batchPredictionJobs"] = matching[offset : offset + size]
+    if offset + size < len(matching):
+        page["nextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+    return page
 
 
 _NOT_COUNTED = ("JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_CANCELLED")
@@ -72,6 +105,13 @@ def public_view(record: JobRecord, *, now: float | None = None) -> JobRecord:
         for key, value in (view.pop("completionStats", None) or {}).items()
         if str(value) not in ("0", "")
     }
+    paused_from, paused_until = record.get("pausedFrom"), record.get("pausedUntil")
+    if (
+        paused_until is not None
+        and view.get("state") in ("JOB_STATE_PENDING", "JOB_STATE_QUEUED")
+        and float(paused_from or 0) <= (time.time() if now is None else now) < float(paused_until)
+    ):
+        view["state"] = "JOB_STATE_PAUSED"
     if counters and view.get("state") not in _NOT_COUNTED:
         view["completionStats"] = counters
     return view
@@ -197,6 +237,7 @@ def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
                     raise ApiError(401, "UNAUTHENTICATED", "missing bearer token")
                 operation = _operation(method, match.group("job"), match.group("verb"))
                 emulator.calls[operation] += 1
+                time.sleep(emulator.faults.stall_remaining())
                 failure = emulator.faults.call_failure()
                 if failure is not None:
                     self._send(*failure)
@@ -204,7 +245,10 @@ def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
                 engine = emulator.engine(match.group("project"), match.group("location"))
                 job = match.group("job")
                 if operation == "create":
+                    time.sleep(emulator.faults.create_delay())
                     result = emulator.create(engine, body)
+                    if self._lose_answer():
+                        return
                 elif operation == "list":
                     result = emulator.list(engine, parse_qs(url.query))
                 elif operation == "get" and job:
@@ -216,10 +260,26 @@ def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
                 else:
                     raise ApiError(405, "UNIMPLEMENTED", f"{method} {url.path} is not supported")
                 self._send(200, result)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a delayed answer)
             except ApiError as error:
                 self._send(error.code, error.body())
             except Exception as error:  # a bug here must reach the client, not hang it
                 self._send(500, ApiError(500, "INTERNAL", f"emulator error: {error}").body())
+
+        def _lose_answer(self) -> bool:
+            """Applies a lost-answer fault to a create the service has done."""
+            lost = emulator.faults.lost_answer()
+            if lost is None:
+                return False
+            how, seconds = lost
+            if how == "delay":
+                time.sleep(seconds)
+                return False  # answered late: the client has given up by now
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
 
         def do_GET(self) -> None:
             self._handle("GET")

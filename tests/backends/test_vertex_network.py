@@ -1,0 +1,159 @@
+"""Network faults through the real google-genai client: waited for, never a crash, never a second job.
+
+The emulator refuses connections (its port closed), stalls every call past the client's
+timeout, or makes a job and then loses the answer to its create (dropped, or sent too late).
+"""
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from embed_assets.backends.base import BackendUnavailable
+from embed_assets.cli.runner import run_pipeline
+from embed_assets.jobs.record import LABEL_SHARD
+from embed_assets.pipeline.cursor import read_cursor
+from embed_assets.pipeline.metadata import latest_landing
+from embed_assets.testing import JobFault
+from tests.helpers import assert_accounted, make_corpus, materialize_submission, tick_sensor
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def backend_kind() -> str:
+    """Every pipeline in this file runs on the Vertex backend against the emulator."""
+    return "vertex"
+
+
+def _backend(emulator, **options):  # type: ignore[no-untyped-def]
+    settings = {"retry_attempts": 2, "timeout_seconds": 1.0, **options}
+    return emulator.vertex_backend(**settings)
+
+
+def test_a_sensor_tick_during_an_outage_waits_and_lands_after_it(
+    make_vertex_emulator, corpus_file, build, instance
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = make_vertex_emulator()
+    pipeline, defs = build(corpus_file(make_corpus(12)), backend=_backend(emulator))
+    materialize_submission(defs, pipeline, instance)
+    emulator.refuse_connections(3.0)
+    tick = tick_sensor(defs, pipeline, instance, None)  # would raise before the fix
+    assert not tick.run_requests
+    assert read_cursor(tick.cursor).outcome is None
+    assert "Vertex AI is unreachable" in (tick.skip_message or "")
+    assert "ConnectError" in (tick.skip_message or "")
+    time.sleep(3.5)
+    cursor = tick.cursor
+    for _ in range(100):
+        tick = tick_sensor(defs, pipeline, instance, cursor)
+        cursor = tick.cursor
+        if tick.run_requests:
+            break
+        time.sleep(0.2)
+    assert len(tick.run_requests) == 1
+
+
+def test_a_stalled_endpoint_is_reported_as_a_timeout_not_a_crash(
+    make_vertex_emulator, corpus_file, build, instance
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = make_vertex_emulator()
+    pipeline, defs = build(corpus_file(make_corpus(8)), backend=_backend(emulator))
+    materialize_submission(defs, pipeline, instance)
+    emulator.faults.stall(4.0)
+    tick = tick_sensor(defs, pipeline, instance, None)
+    assert not tick.run_requests
+    assert "unreachable" in (tick.skip_message or "")
+    assert "Timeout" in (tick.skip_message or "")
+
+
+def test_the_cli_run_keeps_waiting_through_an_outage_and_says_so(
+    make_vertex_emulator, corpus_file, build, instance
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = make_vertex_emulator(fault=JobFault(pending_seconds=3.0))
+    corpus = make_corpus(15)
+    pipeline, defs = build(corpus_file(corpus), backend=_backend(emulator))
+
+    def outage() -> None:
+        while not emulator.jobs():
+            time.sleep(0.05)
+        emulator.refuse_connections(2.5)
+
+    threading.Thread(target=outage, daemon=True).start()
+    lines: list[str] = []
+    summary = run_pipeline(
+        defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.3, progress=lines.append
+    )
+    assert any("Vertex AI is unreachable" in line for line in lines)
+    assert summary.embedded == 15
+    assert_accounted(summary, corpus)
+
+
+def test_a_submission_that_cannot_reach_vertex_creates_nothing_and_fails_in_one_line(
+    make_vertex_emulator, corpus_file, build, instance
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = make_vertex_emulator()
+    pipeline, defs = build(corpus_file(make_corpus(10)), backend=_backend(emulator))
+    emulator.refuse_connections(60.0)
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=[pipeline.corpus_key, pipeline.batch_job_key],
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    message = failures[0].step_failure_data.error.message  # type: ignore[union-attr]
+    assert "Vertex AI at http://127.0.0.1" in message and "unreachable" in message
+    assert "\n" not in message.strip().split("dagster._core.definitions.events.Failure: ")[-1]
+    assert emulator.jobs() == []
+
+
+@pytest.mark.parametrize("how", ["drop", "delay"])
+def test_a_create_whose_answer_is_lost_makes_one_job_per_shard(
+    how, make_vertex_emulator, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    """The create succeeded on the service; the client never heard: it looks, and re-attaches."""
+    emulator = make_vertex_emulator()
+    corpus = make_corpus(30)
+    pipeline, defs = build(
+        corpus_file(corpus), backend=_backend(emulator, retry_attempts=3), max_prompts_per_job=10
+    )
+    emulator.faults.lose_create_answers(2, how=how, seconds=2.0)
+    summary = run(pipeline, defs)
+    shards = Counter(job["labels"][LABEL_SHARD] for job in emulator.jobs())
+    assert sorted(shards.values()) == [1, 1, 1]
+    assert emulator.calls["create"] == 3  # no create was sent twice
+    assert emulator.paid_prompts() == summary.prompts == 30
+    assert summary.embedded == 30
+    assert_accounted(summary, corpus)
+
+
+def test_a_late_create_that_makes_a_second_job_is_cancelled_and_not_landed(
+    make_vertex_emulator, corpus_file, build, run, instance
+) -> None:  # type: ignore[no-untyped-def]
+    """The service makes the job only after the client gave up and created again: two jobs
+    for one shard. The second is cancelled while it waits, and only one is landed."""
+    emulator = make_vertex_emulator(fault=JobFault(pending_seconds=4.0))
+    corpus = make_corpus(10)
+    pipeline, defs = build(corpus_file(corpus), backend=_backend(emulator, retry_attempts=3))
+    emulator.faults.delay_creates(1, seconds=2.5)
+    summary = run(pipeline, defs)
+    jobs = emulator.jobs()
+    assert len(jobs) == 2 and {job["labels"][LABEL_SHARD] for job in jobs} == {"00000"}
+    assert sorted(job["state"] for job in jobs) == ["JOB_STATE_CANCELLED", "JOB_STATE_SUCCEEDED"]
+    assert emulator.paid_prompts() == 10  # the duplicate was cancelled before it ran
+    assert (summary.embedded, summary.written) == (10, 10)
+    assert latest_landing(instance, pipeline.embeddings_key)["duplicate_jobs"] == 1
+    assert_accounted(summary, corpus)
+
+
+def test_a_create_that_reaches_nothing_raises_unavailable_naming_the_endpoint(
+    make_vertex_emulator,
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = make_vertex_emulator()
+    backend = _backend(emulator)
+    emulator.refuse_connections(60.0)
+    with pytest.raises(BackendUnavailable, match=r"Vertex AI at http://127\.0\.0\.1:\d+ is unr"):
+        backend.find_jobs({"embed-assets-pipeline": "x"})
