@@ -63,6 +63,19 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def errors_tables(predictions_uri: str) -> list[str]:
+    """Where a BigQuery job may write its errors table, beside its prediction table.
+
+    Into a dataset the service writes `predictions` and `errors` (or `predictions_<time>` and
+    `errors_<time>`); beside a table named in full, `<table>_errors`.
+    """
+    dataset, _, table = predictions_uri.rpartition(".")
+    names = [f"{table}_errors"]
+    if table.startswith("predictions"):
+        names.insert(0, "errors" + table.removeprefix("predictions"))
+    return [f"{dataset}.{name}" for name in names]
+
+
 class _LastResponse:
     """Keeps the body of the last HTTP response each thread received."""
 
@@ -370,14 +383,24 @@ class VertexBatchBackend(dg.ConfigurableResource):
         return self.get(name)
 
     def output_files(self, job: JobStatus) -> list[str]:
-        """Returns every `*.jsonl` of the job's output folder, or its BigQuery prediction table.
+        """Returns every `*.jsonl` of the job's output folder, or its BigQuery output tables.
 
-        The table comes from the raw `outputInfo` (`bigqueryOutputDataset` and
-        `bigqueryOutputTable`); google-genai's `BatchJob` drops the dataset.
+        The prediction table comes from the raw `outputInfo` (`bigqueryOutputDataset` and
+        `bigqueryOutputTable`; google-genai's `BatchJob` drops the dataset), with the errors
+        table beside it when there is one (failed rows and their reasons). A cancelled or
+        expired job may have no `outputInfo` and still have written rows, which are paid
+        for: then its output prefix is listed.
         """
-        if not job.output_directory:
-            return []
-        return self.staging().list_jsonl(job.output_directory)
+        staging = self.staging()
+        location = job.output_directory
+        if not location:
+            if not (job.is_terminal and job.output_uri_prefix):
+                return []
+            return staging.list_jsonl(job.output_uri_prefix)
+        found = staging.list_jsonl(location)
+        if is_bigquery_uri(location):
+            found += [uri for uri in errors_tables(location) if staging.exists(uri)]
+        return found
 
     def console_url(self, job: JobStatus) -> str | None:
         """Returns the job's page in the Google Cloud console."""

@@ -55,6 +55,8 @@ class RunSummary:
     serving_model: str | None = None
     building_model: str | None = None
     tokens: int = 0
+    shortened_vectors: int = 0
+    duplicate_jobs: int = 0
     outcome: str = ""
     wall_seconds: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
@@ -329,6 +331,8 @@ def _fill(
     summary.failed = int(landing.get("failed_rows", 0))
     summary.failed_examples = str(landing.get("failed_examples", ""))
     summary.tokens = int(landing.get("tokens", 0))
+    summary.shortened_vectors = int(landing.get("shortened_vectors", 0))
+    summary.duplicate_jobs = int(landing.get("duplicate_jobs", 0))
     summary.job_states = dict(landing.get("job_states") or {})
     summary.serving_model = landing.get("serving_model")
     summary.building_model = landing.get("building_model")

@@ -70,7 +70,8 @@ def adopt_paid_jobs(
     for job in backend.find_jobs({LABEL_PIPELINE: label_value(pipeline)}):
         if job.name in consumed or job.labels.get(LABEL_SUBMISSION) == own:
             continue
-        failed_empty = job.is_terminal and not job.output_directory
+        # a stopped job may have written paid rows without saying where (no outputInfo)
+        failed_empty = job.is_terminal and not backend.output_files(job)
         held = None
         if same_model(job.model, model) and not failed_empty and job.input_uri:
             held = rows.held_by(job, log=log)

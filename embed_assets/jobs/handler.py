@@ -240,6 +240,10 @@ class SubmissionHandler:
         """Returns the current status of every job."""
         return [self.backend.get(job.name) for job in self.submission.jobs]
 
+    def wrote_output(self) -> bool:
+        """Tells whether any job wrote a prediction file or table (stopped jobs included)."""
+        return any(self.backend.output_files(status) for status in self.statuses())
+
     def cancel_unfinished(self, *, log: Log) -> list[JobStatus]:
         """Cancels every job that has not finished; returns those a cancel was sent for."""
         return cancel_unfinished_jobs(backend=self.backend, submission=self.submission, log=log)

@@ -34,7 +34,12 @@ from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import Dealt, HeldTexts, Log, PlanCounts, Settled, Shard
 from embed_assets.jobs.settings import EmbeddingTarget, SubmissionSettings
 from embed_assets.models.catalog import model_spec
-from embed_assets.predictions.lines import Prompt, RequestSchema, parse_request_line
+from embed_assets.predictions.lines import (
+    Prompt,
+    RequestLine,
+    RequestSchema,
+    parse_request_line,
+)
 from embed_assets.staging.base import Storage, TableStorage
 from embed_assets.store.base import EmbeddingStore
 
@@ -81,11 +86,13 @@ def request_hashes(
     staging: Storage, job: JobStatus, *, model: str, output_dimensionality: int | None
 ) -> tuple[list[str], int]:
     """The content hashes of a job's request lines (as landing computes them), and characters."""
-    parsed: list[tuple[Prompt, str | None, int | None]]
+    parsed: list[RequestLine]
     if staging.holds_tables:  # a prompts table
         table = cast(TableStorage, staging).read_table(job.input_uri).to_pydict()
         parsed = [
-            (Prompt(key=str(key or ""), content=content or "", title=title), task, None)
+            RequestLine(
+                Prompt(key=str(key or ""), content=content or "", title=title), task, None, None
+            )
             for key, content, title, task in zip(
                 table["key"], table["content"], table["title"], table["task_type"], strict=True
             )
@@ -93,12 +100,12 @@ def request_hashes(
     else:
         with staging.open_read(job.input_uri) as stream:
             parsed = [parse_request_line(line) for line in stream if line.strip()]
-    characters = sum(len(prompt.content) for prompt, _, _ in parsed)
+    characters = sum(len(line.prompt.content) for line in parsed)
     if model_spec(model).schema is RequestSchema.GEMINI:
-        return [prompt.key for prompt, _, _ in parsed], characters
+        return [line.prompt.key for line in parsed], characters
     hashes: list[str] = []
-    for task_type in {task for _, task, _ in parsed}:  # one task type per job, in practice
-        rows = [prompt for prompt, task, _ in parsed if task == task_type]
+    for task_type in {line.task_type for line in parsed}:  # one task type per job, in practice
+        rows = [line.prompt for line in parsed if line.task_type == task_type]
         hashes += content_hashes(
             [p.content for p in rows],
             [p.title for p in rows],
@@ -242,6 +249,7 @@ class InProcessPlanning:
             model_spec(submission.model),
             submission.task_type,
             submission.output_dimensionality,
+            auto_truncate=self.settings.auto_truncate,
         )
         self.staging.write_bytes(input_uri, request)
 
@@ -314,4 +322,5 @@ class InProcessLanding:
             deleted_rows=deleted,
             embedded_ids=int(pairs_present(accepted, stored).sum()),
             failures=failures,
+            shortened_vectors=files.shortened,
         )

@@ -44,6 +44,7 @@ class LandingReport:
     tokens: int = 0
     prediction_files: int = 0
     duplicate_jobs: int = 0  # second jobs of a shard (lost create answers): cancelled, not landed
+    shortened_vectors: int = 0  # longer than asked for: cut to the dimension and renormalized
     job_states: dict[str, str] = field(default_factory=dict)
     failures: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["id", "content_hash", "reason"])
@@ -110,6 +111,13 @@ def land_submission(
     report.deleted_rows = settled.deleted_rows
     report.embedded_ids = settled.embedded_ids
     report.failures = settled.failures
+    report.shortened_vectors = settled.shortened_vectors
+    if settled.shortened_vectors:
+        log(
+            f"{settled.shortened_vectors} vectors came back longer than the "
+            f"{submission.output_dimensionality or 'requested'} values asked for: cut to it and "
+            "L2-renormalized"
+        )
     store.replace_failures(submission.pipeline, report.failures)
     store.record_consumed_jobs(submission.pipeline, [job.name for job in submission.jobs])
     return report

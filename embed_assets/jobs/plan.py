@@ -15,7 +15,7 @@ import pyarrow as pa
 from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import ModelSpec
-from embed_assets.predictions.lines import Prompt, request_line
+from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
 
 PLAN_SUBMIT = "submit"
 PLAN_UNCHANGED = "unchanged"
@@ -159,15 +159,26 @@ def shard_prompts(
 
 
 def render_shard(
-    prompts: pd.DataFrame, spec: ModelSpec, task_type: str | None, dimensionality: int | None
+    prompts: pd.DataFrame,
+    spec: ModelSpec,
+    task_type: str | None,
+    dimensionality: int | None,
+    *,
+    auto_truncate: bool = True,
 ) -> bytes:
-    """Renders the request lines of one shard (the Gemini key is the content hash)."""
+    """Renders the request lines of one shard (the Gemini key is the content hash).
+
+    Gemini lines carry `output_dimensionality` and `auto_truncate` themselves; legacy jobs
+    get them as `modelParameters` when they are created.
+    """
+    gemini = spec.schema is RequestSchema.GEMINI
     lines = [
         request_line(
             Prompt(key=h, content=c, title=t),
             schema=spec.schema,
             task_type=task_type,
-            output_dimensionality=dimensionality,
+            output_dimensionality=dimensionality if gemini else None,
+            auto_truncate=auto_truncate if gemini else None,
         )
         for h, c, t in zip(
             prompts["content_hash"], prompts["content"], prompts["title"], strict=True

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
@@ -37,12 +38,25 @@ def _batch_hashes(batch: PredictionBatch, submission: EmbeddingTarget) -> list[s
     )
 
 
+def shorten(vectors: npt.NDArray[np.float32], dimension: int) -> npt.NDArray[np.float32]:
+    """Cuts vectors longer than asked for to `dimension` values and L2-normalizes them again.
+
+    The embedding models Vertex serves are trained so that a vector's leading values are an
+    embedding of their own (the service shortens them the same way for
+    `output_dimensionality`); some Gemini batch jobs were seen to ignore it.
+    """
+    cut = np.ascontiguousarray(vectors[:, :dimension], dtype=np.float32)
+    norms = np.linalg.norm(cut, axis=1, keepdims=True)
+    return np.divide(cut, norms, out=np.zeros_like(cut), where=norms > 0)
+
+
 class PredictionFiles:
     """Joins prediction files to a submission's rows by content hash and upserts them.
 
     Attributes:
         landed: hashes whose vector is in the store now.
         failed_reason: hashes that failed, with the reason (a later success removes them).
+        shortened: vectors that came back longer than asked for and were cut to the dimension.
     """
 
     def __init__(
@@ -70,6 +84,7 @@ class PredictionFiles:
         self.landed: set[str] = set()
         self.unreadable: list[str] = []  # `<file> line N ...` of lines no row could be told from
         self.failed_reason: dict[str, str] = {}
+        self.shortened = 0  # vectors longer than asked for, cut to the dimension
 
     def land_all(
         self, staging: Storage, uris: Sequence[str]
@@ -144,16 +159,19 @@ class PredictionFiles:
         hashes = np.asarray(_batch_hashes(batch, submission), dtype=object)
         positions = self.hash_index.get_indexer(pd.Index(hashes))
         ok = batch.ok & (positions >= 0)
-        if batch.vectors.shape[1] not in (0, self.dimension):
+        vectors = batch.vectors
+        if 0 < vectors.shape[1] < self.dimension:
             for content_hash in hashes[positions >= 0]:
                 failed_reason.setdefault(
-                    content_hash,
-                    f"vector has {batch.vectors.shape[1]} values, expected {self.dimension}",
+                    content_hash, f"vector has {vectors.shape[1]} values, expected {self.dimension}"
                 )
             return 0, 0
-        finite = np.isfinite(batch.vectors).all(axis=1) if batch.vectors.size else ok
+        finite = np.isfinite(vectors).all(axis=1) if vectors.size else ok
+        if vectors.shape[1] > self.dimension:
+            vectors = shorten(vectors, self.dimension)
+            self.shortened += int((ok & finite).sum())
         # an all-zero vector has no direction: cosine similarity with it is NaN
-        nonzero = (batch.vectors != 0).any(axis=1) if batch.vectors.size else ok
+        nonzero = (vectors != 0).any(axis=1) if vectors.size else ok
         for row in np.flatnonzero(~batch.ok & (positions >= 0)):
             failed_reason[hashes[row]] = batch.statuses[row]
         for row in np.flatnonzero(ok & ~finite):
@@ -171,7 +189,7 @@ class PredictionFiles:
         rows = embedding_rows(
             ids=self.ids[first + within],
             content_hashes=np.repeat(hashes[good], repeats),
-            vectors=np.repeat(batch.vectors[good], repeats, axis=0),
+            vectors=np.repeat(vectors[good], repeats, axis=0),
             token_counts=np.repeat(batch.token_counts[good], repeats),
             model=submission.model,
         )

@@ -122,6 +122,7 @@ class Settled:
         deleted_rows: rows removed (their id left the corpus, or their text changed).
         embedded_ids: accepted rows whose vector is in the table now.
         failures: `id, content_hash, reason` of the rows that failed.
+        shortened_vectors: vectors that came back longer than asked for, cut and renormalized.
     """
 
     corpus_rows: int
@@ -130,6 +131,7 @@ class Settled:
     deleted_rows: int
     embedded_ids: int
     failures: pd.DataFrame
+    shortened_vectors: int = 0
 
 
 class PlanningRows(Protocol):

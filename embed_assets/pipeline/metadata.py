@@ -71,6 +71,7 @@ TOKENS = "tokens"
 PREDICTION_FILES = "prediction_files"
 JOB_STATES = "job_states"
 DUPLICATE_JOBS = "duplicate_jobs"  # second jobs of a shard (lost create answers), not landed
+SHORTENED_VECTORS = "shortened_vectors"  # longer than asked for: cut and renormalized
 JOBS_FINISHED = "jobs_finished"
 JOBS_TOTAL = "jobs_total"
 JOBS_PAUSED = "jobs_paused"
@@ -221,6 +222,7 @@ def landing_record(report: LandingReport, *, stats: StoreStats, dimension: int) 
         "prediction_files": report.prediction_files,
         "job_states": dict(report.job_states),
         "duplicate_jobs": report.duplicate_jobs,
+        "shortened_vectors": report.shortened_vectors,
         "failed_examples": markdown_table(report.failures, ["id", "reason"]),
         "serving_model": _model(report.generations.serving),
         "building_model": _model(report.generations.building),
@@ -276,6 +278,7 @@ def landing_metadata(
         PREDICTION_FILES: dg.MetadataValue.int(report.prediction_files),
         JOB_STATES: dg.MetadataValue.json(report.job_states),
         DUPLICATE_JOBS: dg.MetadataValue.int(report.duplicate_jobs),
+        SHORTENED_VECTORS: dg.MetadataValue.int(report.shortened_vectors),
     }
 
 

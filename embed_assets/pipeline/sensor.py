@@ -10,7 +10,7 @@ import time
 
 import dagster as dg
 
-from embed_assets.backends.base import BatchBackend, JobState
+from embed_assets.backends.base import BackendError, BatchBackend, JobState
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.polling import PollResult
 from embed_assets.jobs.record import Submission
@@ -123,7 +123,17 @@ def _follow(
             skip_reason=_waiting(submission, result, finished, minimum_interval_seconds),
         )
     states = [JobState(cursor.states[job.name]) for job in submission.jobs]
-    if submission.jobs and not any(s.has_output for s in states):
+    stopped = bool(submission.jobs) and not any(s.has_output for s in states)
+    try:  # a stopped job may have written rows (paid for) before it stopped: they land
+        stopped = stopped and not handler.wrote_output()
+    except BackendError as error:
+        return dg.SensorResult(
+            asset_events=events,
+            cursor=cursor.serialize(),
+            skip_reason=f"could not list what the stopped jobs wrote ({error}); next check in "
+            f"{minimum_interval_seconds} s",
+        )
+    if stopped:
         summary = ", ".join(sorted({s.value for s in states}))
         context.log.error(
             f"every job of submission {submission.submission_id} ended without output "

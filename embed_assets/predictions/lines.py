@@ -11,7 +11,7 @@ so results are joined on the echoed instance or key, never on position.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,14 +36,30 @@ class Prompt:
     title: str | None = None
 
 
+class RequestLine(NamedTuple):
+    """A request line read back: its prompt, and the options the line itself carries."""
+
+    prompt: Prompt
+    task_type: str | None
+    output_dimensionality: int | None  # Gemini lines only; legacy jobs take modelParameters
+    auto_truncate: bool | None  # Gemini lines only
+
+
 def request_line(
     prompt: Prompt,
     *,
     schema: RequestSchema,
     task_type: str | None,
     output_dimensionality: int | None = None,
+    auto_truncate: bool | None = None,
 ) -> bytes:
-    """Serializes one prompt as a JSONL request line (with its trailing newline)."""
+    """Serializes one prompt as a JSONL request line (with its trailing newline).
+
+    A Gemini line carries the model's options in its `embed_content_config` (`task_type`,
+    `title`, `output_dimensionality`, `auto_truncate`), which is where Vertex reads them for
+    Gemini embedding; a legacy line carries only the instance, and its job's
+    `modelParameters` carry `outputDimensionality` and `autoTruncate`.
+    """
     if schema is RequestSchema.LEGACY:
         legacy: dict[str, Any] = {"content": prompt.content}
         if task_type:
@@ -58,23 +74,31 @@ def request_line(
         config["title"] = prompt.title
     if output_dimensionality:
         config["output_dimensionality"] = output_dimensionality
+    if auto_truncate is not None:
+        config["auto_truncate"] = auto_truncate
     request: dict[str, Any] = {"content": {"parts": [{"text": prompt.content}]}}
     if config:
         request["embed_content_config"] = config
     return orjson.dumps({"key": prompt.key, "request": request}) + b"\n"
 
 
-def parse_request_line(line: bytes | str) -> tuple[Prompt, str | None, int | None]:
-    """Reads a request line of either schema back into (prompt, task_type, dimensionality)."""
+def parse_request_line(line: bytes | str) -> RequestLine:
+    """Reads a request line of either schema back into its prompt and options."""
     data = orjson.loads(line)
     if "request" in data:
         request = data["request"]
         config = request.get("embed_content_config") or {}
         text = "".join(part.get("text", "") for part in request["content"]["parts"])
         prompt = Prompt(key=str(data.get("key", "")), content=text, title=config.get("title"))
-        return prompt, config.get("task_type"), config.get("output_dimensionality")
+        truncate = config.get("auto_truncate")
+        return RequestLine(
+            prompt,
+            config.get("task_type"),
+            config.get("output_dimensionality"),
+            None if truncate is None else bool(truncate),
+        )
     prompt = Prompt(key="", content=data["content"], title=data.get("title"))
-    return prompt, data.get("task_type"), None
+    return RequestLine(prompt, data.get("task_type"), None, None)
 
 
 @dataclass(frozen=True)
@@ -128,8 +152,9 @@ def _parse_prediction(
     data: dict[str, Any],
 ) -> tuple[str, str, str | None, str | None, Any, int, bool, str]:
     """Returns key, content, title, task_type, values, token_count, truncated, status."""
-    status = status_text(data.get("status") or data.get("error"))
-    if "instance" in data or "predictions" in data:
+    # a BigQuery errors-table row carries its reason as an `errors` STRUCT {code, message}
+    status = status_text(data.get("status") or data.get("error") or data.get("errors"))
+    if "instance" in data or "predictions" in data or "errors" in data:
         # JSONL echoes the request under `instance`; a BigQuery row has its columns beside
         instance = (data["instance"] or {}) if "instance" in data else data
         predictions = data.get("predictions") or []

@@ -49,6 +49,14 @@ FROM (
     FROM {predictions}
 )
 """
+# the errors table of a job: the instance's columns and `errors` STRUCT<code, message>
+ERRORS_CHECKED_SQL = """
+SELECT CAST(key AS STRING) AS content_hash, CASE
+    WHEN errors.code IS NULL THEN COALESCE(errors.message, 'the service reported the row failed')
+    ELSE CONCAT(CAST(errors.code AS STRING), ': ', COALESCE(errors.message, '')) END AS reason,
+    0 AS token_count
+FROM {predictions}
+"""
 MERGE_SQL = """
 MERGE {target} t
 USING (
@@ -141,14 +149,15 @@ class BigQueryWarehouse:
                 the process holds nothing per landed row.
 
         Returns:
-            What landed and what failed; None when the table has no `key` column to join on.
+            What landed and what failed (an errors table lands nothing and gives its rows'
+            reasons); None when the table has no `key` column to join on.
         """
         address = parse_table_uri(predictions_uri)
         params = {"model": model, "dimension": dimension}
         failed = "AND c.reason != ''" if failures_only else ""
         with self.write_target(pipeline) as (client, target):
             columns = {field.name for field in client.get_table(address.qualified).schema}
-            if "key" not in columns or "predictions" not in columns:
+            if "key" not in columns or not {"predictions", "errors"} & columns:
                 return None
             checked = CHECKED_SQL.format(predictions=address.sql)
             with ExitStack() as stack:
@@ -157,6 +166,13 @@ class BigQueryWarehouse:
                     if isinstance(wanted, str)
                     else stack.enter_context(self.scratch_keys(client, wanted))
                 )
+                if "predictions" not in columns:  # an errors table: reasons only
+                    checked = ERRORS_CHECKED_SQL.format(predictions=address.sql)
+                    rows = query_rows(
+                        client, OUTCOMES_SQL.format(checked=checked, wanted=keys, failed="")
+                    )
+                    reasons = [(str(h), str(reason)) for h, reason, _ in rows]
+                    return TableLanding(written=0, landed=0, tokens=0, outcomes=reasons)
                 job = run_query(
                     client, MERGE_SQL.format(target=target, checked=checked, wanted=keys), params
                 )

@@ -301,10 +301,11 @@ class VertexEmulator(LocalServer):
                 f"{name} batch jobs read JSONL from Cloud Storage and write there; BigQuery is "
                 "not supported for this model",
             )
-        parameters = dict(body.get("modelParameters") or {})
+        parameters = dict(body.get("modelParameters") or {})  # Gemini jobs do not read them
         dimensionality = parameters.get("outputDimensionality")
         try:
-            spec.check_dimensionality(int(dimensionality) if dimensionality else None)
+            if spec.schema is RequestSchema.LEGACY:
+                spec.check_dimensionality(int(dimensionality) if dimensionality else None)
         except ValueError as error:
             raise ApiError(400, "INVALID_ARGUMENT", f"modelParameters: {error}") from None
         labels = dict(body.get("labels") or {})

@@ -62,6 +62,13 @@ class JobFault:
         seconds_per_chunk: extra seconds per chunk of 512 rows while RUNNING.
         paused_seconds: seconds the job shows JOB_STATE_PAUSED (after any queued time) before
             it goes on.
+        full_length_vectors: return the model's full-length vectors whatever dimensionality
+            was asked (two public clients report this of Gemini batch jobs).
+        errors_apart: failed rows of legacy jobs go to `errors_*` files (Cloud Storage) or an
+            errors table with an `errors` STRUCT column (BigQuery), as the protos describe,
+            instead of inline with a `status`.
+        partial_output: with `final_state` FAILED, EXPIRED or CANCELLED, the job wrote half of
+            its rows (paid for) before it stopped, and its record has no `outputInfo`.
     """
 
     final_state: FinalState | None = None
@@ -71,6 +78,9 @@ class JobFault:
     pending_seconds: float = 0.0
     seconds_per_chunk: float = 0.0
     paused_seconds: float = 0.0
+    full_length_vectors: bool = False
+    errors_apart: bool = False
+    partial_output: bool = False
 
     def worker_faults(self) -> dict[str, Any]:
         """Returns the fault settings the job worker reads."""
@@ -80,6 +90,9 @@ class JobFault:
             "fail_every_nth_row": self.fail_every_nth_row
             or (5 if self.final_state == "PARTIALLY_SUCCEEDED" else 0),
             "failed_rows_end_succeeded": self.final_state != "PARTIALLY_SUCCEEDED",
+            "full_length_vectors": self.full_length_vectors,
+            "errors_apart": self.errors_apart,
+            "partial_output": self.partial_output,
         }
         if self.final_state in _ERRORS:
             faults["final_state"] = f"JOB_STATE_{self.final_state}"

@@ -40,6 +40,21 @@ class FaultHooks(WorkerHooks):
         self.state: str | None = faults.get("final_state")
         self.error: dict[str, Any] | None = faults.get("error")
         self.failed_rows_end_succeeded = bool(faults.get("failed_rows_end_succeeded", False))
+        self.full_length_vectors = bool(faults.get("full_length_vectors", False))
+        self.failed_rows_apart = bool(faults.get("errors_apart", False))
+        self.partial_output = bool(faults.get("partial_output", False))
+
+    def records_output_info(self) -> bool:
+        """A job that stopped with partial output has no `outputInfo`."""
+        return not self.partial_output
+
+    def dimensionality(self, requested: int | None) -> int | None:
+        """Ignores the requested dimensionality when the fault says so (full-length vectors)."""
+        return None if self.full_length_vectors else requested
+
+    def errors_apart(self) -> bool:
+        """Writes failed legacy rows to `errors_*` files or an errors table."""
+        return self.failed_rows_apart
 
     def before_running(self, check_cancel: Callable[[], None]) -> None:
         """Waits in PENDING for `pending_seconds` (a cancel still ends the wait)."""
@@ -61,7 +76,12 @@ class FaultHooks(WorkerHooks):
         return status
 
     def output_lines(self, lines: list[bytes]) -> list[bytes]:
-        """A job made to end FAILED, EXPIRED or CANCELLED completed no row: it writes none."""
+        """A job made to end FAILED, EXPIRED or CANCELLED completed no row: it writes none.
+
+        With `partial_output`, it wrote the first half of its rows before it stopped.
+        """
+        if self.state and self.partial_output:
+            return lines[: len(lines) // 2]
         return [] if self.state else lines
 
     def final_state(

@@ -43,7 +43,7 @@ class WarehouseLanding:
     def __init__(
         self, submission: Submission, *, backend: BatchBackend, warehouse: Warehouse
     ) -> None:
-        self.submission, self.warehouse = submission, warehouse
+        self.submission, self.warehouse, self.backend = submission, warehouse, backend
         self.staging = table_staging(backend)
         self.manifest = self.staging.table(submission.manifest_uri).sql
         self.failed: dict[str, str] = {}
@@ -56,21 +56,21 @@ class WarehouseLanding:
         shard = next(j.shard for j in self.submission.jobs if j.name == job.name)
         if job_failed is not None:
             self.job_reasons[shard] = job_failed
-        if not job.output_directory or not self.staging.exists(job.output_directory):
-            return
         submission = self.submission
-        landing = self.warehouse.land_prediction_table(
-            pipeline=submission.pipeline,
-            predictions_uri=job.output_directory,
-            wanted=f"SELECT id, content_hash FROM {self.manifest} WHERE plan = '{PLAN_SUBMIT}'",
-            model=submission.model,
-            dimension=vector_dimension(submission.model, submission.output_dimensionality),
-            failures_only=True,
-        )
-        if landing is None:
-            raise PredictionError(f"{job.output_directory} has no `key` column to join on")
-        self.failed.update(landing.outcomes)
-        yield job.output_directory, landing.written, landing.tokens
+        for uri in self.backend.output_files(job):  # the prediction table, then any errors table
+            landing = self.warehouse.land_prediction_table(
+                pipeline=submission.pipeline,
+                predictions_uri=uri,
+                wanted=f"SELECT id, content_hash FROM {self.manifest} WHERE plan = '{PLAN_SUBMIT}'",
+                model=submission.model,
+                dimension=vector_dimension(submission.model, submission.output_dimensionality),
+                failures_only=True,
+            )
+            if landing is None:
+                raise PredictionError(f"{uri} has no `key` column to join on")
+            for content_hash, reason in landing.outcomes:
+                self.failed.setdefault(content_hash, reason)
+            yield uri, landing.written, landing.tokens
 
     def settle(self, *, log: Log) -> Settled:
         """Copies by hash, lists what did not land, deletes what left, counts what is in."""

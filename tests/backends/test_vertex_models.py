@@ -1,6 +1,7 @@
 """Both request schemas on Vertex (emulated): Gemini end to end, dimensionality, refusals."""
 
 import numpy as np
+import orjson
 import pytest
 from google.cloud import storage
 
@@ -40,11 +41,12 @@ def test_a_gemini_pipeline_joins_results_by_key(vertex_emulator, corpus_file, bu
     assert run(pipeline, defs).written == 1
 
 
-@pytest.mark.parametrize("model", ["text-embedding-005", "gemini-embedding-001"])
-def test_output_dimensionality_256_gives_256_values(
-    model, vertex_emulator, corpus_file, build, run
+def test_a_legacy_job_carries_its_options_as_model_parameters(
+    vertex_emulator, corpus_file, build, run
 ) -> None:  # type: ignore[no-untyped-def]
-    pipeline, defs = build(corpus_file(make_corpus(20)), model=model, output_dimensionality=256)
+    pipeline, defs = build(
+        corpus_file(make_corpus(20)), model="text-embedding-005", output_dimensionality=256
+    )
     summary = run(pipeline, defs)
     assert summary.embedded == 20 and all(summary.checks.values())
     vectors = np.stack(table(defs, pipeline)["embedding"].to_numpy())
@@ -52,6 +54,49 @@ def test_output_dimensionality_256_gives_256_values(
     job = vertex_emulator.jobs()[0]
     assert job["modelParameters"] == {"outputDimensionality": 256, "autoTruncate": True}
     assert job["labels"]["embed-assets-pipeline"] == "docs"
+
+
+def _first_request_line(pipeline_name: str) -> dict:  # type: ignore[type-arg]
+    blobs = storage.Client(project="p").list_blobs("embed-assets", prefix="embed-assets/")
+    request = next(b for b in blobs if "requests-" in b.name)
+    return orjson.loads(request.download_as_bytes().splitlines()[0])
+
+
+def test_a_gemini_job_carries_its_options_in_each_line_and_no_model_parameters(
+    vertex_emulator, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    """Vertex reads Gemini embedding options from each line's embed_content_config; the
+    emulator reads them only there, so options sent as modelParameters would be ignored and
+    the vectors would come back 3,072 long."""
+    pipeline, defs = build(
+        corpus_file(make_corpus(20)),
+        model="gemini-embedding-001",
+        output_dimensionality=256,
+        keep_staging=True,
+    )
+    summary = run(pipeline, defs)
+    assert summary.embedded == 20 and all(summary.checks.values())
+    vectors = np.stack(table(defs, pipeline)["embedding"].to_numpy())
+    assert vectors.shape == (20, 256)
+    job = vertex_emulator.jobs()[0]
+    assert "modelParameters" not in job or not job["modelParameters"]
+    config = _first_request_line(pipeline.name)["request"]["embed_content_config"]
+    assert config["output_dimensionality"] == 256 and config["auto_truncate"] is True
+    assert summary.shortened_vectors == 0
+
+
+def test_a_gemini_job_without_auto_truncate_fails_a_long_row_as_vertex_does(
+    vertex_emulator, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    """`auto_truncate=False` only reaches a Gemini job inside its lines: a text over the
+    input limit fails its row there, instead of being cut silently."""
+    corpus = make_corpus(5)
+    corpus.loc[0, "content"] = "word " * 3000  # over 2,048 tokens
+    pipeline, defs = build(corpus_file(corpus), model="gemini-embedding-001", auto_truncate=False)
+    summary = run(pipeline, defs)
+    assert (summary.embedded, summary.failed) == (4, 1)
+    assert "autoTruncate is false" in summary.failed_examples
+    assert_accounted(summary, corpus)
 
 
 def test_a_local_model_or_a_bad_staging_uri_is_refused_before_any_upload(

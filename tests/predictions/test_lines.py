@@ -35,6 +35,7 @@ def test_gemini_request_line_carries_key_and_config() -> None:
         schema=RequestSchema.GEMINI,
         task_type="RETRIEVAL_DOCUMENT",
         output_dimensionality=256,
+        auto_truncate=False,
     )
     data = orjson.loads(line)
     assert data["key"] == "abc"
@@ -42,14 +43,40 @@ def test_gemini_request_line_carries_key_and_config() -> None:
     assert data["request"]["embed_content_config"] == {
         "task_type": "RETRIEVAL_DOCUMENT",
         "output_dimensionality": 256,
+        "auto_truncate": False,
     }
-    prompt, task_type, dims = parse_request_line(line)
-    assert (prompt.key, prompt.content, task_type, dims) == (
+    prompt, task_type, dims, auto_truncate = parse_request_line(line)
+    assert (prompt.key, prompt.content, task_type, dims, auto_truncate) == (
         "abc",
         "hello",
         "RETRIEVAL_DOCUMENT",
         256,
+        False,
     )
+
+
+def test_the_service_s_gemini_output_reads_token_count_strings_and_status_text() -> None:
+    lines = [
+        orjson.dumps(
+            {
+                "key": "a",
+                "request": {"content": {"parts": [{"text": "x"}]}},
+                "response": {"embedding": {"values": [0.6, 0.8]}, "tokenCount": "7"},
+            }
+        ),
+        orjson.dumps(
+            {"key": "b", "request": {"content": {"parts": [{"text": "y"}]}}, "status": "bad"}
+        ),
+    ]
+    batch = parse_prediction_lines(lines)
+    assert batch.token_counts.tolist() == [7, 0]
+    assert batch.statuses == ["", "bad"]
+
+
+def test_an_errors_table_row_gives_its_reason() -> None:
+    row = {"content": "x", "key": "h", "errors": {"code": 3, "message": "input too long"}}
+    batch = parse_prediction_lines([orjson.dumps(row)])
+    assert (batch.keys, batch.contents, batch.statuses) == (["h"], ["x"], ["3: input too long"])
 
 
 def test_legacy_prediction_lines_parse_vectors_statistics_and_failures() -> None:

@@ -7,6 +7,7 @@ the table `bigqueryDestination.outputUri` names, or, when it names only a projec
 dataset), to a new `prediction_<model>_<time>` dataset (or `predictions_<time>` table).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ import pyarrow as pa
 from google.cloud import bigquery
 
 from embed_assets.bigquery.client import SCHEME, bigquery_client, load_arrow, parse_table_uri
+from embed_assets.errors import BackendError
 from embed_assets.staging.bigquery import read_arrow
 
 OUTPUT_COLUMNS = ("predictions", "status")
@@ -45,9 +47,18 @@ def _destination(client: bigquery.Client, uri: str, model: str, stamp: str) -> t
 
 
 def write_prediction_rows(
-    uri: str, lines: list[bytes], *, model: str, stamp: str
+    uri: str,
+    lines: list[bytes],
+    *,
+    model: str,
+    stamp: str,
+    errors: Sequence[bytes] = (),
 ) -> dict[str, Any]:
     """Writes legacy prediction lines as rows of a new BigQuery table; returns `outputInfo`.
+
+    `errors` (`errors_*` lines: instance and `{code, message}` status) go to an errors table
+    beside it, named as the service names it (`errors` or `errors_<time>`), with the
+    instance's columns and an `errors` STRUCT column.
 
     Raises:
         google.api_core.exceptions.Conflict: the destination table exists already (the
@@ -68,4 +79,36 @@ def write_prediction_rows(
         schema = [bigquery.SchemaField(c, "STRING") for c in columns]
         client.create_table(bigquery.Table(name, schema=schema))  # Conflict if it exists
         load_arrow(client, name, arrow, schema=schema)
+        if errors:
+            beside = (
+                "errors" + table.removeprefix("predictions")
+                if table.startswith("predictions")
+                else f"{table}_errors"
+            )
+            _write_errors(client, f"{project}.{dataset}.{beside}", errors)
     return {"bigqueryOutputDataset": f"{SCHEME}{project}.{dataset}", "bigqueryOutputTable": table}
+
+
+ERRORS_FIELD = bigquery.SchemaField(
+    "errors",
+    "RECORD",
+    fields=[bigquery.SchemaField("code", "INT64"), bigquery.SchemaField("message", "STRING")],
+)
+
+
+def _write_errors(client: bigquery.Client, name: str, lines: Sequence[bytes]) -> None:
+    """Writes failed instances as the errors table: their columns and an `errors` STRUCT."""
+    rows = []
+    for line in lines:
+        data = orjson.loads(line)
+        instance = {k: None if v is None else str(v) for k, v in data["instance"].items()}
+        status = data["status"]
+        rows.append(
+            {**instance, "errors": {"code": status.get("code"), "message": status["message"]}}
+        )
+    columns = [c for c in dict.fromkeys(k for row in rows for k in row) if c != "errors"]
+    schema = [bigquery.SchemaField(c, "STRING") for c in columns] + [ERRORS_FIELD]
+    client.create_table(bigquery.Table(name, schema=schema))
+    failed = client.insert_rows(client.get_table(name), rows)
+    if failed:
+        raise BackendError(f"could not write the errors table {name}: {failed[:3]}")

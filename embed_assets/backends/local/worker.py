@@ -62,6 +62,18 @@ class WorkerHooks:
         """Returns the prediction lines to write (a job that dies early writes fewer)."""
         return lines
 
+    def dimensionality(self, requested: int | None) -> int | None:
+        """Returns the dimensionality the model is run with (None: its full length)."""
+        return requested
+
+    def errors_apart(self) -> bool:
+        """True: failed legacy rows go to `errors_*` files or an errors table, not inline."""
+        return False
+
+    def records_output_info(self) -> bool:
+        """False: the job writes its output but its record gets no `outputInfo`."""
+        return True
+
     def final_state(
         self, state: str, error: dict[str, Any] | None
     ) -> tuple[str, dict[str, Any] | None]:
@@ -101,17 +113,12 @@ def _prediction_line(
     status: str,
     gemini: bool,
 ) -> bytes:
-    if gemini:
+    if gemini:  # as the service writes them: `tokenCount` an int64 string, no statistics
         line: dict[str, Any] = {"key": prompt.key, "request": orjson.loads(raw)["request"]}
         if status:
             line["status"] = status
         else:
-            line["response"] = {
-                "embedding": {
-                    "values": vector,
-                    "statistics": {"token_count": tokens, "truncated": truncated},
-                }
-            }
+            line["response"] = {"embedding": {"values": vector}, "tokenCount": str(tokens)}
         return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)
     instance = orjson.loads(raw)
     predictions = (
@@ -130,6 +137,14 @@ def _prediction_line(
         {"instance": instance, "predictions": predictions, "status": status},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+def _error_line(line: bytes) -> bytes:
+    """A failed legacy row as an `errors_*` line: the instance and a `{code, message}` status."""
+    data = orjson.loads(line)
+    code, _, message = str(data["status"]).partition(": ")
+    status = {"code": int(code), "message": message} if code.isdigit() else {"message": code}
+    return orjson.dumps({"instance": data["instance"], "status": status})
 
 
 def run_job(engine: LocalJobEngine, job_id: str, hooks: WorkerHooks | None = None) -> None:
@@ -181,9 +196,9 @@ def _embed(
     hooks: WorkerHooks,
     check_cancel: Callable[[], None],
 ) -> None:
+    # as on Vertex: legacy models read their options from the job's modelParameters, Gemini
+    # embedding from each line's embed_content_config (it does not read modelParameters)
     params = record.get("modelParameters") or {}
-    dimensionality = params.get("outputDimensionality")
-    auto_truncate = params.get("autoTruncate", True)
     model = _model_for(record)
     raw_lines = _request_lines(record["inputConfig"])
     parsed = [parse_request_line(line) for line in raw_lines]
@@ -191,13 +206,18 @@ def _embed(
     total = len(parsed)
     engine.update(job_id, lambda r: r.update(totalCount=str(total)))
     out: list[bytes] = []
+    failed_lines: list[bytes] = []  # failed rows written apart, as the protos describe
     ok = failed = 0
     for start in range(0, total, CHUNK_ROWS):
         check_cancel()
         chunk = parsed[start : start + CHUNK_ROWS]
-        prompts = [p for p, _, _ in chunk]
-        task_type = chunk[0][1] if chunk else None
-        dims = dimensionality or (chunk[0][2] if chunk else None)
+        prompts = [line.prompt for line in chunk]
+        task_type = chunk[0].task_type if chunk else None
+        dims, auto_truncate = params.get("outputDimensionality"), params.get("autoTruncate", True)
+        if gemini:
+            dims = chunk[0].output_dimensionality if chunk else None
+            auto_truncate = not chunk or chunk[0].auto_truncate is not False
+        dims = hooks.dimensionality(dims)
         try:
             result = model.embed(
                 [p.content for p in prompts],
@@ -231,7 +251,10 @@ def _embed(
                 status,
                 gemini,
             )
-            out.append(line)
+            if status and not gemini and hooks.errors_apart():
+                failed_lines.append(_error_line(line))
+            else:
+                out.append(line)
             if status:
                 failed += 1
             else:
@@ -240,7 +263,9 @@ def _embed(
         hooks.after_chunk(start + len(chunk))
     check_cancel()
     rows_per_file = int(record.get("rowsPerOutputFile") or ROWS_PER_OUTPUT_FILE)
-    _write_outputs(engine, record, job_id, hooks.output_lines(out), rows_per_file)
+    _write_outputs(engine, record, job_id, hooks.output_lines(out), rows_per_file, failed_lines)
+    if not hooks.records_output_info():
+        engine.update(job_id, lambda rec: rec.pop("outputInfo", None))
     state, job_error = "JOB_STATE_SUCCEEDED", None
     if failed and not ok:
         state, job_error = "JOB_STATE_FAILED", {"code": 3, "message": "every row failed"}
@@ -280,25 +305,36 @@ def _record_counts(engine: LocalJobEngine, job_id: str, ok: int, failed: int) ->
 
 
 def _write_outputs(
-    engine: LocalJobEngine, record: JobRecord, job_id: str, lines: list[bytes], rows_per_file: int
+    engine: LocalJobEngine,
+    record: JobRecord,
+    job_id: str,
+    lines: list[bytes],
+    rows_per_file: int,
+    errors: list[bytes],
 ) -> None:
     random.Random(int(job_id)).shuffle(lines)  # output order is not input order, as on Vertex
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     destination = record["outputConfig"].get("bigqueryDestination")
+    if destination and not (lines or errors):
+        return  # a job that stopped before any row wrote no table
     if destination:
         model = record["model"].rsplit("/", 1)[-1]
-        info = write_prediction_rows(destination["outputUri"], lines, model=model, stamp=stamp)
+        info = write_prediction_rows(
+            destination["outputUri"], lines, model=model, stamp=stamp, errors=errors
+        )
         engine.update(job_id, lambda rec: rec.update(outputInfo=info))
         return
     prefix = record["outputConfig"]["gcsDestination"]["outputUriPrefix"]
     storage = storage_for(prefix)
     directory = f"{prefix.rstrip('/')}/prediction-model-{stamp}"
-    files = max(1, -(-len(lines) // rows_per_file))
-    per_file = -(-len(lines) // files) if lines else 0
+    files = -(-len(lines) // rows_per_file)  # none for a job that stopped before any row
+    per_file = -(-len(lines) // files) if files else 0
     for index in range(files):
         part = lines[index * per_file : (index + 1) * per_file]
         payload = b"\n".join(part) + (b"\n" if part else b"")
         storage.write_bytes(f"{directory}/predictions_{index:05d}.jsonl", payload)
+    if errors:
+        storage.write_bytes(f"{directory}/errors_00000.jsonl", b"\n".join(errors) + b"\n")
 
     def note_output(rec: JobRecord) -> None:
         rec["outputInfo"] = {"gcsOutputDirectory": directory}
