@@ -32,6 +32,7 @@ from embed_assets.backends.base import (
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
 from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import model_spec
+from embed_assets.models.regions import check_batch_region, serves
 from embed_assets.models.registry import local_model_names
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.base import Storage
@@ -282,6 +283,19 @@ class VertexBatchBackend(dg.ConfigurableResource):
                 f"staging_uri={self.staging_uri!r}: Vertex reads {model} batch jobs from Cloud "
                 "Storage only; use a gs:// staging_uri, or text-embedding-005 / "
                 "text-multilingual-embedding-002 with BigQuery"
+            )
+        check_batch_region(model, self.location)
+        self._check_staging_location()
+
+    def _check_staging_location(self) -> None:
+        """Refuses a staging bucket or dataset outside the jobs' region (and its multi-region)."""
+        location = self.staging().location()
+        if location is not None and not serves(self.location, location):
+            kind = "dataset" if is_bigquery_uri(self.staging_uri) else "bucket"
+            raise ConfigError(
+                f"staging_uri={self.staging_uri!r}: the {kind} is in {location}, but the jobs run "
+                f"in location={self.location!r}; Vertex reads and writes a job's data only in its "
+                f"region or multi-region: use a {kind} there, or set location to match"
             )
 
     def max_prompts_per_job(self, model: str) -> int:

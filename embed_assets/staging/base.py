@@ -54,6 +54,14 @@ class Storage(Protocol):
         """Deletes an object, or every object below a folder / prefix; returns how many."""
         ...
 
+    def location(self) -> str | None:
+        """Returns where the root's bucket or dataset keeps its data (None: not a cloud place).
+
+        Raises:
+            StagedObjectMissing: the bucket or dataset does not exist.
+        """
+        ...
+
 
 class TableStorage(Storage, Protocol):
     """A staging whose objects are tables of a warehouse (`holds_tables` is True).

@@ -24,7 +24,7 @@ from embed_assets.bigquery.client import (
     parse_dataset_uri,
     parse_table_uri,
 )
-from embed_assets.errors import ConfigError
+from embed_assets.errors import ConfigError, StagedObjectMissing
 
 PARQUET_MAGIC = b"PAR1"
 SEPARATOR = "__"
@@ -62,6 +62,18 @@ class BigQueryStorage:
         self.project, self.dataset = parse_dataset_uri(root.rstrip("/"))
         self.root = f"{SCHEME}{self.project}.{self.dataset}"
         self.client = client
+
+    def location(self) -> str | None:
+        """The dataset's location (`US`, `EU`, `us-central1`, ...).
+
+        Raises:
+            StagedObjectMissing: the dataset does not exist.
+        """
+        project, dataset = parse_dataset_uri(self.root)
+        try:
+            return str(self.client.get_dataset(f"{project}.{dataset}").location or "") or None
+        except NotFound:
+            raise StagedObjectMissing(f"the staging dataset {self.root} does not exist") from None
 
     def table(self, uri: str) -> TableAddress:
         """Returns the table a staged URI names."""

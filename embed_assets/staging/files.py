@@ -39,6 +39,10 @@ class LocalStorage:
 
     holds_tables = False
 
+    def location(self) -> None:
+        """None: a local folder is not in a cloud region."""
+        return None
+
     def __init__(self, root: str | Path) -> None:
         """Creates the storage; folders are made when something is written."""
         self.root = str(Path(root).resolve())
@@ -122,6 +126,22 @@ class GcsStorage:
     """Objects in a Cloud Storage bucket, through a google-cloud-storage client."""
 
     holds_tables = False
+
+    def location(self) -> str | None:
+        """The bucket's location (`US-CENTRAL1`, `US`, `EU`, `NAM4`, ...).
+
+        Raises:
+            StagedObjectMissing: the bucket does not exist.
+        """
+        from google.api_core import exceptions
+
+        bucket, _ = split_gs_uri(self.root)
+        try:
+            return str(self.client.get_bucket(bucket).location or "") or None
+        except exceptions.NotFound:
+            raise StagedObjectMissing(f"the staging bucket gs://{bucket} does not exist") from None
+        except exceptions.Forbidden:
+            return None  # may write objects but not read the bucket's metadata: not checked
 
     def __init__(self, root: str, client: Any) -> None:
         """Creates the storage.

@@ -30,6 +30,7 @@ from embed_assets.predictions.lines import RequestSchema
 from embed_assets.testing.faults import FaultPlan, JobFault
 from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_faults
 from embed_assets.testing.gcs import GcsEmulator, free_port
+from embed_assets.testing.placement import check_placement
 from embed_assets.testing.rest import (
     ApiError,
     check_labels,
@@ -76,6 +77,7 @@ class VertexEmulator(LocalServer):
         seconds_per_chunk: extra seconds per chunk of 512 rows, to make jobs take time.
         rows_per_file: rows per prediction file; more rows are split over several files.
         fault: what happens to every job unless a rule from `inject` applies.
+        gcs_location: the location of the buckets of the GCS emulator this class starts.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class VertexEmulator(LocalServer):
         seconds_per_chunk: float = 0.0,
         rows_per_file: int = 10_000,
         fault: JobFault | None = None,
+        gcs_location: str = "US-CENTRAL1",
     ) -> None:
         self.port = port or free_port()
         self.max_running_jobs = max_running_jobs
@@ -100,6 +103,7 @@ class VertexEmulator(LocalServer):
         self.faults = FaultPlan(default=fault or JobFault())
         self.calls: Counter[str] = Counter()
         self._buckets = tuple(buckets)
+        self._gcs_location = gcs_location
         self._given_gcs_url = gcs_url
         self.bigquery_url = bigquery_url
         self._gcs: GcsEmulator | None = None
@@ -137,7 +141,7 @@ class VertexEmulator(LocalServer):
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
         if not self._given_gcs_url:
             try:
-                self._gcs = GcsEmulator(buckets=self._buckets).start()
+                self._gcs = GcsEmulator(buckets=self._buckets, location=self._gcs_location).start()
             except BaseException:
                 self._server.server_close()  # not serving yet: shutdown() would wait forever
                 self._server = None
@@ -294,13 +298,6 @@ class VertexEmulator(LocalServer):
         spec = model_spec(name)
         source = input_uri(body.get("inputConfig") or {})
         destination = output_prefix(body.get("outputConfig") or {})
-        if spec.schema is RequestSchema.GEMINI and "bq://" in source + destination:
-            raise ApiError(
-                400,
-                "INVALID_ARGUMENT",
-                f"{name} batch jobs read JSONL from Cloud Storage and write there; BigQuery is "
-                "not supported for this model",
-            )
         parameters = dict(body.get("modelParameters") or {})  # Gemini jobs do not read them
         dimensionality = parameters.get("outputDimensionality")
         try:
@@ -308,6 +305,8 @@ class VertexEmulator(LocalServer):
                 spec.check_dimensionality(int(dimensionality) if dimensionality else None)
         except ValueError as error:
             raise ApiError(400, "INVALID_ARGUMENT", f"modelParameters: {error}") from None
+        region = engine.name_prefix.split("/locations/", 1)[-1].split("/", 1)[0]
+        check_placement(spec, region, [source, destination], self.gcs_url, self.bigquery_url)
         labels = dict(body.get("labels") or {})
         check_labels(labels)
         fault = self.faults.job_fault(display_name)

@@ -67,11 +67,19 @@ class GcsEmulator(LocalServer):
     Args:
         port: port to listen on (default: a free one).
         buckets: buckets to create once it listens.
+        location: the location every bucket reports (`US-CENTRAL1`, `EU`, `europe-west4`).
     """
 
-    def __init__(self, *, port: int | None = None, buckets: tuple[str, ...] | list[str] = ()):
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        buckets: tuple[str, ...] | list[str] = (),
+        location: str = "US-CENTRAL1",
+    ):
         self.port = port or free_port()
         self.buckets = tuple(buckets)
+        self.location = location  # of every bucket (fake-gcs-server sets it server-wide)
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -100,6 +108,7 @@ class GcsEmulator(LocalServer):
                     "-backend=filesystem",
                     f"-filesystem-root={root / 'data'}",
                     "-log-level=warn",
+                    f"-location={self.location}",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

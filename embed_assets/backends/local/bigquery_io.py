@@ -56,7 +56,7 @@ def write_prediction_rows(
 ) -> dict[str, Any]:
     """Writes legacy prediction lines as rows of a new BigQuery table; returns `outputInfo`.
 
-    `errors` (`errors_*` lines: instance and `{code, message}` status) go to an errors table
+    `errors` (`errors_*` lines: instance and `error {code, message}`) go to an errors table
     beside it, named as the service names it (`errors` or `errors_<time>`), with the
     instance's columns and an `errors` STRUCT column.
 
@@ -102,7 +102,7 @@ def _write_errors(client: bigquery.Client, name: str, lines: Sequence[bytes]) ->
     for line in lines:
         data = orjson.loads(line)
         instance = {k: None if v is None else str(v) for k, v in data["instance"].items()}
-        status = data["status"]
+        status = data["error"]
         rows.append(
             {**instance, "errors": {"code": status.get("code"), "message": status["message"]}}
         )

@@ -117,6 +117,7 @@ def _prediction_line(
         line: dict[str, Any] = {"key": prompt.key, "request": orjson.loads(raw)["request"]}
         if status:
             line["status"] = status
+            line["processed_time"] = datetime.now(UTC).isoformat()
         else:
             line["response"] = {"embedding": {"values": vector}, "tokenCount": str(tokens)}
         return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -140,11 +141,11 @@ def _prediction_line(
 
 
 def _error_line(line: bytes) -> bytes:
-    """A failed legacy row as an `errors_*` line: the instance and a `{code, message}` status."""
+    """A failed legacy row as an `errors_*` line: the instance and `error {code, message}`."""
     data = orjson.loads(line)
     code, _, message = str(data["status"]).partition(": ")
-    status = {"code": int(code), "message": message} if code.isdigit() else {"message": code}
-    return orjson.dumps({"instance": data["instance"], "status": status})
+    error = {"code": int(code), "message": message} if code.isdigit() else {"message": code}
+    return orjson.dumps({"instance": data["instance"], "error": error})
 
 
 def run_job(engine: LocalJobEngine, job_id: str, hooks: WorkerHooks | None = None) -> None:
