@@ -10,6 +10,9 @@ Inside Dagster, `to_failure` turns any of them into a `dg.Failure` with that one
 the UI shows the cause and not a traceback (the traceback stays in the run's logs).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 
@@ -27,6 +30,18 @@ class CorpusError(EmbedAssetsError, ValueError):
 
 class RefreshRefused(EmbedAssetsError, ValueError):
     """The refresh would lose data; nothing was submitted or deleted. The message says why."""
+
+
+class OverBudget(RefreshRefused):
+    """The refresh would spend more than the pipeline allows; nothing was submitted.
+
+    Attributes:
+        estimate: what the refresh would have paid for (a `jobs.guard.SpendEstimate`).
+    """
+
+    def __init__(self, message: str, *, estimate: object) -> None:
+        super().__init__(message)
+        self.estimate = estimate
 
 
 class BackendError(EmbedAssetsError, RuntimeError):
@@ -92,15 +107,21 @@ class MissingExtra(ConfigError, ImportError):
     """A feature needs an optional extra that is not installed; the message says which."""
 
 
-def to_failure(error: EmbedAssetsError, *, hint: str = "") -> dg.Failure:
+def to_failure(
+    error: EmbedAssetsError, *, hint: str = "", metadata: Mapping[str, Any] | None = None
+) -> dg.Failure:
     """The `dg.Failure` a run ends with for `error`: its one line (and `hint`), no traceback.
 
     Args:
         error: what the library raised.
         hint: a sentence added after the cause (e.g. what a retry does).
+        metadata: more entries shown with the failure (e.g. a refused refresh's estimate).
     """
     text = str(error) if not hint else f"{error}. {hint}"
     return dg.Failure(
         description=text,
-        metadata={"embed_assets/error": dg.MetadataValue.text(type(error).__name__)},
+        metadata={
+            "embed_assets/error": dg.MetadataValue.text(type(error).__name__),
+            **(metadata or {}),
+        },
     )

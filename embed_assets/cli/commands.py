@@ -49,6 +49,8 @@ def _pipeline_from_args(args: argparse.Namespace, workdir: Path) -> Any:
         text_column=args.text_column,
         title_column=args.title_column,
         max_prompts_per_job=args.max_prompts_per_job,
+        max_prompts_per_refresh=args.max_prompts_per_refresh,
+        max_estimated_cost_usd=args.max_estimated_cost_usd,
         encoding=args.encoding,
         sensor_interval_seconds=5,
     )
@@ -147,6 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     allow_rejected_rows=args.allow_rejected_rows,
                     allow_large_delete=args.allow_large_delete,
                     allow_empty_corpus=args.allow_empty_corpus,
+                    allow_over_budget=args.allow_over_budget,
                 ),
                 log_level="INFO" if args.verbose else "CRITICAL",
             )
@@ -288,6 +291,31 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refresh_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that allow one refresh what the pipeline refuses by default."""
+    parser.add_argument(
+        "--allow-rejected-rows",
+        action="store_true",
+        help="go on although more than max_rejected_fraction of the corpus was rejected",
+    )
+    parser.add_argument(
+        "--allow-large-delete",
+        action="store_true",
+        help="delete more than max_deleted_fraction of the table in this refresh",
+    )
+    parser.add_argument(
+        "--allow-empty-corpus",
+        action="store_true",
+        help="let a corpus with no row that can be embedded empty the table",
+    )
+    parser.add_argument(
+        "--allow-over-budget",
+        action="store_true",
+        help="submit this refresh although it is above max_prompts_per_refresh or "
+        "max_estimated_cost_usd",
+    )
+
+
 def _common_options(*, top: bool) -> argparse.ArgumentParser:
     """`--workdir` and `--verbose`, accepted before or after the subcommand."""
     options = argparse.ArgumentParser(add_help=False)
@@ -327,27 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="local model: all-MiniLM-L6-v2 or lexical-hash")
     run.add_argument("--max-prompts-per-job", type=int)
     run.add_argument(
+        "--max-prompts-per-refresh",
+        type=int,
+        help="refuse a refresh that would submit more prompts (see --allow-over-budget)",
+    )
+    run.add_argument(
+        "--max-estimated-cost-usd",
+        type=float,
+        help="refuse a refresh whose estimated cost is higher (see --allow-over-budget)",
+    )
+    run.add_argument(
         "--encoding", default="utf-8", help="text encoding of a CSV or JSONL corpus (default utf-8)"
     )
     run.add_argument(
         "--query", default="parse a date from a string", help="sample search printed after the run"
     )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    run.add_argument(
-        "--allow-rejected-rows",
-        action="store_true",
-        help="go on although more than max_rejected_fraction of the corpus was rejected",
-    )
-    run.add_argument(
-        "--allow-large-delete",
-        action="store_true",
-        help="delete more than max_deleted_fraction of the table in this refresh",
-    )
-    run.add_argument(
-        "--allow-empty-corpus",
-        action="store_true",
-        help="let a corpus with no row that can be embedded empty the table",
-    )
+    _refresh_flags(run)
     run.set_defaults(func=cmd_run)
 
     search = commands.add_parser("search", help="the rows closest to a query", parents=[common])

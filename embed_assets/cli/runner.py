@@ -14,7 +14,9 @@ import dagster as dg
 
 from embed_assets.backends.base import BatchBackend
 from embed_assets.errors import PipelineRunError
+from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.handler import SubmissionHandler
+from embed_assets.jobs.record import Submission
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -211,9 +213,11 @@ def _run_locked(
     submission = latest_submission(instance, pipeline.batch_job_key)
     if submission is None:  # the batch-job run succeeded, so it recorded one
         raise PipelineRunError(f"{pipeline.batch_job_key.to_user_string()} recorded no submission")
+    estimate = SpendEstimate.of(
+        submission.model, prompts=submission.prompts, characters=submission.characters
+    )
     progress(
-        f"submission {submission.submission_id}: {submission.prompts} prompts in "
-        f"{len(submission.jobs)} jobs"
+        f"submission {submission.submission_id}: {len(submission.jobs)} jobs, {estimate.describe()}"
     )
     cursor, run_request, last_message = _tick_until_settled(
         defs=defs,
@@ -252,11 +256,16 @@ def _run_locked(
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if read_cursor(cursor).outcome is SensorOutcome.FAILED:
         backend: BatchBackend = _resource(defs, pipeline.names.backend_key)
-        handler = SubmissionHandler(backend=backend, submission=submission)
-        errors = [status.error.message for status in handler.statuses() if status.error]
-        cause = f" (first error: {errors[0]})" if errors else ""
-        raise PipelineRunError(f"{summary.outcome}{cause}; see `embed-assets status`")
+        raise PipelineRunError(_failed_jobs(summary, backend, submission))
     return summary
+
+
+def _failed_jobs(summary: RunSummary, backend: BatchBackend, submission: Submission) -> str:
+    """One line for a submission whose every job ended without output: the first error."""
+    handler = SubmissionHandler(backend=backend, submission=submission)
+    errors = [status.error.message for status in handler.statuses() if status.error]
+    cause = f" (first error: {errors[0]})" if errors else ""
+    return f"{summary.outcome}{cause}; see `embed-assets status`"
 
 
 def _tick_until_settled(

@@ -1,13 +1,16 @@
-"""The rules that keep a bad corpus from emptying the table: checked before anything is paid.
+"""The rules that keep a refresh from emptying the table or the budget, checked before paying.
 
 A refresh deletes stored rows only when the corpus passed its checks. A corpus with no
-accepted row, one with too many rejected rows, or one that would delete too much of the table
-submits nothing and deletes nothing; the message says which rule and how to allow it.
+accepted row, one with too many rejected rows, one that would delete too much of the table,
+or one whose estimated spend is above the pipeline's limit submits nothing and deletes
+nothing; the message says which rule and how to allow it.
 """
 
 from dataclasses import dataclass
 
-from embed_assets.errors import RefreshRefused
+from embed_assets.errors import OverBudget, RefreshRefused
+from embed_assets.jobs.rows import PlanCounts
+from embed_assets.models.pricing import BATCH_PRICES, CHARACTERS_PER_TOKEN, estimate_cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +23,9 @@ class RefreshLimits:
         allow_rejected_rows: go on above `max_rejected_fraction` (a run-config flag).
         allow_large_delete: delete more than `max_deleted_fraction` (a run-config flag).
         allow_empty_corpus: let a corpus with no accepted row empty the table (a run-config flag).
+        max_estimated_cost_usd: the most one refresh may cost, estimated (None: no limit).
+        max_prompts_per_refresh: the most prompts one refresh may submit (None: no limit).
+        allow_over_budget: submit above either spend limit, this once (a run-config flag).
     """
 
     max_rejected_fraction: float = 0.05
@@ -27,6 +33,49 @@ class RefreshLimits:
     allow_rejected_rows: bool = False
     allow_large_delete: bool = False
     allow_empty_corpus: bool = False
+    max_estimated_cost_usd: float | None = None
+    max_prompts_per_refresh: int | None = None
+    allow_over_budget: bool = False
+
+
+@dataclass(frozen=True)
+class SpendEstimate:
+    """What a refresh is about to pay for, before any job is created.
+
+    Attributes:
+        model: the model the prompts go to.
+        prompts: prompts to submit (texts adopted from earlier jobs are not counted).
+        characters: their characters.
+        tokens: their input tokens, estimated from characters (None: the model bills
+            characters, or runs locally).
+        usd: the estimated cost in USD (list prices).
+        basis: what `usd` was computed from.
+    """
+
+    model: str
+    prompts: int
+    characters: int
+    tokens: int | None
+    usd: float
+    basis: str
+
+    @classmethod
+    def of(cls, model: str, *, prompts: int, characters: int) -> "SpendEstimate":
+        """Estimates the spend of `prompts` prompts of `characters` characters."""
+        cost = estimate_cost(model, characters=characters)
+        price = BATCH_PRICES.get(model.rsplit("/", 1)[-1])
+        tokens = None
+        if price is not None and price.per_million_tokens is not None:
+            tokens = int(characters / CHARACTERS_PER_TOKEN)
+        return cls(model, prompts, characters, tokens, cost.usd, cost.basis)
+
+    def describe(self) -> str:
+        """`120 prompts, 54,000 characters, ~13,500 tokens, ~$0.001013 estimated`: one line."""
+        tokens = f", ~{self.tokens:,} tokens" if self.tokens is not None else ""
+        return (
+            f"{self.prompts:,} prompts, {self.characters:,} characters{tokens}, "
+            f"~${self.usd:.6f} estimated"
+        )
 
 
 def rejected_fraction(rejected: int, rows: int) -> float:
@@ -86,3 +135,40 @@ def check_refresh_counts(
             "raise max_deleted_fraction or run with run config allow_large_delete: true "
             "(CLI: --allow-large-delete)"
         )
+
+
+def check_spend(estimate: SpendEstimate, *, limits: RefreshLimits, pipeline: str) -> None:
+    """Refuses a refresh whose estimated spend is above the pipeline's limits.
+
+    Raises:
+        OverBudget: above `max_estimated_cost_usd` or `max_prompts_per_refresh`, and the run
+            does not allow it.
+    """
+    if limits.allow_over_budget:
+        return
+    over = []
+    if limits.max_prompts_per_refresh is not None and (
+        estimate.prompts > limits.max_prompts_per_refresh
+    ):
+        over.append(f"max_prompts_per_refresh={limits.max_prompts_per_refresh:,}")
+    if limits.max_estimated_cost_usd is not None and estimate.usd > limits.max_estimated_cost_usd:
+        over.append(f"max_estimated_cost_usd={limits.max_estimated_cost_usd:g}")
+    if over:
+        raise OverBudget(
+            f"pipeline {pipeline}: this refresh would submit {estimate.describe()}, above "
+            f"{' and '.join(over)}; nothing was submitted or deleted. To pay for this one "
+            "refresh, run with run config allow_over_budget: true (CLI: --allow-over-budget)",
+            estimate=estimate,
+        )
+
+
+def check_plan_counts(counts: PlanCounts, limits: RefreshLimits, *, pipeline: str) -> None:
+    """Refuses a refresh that would lose data, from what the diff found (`check_refresh_counts`)."""
+    check_refresh_counts(
+        rows=counts.corpus_rows,
+        rejected=counts.rejected,
+        stored_rows=counts.stored,
+        deleted_rows=counts.deleted,
+        limits=limits,
+        pipeline=pipeline,
+    )

@@ -15,10 +15,20 @@ from collections.abc import Callable, Mapping, Sequence
 import dagster as dg
 
 from embed_assets.backends.base import BatchBackend, JobStatus
-from embed_assets.errors import BackendError, SubmissionError, SubmissionSuperseded
+from embed_assets.errors import (
+    BackendError,
+    RefreshRefused,
+    SubmissionError,
+    SubmissionSuperseded,
+)
 from embed_assets.jobs.adopt import adopt_paid_jobs
 from embed_assets.jobs.cancel import cancel_unfinished_jobs
-from embed_assets.jobs.guard import RefreshLimits, check_refresh_counts
+from embed_assets.jobs.guard import (
+    RefreshLimits,
+    SpendEstimate,
+    check_plan_counts,
+    check_spend,
+)
 from embed_assets.jobs.in_process import InProcessPlacement
 from embed_assets.jobs.landing import (
     LandingReport,
@@ -26,12 +36,14 @@ from embed_assets.jobs.landing import (
     land_submission,
     switch_when_covered,
 )
+from embed_assets.jobs.planned import planned_submission
 from embed_assets.jobs.polling import PollResult, poll_jobs
 from embed_assets.jobs.record import Submission, SubmittedJob, label_value
 from embed_assets.jobs.retention import discard_staged_files
 from embed_assets.jobs.rows import Dealt, HeldTexts, PlanCounts, PlanningRows, RowPlacement
 from embed_assets.jobs.settings import SubmissionSettings, table_identity
 from embed_assets.jobs.submit import cancel_duplicates, submit_shards
+from embed_assets.staging.base import Storage
 from embed_assets.store.base import EmbeddingStore, same_vectors
 
 Log = Callable[[str], None]
@@ -117,20 +129,14 @@ class SubmissionHandler:
         _claim(store, settings, log=log)
         rows = placement.planning(corpus=corpus, backend=backend, store=store, settings=settings)
         counts = rows.diff()
-        _check_limits(counts, limits or RefreshLimits(), pipeline=pipeline)
+        limits = limits or RefreshLimits()
+        check_plan_counts(counts, limits, pipeline=pipeline)
         submission_id = submission_id_for(pipeline, run_id, counts)
-        unfinished, landed_rows = _use_paid_jobs(
-            backend=backend,
-            store=store,
-            rows=rows,
-            settings=settings,
-            submission_id=submission_id,
-            log=log,
-        )
+        unfinished, landed_rows = _use_paid_jobs(backend, store, rows, settings, submission_id, log)
         if landed_rows:  # those rows are stored now: diff again
             counts = rows.diff()
         staging = backend.staging()
-        submission = _record(
+        submission = planned_submission(
             submission_id,
             settings=settings,
             counts=counts,
@@ -143,6 +149,9 @@ class SubmissionHandler:
         if submission.needs_landing or counts.prompts or unfinished:  # else: nothing to do
             limit = settings.max_prompts_per_job or backend.max_prompts_per_job(settings.model)
             dealt = rows.deal(submission=submission, adopted=unfinished, limit=limit)
+        _check_spend(
+            dealt, settings, limits, staging=staging, manifest=submission.manifest_uri, log=log
+        )
         return cls(
             backend=backend,
             submission=dataclasses.replace(
@@ -308,20 +317,26 @@ class SubmissionHandler:
         return report
 
 
-def _check_limits(counts: PlanCounts, limits: RefreshLimits, *, pipeline: str) -> None:
-    """Refuses a refresh that would lose data, before anything is paid (`check_refresh_counts`)."""
-    check_refresh_counts(
-        rows=counts.corpus_rows,
-        rejected=counts.rejected,
-        stored_rows=counts.stored,
-        deleted_rows=counts.deleted,
-        limits=limits,
-        pipeline=pipeline,
-    )
+def _check_spend(
+    dealt: Dealt,
+    settings: SubmissionSettings,
+    limits: RefreshLimits,
+    *,
+    staging: Storage,
+    manifest: str,
+    log: Log,
+) -> None:
+    """Says what the refresh will pay for; refuses it above the spend limits (`check_spend`)."""
+    estimate = SpendEstimate.of(settings.model, prompts=dealt.prompts, characters=dealt.characters)
+    log(f"estimated spend of this refresh: {estimate.describe()} ({estimate.basis})")
+    try:
+        check_spend(estimate, limits=limits, pipeline=settings.pipeline)
+    except RefreshRefused:
+        staging.delete(manifest)  # nothing of this refresh stays behind
+        raise
 
 
 def _use_paid_jobs(
-    *,
     backend: BatchBackend,
     store: EmbeddingStore,
     rows: PlanningRows,
@@ -361,37 +376,3 @@ def _claim(store: EmbeddingStore, settings: SubmissionSettings, *, log: Log) -> 
             "the table keeps serving the old ones until the new generation reaches the "
             "pipeline's min_coverage"
         )
-
-
-def _record(
-    submission_id: str,
-    *,
-    settings: SubmissionSettings,
-    counts: PlanCounts,
-    manifest_uri: str,
-    output_uri: str,
-    landed_rows: int,
-    warehouse: bool,
-) -> Submission:
-    """The submission record of a plan, before its texts are dealt into shards."""
-    return Submission(
-        submission_id=submission_id,
-        pipeline=settings.pipeline,
-        model=settings.model,
-        task_type=settings.task_type,
-        output_dimensionality=settings.output_dimensionality,
-        manifest_uri=manifest_uri,
-        output_uri=output_uri,
-        jobs=(),
-        corpus_rows=counts.corpus_rows,
-        accepted_rows=counts.corpus_rows - counts.rejected,
-        rejected_rows=counts.rejected,
-        prompts=0,
-        characters=0,
-        unchanged_rows=counts.unchanged,
-        reused_rows=counts.reused,
-        stale_rows=counts.stale,
-        rejected_by_reason=dict(counts.rejected_by_reason),
-        rows_landed_while_planning=landed_rows,
-        warehouse=warehouse,
-    )

@@ -18,10 +18,12 @@ from embed_assets.errors import (
     BackendError,
     CorpusError,
     EmbedAssetsError,
+    OverBudget,
     RefreshInProgress,
     SubmissionError,
     to_failure,
 )
+from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.in_process import InProcessPlacement
 from embed_assets.jobs.landing import LandingReport
@@ -216,6 +218,8 @@ def _plan_and_submit(
     limits = config.limits(
         max_rejected_fraction=spec.max_rejected_fraction,
         max_deleted_fraction=spec.max_deleted_fraction,
+        max_estimated_cost_usd=spec.max_estimated_cost_usd,
+        max_prompts_per_refresh=spec.max_prompts_per_refresh,
     )
     run_id = context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id)
     try:
@@ -229,11 +233,26 @@ def _plan_and_submit(
             log=context.log.info,
             placement=placement,
         )
+        planned = handler.submission  # what it will pay for, shown before any job is created
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=spec.batch_job_key,
+                metadata=md.spend_metadata(
+                    SpendEstimate.of(
+                        planned.model, prompts=planned.prompts, characters=planned.characters
+                    )
+                ),
+            )
+        )
         return handler.submit(log=context.log.info)
     except BackendError as error:
         raise to_failure(
             error, hint="Re-executing this run re-attaches to the jobs already created"
         ) from error
+    except OverBudget as error:  # nothing submitted: the estimate goes with the failure
+        estimate = error.estimate
+        extra = md.spend_metadata(estimate) if isinstance(estimate, SpendEstimate) else {}
+        raise to_failure(error, metadata=extra) from error
     except EmbedAssetsError as error:  # the model is refused, or the refresh would lose data
         raise to_failure(error) from error
 

@@ -76,6 +76,10 @@ class EmbeddingPipeline:
             blocks the refresh: nothing is submitted or deleted.
         max_deleted_fraction: A refresh that would delete more than this fraction of the
             stored rows submits nothing and deletes nothing.
+        max_estimated_cost_usd: A refresh whose estimated cost (list prices) is above this
+            submits nothing and deletes nothing, unless its run allows it (run config
+            `allow_over_budget`, CLI `--allow-over-budget`); None: no limit.
+        max_prompts_per_refresh: The same limit on the prompts one refresh submits.
         min_coverage: The coverage check warns below this fraction of accepted rows embedded;
             after a change of model, dimension or task type, the new vectors replace the old
             ones only once they cover this fraction.
@@ -114,6 +118,8 @@ class EmbeddingPipeline:
     max_prompts_per_job: int | None = None
     max_rejected_fraction: float = 0.05
     max_deleted_fraction: float = 0.5
+    max_estimated_cost_usd: float | None = None
+    max_prompts_per_refresh: int | None = None
     min_coverage: float = 0.99
     sensor_interval_seconds: int = 30
     encoding: str = "utf-8"
@@ -135,8 +141,13 @@ class EmbeddingPipeline:
         check_pipeline_name(self.name)  # refused here, where the user first gives it
         spec = model_spec(self.resolved_model)
         spec.check_dimensionality(self.output_dimensionality)
-        if self.max_prompts_per_job is not None and self.max_prompts_per_job < 1:
-            raise ConfigError(f"max_prompts_per_job={self.max_prompts_per_job} must be at least 1")
+        for count in ("max_prompts_per_job", "max_prompts_per_refresh"):
+            if getattr(self, count) is not None and getattr(self, count) < 1:
+                raise ConfigError(f"{count}={getattr(self, count)} must be at least 1")
+        if self.max_estimated_cost_usd is not None and self.max_estimated_cost_usd < 0:
+            raise ConfigError(
+                f"max_estimated_cost_usd={self.max_estimated_cost_usd} must not be negative"
+            )
         for fraction in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
             if not 0.0 <= getattr(self, fraction) <= 1.0:
                 raise ConfigError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")

@@ -11,6 +11,7 @@ import dagster as dg
 import orjson
 import pandas as pd
 
+from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
 from embed_assets.models.pricing import CostEstimate
@@ -56,6 +57,9 @@ MANIFEST_URI = "manifest_uri"
 OUTPUT_URI = "output_uri"
 ADOPTED_PROMPTS = "adopted_prompts"
 ESTIMATED_COST_USD = "estimated_cost_usd"
+ESTIMATED_PROMPTS = "estimated_prompts"
+ESTIMATED_CHARACTERS = "estimated_characters"
+ESTIMATED_TOKENS = "estimated_tokens"
 ESTIMATED_COST_BASIS = "estimated_cost_basis"
 TABLE = "table"
 SERVING_MODEL = "serving_model"  # the model of the vectors the table serves
@@ -125,6 +129,21 @@ def preview_table(rows: pd.DataFrame) -> str:
         ]
     )
     return markdown_table(shown, ["id", "model", "embedding", "token_count"], limit=len(rows))
+
+
+def spend_metadata(estimate: SpendEstimate) -> dict[str, Any]:
+    """What a refresh is about to pay for, before its jobs are created (or why it was refused)."""
+    entries: dict[str, Any] = {
+        ESTIMATED_PROMPTS: dg.MetadataValue.int(estimate.prompts),
+        ESTIMATED_CHARACTERS: dg.MetadataValue.int(estimate.characters),
+        ESTIMATED_COST_USD: dg.MetadataValue.float(estimate.usd),  # small refreshes cost < $0.0001
+        ESTIMATED_COST_BASIS: dg.MetadataValue.text(
+            CostEstimate(estimate.usd, estimate.basis).describe()
+        ),
+    }
+    if estimate.tokens is not None:
+        entries[ESTIMATED_TOKENS] = dg.MetadataValue.int(estimate.tokens)
+    return entries
 
 
 def cost_metadata(cost: CostEstimate) -> dict[str, Any]:

@@ -36,6 +36,12 @@ class PipelineView(Protocol):
     def max_deleted_fraction(self) -> float: ...  # noqa: D102
 
     @property
+    def max_estimated_cost_usd(self) -> float | None: ...  # noqa: D102
+
+    @property
+    def max_prompts_per_refresh(self) -> int | None: ...  # noqa: D102
+
+    @property
     def min_coverage(self) -> float: ...  # noqa: D102
 
     @property

@@ -243,22 +243,13 @@ def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
                     self._send(*failure)
                     return
                 engine = emulator.engine(match.group("project"), match.group("location"))
-                job = match.group("job")
                 if operation == "create":
                     time.sleep(emulator.faults.create_delay())
                     result = emulator.create(engine, body)
-                    if self._lose_answer():
+                    if _lose_answer(self, emulator.faults):
                         return
-                elif operation == "list":
-                    result = emulator.list(engine, parse_qs(url.query))
-                elif operation == "get" and job:
-                    result = emulator.get(engine, job)
-                elif operation == "cancel" and job:
-                    result = emulator.cancel(engine, job)
-                elif operation == "delete" and job:
-                    result = emulator.delete(engine, job)
                 else:
-                    raise ApiError(405, "UNIMPLEMENTED", f"{method} {url.path} is not supported")
+                    result = _answer(emulator, engine, operation, match.group("job"), url.query)
                 self._send(200, result)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting (a delayed answer)
@@ -266,20 +257,6 @@ def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
                 self._send(error.code, error.body())
             except Exception as error:  # a bug here must reach the client, not hang it
                 self._send(500, ApiError(500, "INTERNAL", f"emulator error: {error}").body())
-
-        def _lose_answer(self) -> bool:
-            """Applies a lost-answer fault to a create the service has done."""
-            lost = emulator.faults.lost_answer()
-            if lost is None:
-                return False
-            how, seconds = lost
-            if how == "delay":
-                time.sleep(seconds)
-                return False  # answered late: the client has given up by now
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return True
 
         def do_GET(self) -> None:
             self._handle("GET")
@@ -291,6 +268,36 @@ def handler_for(emulator: EmulatedService) -> type[BaseHTTPRequestHandler]:
             self._handle("DELETE")
 
     return Handler
+
+
+def _answer(
+    emulator: EmulatedService, engine: LocalJobEngine, operation: str, job: str | None, query: str
+) -> dict[str, Any]:
+    """Serves list, get, cancel and delete."""
+    if operation == "list":
+        return emulator.list(engine, parse_qs(query))
+    if operation == "get" and job:
+        return emulator.get(engine, job)
+    if operation == "cancel" and job:
+        return emulator.cancel(engine, job)
+    if operation == "delete" and job:
+        return emulator.delete(engine, job)
+    raise ApiError(405, "UNIMPLEMENTED", f"{operation} is not supported here")
+
+
+def _lose_answer(handler: BaseHTTPRequestHandler, faults: FaultPlan) -> bool:
+    """Applies a lost-answer fault to a create the service has done; True: nothing is sent."""
+    lost = faults.lost_answer()
+    if lost is None:
+        return False
+    how, seconds = lost
+    if how == "delay":
+        time.sleep(seconds)
+        return False  # answered late: the client has given up by now
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    return True
 
 
 def _operation(method: str, job: str | None, verb: str | None) -> str:

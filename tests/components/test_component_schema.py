@@ -77,6 +77,8 @@ corpus: docs.jsonl
 model: lexical-hash
 auto_truncate: false
 keep_staging: true
+max_estimated_cost_usd: 2.5
+max_prompts_per_refresh: 100000
 key_prefix: [search, docs]
 group_name: search
 owners: [team:search]
@@ -94,6 +96,7 @@ backend:
     )
     pipeline = full.pipeline(tmp_path)
     assert (pipeline.auto_truncate, pipeline.keep_staging) == (False, True)
+    assert (pipeline.max_estimated_cost_usd, pipeline.max_prompts_per_refresh) == (2.5, 100_000)
     assert pipeline.corpus == str(tmp_path / "docs.jsonl")
     assert pipeline.embeddings_key == dg.AssetKey(["search", "docs", "embeddings"])
     backend = full.backend.build(tmp_path)

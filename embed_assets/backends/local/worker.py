@@ -35,7 +35,7 @@ from embed_assets.errors import EmbedAssetsError
 from embed_assets.models.base import LocalEmbeddingModel
 from embed_assets.models.projected import ProjectedModel
 from embed_assets.models.registry import load_local_model
-from embed_assets.predictions.lines import Prompt, parse_request_line
+from embed_assets.predictions.lines import Prompt, RequestLine, parse_request_line
 from embed_assets.staging.files import storage_for
 
 CHUNK_ROWS = 512
@@ -214,10 +214,7 @@ def _embed(
         chunk = parsed[start : start + CHUNK_ROWS]
         prompts = [line.prompt for line in chunk]
         task_type = chunk[0].task_type if chunk else None
-        dims, auto_truncate = params.get("outputDimensionality"), params.get("autoTruncate", True)
-        if gemini:
-            dims = chunk[0].output_dimensionality if chunk else None
-            auto_truncate = not chunk or chunk[0].auto_truncate is not False
+        dims, auto_truncate = _options(chunk, params, gemini=gemini)
         dims = hooks.dimensionality(dims)
         try:
             result = model.embed(
@@ -273,6 +270,17 @@ def _embed(
     elif failed:
         state = "JOB_STATE_PARTIALLY_SUCCEEDED"
     _finish(engine, job_id, *hooks.final_state(state, job_error))
+
+
+def _options(
+    chunk: list[RequestLine], params: dict[str, Any], *, gemini: bool
+) -> tuple[int | None, bool]:
+    """(output dimensionality, auto-truncate) of a chunk, read where Vertex reads them."""
+    if gemini:
+        if not chunk:
+            return None, True
+        return chunk[0].output_dimensionality, chunk[0].auto_truncate is not False
+    return params.get("outputDimensionality"), bool(params.get("autoTruncate", True))
 
 
 def _request_lines(config: dict[str, Any]) -> list[bytes]:

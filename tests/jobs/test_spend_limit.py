@@ -1,0 +1,97 @@
+"""A spend limit: a refresh above `max_prompts_per_refresh` or `max_estimated_cost_usd` submits
+nothing, deletes nothing and says how to allow it once (run config, CLI flag, YAML field)."""
+
+from pathlib import Path
+
+import pytest
+from google.cloud import storage
+
+from embed_assets.cli.runner import PipelineRunError, run_pipeline
+from embed_assets.pipeline.config import RefreshConfig
+from embed_assets.pipeline.metadata import ESTIMATED_COST_USD, ESTIMATED_PROMPTS
+from tests.cli.test_commands import cli
+from tests.helpers import assert_accounted, make_corpus, table
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def backend_kind() -> str:
+    """The pipelines in this file pay for their prompts: Vertex (emulated)."""
+    return "vertex"
+
+
+def test_a_refresh_above_the_prompt_limit_submits_nothing_until_allowed_once(
+    vertex_emulator, corpus_file, build, run, instance
+) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(25)
+    pipeline, defs = build(corpus_file(corpus), max_prompts_per_refresh=10)
+    with pytest.raises(PipelineRunError) as refused:
+        run(pipeline, defs)
+    message = str(refused.value)
+    assert "25 prompts" in message and "max_prompts_per_refresh=10" in message
+    assert "allow_over_budget: true" in message and "--allow-over-budget" in message
+    assert "\n" not in message
+    assert vertex_emulator.calls["create"] == 0 and vertex_emulator.paid_prompts() == 0
+    assert list(storage.Client(project="p").list_blobs("embed-assets")) == []
+    assert table(defs, pipeline).empty
+    allowed = run_pipeline(
+        defs=defs,
+        pipeline=pipeline,
+        instance=instance,
+        poll_seconds=0.2,
+        refresh=RefreshConfig(allow_over_budget=True),
+    )
+    assert (allowed.prompts, allowed.embedded) == (25, 25)
+    assert_accounted(allowed, corpus)
+    corpus.loc[[0, 1, 2], "content"] = ["changed a", "changed b", "changed c"]
+    corpus_file(corpus)
+    small = run(pipeline, defs)  # within the limit: no flag needed
+    assert (small.prompts, small.written) == (3, 3)
+    assert vertex_emulator.paid_prompts() == 28
+
+
+def test_a_refresh_above_the_cost_limit_is_refused_with_its_estimate(
+    vertex_emulator, corpus_file, build, run, instance
+) -> None:  # type: ignore[no-untyped-def]
+    pipeline, defs = build(
+        corpus_file(make_corpus(40)), model="gemini-embedding-001", max_estimated_cost_usd=1e-6
+    )
+    with pytest.raises(PipelineRunError, match=r"40 prompts, [\d,]+ characters, ~[\d,]+ tokens"):
+        run(pipeline, defs)
+    assert vertex_emulator.calls["create"] == 0
+    failed = [
+        record.event_log_entry.dagster_event
+        for record in instance.get_records_for_run(instance.get_runs(limit=1)[0].run_id).records
+        if record.event_log_entry.dagster_event
+        and record.event_log_entry.dagster_event.is_step_failure
+    ]
+    metadata = failed[0].step_failure_data.user_failure_data.metadata  # type: ignore[union-attr]
+    assert metadata[ESTIMATED_PROMPTS].value == 40
+    assert metadata[ESTIMATED_COST_USD].value > 1e-6
+
+
+def test_the_estimate_is_in_the_batch_job_s_metadata_before_its_jobs_are_created(
+    vertex_emulator, corpus_file, build, run, instance
+) -> None:  # type: ignore[no-untyped-def]
+    pipeline, defs = build(corpus_file(make_corpus(12)))
+    run(pipeline, defs)
+    observation = instance.get_latest_materialization_event(pipeline.batch_job_key)
+    records = instance.fetch_observations(pipeline.batch_job_key, limit=10).records
+    planned = [r for r in records if ESTIMATED_PROMPTS in r.asset_observation.metadata]  # type: ignore[union-attr]
+    assert planned and planned[-1].asset_observation.metadata[ESTIMATED_PROMPTS].value == 12  # type: ignore[union-attr]
+    assert observation is not None and planned[-1].timestamp <= observation.timestamp
+
+
+def test_the_cli_refuses_over_the_limit_in_one_line_and_allows_it_with_the_flag(
+    tmp_path: Path,
+) -> None:
+    make_corpus(30).to_json(tmp_path / "docs.jsonl", orient="records", lines=True)
+    args = ("--workdir", "w", "run", "--corpus", "docs.jsonl", "--model", "lexical-hash")
+    refused = cli(*args, "--max-prompts-per-refresh", "5", cwd=tmp_path)
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "max_prompts_per_refresh=5" in lines[0], refused.stderr
+    allowed = cli(*args, "--max-prompts-per-refresh", "5", "--allow-over-budget", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "30 prompts" in allowed.stdout
