@@ -85,9 +85,17 @@ def tick_until_requested(
     instance: dg.DagsterInstance,
     *,
     ticks: int = 300,
+    cursor: str | None = None,
 ) -> tuple[dg.SensorResult, str | None]:
-    """Ticks the sensor until it requests a run (every 0.2 s); returns that tick and its cursor."""
-    cursor = None
+    """Ticks the sensor until it requests a run (every 0.2 s); returns that tick and its cursor.
+
+    Args:
+        defs: the pipeline's definitions.
+        pipeline: the pipeline.
+        instance: the Dagster instance.
+        ticks: the most ticks to try.
+        cursor: the cursor to go on from (None: the first tick).
+    """
     for _ in range(ticks):
         tick = tick_sensor(defs, pipeline, instance, cursor)
         cursor = tick.cursor

@@ -64,7 +64,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def errors_tables(predictions_uri: str) -> list[str]:
+def _errors_tables(predictions_uri: str) -> list[str]:
     """Where a BigQuery job may write its errors table, beside its prediction table.
 
     Into a dataset the service writes `predictions` and `errors` (or `predictions_<time>` and
@@ -413,7 +413,7 @@ class VertexBatchBackend(dg.ConfigurableResource):
             return staging.list_jsonl(job.output_uri_prefix)
         found = staging.list_jsonl(location)
         if is_bigquery_uri(location):
-            found += [uri for uri in errors_tables(location) if staging.exists(uri)]
+            found += [uri for uri in _errors_tables(location) if staging.exists(uri)]
         return found
 
     def console_url(self, job: JobStatus) -> str | None:

@@ -15,7 +15,13 @@ from embed_assets.jobs.record import LABEL_SHARD
 from embed_assets.pipeline.cursor import read_cursor
 from embed_assets.pipeline.metadata import latest_landing
 from embed_assets.testing import JobFault
-from tests.helpers import assert_accounted, make_corpus, materialize_submission, tick_sensor
+from tests.helpers import (
+    assert_accounted,
+    make_corpus,
+    materialize_submission,
+    tick_sensor,
+    tick_until_requested,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,13 +50,7 @@ def test_a_sensor_tick_during_an_outage_waits_and_lands_after_it(
     assert "Vertex AI is unreachable" in (tick.skip_message or "")
     assert "ConnectError" in (tick.skip_message or "")
     time.sleep(3.5)
-    cursor = tick.cursor
-    for _ in range(100):
-        tick = tick_sensor(defs, pipeline, instance, cursor)
-        cursor = tick.cursor
-        if tick.run_requests:
-            break
-        time.sleep(0.2)
+    tick, _ = tick_until_requested(defs, pipeline, instance, ticks=100, cursor=tick.cursor)
     assert len(tick.run_requests) == 1
 
 

@@ -1,7 +1,6 @@
 """What jobs write, as the service writes it: errors files and tables, output without
 `outputInfo`, paused jobs, and vectors longer than asked for (real clients, emulators)."""
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +20,7 @@ from tests.helpers import (
     materialize_submission,
     table,
     tick_sensor,
+    tick_until_requested,
     write_bigquery_table,
 )
 
@@ -115,13 +115,7 @@ def test_a_paused_job_is_shown_as_paused_and_waited_for(
     submission = latest_submission(instance, pipeline.batch_job_key)
     backend = defs.resources[pipeline.names.backend_key]
     assert "paused on Vertex AI" in backend.get(submission.jobs[0].name).describe()
-    cursor = tick.cursor
-    for _ in range(100):
-        tick = tick_sensor(defs, pipeline, instance, cursor)
-        cursor = tick.cursor
-        if tick.run_requests:
-            break
-        time.sleep(0.2)
+    tick, _ = tick_until_requested(defs, pipeline, instance, ticks=100, cursor=tick.cursor)
     assert len(tick.run_requests) == 1
 
 
