@@ -1,0 +1,88 @@
+"""The chunking rule on real prose: within the limit, never mid-word, edits stay local."""
+
+import pydoc
+import re
+
+import pytest
+
+from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
+from embed_assets.errors import ConfigError
+
+
+def words(text: str) -> int:
+    """A token count that never undercounts a word tokenizer's (one per word or symbol run)."""
+    return len(re.findall(r"\w+|[^\w\s]+", text))
+
+
+@pytest.fixture(scope="module")
+def manual() -> str:
+    """Real prose and code: the argparse, json and textwrap documentation as Python renders it."""
+    import argparse
+    import json
+    import textwrap
+
+    return "\n\n".join(pydoc.plain(pydoc.render_doc(m)) for m in (argparse, json, textwrap))
+
+
+def _visible(text: str) -> str:
+    return re.sub(r"\s", "", text)
+
+
+def texts(text: str, spans: list[Span]) -> list[str]:
+    return [text[span.start : span.end] for span in spans]
+
+
+def test_a_text_that_fits_is_one_chunk() -> None:
+    assert chunk_spans("  a short text.  ", max_tokens=50, count_tokens=words) == [Span(2, 15)]
+    assert chunk_spans(" \n ", max_tokens=50, count_tokens=words) == []
+
+
+def test_every_chunk_is_within_the_limit_and_together_they_cover_the_text(manual: str) -> None:
+    spans = chunk_spans(manual, max_tokens=300, count_tokens=words)
+    assert len(spans) > 20
+    assert all(words(chunk) <= 300 for chunk in texts(manual, spans))
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert _visible("".join(texts(manual, spans))) == _visible(manual)  # every non-space character
+
+
+def test_cuts_fall_between_words(manual: str) -> None:
+    spans = chunk_spans(manual, max_tokens=120, count_tokens=words)
+    for span in spans[1:]:
+        assert manual[span.start - 1].isspace()  # a chunk starts after white space
+
+
+def test_a_word_longer_than_the_limit_is_cut_by_characters() -> None:
+    text = "start " + "x" * 80 + " end"
+    spans = chunk_spans(text, max_tokens=8, count_tokens=lambda t: len(t) // 8 + 1)
+    assert _visible("".join(texts(text, spans))) == _visible(text)
+    assert texts(text, spans)[0] == "start"  # the long word is cut, its neighbours are not
+    assert all(len(chunk) // 8 + 1 <= 8 for chunk in texts(text, spans))
+
+
+def _changed(before: list[str], after: list[str]) -> int:
+    """Chunks of `after` whose text is not a chunk of `before` (each would be a new prompt)."""
+    return len(set(after) - set(before))
+
+
+def test_an_edit_or_a_paragraph_at_the_top_changes_at_most_three_chunks(manual: str) -> None:
+    before = texts(manual, chunk_spans(manual, max_tokens=300, count_tokens=words))
+    paragraphs = manual.split("\n\n")
+    middle = len(paragraphs) // 2
+    edited = paragraphs.copy()
+    edited[middle] = edited[middle].replace(" the ", " THE ", 1) + " An added sentence."
+    inserted = ["A new first paragraph, written at the top of the document.", *paragraphs]
+    shortened = paragraphs[: len(paragraphs) * 3 // 4]
+    for variant in (edited, inserted):
+        text = "\n\n".join(variant)
+        after = texts(text, chunk_spans(text, max_tokens=300, count_tokens=words))
+        assert _changed(before, after) <= 3
+    text = "\n\n".join(shortened)
+    after = texts(text, chunk_spans(text, max_tokens=300, count_tokens=words))
+    assert _changed(before, after) <= 3 and len(after) < len(before)
+
+
+def test_chunking_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_tokens=4"):
+        Chunking(max_tokens=4)
+    with pytest.raises(ConfigError, match="overlap_tokens=60"):
+        Chunking(max_tokens=100, overlap_tokens=60)
