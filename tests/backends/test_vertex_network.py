@@ -133,7 +133,8 @@ def test_a_late_create_that_makes_a_second_job_is_cancelled_and_not_landed(
 ) -> None:  # type: ignore[no-untyped-def]
     """The service makes the job only after the client gave up and created again: two jobs
     for one shard. The second is cancelled while it waits, and only one is landed."""
-    emulator = make_vertex_emulator(fault=JobFault(pending_seconds=4.0))
+    # jobs wait 10 s: the sensor cancels the duplicate before it runs, under CI load too
+    emulator = make_vertex_emulator(fault=JobFault(pending_seconds=10.0))
     corpus = make_corpus(10)
     pipeline, defs = build(corpus_file(corpus), backend=_backend(emulator, retry_attempts=3))
     emulator.faults.delay_creates(1, seconds=2.5)

@@ -104,7 +104,8 @@ def test_a_cancelled_job_without_output_info_still_lands_the_rows_it_wrote(
 def test_a_paused_job_is_shown_as_paused_and_waited_for(
     make_vertex_emulator, corpus_file, build, instance
 ) -> None:  # type: ignore[no-untyped-def]
-    emulator = make_vertex_emulator(fault=JobFault(paused_seconds=2.0))
+    # paused 8 s: still paused at the first tick, under CI load too
+    emulator = make_vertex_emulator(fault=JobFault(paused_seconds=8.0))
     pipeline, defs = build(corpus_file(make_corpus(10)), backend=emulator.vertex_backend())
     materialize_submission(defs, pipeline, instance)
     tick = tick_sensor(defs, pipeline, instance, None)
