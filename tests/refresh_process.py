@@ -7,13 +7,16 @@ local jobs (so a test can signal it while they run) and prints the summary as JS
 a Vertex emulator (slowed down by the test that started it), staged in BigQuery, and the table
 is a BigQuery one; CORPUS may then be a `bq://` table. With
 `--seconds-per-write`, landing writes `WORKDIR/landed-<n>` after each write to the table and
-then waits, so a test can signal it in the middle of landing. Tests send it SIGINT or SIGKILL
-at a real point.
+then waits, so a test can signal it in the middle of landing. With `--interrupt-at-first-run-end`
+the process sends itself SIGINT as its first Dagster run ends (a dagster.yaml log handler).
+Tests send it SIGINT or SIGKILL at a real point.
 """
 
 import argparse
 import json
+import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import yaml
 
 from embed_assets import (
     BatchBackend,
@@ -56,6 +60,35 @@ class SlowLandingStore(DuckDBEmbeddingStore):
             yield slow_write
 
 
+class InterruptAtFirstRunEnd(logging.Handler):
+    """A Dagster log handler that sends this process SIGINT at the first run's RUN_SUCCESS.
+
+    That is after the run's last step, where Dagster holds a Ctrl-C and would drop it.
+    """
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = Path(marker)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "dagster_meta", {}).get("dagster_event")
+        run_ended = event is not None and event.event_type == dg.DagsterEventType.RUN_SUCCESS
+        if run_ended and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _interrupt_at_first_run_end(workdir: Path) -> None:
+    handler = {
+        "class": f"tests.refresh_process.{InterruptAtFirstRunEnd.__name__}",
+        "marker": str(workdir / "interrupted"),
+    }
+    path = workdir / "dagster" / "dagster.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["python_logs"] = {"dagster_handler_config": {"handlers": {"interrupt": handler}}}
+    path.write_text(yaml.safe_dump(config))
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("workdir")
@@ -64,11 +97,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-prompts", type=int, default=None)
     parser.add_argument("--rows-per-file", type=int, default=None)
     parser.add_argument("--seconds-per-write", type=float, default=0.0)
+    parser.add_argument("--interrupt-at-first-run-end", action="store_true")
     parser.add_argument("--vertex-endpoint", default=None)
     parser.add_argument("--staging-uri", default=None)
     parser.add_argument("--bigquery-dataset", default=None)
     args = parser.parse_args(argv)
     workdir = prepare_workdir(Path(args.workdir))
+    if args.interrupt_at_first_run_end:
+        _interrupt_at_first_run_end(workdir)
     corpus = args.corpus if args.corpus.startswith("bq://") else str(Path(args.corpus).resolve())
     backend: BatchBackend
     store: EmbeddingStore

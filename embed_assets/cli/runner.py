@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from embed_assets.backends.base import BatchBackend
+from embed_assets.cli.interrupts import keep_interrupts
 from embed_assets.errors import PipelineRunError
 from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.handler import SubmissionHandler
@@ -105,16 +106,17 @@ def _execute(
     pipeline: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance,
-        asset_selection=selection,
-        tags={**(tags or {}), **({PIPELINE_TAG: pipeline} if pipeline else {})},
-        raise_on_error=False,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": log_level}}},
-            **({"ops": ops} if ops else {}),
-        },
-    )
+    with keep_interrupts():  # Dagster drops a Ctrl-C that comes between its checkpoints
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=selection,
+            tags={**(tags or {}), **({PIPELINE_TAG: pipeline} if pipeline else {})},
+            raise_on_error=False,
+            run_config={
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+                **({"ops": ops} if ops else {}),
+            },
+        )
     if not result.success:
         raise PipelineRunError(_failure_message(result))
     return result

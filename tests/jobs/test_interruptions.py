@@ -97,6 +97,27 @@ def test_ctrl_c_while_jobs_run_then_rerun_pays_each_text_once(tmp_path: Path) ->
     assert _stored_ids(tmp_path) == sorted(corpus["id"])
 
 
+def test_ctrl_c_as_the_submit_run_ends_stops_the_refresh_and_the_rerun_pays_nothing(
+    tmp_path: Path,
+) -> None:
+    """SIGINT as the submit run ends, where Dagster would drop it: the refresh stops there."""
+    corpus = make_corpus(300)
+    corpus.to_csv(tmp_path / "docs.csv", index=False)
+    work = tmp_path / "w"
+    first = _start(
+        work, tmp_path / "docs.csv", "--max-prompts", "100", "--interrupt-at-first-run-end"
+    )
+    out, err = first.communicate(timeout=120)
+    assert (work / "interrupted").exists()
+    assert first.returncode != 0, out  # stopped, not waited for the jobs and landed
+    assert "KeyboardInterrupt" in err
+    assert len(job_records(work)) == 3  # submitted before the signal
+    summary = _rerun(work, tmp_path / "docs.csv")
+    assert summary["prompts"] == 0  # the rerun adopted the three jobs
+    assert _prompts_submitted(work) == 300
+    assert _stored_ids(tmp_path) == sorted(corpus["id"])
+
+
 def test_sigkill_during_submission_then_rerun_pays_each_text_once(tmp_path: Path) -> None:
     """SIGKILL after some of 40 jobs were created (before Dagster recorded any): 2,000 prompts."""
     corpus = make_corpus(2000)
