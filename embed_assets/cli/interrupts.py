@@ -15,7 +15,10 @@ from contextlib import contextmanager
 
 @contextmanager
 def keep_interrupts() -> Iterator[None]:
-    """Raises `KeyboardInterrupt` after the block if SIGINT arrived while it ran.
+    """Delivers SIGINT again after the block if it arrived while the block ran.
+
+    With Python's own handler that raises `KeyboardInterrupt`, also over the block's own error:
+    the user asked to stop.
 
     Only on the main thread (elsewhere Python delivers no signals, and the block just runs).
     """
@@ -33,8 +36,8 @@ def keep_interrupts() -> Iterator[None]:
         interrupted = signal.SIGINT in _drain(reader)
         reader.close()
         writer.close()
-        if interrupted:  # wins over the run's own failure: the user asked to stop
-            raise KeyboardInterrupt
+        if interrupted:  # delivered again to the handler now in place (Python's: KeyboardInterrupt)
+            signal.raise_signal(signal.SIGINT)
 
 
 def _drain(reader: socket.socket) -> bytes:
