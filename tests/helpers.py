@@ -42,6 +42,23 @@ WORDS = [
 ]
 
 
+def module_documentation(*modules: str) -> str:
+    """Real prose and code: the named modules' documentation as `pydoc` renders it."""
+    import importlib
+    import pydoc
+
+    return "\n\n".join(
+        pydoc.plain(pydoc.render_doc(importlib.import_module(name))) for name in modules
+    )
+
+
+def long_documents(count: int, *, words: int) -> list[str]:
+    """`count` distinct real texts of about `words` words each, cut from module documentation."""
+    pool = module_documentation("argparse", "json", "textwrap", "pathlib", "logging").split()
+    step = max(1, (len(pool) - words) // max(1, count))
+    return [" ".join(pool[i * step : i * step + words]) for i in range(count)]
+
+
 def make_corpus(rows: int, *, seed: int = 0) -> pd.DataFrame:
     """A corpus of distinct short texts with ids doc-0000..."""
     texts = []

@@ -95,15 +95,25 @@ def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: 
         lines.append(
             "checks          "
             + ", ".join(
-                f"{name} {'passed' if ok else 'FAILED'}" for name, ok in summary.checks.items()
+                f"{name} {_outcome(ok, warned=name in summary.warnings)}"
+                for name, ok in summary.checks.items()
             )
         )
     if summary.failed:
         lines.append("failed rows:\n" + summary.failed_examples)
+    if summary.truncated:
+        lines.append(
+            f"truncated       {summary.truncated} rows were longer than {summary.model} reads; "
+            f"only their start was embedded (e.g. {', '.join(summary.truncated_examples)})"
+        )
     if sample:
         lines.append(f'search "{query}":')
         lines += [f"  {score:.3f}  {doc_id}" for doc_id, score in sample]
     print("\n".join(lines))
+
+
+def _outcome(passed: bool, *, warned: bool) -> str:
+    return "passed" if passed else "warned" if warned else "FAILED"
 
 
 def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple[str, float]]:
@@ -170,7 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _print_summary(summary, sample, args.query)
         print(f"\nDagster UI: {_ui_command(workdir)}")
-    return 0 if summary.failed == 0 and all(summary.checks.values()) else 2
+    errors = [
+        name for name, ok in summary.checks.items() if not ok and name not in summary.warnings
+    ]
+    return 0 if summary.failed == 0 and not errors else 2
 
 
 def _ui_command(workdir: Path) -> str:

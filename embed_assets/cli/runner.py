@@ -60,9 +60,12 @@ class RunSummary:
     tokens: int = 0
     shortened_vectors: int = 0
     duplicate_jobs: int = 0
+    truncated: int = 0  # rows in the table whose text the model cut to its input limit
+    truncated_examples: list[str] = field(default_factory=list)
     outcome: str = ""
     wall_seconds: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # checks that failed as warnings
 
     def to_json(self) -> dict[str, Any]:
         """Returns the summary as JSON-able data."""
@@ -232,34 +235,62 @@ def _run_locked(
         log_level=log_level,
     )
     if run_request is not None:
-        selection = sorted(
-            dg.AssetSelection.assets(pipeline.embeddings_key)
-            .downstream()
-            .resolve(defs.resolve_asset_graph()),
-            key=lambda k: k.to_user_string(),
+        _land(
+            defs=defs,
+            pipeline=pipeline,
+            instance=instance,
+            run_request=run_request,
+            summary=summary,
+            progress=progress,
+            log_level=log_level,
         )
-        progress(
-            f"sensor requested run {run_request.run_key}: "
-            f"{', '.join(k.to_user_string() for k in selection)}"
-        )
-        tags = {**run_request.tags, SENSOR_NAME_TAG: pipeline.sensor_name}
-        if run_request.run_key:
-            tags[RUN_KEY_TAG] = run_request.run_key
-        landing = _execute(
-            defs, instance, selection, tags, log_level=log_level, pipeline=pipeline.name
-        )
-        summary.checks = {e.check_name: e.passed for e in landing.get_asset_check_evaluations()}
-        summary.outcome = "landed"
     else:
         summary.outcome = last_message or "nothing to land"
     _fill(summary, instance, pipeline, landed=run_request is not None)
     store: EmbeddingStore = _resource(defs, pipeline.names.store_key)
-    summary.table_rows = store.stats(pipeline.name, dimension=pipeline.dimension).rows
+    stats = store.stats(pipeline.name, dimension=pipeline.dimension)
+    summary.table_rows = stats.rows
+    summary.truncated, summary.truncated_examples = stats.truncated, list(stats.truncated_examples)
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if read_cursor(cursor).outcome is SensorOutcome.FAILED:
         backend: BatchBackend = _resource(defs, pipeline.names.backend_key)
         raise PipelineRunError(_failed_jobs(summary, backend, submission))
     return summary
+
+
+def _land(
+    *,
+    defs: dg.Definitions,
+    pipeline: EmbeddingPipeline,
+    instance: dg.DagsterInstance,
+    run_request: dg.RunRequest,
+    summary: RunSummary,
+    progress: Callable[[str], None],
+    log_level: str,
+) -> None:
+    """Runs what the sensor asked for: the embeddings, their checks, everything downstream."""
+    selection = sorted(
+        dg.AssetSelection.assets(pipeline.embeddings_key)
+        .downstream()
+        .resolve(defs.resolve_asset_graph()),
+        key=lambda k: k.to_user_string(),
+    )
+    progress(
+        f"sensor requested run {run_request.run_key}: "
+        f"{', '.join(k.to_user_string() for k in selection)}"
+    )
+    tags = {**run_request.tags, SENSOR_NAME_TAG: pipeline.sensor_name}
+    if run_request.run_key:
+        tags[RUN_KEY_TAG] = run_request.run_key
+    landing = _execute(defs, instance, selection, tags, log_level=log_level, pipeline=pipeline.name)
+    evaluations = landing.get_asset_check_evaluations()
+    summary.checks = {e.check_name: e.passed for e in evaluations}
+    summary.warnings = sorted(
+        e.check_name
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.WARN
+    )
+    summary.outcome = "landed"
 
 
 def _failed_jobs(summary: RunSummary, backend: BatchBackend, submission: Submission) -> str:

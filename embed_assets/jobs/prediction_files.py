@@ -192,6 +192,7 @@ class PredictionFiles:
             vectors=np.repeat(vectors[good], repeats, axis=0),
             token_counts=np.repeat(batch.token_counts[good], repeats),
             model=submission.model,
+            truncated=np.repeat(batch.truncated[good], repeats),
         )
         self.landed.update(hashes[good])
         written = write(rows)

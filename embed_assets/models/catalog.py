@@ -18,6 +18,8 @@ class ModelSpec:
         max_bytes_per_job: most request bytes one batch job may take (None: no byte limit).
         dimension: the vector length without `output_dimensionality`.
         min_dimensionality: smallest `output_dimensionality` accepted (None: not settable).
+        max_input_tokens: the most tokens of one text the model reads; the rest is cut
+            (`auto_truncate`) or the row fails.
     """
 
     name: str
@@ -26,6 +28,7 @@ class ModelSpec:
     max_bytes_per_job: int | None
     dimension: int
     min_dimensionality: int | None = 1
+    max_input_tokens: int = 2048
 
     def check_dimensionality(self, output_dimensionality: int | None) -> None:
         """Raises `ValueError` naming the field when the dimensionality is not supported."""
@@ -54,7 +57,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "gemini-embedding-001", RequestSchema.GEMINI, GEMINI_MAX_PROMPTS, GEMINI_MAX_BYTES, 3072
         ),
-        ModelSpec(MINILM_MODEL, RequestSchema.LEGACY, LEGACY_MAX_PROMPTS, None, 384, None),
+        ModelSpec(MINILM_MODEL, RequestSchema.LEGACY, LEGACY_MAX_PROMPTS, None, 384, None, 256),
         ModelSpec(LEXICAL_MODEL, RequestSchema.LEGACY, LEGACY_MAX_PROMPTS, None, 256, 1),
     )
 }

@@ -7,6 +7,7 @@ import dagster as dg
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.jobs.guard import rejected_fraction
+from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.view import PipelineView
 
 REJECTED_ROWS = "rejected_rows"
@@ -14,6 +15,7 @@ COVERAGE = "coverage"
 DIMENSION = "dimension"
 FINITE_VALUES = "finite_values"
 ROWS_ACCOUNTED = "rows_accounted"
+NOT_TRUNCATED = "not_truncated"
 
 
 def corpus_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
@@ -101,6 +103,13 @@ def build_embeddings_checks(spec: PipelineView) -> dg.AssetChecksDefinition:
                 description="Corpus rows = embedded + failed + rejected.",
                 blocking=True,
             ),
+            dg.AssetCheckSpec(
+                NOT_TRUNCATED,
+                asset=key,
+                description="No text was longer than the model reads and cut to fit "
+                f"({model_spec(spec.resolved_model).max_input_tokens} tokens for "
+                f"{spec.resolved_model}).",
+            ),
         ],
     )
     def embeddings_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
@@ -175,4 +184,27 @@ def embeddings_check_results(
                 md.REJECTED: rejected,
             },
         ),
+        _not_truncated(spec, landing),
     ]
+
+
+def _not_truncated(spec: PipelineView, landing: Mapping[str, Any]) -> dg.AssetCheckResult:
+    """Warns when the table holds vectors of texts the model cut to its input limit."""
+    truncated = int(landing.get(md.TRUNCATED_ROWS, 0))
+    examples = list(landing.get(md.TRUNCATED_EXAMPLES, []))
+    limit = model_spec(spec.resolved_model).max_input_tokens
+    return dg.AssetCheckResult(
+        check_name=NOT_TRUNCATED,
+        passed=truncated == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if truncated == 0
+        else f"{truncated} rows were longer than {spec.resolved_model} reads ({limit} tokens) "
+        f"and only their start was embedded (e.g. {', '.join(examples)}); shorten them, or set "
+        "auto_truncate=False to have them fail and be listed instead",
+        metadata={
+            md.TRUNCATED_ROWS: truncated,
+            md.TRUNCATED_EXAMPLES: dg.MetadataValue.json(examples),
+            md.MAX_INPUT_TOKENS: limit,
+        },
+    )

@@ -76,6 +76,9 @@ PREDICTION_FILES = "prediction_files"
 JOB_STATES = "job_states"
 DUPLICATE_JOBS = "duplicate_jobs"  # second jobs of a shard (lost create answers), not landed
 SHORTENED_VECTORS = "shortened_vectors"  # longer than asked for: cut and renormalized
+TRUNCATED_ROWS = "truncated_rows"  # texts the model cut to its input limit
+TRUNCATED_EXAMPLES = "truncated_examples"
+MAX_INPUT_TOKENS = "max_input_tokens"
 JOBS_FINISHED = "jobs_finished"
 JOBS_TOTAL = "jobs_total"
 JOBS_PAUSED = "jobs_paused"
@@ -114,6 +117,9 @@ def table_schema(dimension: int) -> dg.TableSchema:
             dg.TableColumn("model", "VARCHAR"),
             dg.TableColumn("token_count", "INTEGER"),
             dg.TableColumn("embedded_at", "TIMESTAMPTZ"),
+            dg.TableColumn(
+                "truncated", "BOOLEAN", description="the model cut the text to its input limit"
+            ),
         ]
     )
 
@@ -250,6 +256,8 @@ def landing_record(report: LandingReport, *, stats: StoreStats, dimension: int) 
         "dimension": dimension,
         "rows_with_wrong_dimension": stats.wrong_dimension,
         "rows_with_non_finite_values": stats.non_finite,
+        TRUNCATED_ROWS: stats.truncated,
+        TRUNCATED_EXAMPLES: list(stats.truncated_examples),
     }
 
 
@@ -298,6 +306,7 @@ def landing_metadata(
         JOB_STATES: dg.MetadataValue.json(report.job_states),
         DUPLICATE_JOBS: dg.MetadataValue.int(report.duplicate_jobs),
         SHORTENED_VECTORS: dg.MetadataValue.int(report.shortened_vectors),
+        TRUNCATED_ROWS: dg.MetadataValue.int(stats.truncated),
     }
 
 

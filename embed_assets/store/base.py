@@ -22,8 +22,21 @@ ROW_SCHEMA = pa.schema(
         ("model", pa.string()),
         ("token_count", pa.int32()),
         ("embedded_at", pa.timestamp("us", tz="UTC")),
+        # the model cut the text to its input limit (reported by the service or local model)
+        ("truncated", pa.bool_()),
     ]
 )
+
+
+# how many ids of truncated rows the stats name
+TRUNCATED_EXAMPLES = 5
+
+
+def with_truncated(rows: pa.Table) -> pa.Table:
+    """`rows` with a `truncated` column (all False when rows made without one lack it)."""
+    if "truncated" in rows.column_names:
+        return rows
+    return rows.append_column("truncated", pa.array([False] * rows.num_rows, type=pa.bool_()))
 
 
 def embedding_rows(
@@ -34,6 +47,7 @@ def embedding_rows(
     token_counts: npt.NDArray[np.int64] | Sequence[int],
     model: str,
     embedded_at: datetime | None = None,
+    truncated: npt.NDArray[np.bool_] | Sequence[bool] | None = None,
 ) -> pa.Table:
     """Builds the Arrow table a store upserts, without copying the vectors row by row."""
     count = len(ids)
@@ -50,6 +64,10 @@ def embedding_rows(
             pa.array([model] * count, type=pa.string()),
             pa.array(np.asarray(token_counts, dtype=np.int32), type=pa.int32()),
             pa.array([when] * count, type=pa.timestamp("us", tz="UTC")),
+            pa.array(
+                np.zeros(count, dtype=np.bool_) if truncated is None else np.asarray(truncated),
+                type=pa.bool_(),
+            ),
         ],
         schema=ROW_SCHEMA,
     )
@@ -148,6 +166,8 @@ class StoreStats:
     wrong_dimension: int
     non_finite: int
     tokens: int
+    truncated: int = 0
+    truncated_examples: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -28,24 +28,30 @@ from embed_assets.store.base import (
     check_owner,
     same_vectors,
     table_name,
+    with_truncated,
 )
 from embed_assets.store.bigquery_landing import BigQueryWarehouse
 from embed_assets.store.bigquery_tables import (
+    BUILD_NEXT_SQL,
     CONSUMED,
     CONSUMED_DDL,
     COPY_BY_HASH_SQL,
     FAILURES_DDL,
     OWNERS,
     OWNERS_DDL,
+    RECORD_OWNER_SQL,
     ROW_FIELDS,
     ROWS_DDL,
+    ROWS_MIGRATION,
     SEARCH_SQL,
+    SWITCH_OWNER_SQL,
     UPSERT_SQL,
     VECTOR_SEARCH_SQL,
     Tables,
     generations_from,
     live_tables,
     next_tables,
+    read_stats,
 )
 
 
@@ -116,17 +122,22 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
 
     def _ensure(self, client: bigquery.Client, tables: Tables) -> None:
         # two metadata reads instead of two DDL jobs (about a second each) when both exist
-        if not self._exists(client, tables.rows):
+        rows = self._table(client, tables.rows)
+        if rows is None:
             run_query(client, ROWS_DDL.format(table=self._ref(tables.rows)))
+        elif "truncated" not in {field.name for field in rows.schema}:
+            run_query(client, ROWS_MIGRATION.format(table=self._ref(tables.rows)))
         if not self._exists(client, tables.failures):
             run_query(client, FAILURES_DDL.format(table=self._ref(tables.failures)))
 
     def _exists(self, client: bigquery.Client, table: str) -> bool:
+        return self._table(client, table) is not None
+
+    def _table(self, client: bigquery.Client, table: str) -> bigquery.Table | None:
         try:
-            client.get_table(f"{self.project}.{self.dataset}.{table}")
+            return client.get_table(f"{self.project}.{self.dataset}.{table}")
         except NotFound:
-            return False
-        return True
+            return None
 
     def _drop(self, client: bigquery.Client, tables: Tables) -> None:
         run_query(client, f"DROP TABLE IF EXISTS {self._ref(tables.rows)}")
@@ -198,8 +209,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             self._ensure(client, next_tables(table))
             run_query(
                 client,
-                f"UPDATE {self._ref(OWNERS)} SET next_model = @model, next_dimension = "
-                "@dimension, next_task_type = NULLIF(@task_type, '') WHERE table_name = @table",
+                BUILD_NEXT_SQL.format(owners=self._ref(OWNERS)),
                 {
                     "table": table,
                     "model": identity.model,
@@ -212,16 +222,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
     def _record_owner(self, client: bigquery.Client, table: str, identity: TableIdentity) -> None:
         run_query(
             client,
-            f"MERGE {self._ref(OWNERS)} t USING (SELECT @table AS table_name) s "
-            "ON t.table_name = s.table_name "
-            "WHEN MATCHED THEN UPDATE SET pipeline = @pipeline, model = @model, dimension = "
-            "@dimension, task_type = NULLIF(@task_type, ''), claimed_at = CURRENT_TIMESTAMP(), next_model = "
-            # typed NULLs: the emulator's MERGE does not parse a bare NULL
-            "CAST(NULL AS STRING), next_dimension = CAST(NULL AS INT64), next_task_type = "
-            "CAST(NULL AS STRING) "
-            "WHEN NOT MATCHED THEN INSERT (table_name, pipeline, model, dimension, task_type, "
-            "claimed_at) VALUES (@table, @pipeline, @model, @dimension, NULLIF(@task_type, ''), "
-            "CURRENT_TIMESTAMP())",
+            RECORD_OWNER_SQL.format(owners=self._ref(OWNERS)),
             {
                 "table": table,
                 "pipeline": identity.pipeline,
@@ -257,9 +258,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             )
             run_query(
                 client,
-                f"UPDATE {self._ref(OWNERS)} SET model = next_model, dimension = next_dimension, "
-                "task_type = next_task_type, next_model = NULL, next_dimension = NULL, "
-                "next_task_type = NULL, claimed_at = CURRENT_TIMESTAMP() WHERE table_name = @table",
+                SWITCH_OWNER_SQL.format(owners=self._ref(OWNERS)),
                 {"table": table},
             )
             self._drop(client, building)
@@ -321,7 +320,8 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             def write(rows: pa.Table) -> int:
                 if rows.num_rows == 0:
                     return 0
-                with scratch_table(client, self.dataset_id, rows, ROW_FIELDS) as incoming:
+                incoming_rows = with_truncated(rows)
+                with scratch_table(client, self.dataset_id, incoming_rows, ROW_FIELDS) as incoming:
                     run_query(client, UPSERT_SQL.format(target=target, incoming=incoming))
                 return rows.num_rows
 
@@ -407,21 +407,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         tables = live_tables(table_name(pipeline))
         with self.client() as client:
             self._ensure(client, tables)
-            # NaN and infinity propagate through a sum, so one sum per row finds them
-            row = query_rows(
-                client,
-                "SELECT count(*), COUNTIF(ARRAY_LENGTH(embedding) != @dimension), "
-                "COUNTIF(IS_NAN(total) OR IS_INF(total)), COALESCE(SUM(token_count), 0) FROM "
-                "(SELECT embedding, token_count, (SELECT SUM(v) FROM UNNEST(embedding) v) AS "
-                f"total FROM {self._ref(tables.rows)})",
-                {"dimension": dimension},
-            )[0]
-        return StoreStats(
-            rows=int(str(row[0])),
-            wrong_dimension=int(str(row[1])),
-            non_finite=int(str(row[2] or 0)),
-            tokens=int(str(row[3])),
-        )
+            return read_stats(client, self._ref(tables.rows), dimension=dimension)
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
         """Returns the `k` rows of the live table closest to `vector` (cosine), best first.

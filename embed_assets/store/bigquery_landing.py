@@ -23,7 +23,7 @@ from embed_assets.store.bigquery_tables import COPY_BY_HASH_SQL
 
 # one row per prediction row: its hash, vector, tokens, and "" or the reason it cannot land
 CHECKED_SQL = """
-SELECT content_hash, embedding, token_count, CASE
+SELECT content_hash, embedding, token_count, truncated, CASE
     WHEN COALESCE(status, '') != '' THEN status
     WHEN ARRAY_LENGTH(embedding) = 0 THEN 'prediction line carries no embedding values'
     WHEN ARRAY_LENGTH(embedding) != @dimension THEN
@@ -45,7 +45,10 @@ FROM (
         ) AS embedding,
         COALESCE(SAFE_CAST(
             JSON_VALUE(predictions, '$[0].embeddings.statistics.token_count') AS INT64
-        ), 0) AS token_count
+        ), 0) AS token_count,
+        COALESCE(SAFE_CAST(
+            JSON_VALUE(predictions, '$[0].embeddings.statistics.truncated') AS BOOL
+        ), FALSE) AS truncated
     FROM {predictions}
 )
 """
@@ -54,14 +57,14 @@ ERRORS_CHECKED_SQL = """
 SELECT CAST(key AS STRING) AS content_hash, CASE
     WHEN errors.code IS NULL THEN COALESCE(errors.message, 'the service reported the row failed')
     ELSE CONCAT(CAST(errors.code AS STRING), ': ', COALESCE(errors.message, '')) END AS reason,
-    0 AS token_count
+    0 AS token_count, FALSE AS truncated
 FROM {predictions}
 """
 MERGE_SQL = """
 MERGE {target} t
 USING (
     SELECT w.id, c.content_hash, c.embedding, @model AS model, c.token_count,
-        CURRENT_TIMESTAMP() AS embedded_at
+        CURRENT_TIMESTAMP() AS embedded_at, c.truncated
     FROM (
         SELECT * FROM ({checked}) WHERE reason = ''
         QUALIFY ROW_NUMBER() OVER (PARTITION BY content_hash) = 1
@@ -71,7 +74,8 @@ USING (
 ) s
 ON t.id = s.id
 WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
-    model = s.model, token_count = s.token_count, embedded_at = s.embedded_at
+    model = s.model, token_count = s.token_count, embedded_at = s.embedded_at,
+    truncated = s.truncated
 WHEN NOT MATCHED THEN INSERT ROW
 """
 OUTCOMES_SQL = """

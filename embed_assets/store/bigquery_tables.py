@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from google.cloud import bigquery
 
-from embed_assets.store.base import Generations, TableIdentity, generation_tables
+from embed_assets.bigquery.client import query_rows
+from embed_assets.store.base import (
+    TRUNCATED_EXAMPLES,
+    Generations,
+    StoreStats,
+    TableIdentity,
+    generation_tables,
+)
 
 OWNERS = "_embed_assets_tables"
 CONSUMED = "_embed_assets_consumed_jobs"
@@ -23,10 +30,13 @@ CREATE TABLE IF NOT EXISTS {table} (
     embedding ARRAY<FLOAT64>,
     model STRING NOT NULL,
     token_count INT64,
-    embedded_at TIMESTAMP NOT NULL
+    embedded_at TIMESTAMP NOT NULL,
+    truncated BOOL
 )
 CLUSTER BY id
 """
+# tables made before `truncated` was recorded gain it (NULL: not known)
+ROWS_MIGRATION = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS truncated BOOL"
 FAILURES_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     id STRING, content_hash STRING, reason STRING, recorded_at TIMESTAMP
@@ -53,31 +63,66 @@ CREATE TABLE IF NOT EXISTS {table} (
 )
 """
 
+# the owners record: a claim (its generation serves; typed NULLs, as the emulator's MERGE does
+# not parse a bare NULL) ...
+RECORD_OWNER_SQL = """
+MERGE {owners} t USING (SELECT @table AS table_name) s ON t.table_name = s.table_name
+WHEN MATCHED THEN UPDATE SET pipeline = @pipeline, model = @model, dimension = @dimension,
+    task_type = NULLIF(@task_type, ''), claimed_at = CURRENT_TIMESTAMP(),
+    next_model = CAST(NULL AS STRING), next_dimension = CAST(NULL AS INT64),
+    next_task_type = CAST(NULL AS STRING)
+WHEN NOT MATCHED THEN INSERT (table_name, pipeline, model, dimension, task_type, claimed_at)
+    VALUES (@table, @pipeline, @model, @dimension, NULLIF(@task_type, ''), CURRENT_TIMESTAMP())
+"""
+# ... a generation of other vectors being built beside it ...
+BUILD_NEXT_SQL = """
+UPDATE {owners} SET next_model = @model, next_dimension = @dimension,
+    next_task_type = NULLIF(@task_type, '') WHERE table_name = @table
+"""
+# ... and that generation switched in
+SWITCH_OWNER_SQL = """
+UPDATE {owners} SET model = next_model, dimension = next_dimension, task_type = next_task_type,
+    next_model = NULL, next_dimension = NULL, next_task_type = NULL,
+    claimed_at = CURRENT_TIMESTAMP() WHERE table_name = @table
+"""
+# what the checks need; NaN and infinity propagate through a sum, so one sum per row finds them
+STATS_SQL = """
+SELECT count(*), COUNTIF(ARRAY_LENGTH(embedding) != @dimension),
+    COUNTIF(IS_NAN(total) OR IS_INF(total)), COALESCE(SUM(token_count), 0), COUNTIF(truncated)
+FROM (SELECT embedding, token_count, truncated,
+    (SELECT SUM(v) FROM UNNEST(embedding) v) AS total FROM {table})
+"""
+TRUNCATED_IDS_SQL = "SELECT id FROM {table} WHERE truncated ORDER BY id LIMIT @limit"
+
 # one source row per id: MERGE refuses a target row matched twice
 UPSERT_SQL = """
 MERGE {target} t
 USING (SELECT * FROM {incoming} WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY id) = 1) s
 ON t.id = s.id
 WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
-    model = s.model, token_count = s.token_count, embedded_at = s.embedded_at
+    model = s.model, token_count = s.token_count, embedded_at = s.embedded_at,
+    truncated = s.truncated
 WHEN NOT MATCHED THEN INSERT ROW
 """
 # wanted ids (`id, content_hash` in {incoming}) take the vector stored under their hash
 COPY_BY_HASH_SQL = """
 MERGE {target} t
 USING (
-    SELECT w.id, s.content_hash, s.embedding, s.model, s.token_count
+    SELECT w.id, s.content_hash, s.embedding, s.model, s.token_count, s.truncated
     FROM (SELECT * FROM {incoming} WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY id) = 1) w
     JOIN (
-        SELECT content_hash, embedding, model, token_count FROM {target}
+        SELECT content_hash, embedding, model, token_count, truncated FROM {target}
         WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY content_hash ORDER BY id) = 1
     ) s USING (content_hash)
 ) s
 ON t.id = s.id
 WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
-    model = s.model, token_count = s.token_count, embedded_at = CURRENT_TIMESTAMP()
-WHEN NOT MATCHED THEN INSERT (id, content_hash, embedding, model, token_count, embedded_at)
-    VALUES (s.id, s.content_hash, s.embedding, s.model, s.token_count, CURRENT_TIMESTAMP())
+    model = s.model, token_count = s.token_count, embedded_at = CURRENT_TIMESTAMP(),
+    truncated = s.truncated
+WHEN NOT MATCHED THEN INSERT (id, content_hash, embedding, model, token_count, embedded_at,
+    truncated)
+    VALUES (s.id, s.content_hash, s.embedding, s.model, s.token_count, CURRENT_TIMESTAMP(),
+    s.truncated)
 """
 # exact cosine ranking in plain SQL (scans the table), where VECTOR_SEARCH is not offered;
 # SAFE_DIVIDE leaves zero vectors without a similarity instead of failing
@@ -108,6 +153,7 @@ ROW_FIELDS = [
     bigquery.SchemaField("model", "STRING"),
     bigquery.SchemaField("token_count", "INT64"),
     bigquery.SchemaField("embedded_at", "TIMESTAMP"),
+    bigquery.SchemaField("truncated", "BOOL"),
 ]
 
 
@@ -143,6 +189,25 @@ def generations_from(row: tuple[object, ...] | None) -> Generations:
         str(pipeline), str(next_model), int(str(next_dimension)), _text(next_task)
     )
     return Generations(serving=serving, building=building)
+
+
+def read_stats(client: bigquery.Client, table: str, *, dimension: int) -> StoreStats:
+    """What the checks need to know about the rows table `table` (quoted)."""
+    row = query_rows(client, STATS_SQL.format(table=table), {"dimension": dimension})[0]
+    truncated = int(str(row[4] or 0))
+    examples = (
+        query_rows(client, TRUNCATED_IDS_SQL.format(table=table), {"limit": TRUNCATED_EXAMPLES})
+        if truncated
+        else []
+    )
+    return StoreStats(
+        rows=int(str(row[0])),
+        wrong_dimension=int(str(row[1])),
+        non_finite=int(str(row[2] or 0)),
+        tokens=int(str(row[3])),
+        truncated=truncated,
+        truncated_examples=tuple(str(r[0]) for r in examples),
+    )
 
 
 def _text(value: object) -> str | None:

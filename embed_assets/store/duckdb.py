@@ -17,24 +17,30 @@ from pydantic import Field
 
 from embed_assets.errors import StoreBusy
 from embed_assets.store.base import (
+    ROW_SCHEMA,
+    TRUNCATED_EXAMPLES,
     Generations,
     StoreStats,
     TableIdentity,
     check_owner,
     same_vectors,
     table_name,
+    with_truncated,
 )
 from embed_assets.store.duckdb_tables import (
     CONSUMED_TABLE,
     FAILURES_DDL,
     OWNERS_TABLE,
     TABLE_DDL,
+    TABLE_MIGRATION,
     Tables,
     create_catalog,
     live_tables,
     next_tables,
     read_generations,
 )
+
+ROW_COLUMNS = ", ".join(ROW_SCHEMA.names)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
@@ -116,6 +122,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def _ensure(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> None:
         con.execute(TABLE_DDL.format(table=tables.rows))
+        con.execute(TABLE_MIGRATION.format(table=tables.rows))
         con.execute(FAILURES_DDL.format(table=tables.failures))
 
     def _exists(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
@@ -281,12 +288,11 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             def write(rows: pa.Table) -> int:
                 if rows.num_rows == 0:
                     return 0
-                con.register("incoming", rows)
+                con.register("incoming", with_truncated(rows))
                 con.execute("BEGIN")
                 con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM incoming)")
                 con.execute(
-                    f"INSERT INTO {table} SELECT id, content_hash, embedding, model, "
-                    "token_count, embedded_at FROM incoming"
+                    f"INSERT INTO {table} ({ROW_COLUMNS}) SELECT {ROW_COLUMNS} FROM incoming"
                 )
                 con.execute("COMMIT")
                 con.unregister("incoming")
@@ -306,12 +312,12 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             con.execute("BEGIN")
             con.execute(
                 "CREATE TEMP TABLE copied AS SELECT w.id, s.content_hash, s.embedding, s.model, "
-                "s.token_count, now() AS embedded_at FROM wanted w JOIN (SELECT DISTINCT ON "
-                f"(content_hash) content_hash, embedding, model, token_count FROM {table}) s "
-                "USING (content_hash)"
+                "s.token_count, now() AS embedded_at, s.truncated FROM wanted w JOIN (SELECT "
+                "DISTINCT ON (content_hash) content_hash, embedding, model, token_count, "
+                f"truncated FROM {table}) s USING (content_hash)"
             )
             con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM copied)")
-            con.execute(f"INSERT INTO {table} SELECT * FROM copied")
+            con.execute(f"INSERT INTO {table} ({ROW_COLUMNS}) SELECT {ROW_COLUMNS} FROM copied")
             found = _scalar(con, "SELECT count(*) FROM copied")
             con.execute("DROP TABLE copied")
             con.execute("COMMIT")
@@ -385,15 +391,21 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 f"SELECT count(*), count(*) FILTER (WHERE len(embedding) != ?), "
                 # NaN and infinity propagate through a sum, so one sum per row finds them
                 "count(*) FILTER (WHERE NOT coalesce(isfinite(list_sum(embedding)), true)), "
-                "coalesce(sum(token_count), 0) FROM "
+                "coalesce(sum(token_count), 0), count(*) FILTER (WHERE truncated) FROM "
                 f"{tables.rows}",
                 [dimension],
             ).fetchall()[0]
+            examples = con.execute(
+                f"SELECT id FROM {tables.rows} WHERE truncated ORDER BY id LIMIT ?",
+                [TRUNCATED_EXAMPLES],
+            ).fetchall()
         return StoreStats(
             rows=int(row[0]),
             wrong_dimension=int(row[1]),
             non_finite=int(row[2]),
             tokens=int(row[3]),
+            truncated=int(row[4]),
+            truncated_examples=tuple(str(r[0]) for r in examples),
         )
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:

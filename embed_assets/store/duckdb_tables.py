@@ -20,9 +20,12 @@ CREATE TABLE IF NOT EXISTS {table} (
     embedding FLOAT[] NOT NULL,
     model VARCHAR NOT NULL,
     token_count INTEGER,
-    embedded_at TIMESTAMPTZ NOT NULL
+    embedded_at TIMESTAMPTZ NOT NULL,
+    truncated BOOLEAN
 )
 """
+# tables made before `truncated` was recorded gain it (NULL: not known)
+TABLE_MIGRATION = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS truncated BOOLEAN"
 FAILURES_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     id VARCHAR, content_hash VARCHAR, reason VARCHAR, recorded_at TIMESTAMPTZ

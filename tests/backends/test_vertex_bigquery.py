@@ -15,7 +15,13 @@ from embed_assets.cli.runner import PipelineRunError, RunSummary, run_pipeline
 from embed_assets.testing import JobFault
 from embed_assets.testing.emulator import VertexEmulator
 from embed_assets.testing.fixtures import BigQueryTestSpace
-from tests.helpers import VERTEX_MODEL, assert_accounted, make_corpus, write_bigquery_table
+from tests.helpers import (
+    VERTEX_MODEL,
+    assert_accounted,
+    long_documents,
+    make_corpus,
+    write_bigquery_table,
+)
 
 pytestmark = pytest.mark.e2e  # the pipeline runs through the real sensor
 
@@ -197,3 +203,32 @@ def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_o
     assert (second.prompts, second.failed, second.embedded) == (2, 0, 29)
     assert_accounted(second, corpus)
     assert store.failures("docs").empty
+
+
+def test_texts_the_model_cut_are_recorded_by_the_sql_landing(
+    bigquery_emulator: BigQueryTestSpace,
+    bigquery_vertex: VertexEmulator,
+    staging: str,
+    monkeypatch: pytest.MonkeyPatch,
+    instance,  # type: ignore[no-untyped-def]
+) -> None:
+    """Prediction tables say `statistics.truncated`; SQL lands it with the vector and counts it."""
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("prediction rows were read into the process")
+
+    monkeypatch.setattr("embed_assets.jobs.prediction_files.read_prediction_object", not_here)
+    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
+    corpus = make_corpus(6)
+    corpus.loc[[1, 4], "content"] = long_documents(2, words=3000)  # more than 2,048 tokens
+    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
+    pipeline = EmbeddingPipeline(name="docs", corpus=uri, model=VERTEX_MODEL)
+    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
+    )
+    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    assert (summary.embedded, summary.failed) == (6, 0)
+    assert (summary.truncated, summary.warnings) == (2, ["not_truncated"])
+    cut = store.read("docs").set_index("id")["truncated"]
+    assert sorted(cut[cut].index) == ["doc-0001", "doc-0004"]

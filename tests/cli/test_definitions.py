@@ -36,4 +36,11 @@ def test_demo_graph_has_its_source_assets_checks_sensors_and_downstream() -> Non
     assert defs.resolve_sensor_def("stdlib_docs_batch_job_sensor") is not None
     assert defs.resolve_sensor_def("stdlib_docs_automation_sensor") is not None
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"rejected_rows", "coverage", "dimension", "finite_values", "rows_accounted"}
+    assert checks == {
+        "rejected_rows",
+        "coverage",
+        "dimension",
+        "finite_values",
+        "rows_accounted",
+        "not_truncated",
+    }

@@ -1,12 +1,12 @@
 """The chunking rule on real prose: within the limit, never mid-word, edits stay local."""
 
-import pydoc
 import re
 
 import pytest
 
 from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
 from embed_assets.errors import ConfigError
+from tests.helpers import module_documentation
 
 
 def words(text: str) -> int:
@@ -17,11 +17,7 @@ def words(text: str) -> int:
 @pytest.fixture(scope="module")
 def manual() -> str:
     """Real prose and code: the argparse, json and textwrap documentation as Python renders it."""
-    import argparse
-    import json
-    import textwrap
-
-    return "\n\n".join(pydoc.plain(pydoc.render_doc(m)) for m in (argparse, json, textwrap))
+    return module_documentation("argparse", "json", "textwrap")
 
 
 def _visible(text: str) -> str:

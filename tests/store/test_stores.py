@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from embed_assets import DuckDBEmbeddingStore
 from embed_assets.store.base import EmbeddingStore, embedding_rows
+from embed_assets.store.bigquery import BigQueryEmbeddingStore
 
 
 def rows(ids: list[str], hashes: list[str], vectors: list[list[float]]):  # type: ignore[no-untyped-def]
@@ -57,6 +59,57 @@ def test_stats_count_wrong_dimensions_and_non_finite_vectors(store: EmbeddingSto
     )
     stats = store.stats("p", dimension=2)
     assert (stats.rows, stats.wrong_dimension, stats.non_finite, stats.tokens) == (3, 1, 1, 4)
+
+
+def test_truncated_rows_are_kept_copied_and_counted_with_examples(store: EmbeddingStore) -> None:
+    store.upsert(
+        "p",
+        embedding_rows(
+            ids=["a", "b", "c"],
+            content_hashes=["h1", "h2", "h3"],
+            vectors=np.eye(3, dtype=np.float32),
+            token_counts=[2048, 5, 2048],
+            model="m",
+            truncated=[True, False, True],
+        ),
+    )
+    store.copy_by_hash("p", pd.DataFrame({"id": ["z"], "content_hash": ["h3"]}), "m")
+    stats = store.stats("p", dimension=3)
+    assert (stats.truncated, stats.truncated_examples) == (3, ("a", "c", "z"))
+    table = store.read("p").set_index("id")
+    assert table["truncated"].to_dict() == {"a": True, "b": False, "c": True, "z": True}
+
+
+def test_a_table_made_before_truncation_was_recorded_gains_the_column(
+    store: EmbeddingStore,
+) -> None:
+    """Rows written without `truncated` stay, unknown (NULL) and not counted as truncated."""
+    columns = "id, content_hash, embedding, model, token_count, embedded_at"
+    if isinstance(store, DuckDBEmbeddingStore):
+        with store.connect() as con:
+            con.execute(
+                "CREATE TABLE p (id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, "
+                "embedding FLOAT[] NOT NULL, model VARCHAR NOT NULL, token_count INTEGER, "
+                "embedded_at TIMESTAMPTZ NOT NULL)"
+            )
+            con.execute(f"INSERT INTO p ({columns}) VALUES ('old', 'h0', [1, 0], 'm', 3, now())")
+    else:
+        assert isinstance(store, BigQueryEmbeddingStore)
+        with store.client() as client:
+            table = f"`{store.project}.{store.dataset}.p`"
+            for sql in (
+                f"CREATE TABLE {table} (id STRING NOT NULL, content_hash STRING NOT NULL, "
+                "embedding ARRAY<FLOAT64>, model STRING NOT NULL, token_count INT64, "
+                "embedded_at TIMESTAMP NOT NULL)",
+                f"INSERT INTO {table} ({columns}) VALUES "
+                "('old', 'h0', [1.0, 0.0], 'm', 3, CURRENT_TIMESTAMP())",
+            ):
+                client.query(sql).result()
+    store.upsert("p", rows(["new"], ["h1"], [[0, 1]]))
+    table = store.read("p").set_index("id")
+    assert sorted(table.index) == ["new", "old"]
+    assert pd.isna(table.loc["old", "truncated"]) and not table.loc["new", "truncated"]
+    assert store.stats("p", dimension=2).truncated == 0
 
 
 def test_search_orders_by_cosine_similarity(store: EmbeddingStore) -> None:

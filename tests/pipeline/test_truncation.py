@@ -1,0 +1,58 @@
+"""Truncation is never silent: texts longer than the model reads are counted, kept and warned of.
+
+The new user's run of the issue: 20 documents, 10 of them 6,000 words of real documentation,
+through `embed-assets run` on the embedded default (lexical-hash reads 2,048 words).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from embed_assets import DuckDBEmbeddingStore
+from tests.helpers import long_documents, make_corpus
+
+pytestmark = pytest.mark.e2e  # runs the pipeline through the CLI
+
+
+def _run(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "embed_assets.cli", "--workdir", "w", "run"]
+        + ["--corpus", "long.jsonl", "--model", "lexical-hash", *options],
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_long_documents_are_counted_as_truncated_and_the_check_warns(tmp_path: Path) -> None:
+    short = make_corpus(10)
+    long = pd.DataFrame(
+        {"id": [f"long-{i}" for i in range(10)], "content": long_documents(10, words=6000)}
+    )
+    pd.concat([short, long]).to_json(tmp_path / "long.jsonl", orient="records", lines=True)
+
+    result = _run(tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["embedded"] == 20 and summary["failed"] == 0
+    assert summary["truncated"] == 10
+    assert summary["truncated_examples"] == [f"long-{i}" for i in range(5)]
+    assert summary["checks"]["not_truncated"] is False
+    assert summary["warnings"] == ["not_truncated"]  # a warning: the run exits 0
+    assert all(passed for name, passed in summary["checks"].items() if name != "not_truncated")
+    table = DuckDBEmbeddingStore(path=str(tmp_path / "w" / "embeddings.duckdb")).read("corpus")
+    cut = table.set_index("id")["truncated"]
+    assert sorted(cut[cut].index) == sorted(long["id"])
+
+    again = _run(tmp_path)  # nothing changed, nothing paid: the summary still says what was cut
+    assert again.returncode == 0, again.stderr
+    assert "prompts         0" in again.stdout
+    assert "truncated       10 rows were longer than lexical-hash reads" in again.stdout
+    assert "(e.g. long-0, long-1, long-2, long-3, long-4)" in again.stdout
