@@ -1,0 +1,181 @@
+"""Documents into chunk rows: ids, places in the document, texts, on every core.
+
+Not wired into the pipeline yet (issue 20). Each accepted document becomes the chunks
+`corpus.chunking.chunk_spans` cuts it into, within the model's input limit as
+`models.tokens.token_counter` counts it, the title (which goes with every chunk) included.
+A chunk's id is `<document_id>#<chunk_index>`: the index is the chunk's place in document
+order, so the id says which document it came from; the id is unique because the index is a
+number after the last `#`.
+"""
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import numpy as np
+import pandas as pd
+
+from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
+from embed_assets.errors import ConfigError
+from embed_assets.models.tokens import TokenCounter, default_chunk_tokens, token_counter
+
+CHUNK_COLUMNS = ["id", "document_id", "chunk_index", "chunk_start", "chunk_end", "content", "title"]
+# below this many characters the documents are chunked here: starting workers costs more
+PARALLEL_CHARACTERS = 4_000_000
+BATCHES_PER_WORKER = 4  # smaller batches even out documents of different lengths
+
+
+def chunk_budget(chunking: Chunking, *, model: str) -> int:
+    """The tokens a chunk may hold (`max_tokens`, or the model's default).
+
+    Raises:
+        ConfigError: `max_tokens` is above what the model reads.
+    """
+    default = default_chunk_tokens(model)
+    if chunking.max_tokens is not None and chunking.max_tokens > default:
+        raise ConfigError(
+            f"chunking max_tokens={chunking.max_tokens} is more than {model} reads "
+            f"({default} tokens as counted here); leave it unset for that default"
+        )
+    return chunking.max_tokens or default
+
+
+def document_spans(
+    text: str, title: str | None, *, max_tokens: int, overlap_tokens: int, count: TokenCounter
+) -> list[Span]:
+    """One document's chunks, each within `max_tokens` with the title.
+
+    A chunk after the first starts up to `overlap_tokens` into the previous one, at a space.
+
+    Raises:
+        ConfigError: the title alone leaves no room for text.
+    """
+    room = max_tokens - (count(title) + 1 if title else 0) - overlap_tokens
+    if room < 4:
+        raise ConfigError(
+            f"a title of {count(title or '')} tokens leaves no room in chunks of {max_tokens} "
+            "tokens; raise chunking max_tokens or shorten the titles"
+        )
+    spans = chunk_spans(text, max_tokens=room, count_tokens=count)
+    if not overlap_tokens:
+        return spans
+    return [
+        spans[0],
+        *(
+            _overlapped(text, previous, span, overlap_tokens, count)
+            for previous, span in zip(spans, spans[1:], strict=False)
+        ),
+    ]
+
+
+def _overlapped(
+    text: str, previous: Span, span: Span, overlap_tokens: int, count: TokenCounter
+) -> Span:
+    """`span` starting earlier, at a space inside `previous`, by at most `overlap_tokens`."""
+    start = span.start
+    while True:
+        space = text.rfind(" ", previous.start, start - 1)
+        if space < previous.start:
+            return Span(start, span.end)
+        if count(text[space + 1 : span.start]) > overlap_tokens:
+            return Span(start, span.end)
+        start = space + 1
+
+
+def _chunk_batch(
+    model: str,
+    max_tokens: int,
+    overlap_tokens: int,
+    texts: Sequence[str],
+    titles: Sequence[str | None],
+) -> list[list[tuple[int, int]]]:
+    count = token_counter(model)
+    return [
+        [
+            (s.start, s.end)
+            for s in document_spans(
+                text, title, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count=count
+            )
+        ]
+        for text, title in zip(texts, titles, strict=True)
+    ]
+
+
+def chunk_documents(
+    documents: pd.DataFrame,
+    *,
+    chunking: Chunking,
+    model: str,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Splits accepted documents (`id, content, title`) into chunk rows, in document order.
+
+    Args:
+        documents: the accepted documents.
+        chunking: the pipeline's chunking.
+        model: the model the chunks are embedded with (its input limit and token count).
+        workers: processes that chunk (default: one per core when the corpus is large).
+
+    Returns:
+        `id, document_id, chunk_index, chunk_start, chunk_end, content, title`: one row per
+        chunk; `content` is the chunk's text, `chunk_start`/`chunk_end` its character offsets
+        in the document's text (`end` exclusive).
+    """
+    max_tokens = chunk_budget(chunking, model=model)
+    texts = documents["content"].tolist()
+    titles = documents["title"].tolist()
+    spans = _spans(model, max_tokens, chunking.overlap_tokens, texts, titles, workers)
+    counts = np.fromiter((len(s) for s in spans), dtype=np.int64, count=len(spans))
+    document_ids = np.repeat(documents["id"].to_numpy(dtype=object), counts)
+    index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    flat = [(row, start, end) for row, found in enumerate(spans) for start, end in found]
+    return pd.DataFrame(
+        {
+            "id": [f"{d}#{i}" for d, i in zip(document_ids, index, strict=True)],
+            "document_id": document_ids,
+            "chunk_index": index.astype(np.int32),
+            "chunk_start": np.fromiter((s for _, s, _ in flat), dtype=np.int64, count=len(flat)),
+            "chunk_end": np.fromiter((e for _, _, e in flat), dtype=np.int64, count=len(flat)),
+            "content": [texts[row][start:end] for row, start, end in flat],
+            "title": np.repeat(np.asarray(titles, dtype=object), counts),
+        },
+        columns=CHUNK_COLUMNS,
+    )
+
+
+def _spans(
+    model: str,
+    max_tokens: int,
+    overlap_tokens: int,
+    texts: list[str],
+    titles: list[str | None],
+    workers: int | None,
+) -> list[list[tuple[int, int]]]:
+    """Every document's spans: here, or in worker processes for a large corpus."""
+    if workers is None:
+        large = sum(map(len, texts)) >= PARALLEL_CHARACTERS
+        workers = (os.cpu_count() or 1) if large else 1
+    if workers <= 1 or len(texts) < 2:
+        return _chunk_batch(model, max_tokens, overlap_tokens, texts, titles)
+    size = -(-len(texts) // (workers * BATCHES_PER_WORKER))
+    batches = range(0, len(texts), size)
+    # spawned, not forked: the parent may hold DuckDB and Dagster threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        parts = pool.map(
+            _chunk_batch,
+            *zip(
+                *(
+                    (
+                        model,
+                        max_tokens,
+                        overlap_tokens,
+                        texts[i : i + size],
+                        titles[i : i + size],
+                    )
+                    for i in batches
+                ),
+                strict=True,
+            ),
+        )
+        return [spans for part in parts for spans in part]

@@ -1,0 +1,68 @@
+"""A model's token count of a text before it is sent, so that chunks fit its input limit.
+
+- lexical-hash counts its own words: exact.
+- all-MiniLM-L6-v2 counts with its own tokenizer, special tokens included: exact.
+- The Vertex models' tokenizers do not ship with any package here, so their count is an
+  estimate meant never to fall short: one token per digit, per symbol and per character
+  outside ASCII, and one per three letters of an ASCII word (SentencePiece vocabularies
+  average about four letters a token on English prose). Chunks are cut to 90 % of the limit
+  on top of that. The service reports each row's own count (`token_count` in the table) and
+  whether it cut the text (`truncated`, the `not_truncated` check): that is where an estimate
+  that fell short shows.
+"""
+
+import re
+from collections.abc import Callable
+from functools import cache
+
+from embed_assets.models.catalog import model_spec
+from embed_assets.models.registry import LEXICAL_MODEL, MINILM_MODEL, load_local_model
+
+TokenCounter = Callable[[str], int]
+
+# an estimated count leaves this share of the input limit to the estimate's error
+ESTIMATE_MARGIN = 0.9
+LETTERS_PER_TOKEN = 3
+
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
+_NOT_COUNTED_APART = re.compile(r"[A-Za-z\s]+")  # letters (counted per word) and white space
+
+
+def estimate_vertex_tokens(text: str) -> int:
+    """The estimate of the module docstring: an upper bound, not the service's exact count."""
+    words = sum(-(-len(word) // LETTERS_PER_TOKEN) for word in _ASCII_WORD.findall(text))
+    return words + len(_NOT_COUNTED_APART.sub("", text))
+
+
+def _lexical_tokens(text: str) -> int:
+    return int(load_local_model(LEXICAL_MODEL).count_tokens([text])[0])
+
+
+def _minilm_tokens(text: str) -> int:
+    return int(load_local_model(MINILM_MODEL).count_tokens([text])[0])
+
+
+@cache
+def token_counter(model: str) -> TokenCounter:
+    """Returns how `model`'s tokens of a text are counted (see the module docstring).
+
+    Raises:
+        ConfigError: the model is unknown.
+    """
+    name = model_spec(model).name
+    if name == LEXICAL_MODEL:
+        return _lexical_tokens
+    if name == MINILM_MODEL:
+        return _minilm_tokens
+    return estimate_vertex_tokens
+
+
+def counts_exactly(model: str) -> bool:
+    """True when `token_counter(model)` is the model's own count, not an estimate."""
+    return model_spec(model).name in (LEXICAL_MODEL, MINILM_MODEL)
+
+
+def default_chunk_tokens(model: str) -> int:
+    """The default `Chunking.max_tokens`: the model's input limit, less a margin if estimated."""
+    limit = model_spec(model).max_input_tokens
+    return limit if counts_exactly(model) else int(limit * ESTIMATE_MARGIN)
