@@ -70,10 +70,14 @@ def adopt_paid_jobs(
     for job in backend.find_jobs({LABEL_PIPELINE: label_value(pipeline)}):
         if job.name in consumed or job.labels.get(LABEL_SUBMISSION) == own:
             continue
-        # a stopped job may have written paid rows without saying where (no outputInfo)
-        failed_empty = job.is_terminal and not backend.output_files(job)
         held = None
-        if same_model(job.model, model) and not failed_empty and job.input_uri:
+        # a stopped job may have written paid rows without saying where (no outputInfo): its
+        # output is listed, but only for a job that could hold texts at all (a listing costs)
+        if (
+            same_model(job.model, model)
+            and job.input_uri
+            and not (job.is_terminal and not backend.output_files(job))
+        ):
             held = rows.held_by(job, log=log)
         if held is not None and job.is_terminal:
             finished.append(job)  # landed now; what it did not write is submitted again
