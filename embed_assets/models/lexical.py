@@ -14,6 +14,7 @@ import numpy.typing as npt
 from embed_assets.models.base import EmbeddingOutput
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SYMBOLS = re.compile(r"[^\w\s]+")
 
 
 class LexicalHashingModel:
@@ -31,7 +32,9 @@ class LexicalHashingModel:
         self.dimension = dimension
 
     def _tokens(self, text: str) -> list[str]:
-        return _WORD.findall(text.lower())
+        # a text of symbols only (a rule `----`, a table border) is read as its symbol runs, as
+        # a real model reads any visible text, rather than given a zero vector
+        return _WORD.findall(text.lower()) or _SYMBOLS.findall(text)
 
     def count_tokens(self, texts: Sequence[str]) -> npt.NDArray[np.int64]:
         """Returns the number of words of each text."""
