@@ -39,7 +39,7 @@ def test_materialize_all_then_an_edited_corpus_refreshes_everything_by_itself(
         timeout=180,
         what="the job sensor's run to land the submission and refresh search_index",
     )
-    sensor_run = dev.wait_for(  # the run that refreshed search_index is the sensor's
+    sensor_run = dev.wait_for(  # the run that refreshed search_index
         lambda: (s := run_status(dev, landed["runId"])) not in ("STARTED", "STARTING") and s,
         timeout=60,
         what="the job sensor's run to finish",
@@ -47,7 +47,12 @@ def test_materialize_all_then_an_edited_corpus_refreshes_everything_by_itself(
     first_refresh_s = time.monotonic() - started
     assert sensor_run == "SUCCESS"
     runs = dev.graphql(SENSOR_RUNS, {"sensor": "docs_batch_job_sensor"})["runsOrError"]
-    assert [r["runId"] for r in runs["results"]] == [landed["runId"]]
+    # the sensor's run lands, unless the jobs finished before Materialize all reached its
+    # embeddings step (a slow machine): that run landed them, and the sensor waited for it
+    landed_by_materialize_all = landed["runId"] == run_id
+    assert [r["runId"] for r in runs["results"]] == (
+        [] if landed_by_materialize_all else [landed["runId"]]
+    ), f"Materialize all was {run_id}"
     assert latest(dev, ["docs", "embeddings"]) is not None
     # the source's first observation may come after corpus ran: a no-op refresh follows
     dev.wait_for(
