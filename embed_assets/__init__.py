@@ -8,6 +8,7 @@ from embed_assets.backends.local.resource import LocalBatchBackend
 from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
 from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.chunking import Chunking
 from embed_assets.errors import (
     BackendError,
     BackendUnavailable,
@@ -33,6 +34,7 @@ __all__ = [
     "BatchBackend",
     "BigQueryEmbeddingStore",
     "BigQueryQuery",
+    "Chunking",
     "DuckDBEmbeddingStore",
     "EmbedAssetsError",
     "EmbeddingPipeline",

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from embed_assets.cli.disk import disk_full_message
+from embed_assets.cli.summary import print_summary
 from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, pipeline_names
 from embed_assets.testing.serve import add_emulator_command
@@ -48,6 +49,7 @@ def _pipeline_from_args(args: argparse.Namespace, workdir: Path) -> Any:
         id_column=args.id_column,
         text_column=args.text_column,
         title_column=args.title_column,
+        chunking=_chunking(args),
         max_prompts_per_job=args.max_prompts_per_job,
         max_prompts_per_refresh=args.max_prompts_per_refresh,
         max_estimated_cost_usd=args.max_estimated_cost_usd,
@@ -56,64 +58,23 @@ def _pipeline_from_args(args: argparse.Namespace, workdir: Path) -> Any:
     )
 
 
+def _chunking(args: argparse.Namespace) -> Any:
+    from embed_assets.corpus.chunking import Chunking
+    from embed_assets.errors import ConfigError
+
+    if args.chunk_tokens is None:
+        if args.chunk_overlap:
+            raise ConfigError("--chunk-overlap needs --chunk-tokens")
+        return None
+    return Chunking(max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap)
+
+
 def _definitions(pipeline: Any, workdir: Path) -> Any:
     from embed_assets.cli.definitions import build_definitions
 
     return build_definitions(
         pipeline, workdir=workdir, with_neighbours=pipeline.name == "stdlib_docs"
     )
-
-
-def _print_summary(summary: Any, sample: list[tuple[str, float]] | None, query: str | None) -> None:
-    rejected = ", ".join(f"{reason}: {n}" for reason, n in summary.rejected_by_reason.items())
-    lines = [
-        f"pipeline        {summary.pipeline} (model {summary.model})",
-        f"rows read       {summary.rows_read}",
-        f"rejected        {summary.rejected}" + (f" ({rejected})" if rejected else ""),
-        f"prompts         {summary.prompts} ({summary.characters} characters)",
-        f"jobs            {summary.jobs}"
-        + (
-            f" ({', '.join(sorted(set(summary.job_states.values())))})"
-            if summary.job_states
-            else ""
-        ),
-        f"embedded        {summary.embedded} rows ({summary.written} written, {summary.reused} reused)",
-        f"failed          {summary.failed}",
-        f"deleted         {summary.deleted}",
-        f"table rows      {summary.table_rows}"
-        + (f" (model {summary.serving_model})" if summary.serving_model else ""),
-        f"tokens          {summary.tokens}",
-        f"outcome         {summary.outcome}",
-        f"wall time       {summary.wall_seconds:.1f} s",
-    ]
-    if summary.building_model:
-        lines.append(
-            f"new generation  {summary.building_model}: built beside the table until it covers "
-            "min_coverage; the table serves the old vectors meanwhile"
-        )
-    if summary.checks:
-        lines.append(
-            "checks          "
-            + ", ".join(
-                f"{name} {_outcome(ok, warned=name in summary.warnings)}"
-                for name, ok in summary.checks.items()
-            )
-        )
-    if summary.failed:
-        lines.append("failed rows:\n" + summary.failed_examples)
-    if summary.truncated:
-        lines.append(
-            f"truncated       {summary.truncated} rows were longer than {summary.model} reads; "
-            f"only their start was embedded (e.g. {', '.join(summary.truncated_examples)})"
-        )
-    if sample:
-        lines.append(f'search "{query}":')
-        lines += [f"  {score:.3f}  {doc_id}" for doc_id, score in sample]
-    print("\n".join(lines))
-
-
-def _outcome(passed: bool, *, warned: bool) -> str:
-    return "passed" if passed else "warned" if warned else "FAILED"
 
 
 def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple[str, float]]:
@@ -178,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(orjson.dumps({**summary.to_json(), "workdir": str(workdir)}).decode())
     else:
-        _print_summary(summary, sample, args.query)
+        print_summary(summary, sample, args.query)
         print(f"\nDagster UI: {_ui_command(workdir)}")
     errors = [
         name for name, ok in summary.checks.items() if not ok and name not in summary.warnings
@@ -366,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--text-column", default="content")
     run.add_argument("--title-column")
     run.add_argument("--model", help="local model: all-MiniLM-L6-v2 or lexical-hash")
+    run.add_argument(
+        "--chunk-tokens",
+        type=int,
+        help="split each document into chunks of at most this many tokens (one row each)",
+    )
+    run.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=0,
+        help="tokens of a chunk's predecessor repeated at its start (with --chunk-tokens)",
+    )
     run.add_argument("--max-prompts-per-job", type=int)
     run.add_argument(
         "--max-prompts-per-refresh",

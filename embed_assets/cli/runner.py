@@ -40,7 +40,8 @@ class RunSummary:
 
     pipeline: str
     model: str
-    rows_read: int = 0
+    rows_read: int = 0  # corpus rows: chunk rows (and rejected documents) when chunking
+    documents: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     prompts: int = 0
@@ -356,6 +357,7 @@ def _fill(
     if submission is None:
         return
     summary.rows_read = submission.corpus_rows
+    summary.documents = submission.documents or submission.corpus_rows
     summary.rejected = submission.rejected_rows
     summary.rejected_by_reason = dict(submission.rejected_by_reason)
     summary.submission_id = submission.submission_id

@@ -18,6 +18,7 @@ import dagster as dg
 from embed_assets.components.resources import BackendConfig, StoreConfig
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
 from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.chunking import Chunking
 from embed_assets.pipeline.docs import field_descriptions
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
@@ -38,6 +39,22 @@ class UpstreamCorpus(dg.Model):
     """An upstream asset whose value is a DataFrame, as the corpus (`corpus: {asset: a/b}`)."""
 
     asset: str
+
+
+class ChunkingConfig(dg.Model):
+    """How documents are split (`chunking: {max_tokens: 400, overlap_tokens: 40}`).
+
+    `max_tokens` unset: the model's input limit (less a margin where its count is estimated).
+    """
+
+    max_tokens: int | None = None
+    overlap_tokens: int = 0
+
+
+def _chunking(context: dg.ResolutionContext, value: ChunkingConfig | None) -> Chunking | None:
+    if value is None:
+        return None
+    return Chunking(max_tokens=value.max_tokens, overlap_tokens=value.overlap_tokens)
 
 
 def _corpus(
@@ -61,6 +78,7 @@ def _as_given(context: dg.ResolutionContext, value: Any) -> Any:
 
 SPECIAL: Mapping[str, tuple[Any, Any]] = {  # field -> (YAML type, resolver function or None)
     "corpus": (str | BigQueryCorpus | UpstreamCorpus, _corpus),
+    "chunking": (ChunkingConfig | None, _chunking),
     # a template: '{{ automation_condition.on_cron("0 3 * * *") }}'
     "automation_condition": (str | None, None),
 }

@@ -1,6 +1,6 @@
 """Splitting a document into chunks within a model's input limit, at boundaries its text chooses.
 
-Not wired into the pipeline yet (issue 20): this is the splitting rule on its own.
+The rule on its own; `corpus.chunks` applies it to a corpus (`EmbeddingPipeline(chunking=...)`).
 
 The rule, in a few lines:
 - A document whose text fits is one chunk.

@@ -1,6 +1,6 @@
 """Documents into chunk rows: ids, places in the document, texts, on every core.
 
-Not wired into the pipeline yet (issue 20). Each accepted document becomes the chunks
+With `EmbeddingPipeline(chunking=...)` each accepted document becomes the chunks
 `corpus.chunking.chunk_spans` cuts it into, within the model's input limit as
 `models.tokens.token_counter` counts it, the title (which goes with every chunk) included.
 A chunk's id is `<document_id>#<chunk_index>`: the index is the chunk's place in document
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
+from embed_assets.corpus.hashing import hash_column
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import TokenCounter, default_chunk_tokens, token_counter
 
@@ -179,3 +180,46 @@ def _spans(
             ),
         )
         return [spans for part in parts for spans in part]
+
+
+def chunk_corpus(
+    normalized: pd.DataFrame,
+    *,
+    chunking: Chunking,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """A normalized corpus (`corpus.hashing.normalized_corpus`) with its documents as chunks.
+
+    Each accepted document gives its chunk rows (`row` is the document's place in the source),
+    each hashed as what is embedded: the chunk's text with the document's title. A rejected
+    document stays one row with its reason, and no place. Rows are in source order, then in
+    document order.
+    """
+    accepted = normalized[normalized["reason"].isna()]
+    chunks = chunk_documents(
+        accepted[["id", "content", "title"]], chunking=chunking, model=model, workers=workers
+    )
+    rows = accepted["row"].to_numpy()
+    counts = chunks.groupby("document_id", sort=False).size()
+    chunks.insert(0, "row", np.repeat(rows, counts.reindex(accepted["id"]).fillna(0).astype(int)))
+    chunks["content_hash"] = hash_column(
+        chunks["content"],
+        chunks["title"],
+        model=model,
+        task_type=task_type,
+        output_dimensionality=output_dimensionality,
+    ).to_pylist()
+    chunks["reason"] = None
+    rejected = normalized[normalized["reason"].notna()].assign(
+        document_id=None, chunk_index=None, chunk_start=None, chunk_end=None
+    )
+    columns = [*normalized.columns, "document_id", "chunk_index", "chunk_start", "chunk_end"]
+    every = pd.concat([chunks[columns], rejected[columns]], ignore_index=True)
+    every["chunk_start"] = every["chunk_start"].astype("Int64")
+    every["chunk_end"] = every["chunk_end"].astype("Int64")
+    every["chunk_index"] = every["chunk_index"].astype("Int32")
+    order = np.lexsort((every["chunk_index"].fillna(0).to_numpy(), every["row"].to_numpy()))
+    return every.iloc[order].reset_index(drop=True)

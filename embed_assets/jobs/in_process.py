@@ -23,6 +23,7 @@ from embed_assets.jobs.plan import (
     PLAN_SUBMIT,
     PLAN_UNCHANGED,
     Plan,
+    check_rows_kind,
     pairs_present,
     plan_refresh,
     render_prompts_table,
@@ -139,7 +140,9 @@ class InProcessPlanning:
 
     def _planned(self) -> Plan:
         if self.plan is None:
-            self.plan = plan_refresh(self.corpus, self.store.current_hashes(self.settings.pipeline))
+            stored = self.store.current_hashes(self.settings.pipeline)
+            check_rows_kind(self.corpus, stored, pipeline=self.settings.pipeline)
+            self.plan = plan_refresh(self.corpus, stored)
         return self.plan
 
     def diff(self) -> PlanCounts:
@@ -150,6 +153,7 @@ class InProcessPlanning:
         rejected = self.corpus.loc[self.corpus["reason"].notna(), "reason"].value_counts()
         return PlanCounts(
             corpus_rows=len(self.corpus),
+            documents=int(self.corpus["row"].nunique()) if "row" in self.corpus else 0,
             rejected=int(counts.get(PLAN_REJECTED, 0)),
             unchanged=int(counts.get(PLAN_UNCHANGED, 0)),
             reused=int(counts.get(PLAN_REUSE, 0)),
@@ -187,7 +191,7 @@ class InProcessPlanning:
         files = PredictionFiles(
             submission=self.settings,
             store=self.store,
-            submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT, ["id", "content_hash"]],
+            submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT],
         )
         written = 0
         for job in jobs:

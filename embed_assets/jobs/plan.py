@@ -16,6 +16,7 @@ from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
+from embed_assets.store.base import POSITION_COLUMNS
 
 PLAN_SUBMIT = "submit"
 PLAN_UNCHANGED = "unchanged"
@@ -28,7 +29,8 @@ class Plan:
     """What one refresh has to do.
 
     Attributes:
-        manifest: every corpus row: `id, content_hash, plan, reason, shard`.
+        manifest: every corpus row: `id, content_hash, plan, reason, shard` (and the chunk
+            position columns of chunk rows).
         prompts: the distinct texts to embed: `content_hash, content, title`, sorted by hash.
         stale_rows: stored rows that will be deleted or replaced.
         deleted_rows: stored rows whose id is not an accepted corpus row: landing deletes them.
@@ -43,8 +45,22 @@ class Plan:
 
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
-    """The columns as an Arrow table; zero-copy for Arrow-backed columns."""
-    return pa.table({name: arrow_strings(frame[name]) for name in columns})
+    """The columns as an Arrow table; zero-copy for Arrow-backed columns.
+
+    `chunk_start` and `chunk_end` are integers, NULL where the frame has none.
+    """
+    arrays = {}
+    for name in columns:
+        if name in ("chunk_start", "chunk_end"):
+            values = frame[name] if name in frame.columns else None
+            arrays[name] = (
+                pa.nulls(len(frame), pa.int64())
+                if values is None
+                else pa.array(values.astype(object).where(values.notna(), None), pa.int64())
+            )
+        else:
+            arrays[name] = arrow_strings(frame[name])
+    return pa.table(arrays)
 
 
 def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.bool_]:
@@ -63,16 +79,43 @@ def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.b
     return found.column("hit").to_numpy()
 
 
+def check_rows_kind(corpus: pd.DataFrame, stored: pd.DataFrame, *, pipeline: str) -> None:
+    """Refuses chunk rows for a table of whole documents, and the reverse.
+
+    Every id would change, so such a switch is a new table, not a refresh.
+
+    Raises:
+        ConfigError: the table holds the other kind of rows.
+    """
+    if stored.empty or "chunk_start" not in stored.columns:
+        return
+    held_chunks = bool(stored["chunk_start"].notna().any())
+    makes_chunks = "chunk_start" in corpus.columns and bool(corpus["chunk_start"].notna().any())
+    if held_chunks != makes_chunks:
+        held, made = ("chunks", "whole documents") if held_chunks else ("whole documents", "chunks")
+        raise ConfigError(
+            f"the table of pipeline {pipeline} holds {held}, but the pipeline now embeds {made}: "
+            "every id would change, so this needs a new table; give the pipeline a new name "
+            "(the old table stays as it is), or drop its table first"
+        )
+
+
 def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
     """Compares the corpus (`id, content, title, content_hash, reason`) with the store.
 
-    The comparison is two hash joins in DuckDB over Arrow columns, so a million rows diff in
-    well under a second and no Python object is made per row.
+    Chunk rows also carry `document_id, chunk_index, chunk_start, chunk_end`: a stored chunk
+    whose text is the same but whose place in its document moved is not unchanged but reused
+    (its row is written again with the new place, its vector kept). The comparison is two hash
+    joins in DuckDB over Arrow columns, so a million rows diff in well under a second and no
+    Python object is made per row.
     """
     connection = duckdb.connect()
     try:
-        connection.register("corpus_rows", _arrow(corpus, ["id", "content_hash", "reason"]))
-        connection.register("stored", _arrow(stored, ["id", "content_hash"]))
+        places = ["chunk_start", "chunk_end"]
+        connection.register(
+            "corpus_rows", _arrow(corpus, ["id", "content_hash", "reason", *places])
+        )
+        connection.register("stored", _arrow(stored, ["id", "content_hash", *places]))
         planned = connection.sql(
             f"""
             SELECT CASE
@@ -81,8 +124,10 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
                 WHEN known.content_hash IS NOT NULL THEN '{PLAN_REUSE}'
                 ELSE '{PLAN_SUBMIT}' END AS plan
             FROM (SELECT row_number() OVER () AS position, * FROM corpus_rows) c
-            LEFT JOIN (SELECT DISTINCT id, content_hash FROM stored) s
+            LEFT JOIN (SELECT DISTINCT id, content_hash, chunk_start, chunk_end FROM stored) s
                 ON s.id = c.id AND s.content_hash = c.content_hash
+                AND (s.chunk_start IS NULL OR (s.chunk_start IS NOT DISTINCT FROM c.chunk_start
+                    AND s.chunk_end IS NOT DISTINCT FROM c.chunk_end))
             LEFT JOIN (SELECT DISTINCT content_hash FROM stored) known
                 ON known.content_hash = c.content_hash
             ORDER BY c.position
@@ -115,6 +160,9 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
             "content_hash": corpus["content_hash"],
             "plan": plan,
             "reason": corpus["reason"].to_numpy(dtype=object),  # set on rejected rows only
+            **{
+                name: corpus[name].to_numpy() for name in POSITION_COLUMNS if name in corpus.columns
+            },
         }
     )
     stale = len(stored) - int((plan == PLAN_UNCHANGED).sum())

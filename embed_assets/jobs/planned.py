@@ -36,6 +36,7 @@ def planned_submission(
         output_uri=output_uri,
         jobs=(),
         corpus_rows=counts.corpus_rows,
+        documents=counts.documents or counts.corpus_rows,
         accepted_rows=counts.corpus_rows - counts.rejected,
         rejected_rows=counts.rejected,
         prompts=0,

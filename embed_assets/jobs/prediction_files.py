@@ -23,7 +23,12 @@ from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.predictions.lines import PredictionBatch, RequestSchema
 from embed_assets.predictions.readers import read_prediction_object
 from embed_assets.staging.base import Storage
-from embed_assets.store.base import EmbeddingStore, embedding_rows, store_warehouse
+from embed_assets.store.base import (
+    POSITION_COLUMNS,
+    EmbeddingStore,
+    embedding_rows,
+    store_warehouse,
+)
 
 
 def _batch_hashes(batch: PredictionBatch, submission: EmbeddingTarget) -> list[str]:
@@ -68,16 +73,20 @@ class PredictionFiles:
             submission: the submission the files belong to (or the settings they were made
                 with).
             store: the embedding table.
-            submitted: the manifest rows planned for submission (`id, content_hash`).
+            submitted: the manifest rows planned for submission (`id, content_hash`, and the
+                position columns of chunk rows).
         """
         self.submission = submission
         self.store = store
-        self.submitted = submitted[["id", "content_hash"]]
+        places = [name for name in POSITION_COLUMNS if name in submitted.columns]
+        self.submitted = submitted[["id", "content_hash", *places]]
         # ids grouped by hash, laid out flat: the ids of hash k are ids[starts[k]:starts[k + 1]]
         codes, uniques = pd.factorize(submitted["content_hash"].to_numpy())
         order = np.argsort(codes, kind="stable")
         self.hash_index = pd.Index(uniques)
         self.ids = submitted["id"].to_numpy(dtype=object)[order]
+        # the ids' places in their documents, in the same order (None: whole documents)
+        self.positions = submitted[places].iloc[order].reset_index(drop=True) if places else None
         self.counts = np.bincount(codes, minlength=len(uniques))
         self.starts = np.concatenate([[0], np.cumsum(self.counts)])
         self.dimension = vector_dimension(submission.model, submission.output_dimensionality)
@@ -103,7 +112,7 @@ class PredictionFiles:
                 warehouse.write_target(self.submission.pipeline) as (client, _),
                 warehouse.scratch_keys(client, self.submitted) as keys,
             ):
-                wanted = f"SELECT id, content_hash FROM {keys}"  # loaded once, for every table
+                wanted = f"SELECT * FROM {keys}"  # loaded once, for every table
                 while pending and (landed := self.land_table(pending[0], wanted)) is not None:
                     yield pending.pop(0), landed
             uris = pending  # a table without a `key` column: read it here, as files are
@@ -186,13 +195,15 @@ class PredictionFiles:
         # the flat positions of every id of every wanted hash, without a Python loop
         first = np.repeat(self.starts[wanted], repeats)
         within = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        taken = first + within
         rows = embedding_rows(
-            ids=self.ids[first + within],
+            ids=self.ids[taken],
             content_hashes=np.repeat(hashes[good], repeats),
             vectors=np.repeat(vectors[good], repeats, axis=0),
             token_counts=np.repeat(batch.token_counts[good], repeats),
             model=submission.model,
             truncated=np.repeat(batch.truncated[good], repeats),
+            positions=None if self.positions is None else self.positions.iloc[taken],
         )
         self.landed.update(hashes[good])
         written = write(rows)

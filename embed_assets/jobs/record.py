@@ -41,7 +41,8 @@ class Submission:
         manifest_uri: Parquet file of every corpus row with its hash and plan.
         output_uri: prefix under which the jobs write their predictions.
         jobs: the batch jobs, one per shard.
-        corpus_rows: rows the corpus source had.
+        corpus_rows: rows of the corpus: source rows, or with chunking chunk rows (and each
+            rejected document).
         accepted_rows: rows that passed validation.
         rejected_rows: rows rejected by validation.
         prompts: distinct texts submitted.
@@ -55,6 +56,7 @@ class Submission:
         rows_landed_while_planning: rows written to the table from earlier submissions'
             finished jobs while this one was planned.
         warehouse: planned and landed in BigQuery (the manifest is a table there).
+        documents: rows the corpus source had (0 in records written before it was kept).
     """
 
     submission_id: str
@@ -77,6 +79,7 @@ class Submission:
     adopted_prompts: int = 0
     rows_landed_while_planning: int = 0
     warehouse: bool = False
+    documents: int = 0
 
     @property
     def needs_landing(self) -> bool:

@@ -36,6 +36,8 @@ class PlanCounts:
         prompts: distinct texts the table lacks.
         prompts_digest: an order-free digest of those texts' hashes (for the submission id).
         rejected_by_reason: rejected rows counted per reason.
+        documents: source rows (with chunking, `corpus_rows` counts chunks and rejected
+            documents; 0: not counted apart, as many as `corpus_rows`).
     """
 
     corpus_rows: int
@@ -47,6 +49,7 @@ class PlanCounts:
     prompts: int
     prompts_digest: int
     rejected_by_reason: Mapping[str, int] = field(default_factory=dict)
+    documents: int = 0
 
     @property
     def stale(self) -> int:

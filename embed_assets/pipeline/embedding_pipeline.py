@@ -17,6 +17,8 @@ import pandas as pd
 from embed_assets.backends.base import BatchBackend
 from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
+from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
 from embed_assets.corpus.hashing import normalized_corpus
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
@@ -71,6 +73,10 @@ class EmbeddingPipeline:
         title_column: Optional column holding a title sent with each text.
         output_dimensionality: Requested vector length (None: the model's own).
         auto_truncate: Let the model cut long inputs (else such rows fail and are reported).
+        chunking: Split each document into chunks within the model's input limit
+            (`Chunking(max_tokens=..., overlap_tokens=...)`); the table then holds one row per
+            chunk, `id` `<document id>#<chunk index>`, with `document_id`, `chunk_index`,
+            `chunk_start` and `chunk_end`. None: one row per document.
         max_prompts_per_job: Prompts per batch job; defaults to the model's per-job limit.
         max_rejected_fraction: Above this fraction of rejected rows the corpus check fails and
             blocks the refresh: nothing is submitted or deleted.
@@ -115,6 +121,7 @@ class EmbeddingPipeline:
     title_column: str | None = None
     output_dimensionality: int | None = None
     auto_truncate: bool = True
+    chunking: Chunking | None = None
     max_prompts_per_job: int | None = None
     max_rejected_fraction: float = 0.05
     max_deleted_fraction: float = 0.5
@@ -141,6 +148,8 @@ class EmbeddingPipeline:
         check_pipeline_name(self.name)  # refused here, where the user first gives it
         spec = model_spec(self.resolved_model)
         spec.check_dimensionality(self.output_dimensionality)
+        if self.chunking is not None:
+            chunk_budget(self.chunking, model=self.resolved_model)  # refuses a limit too high
         for count in ("max_prompts_per_job", "max_prompts_per_refresh"):
             if getattr(self, count) is not None and getattr(self, count) < 1:
                 raise ConfigError(f"{count}={getattr(self, count)} must be at least 1")
@@ -309,10 +318,22 @@ class EmbeddingPipeline:
         return getattr(self.corpus, "__name__", "corpus function")
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """Validates and hashes a raw corpus (see `corpus.normalized_corpus`)."""
+        """Validates, hashes and (with `chunking`) splits a raw corpus.
+
+        See `corpus.hashing.normalized_corpus` and `corpus.chunks.chunk_corpus`.
+        """
         validated = validate_corpus(raw, self.columns, source=self.describe_source())
-        return normalized_corpus(
+        normalized = normalized_corpus(
             validated,
+            model=self.resolved_model,
+            task_type=self.task_type,
+            output_dimensionality=self.output_dimensionality,
+        )
+        if self.chunking is None:
+            return normalized
+        return chunk_corpus(
+            normalized,
+            chunking=self.chunking,
             model=self.resolved_model,
             task_type=self.task_type,
             output_dimensionality=self.output_dimensionality,

@@ -9,6 +9,7 @@ from typing import Protocol
 import dagster as dg
 import pandas as pd
 
+from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.validation import CorpusColumns
 from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.pipeline.names import PipelineNames
@@ -28,6 +29,9 @@ class PipelineView(Protocol):
 
     @property
     def output_dimensionality(self) -> int | None: ...  # noqa: D102
+
+    @property
+    def chunking(self) -> Chunking | None: ...  # noqa: D102
 
     @property
     def max_rejected_fraction(self) -> float: ...  # noqa: D102

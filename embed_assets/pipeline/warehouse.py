@@ -51,6 +51,12 @@ def warehouse_staging(
         and model_spec(spec.resolved_model).schema is RequestSchema.LEGACY
     ):
         return None
+    if spec.chunking is not None:
+        raise ConfigError(
+            f"pipeline {spec.name}: chunking runs in this process, and with the corpus, the "
+            "staging and the table all in BigQuery the rows never come here; stage in Cloud "
+            "Storage (a gs:// staging_uri) to chunk, or leave chunking unset"
+        )
     return staging_uri
 
 

@@ -24,19 +24,60 @@ ROW_SCHEMA = pa.schema(
         ("embedded_at", pa.timestamp("us", tz="UTC")),
         # the model cut the text to its input limit (reported by the service or local model)
         ("truncated", pa.bool_()),
+        # where a chunk is in its document (all NULL when the pipeline does not chunk)
+        ("document_id", pa.string()),
+        ("chunk_index", pa.int32()),
+        ("chunk_start", pa.int64()),
+        ("chunk_end", pa.int64()),
     ]
 )
+POSITION_COLUMNS = ("document_id", "chunk_index", "chunk_start", "chunk_end")
 
 
 # how many ids of truncated rows the stats name
 TRUNCATED_EXAMPLES = 5
 
 
-def with_truncated(rows: pa.Table) -> pa.Table:
-    """`rows` with a `truncated` column (all False when rows made without one lack it)."""
-    if "truncated" in rows.column_names:
-        return rows
-    return rows.append_column("truncated", pa.array([False] * rows.num_rows, type=pa.bool_()))
+def with_row_defaults(rows: pa.Table) -> pa.Table:
+    """`rows` with every column of `ROW_SCHEMA`: `truncated` False and positions NULL if missing."""
+    for name in ("truncated", *POSITION_COLUMNS):
+        if name not in rows.column_names:
+            kind = ROW_SCHEMA.field(name).type
+            value = False if name == "truncated" else None
+            rows = rows.append_column(name, pa.array([value] * rows.num_rows, type=kind))
+    return rows
+
+
+def keys_and_positions(frame: pd.DataFrame) -> pa.Table:
+    """`id, content_hash` and the position columns of `frame` (NULL where it has none)."""
+    keys = [
+        pa.array(frame[name].astype(object), type=pa.string()) for name in ("id", "content_hash")
+    ]
+    return pa.Table.from_arrays(
+        [*keys, *position_arrays(frame, len(frame))],
+        names=["id", "content_hash", *POSITION_COLUMNS],
+    )
+
+
+def no_stored_rows() -> pd.DataFrame:
+    """What `current_hashes` returns for a table that does not exist yet."""
+    text, number = pd.Series(dtype=object), pd.Series(dtype="Int64")
+    return pd.DataFrame(
+        {"id": text, "content_hash": text.copy(), "chunk_start": number, "chunk_end": number.copy()}
+    )
+
+
+def position_arrays(frame: pd.DataFrame | None, count: int) -> list[pa.Array]:
+    """The position columns of `frame` as Arrow arrays (all NULL when it has none)."""
+    arrays = []
+    for name in POSITION_COLUMNS:
+        kind = ROW_SCHEMA.field(name).type
+        if frame is None or name not in frame.columns:
+            arrays.append(pa.nulls(count, type=kind))
+        else:
+            values = frame[name]
+            arrays.append(pa.array(values.astype(object).where(values.notna(), None), type=kind))
+    return arrays
 
 
 def embedding_rows(
@@ -48,8 +89,13 @@ def embedding_rows(
     model: str,
     embedded_at: datetime | None = None,
     truncated: npt.NDArray[np.bool_] | Sequence[bool] | None = None,
+    positions: pd.DataFrame | None = None,
 ) -> pa.Table:
-    """Builds the Arrow table a store upserts, without copying the vectors row by row."""
+    """Builds the Arrow table a store upserts, without copying the vectors row by row.
+
+    `positions` holds the rows' `document_id, chunk_index, chunk_start, chunk_end` in order
+    (None: the rows are whole documents).
+    """
     count = len(ids)
     matrix = np.ascontiguousarray(vectors, dtype=np.float32)
     dimension = matrix.shape[1] if matrix.ndim == 2 else 0
@@ -68,6 +114,7 @@ def embedding_rows(
                 np.zeros(count, dtype=np.bool_) if truncated is None else np.asarray(truncated),
                 type=pa.bool_(),
             ),
+            *position_arrays(positions, count),
         ],
         schema=ROW_SCHEMA,
     )
@@ -204,7 +251,7 @@ class EmbeddingStore(Protocol):
         ...
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
-        """Returns `id, content_hash` of every row of the generation refreshes write to."""
+        """Returns `id, content_hash, chunk_start, chunk_end` of the rows refreshes write to."""
         ...
 
     def consumed_jobs(self, pipeline: str) -> set[str]:

@@ -26,17 +26,21 @@ from embed_assets.store.base import (
     StoreStats,
     TableIdentity,
     check_owner,
+    keys_and_positions,
+    no_stored_rows,
     same_vectors,
     table_name,
-    with_truncated,
+    with_row_defaults,
 )
 from embed_assets.store.bigquery_landing import BigQueryWarehouse
 from embed_assets.store.bigquery_tables import (
+    ADDED_COLUMNS,
     BUILD_NEXT_SQL,
     CONSUMED,
     CONSUMED_DDL,
     COPY_BY_HASH_SQL,
     FAILURES_DDL,
+    KEY_FIELDS,
     OWNERS,
     OWNERS_DDL,
     RECORD_OWNER_SQL,
@@ -125,8 +129,14 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         rows = self._table(client, tables.rows)
         if rows is None:
             run_query(client, ROWS_DDL.format(table=self._ref(tables.rows)))
-        elif "truncated" not in {field.name for field in rows.schema}:
-            run_query(client, ROWS_MIGRATION.format(table=self._ref(tables.rows)))
+        else:
+            have = {field.name for field in rows.schema}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in have:
+                    sql = ROWS_MIGRATION.format(
+                        table=self._ref(tables.rows), column=column, kind=kind
+                    )
+                    run_query(client, sql)
         if not self._exists(client, tables.failures):
             run_query(client, FAILURES_DDL.format(table=self._ref(tables.failures)))
 
@@ -264,15 +274,16 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             self._drop(client, building)
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
-        """Returns `id, content_hash` of every row of the generation refreshes write to."""
+        """Returns `id, content_hash, chunk_start, chunk_end` of the rows refreshes write to."""
         with self.client() as client:
             tables = self._written(client, pipeline)
             if not self._exists(client, tables.rows):
-                return pd.DataFrame(
-                    {"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)}
-                )
+                return no_stored_rows()
             arrow = (
-                run_query(client, f"SELECT id, content_hash FROM {self._ref(tables.rows)}")
+                run_query(
+                    client,
+                    f"SELECT id, content_hash, chunk_start, chunk_end FROM {self._ref(tables.rows)}",
+                )
                 .result(page_size=100_000)
                 .to_arrow(create_bqstorage_client=False)
             )
@@ -320,7 +331,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             def write(rows: pa.Table) -> int:
                 if rows.num_rows == 0:
                     return 0
-                incoming_rows = with_truncated(rows)
+                incoming_rows = with_row_defaults(rows)
                 with scratch_table(client, self.dataset_id, incoming_rows, ROW_FIELDS) as incoming:
                     run_query(client, UPSERT_SQL.format(target=target, incoming=incoming))
                 return rows.num_rows
@@ -343,7 +354,8 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             tables = self._written(client, pipeline)
             self._ensure(client, tables)
             target = self._ref(tables.rows)
-            with scratch_keys(client, self.dataset_id, wanted, ["id", "content_hash"]) as incoming:
+            keys = keys_and_positions(wanted)
+            with scratch_table(client, self.dataset_id, keys, KEY_FIELDS) as incoming:
                 job = run_query(client, COPY_BY_HASH_SQL.format(target=target, incoming=incoming))
         return int(job.num_dml_affected_rows or 0)
 

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import pandas as pd
 from google.cloud import bigquery
 
-from embed_assets.bigquery.client import parse_table_uri, query_rows, run_query, scratch_keys
-from embed_assets.store.base import TableLanding
-from embed_assets.store.bigquery_tables import COPY_BY_HASH_SQL
+from embed_assets.bigquery.client import parse_table_uri, query_rows, run_query, scratch_table
+from embed_assets.store.base import TableLanding, keys_and_positions
+from embed_assets.store.bigquery_tables import COPY_BY_HASH_SQL, KEY_FIELDS
 
 # one row per prediction row: its hash, vector, tokens, and "" or the reason it cannot land
 CHECKED_SQL = """
@@ -64,7 +64,8 @@ MERGE_SQL = """
 MERGE {target} t
 USING (
     SELECT w.id, c.content_hash, c.embedding, @model AS model, c.token_count,
-        CURRENT_TIMESTAMP() AS embedded_at, c.truncated
+        CURRENT_TIMESTAMP() AS embedded_at, c.truncated, w.document_id, w.chunk_index,
+        w.chunk_start, w.chunk_end
     FROM (
         SELECT * FROM ({checked}) WHERE reason = ''
         QUALIFY ROW_NUMBER() OVER (PARTITION BY content_hash) = 1
@@ -75,7 +76,8 @@ USING (
 ON t.id = s.id
 WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
     model = s.model, token_count = s.token_count, embedded_at = s.embedded_at,
-    truncated = s.truncated
+    truncated = s.truncated, document_id = s.document_id, chunk_index = s.chunk_index,
+    chunk_start = s.chunk_start, chunk_end = s.chunk_end
 WHEN NOT MATCHED THEN INSERT ROW
 """
 OUTCOMES_SQL = """
@@ -120,8 +122,8 @@ class BigQueryWarehouse:
 
     @contextmanager
     def scratch_keys(self, client: Any, keys: pd.DataFrame) -> Iterator[str]:
-        """Loads `id, content_hash` rows into a scratch table of the dataset; yields its name."""
-        with scratch_keys(client, self.dataset_id, keys, ["id", "content_hash"]) as name:
+        """Loads keys (`id, content_hash`, positions) into a scratch table; yields its name."""
+        with scratch_table(client, self.dataset_id, keys_and_positions(keys), KEY_FIELDS) as name:
             yield name
 
     def copy_by_hash_from(self, pipeline: str, keys_sql: str) -> int:
@@ -145,8 +147,8 @@ class BigQueryWarehouse:
         Args:
             pipeline: whose table.
             predictions_uri: `bq://project.dataset.table` of the job's predictions.
-            wanted: `id, content_hash` of the rows the predictions are for, or a query giving
-                them (the warehouse-native path: the manifest table).
+            wanted: `id, content_hash` and positions of the rows the predictions are for, or a
+                query giving them (the warehouse-native path: the manifest table).
             model: the model recorded with each vector.
             dimension: the vector length expected.
             failures_only: bring back only the rows that failed (landed rows are counted), so

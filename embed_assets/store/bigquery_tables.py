@@ -31,12 +31,28 @@ CREATE TABLE IF NOT EXISTS {table} (
     model STRING NOT NULL,
     token_count INT64,
     embedded_at TIMESTAMP NOT NULL,
-    truncated BOOL
+    truncated BOOL,
+    document_id STRING,
+    chunk_index INT64,
+    chunk_start INT64,
+    chunk_end INT64
 )
 CLUSTER BY id
 """
-# tables made before `truncated` was recorded gain it (NULL: not known)
-ROWS_MIGRATION = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS truncated BOOL"
+# tables made before these columns were recorded gain them (NULL: not known)
+ADDED_COLUMNS = {
+    "truncated": "BOOL",
+    "document_id": "STRING",
+    "chunk_index": "INT64",
+    "chunk_start": "INT64",
+    "chunk_end": "INT64",
+}
+ROWS_MIGRATION = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+# where a chunk is in its document, as `UPDATE SET` assignments from the source row `s`
+_SET_POSITIONS = (
+    "document_id = s.document_id, chunk_index = s.chunk_index, chunk_start = s.chunk_start, "
+    "chunk_end = s.chunk_end"
+)
 FAILURES_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     id STRING, content_hash STRING, reason STRING, recorded_at TIMESTAMP
@@ -101,14 +117,16 @@ USING (SELECT * FROM {incoming} WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION 
 ON t.id = s.id
 WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
     model = s.model, token_count = s.token_count, embedded_at = s.embedded_at,
-    truncated = s.truncated
+    truncated = s.truncated, {set_positions}
 WHEN NOT MATCHED THEN INSERT ROW
-"""
-# wanted ids (`id, content_hash` in {incoming}) take the vector stored under their hash
+""".replace("{set_positions}", _SET_POSITIONS)
+# wanted ids (`id, content_hash` and positions in {incoming}) take the vector stored under their
+# hash
 COPY_BY_HASH_SQL = """
 MERGE {target} t
 USING (
-    SELECT w.id, s.content_hash, s.embedding, s.model, s.token_count, s.truncated
+    SELECT w.id, s.content_hash, s.embedding, s.model, s.token_count, s.truncated,
+        w.document_id, w.chunk_index, w.chunk_start, w.chunk_end
     FROM (SELECT * FROM {incoming} WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY id) = 1) w
     JOIN (
         SELECT content_hash, embedding, model, token_count, truncated FROM {target}
@@ -118,12 +136,21 @@ USING (
 ON t.id = s.id
 WHEN MATCHED THEN UPDATE SET content_hash = s.content_hash, embedding = s.embedding,
     model = s.model, token_count = s.token_count, embedded_at = CURRENT_TIMESTAMP(),
-    truncated = s.truncated
+    truncated = s.truncated, {set_positions}
 WHEN NOT MATCHED THEN INSERT (id, content_hash, embedding, model, token_count, embedded_at,
-    truncated)
+    truncated, document_id, chunk_index, chunk_start, chunk_end)
     VALUES (s.id, s.content_hash, s.embedding, s.model, s.token_count, CURRENT_TIMESTAMP(),
-    s.truncated)
-"""
+    s.truncated, s.document_id, s.chunk_index, s.chunk_start, s.chunk_end)
+""".replace("{set_positions}", _SET_POSITIONS)
+# the key and position columns of {incoming} above, and of landing's {wanted} tables
+KEY_FIELDS = [
+    bigquery.SchemaField("id", "STRING"),
+    bigquery.SchemaField("content_hash", "STRING"),
+    bigquery.SchemaField("document_id", "STRING"),
+    bigquery.SchemaField("chunk_index", "INT64"),
+    bigquery.SchemaField("chunk_start", "INT64"),
+    bigquery.SchemaField("chunk_end", "INT64"),
+]
 # exact cosine ranking in plain SQL (scans the table), where VECTOR_SEARCH is not offered;
 # SAFE_DIVIDE leaves zero vectors without a similarity instead of failing
 SEARCH_SQL = """
@@ -154,6 +181,10 @@ ROW_FIELDS = [
     bigquery.SchemaField("token_count", "INT64"),
     bigquery.SchemaField("embedded_at", "TIMESTAMP"),
     bigquery.SchemaField("truncated", "BOOL"),
+    bigquery.SchemaField("document_id", "STRING"),
+    bigquery.SchemaField("chunk_index", "INT64"),
+    bigquery.SchemaField("chunk_start", "INT64"),
+    bigquery.SchemaField("chunk_end", "INT64"),
 ]
 
 

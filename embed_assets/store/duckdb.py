@@ -23,11 +23,14 @@ from embed_assets.store.base import (
     StoreStats,
     TableIdentity,
     check_owner,
+    keys_and_positions,
+    no_stored_rows,
     same_vectors,
     table_name,
-    with_truncated,
+    with_row_defaults,
 )
 from embed_assets.store.duckdb_tables import (
+    ADDED_COLUMNS,
     CONSUMED_TABLE,
     FAILURES_DDL,
     OWNERS_TABLE,
@@ -122,7 +125,8 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def _ensure(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> None:
         con.execute(TABLE_DDL.format(table=tables.rows))
-        con.execute(TABLE_MIGRATION.format(table=tables.rows))
+        for column, kind in ADDED_COLUMNS.items():
+            con.execute(TABLE_MIGRATION.format(table=tables.rows, column=column, kind=kind))
         con.execute(FAILURES_DDL.format(table=tables.failures))
 
     def _exists(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
@@ -231,16 +235,14 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             con.execute("COMMIT")
 
     def current_hashes(self, pipeline: str) -> pd.DataFrame:
-        """Returns `id, content_hash` of every row of the generation refreshes write to."""
+        """Returns `id, content_hash, chunk_start, chunk_end` of the rows refreshes write to."""
         with self.connect() as con:
             tables = self._written(con, pipeline)
             if not self._exists(con, tables):
-                return pd.DataFrame(
-                    {"id": pd.Series(dtype=object), "content_hash": pd.Series(dtype=object)}
-                )
+                return no_stored_rows()
             # Arrow-backed columns: a million ids and hashes stay compact and convert for free
             return (
-                con.sql(f"SELECT id, content_hash FROM {tables.rows}")
+                con.sql(f"SELECT id, content_hash, chunk_start, chunk_end FROM {tables.rows}")
                 .to_arrow_table()
                 .to_pandas(types_mapper=pd.ArrowDtype)
             )
@@ -288,7 +290,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             def write(rows: pa.Table) -> int:
                 if rows.num_rows == 0:
                     return 0
-                con.register("incoming", with_truncated(rows))
+                con.register("incoming", with_row_defaults(rows))
                 con.execute("BEGIN")
                 con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM incoming)")
                 con.execute(
@@ -308,13 +310,14 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             tables = self._written(con, pipeline)
             self._ensure(con, tables)
             table = tables.rows
-            con.register("wanted", wanted[["id", "content_hash"]])
+            con.register("wanted", keys_and_positions(wanted))
             con.execute("BEGIN")
             con.execute(
                 "CREATE TEMP TABLE copied AS SELECT w.id, s.content_hash, s.embedding, s.model, "
-                "s.token_count, now() AS embedded_at, s.truncated FROM wanted w JOIN (SELECT "
-                "DISTINCT ON (content_hash) content_hash, embedding, model, token_count, "
-                f"truncated FROM {table}) s USING (content_hash)"
+                "s.token_count, now() AS embedded_at, s.truncated, w.document_id, w.chunk_index, "
+                "w.chunk_start, w.chunk_end FROM wanted w JOIN (SELECT DISTINCT ON "
+                "(content_hash) content_hash, embedding, model, token_count, truncated FROM "
+                f"{table}) s USING (content_hash)"
             )
             con.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM copied)")
             con.execute(f"INSERT INTO {table} ({ROW_COLUMNS}) SELECT {ROW_COLUMNS} FROM copied")

@@ -21,11 +21,22 @@ CREATE TABLE IF NOT EXISTS {table} (
     model VARCHAR NOT NULL,
     token_count INTEGER,
     embedded_at TIMESTAMPTZ NOT NULL,
-    truncated BOOLEAN
+    truncated BOOLEAN,
+    document_id VARCHAR,
+    chunk_index INTEGER,
+    chunk_start BIGINT,
+    chunk_end BIGINT
 )
 """
-# tables made before `truncated` was recorded gain it (NULL: not known)
-TABLE_MIGRATION = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS truncated BOOLEAN"
+# tables made before these columns were recorded gain them (NULL: not known)
+ADDED_COLUMNS = {
+    "truncated": "BOOLEAN",
+    "document_id": "VARCHAR",
+    "chunk_index": "INTEGER",
+    "chunk_start": "BIGINT",
+    "chunk_end": "BIGINT",
+}
+TABLE_MIGRATION = "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
 FAILURES_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     id VARCHAR, content_hash VARCHAR, reason VARCHAR, recorded_at TIMESTAMPTZ

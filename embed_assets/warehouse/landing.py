@@ -18,6 +18,7 @@ from embed_assets.jobs.rows import Log, Settled
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.store.base import Warehouse
 from embed_assets.warehouse.planning import table_staging
+from embed_assets.warehouse.sql import NO_POSITIONS
 
 MISSING = "no prediction was returned for this row"
 NOT_LANDED_SQL = f"""
@@ -61,7 +62,8 @@ class WarehouseLanding:
             landing = self.warehouse.land_prediction_table(
                 pipeline=submission.pipeline,
                 predictions_uri=uri,
-                wanted=f"SELECT id, content_hash FROM {self.manifest} WHERE plan = '{PLAN_SUBMIT}'",
+                wanted=f"SELECT id, content_hash, {NO_POSITIONS} FROM {self.manifest} "
+                f"WHERE plan = '{PLAN_SUBMIT}'",
                 model=submission.model,
                 dimension=vector_dimension(submission.model, submission.output_dimensionality),
                 failures_only=True,
@@ -75,7 +77,9 @@ class WarehouseLanding:
     def settle(self, *, log: Log) -> Settled:
         """Copies by hash, lists what did not land, deletes what left, counts what is in."""
         pipeline, manifest = self.submission.pipeline, self.manifest
-        reuse = f"(SELECT id, content_hash FROM {manifest} WHERE plan = '{PLAN_REUSE}')"
+        reuse = (
+            f"(SELECT id, content_hash, {NO_POSITIONS} FROM {manifest} WHERE plan = '{PLAN_REUSE}')"
+        )
         reused = self.warehouse.copy_by_hash_from(pipeline, reuse)
         with self.warehouse.write_target(pipeline) as (client, target):
             not_landed = query_frame(

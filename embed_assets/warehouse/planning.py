@@ -23,6 +23,7 @@ from embed_assets.warehouse.sql import (
     ADOPTED_SQL,
     HELD_SQL,
     MANIFEST_SQL,
+    NO_POSITIONS,
     NOTHING_ADOPTED_SQL,
     PLAN_COUNTS_SQL,
     PLAN_SQL,
@@ -108,7 +109,10 @@ class WarehousePlanning:
 
     def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
         """Merges each job's prediction table into the table for the rows planned to submit."""
-        wanted = f"SELECT id, content_hash FROM {self.plan.sql} WHERE plan = '{PLAN_SUBMIT}'"
+        wanted = (
+            f"SELECT id, content_hash, {NO_POSITIONS} FROM {self.plan.sql} "
+            f"WHERE plan = '{PLAN_SUBMIT}'"
+        )
         dimension = vector_dimension(self.settings.model, self.settings.output_dimensionality)
         written = 0
         for job in jobs:

@@ -186,3 +186,9 @@ SELECT ANY_VALUE(content) AS content, NULLIF(@task_type, '') AS task_type,
 FROM {{manifest}} WHERE plan = '{PLAN_SUBMIT}' AND shard = @shard
 GROUP BY content_hash
 """
+
+# the position columns of keys that are whole documents, as landing's `wanted` rows carry them
+NO_POSITIONS = (
+    "CAST(NULL AS STRING) AS document_id, CAST(NULL AS INT64) AS chunk_index, "
+    "CAST(NULL AS INT64) AS chunk_start, CAST(NULL AS INT64) AS chunk_end"
+)

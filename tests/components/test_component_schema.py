@@ -17,6 +17,7 @@ from embed_assets import (
 )
 from embed_assets.components.embedding_pipeline import PYTHON_ONLY
 from embed_assets.components.resources import NOT_IN_YAML
+from embed_assets.corpus.chunking import Chunking
 from embed_assets.errors import ConfigError
 from embed_assets.pipeline.docs import field_descriptions
 
@@ -76,6 +77,7 @@ name: docs
 corpus: docs.jsonl
 model: lexical-hash
 auto_truncate: false
+chunking: {max_tokens: 400, overlap_tokens: 40}
 keep_staging: true
 max_estimated_cost_usd: 2.5
 max_prompts_per_refresh: 100000
@@ -96,6 +98,7 @@ backend:
     )
     pipeline = full.pipeline(tmp_path)
     assert (pipeline.auto_truncate, pipeline.keep_staging) == (False, True)
+    assert pipeline.chunking == Chunking(max_tokens=400, overlap_tokens=40)
     assert (pipeline.max_estimated_cost_usd, pipeline.max_prompts_per_refresh) == (2.5, 100_000)
     assert pipeline.corpus == str(tmp_path / "docs.jsonl")
     assert pipeline.embeddings_key == dg.AssetKey(["search", "docs", "embeddings"])

@@ -56,3 +56,22 @@ def test_long_documents_are_counted_as_truncated_and_the_check_warns(tmp_path: P
     assert "prompts         0" in again.stdout
     assert "truncated       10 rows were longer than lexical-hash reads" in again.stdout
     assert "(e.g. long-0, long-1, long-2, long-3, long-4)" in again.stdout
+
+
+def test_chunk_tokens_embeds_the_long_documents_whole_and_uncut(tmp_path: Path) -> None:
+    """The same corpus with `--chunk-tokens 1000 --chunk-overlap 50`: chunks, nothing cut."""
+    long = pd.DataFrame(
+        {"id": [f"long-{i}" for i in range(3)], "content": long_documents(3, words=6000)}
+    )
+    pd.concat([make_corpus(5), long]).to_json(tmp_path / "long.jsonl", orient="records", lines=True)
+    result = _run(tmp_path, "--chunk-tokens", "1000", "--chunk-overlap", "50", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["documents"], summary["truncated"], summary["failed"]) == (8, 0, 0)
+    assert summary["checks"]["not_truncated"] is True
+    table = DuckDBEmbeddingStore(path=str(tmp_path / "w" / "embeddings.duckdb")).read("corpus")
+    assert summary["embedded"] == len(table) > 8
+    assert set(table["document_id"]) == {*make_corpus(5)["id"], *long["id"]}
+    again = _run(tmp_path, "--chunk-tokens", "1000", "--chunk-overlap", "50")
+    assert again.returncode == 0, again.stderr
+    assert "prompts         0" in again.stdout and "(chunks of 8 documents)" in again.stdout

@@ -1,0 +1,124 @@
+"""Documents, not rows: a chunking pipeline keeps one row per chunk, and edits pay what changed.
+
+Real documents (module documentation), run through the whole pipeline on the local backend and
+the Vertex emulator, with DuckDB and BigQuery tables; every table row is checked by id against
+the chunks the rule makes of the current text, and every refresh's prompts are counted.
+"""
+
+import re
+
+import pandas as pd
+import pytest
+
+from embed_assets import BigQueryEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
+from embed_assets.cli.runner import PipelineRunError, run_pipeline
+from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.chunks import chunk_documents
+from embed_assets.testing.fixtures import BigQueryTestSpace
+from tests.helpers import module_documentation, table
+
+pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
+
+CHUNKING = Chunking(max_tokens=300)
+PLACES = ["document_id", "chunk_index", "chunk_start", "chunk_end"]
+
+
+def _documents() -> pd.DataFrame:
+    names = ["argparse", "json", "textwrap", "csv"]
+    return pd.DataFrame(
+        {
+            "id": [*names, "note"],
+            "content": [*(module_documentation(n) for n in names), "A short note that fits."],
+        }
+    )
+
+
+def _expected(documents: pd.DataFrame, model: str) -> pd.DataFrame:
+    chunks = chunk_documents(documents.assign(title=None), chunking=CHUNKING, model=model)
+    return chunks.set_index("id")[PLACES].sort_index()
+
+
+def _places(rows: pd.DataFrame) -> pd.DataFrame:
+    found = rows.set_index("id")[PLACES].sort_index()
+    return found.astype({"chunk_index": "int32", "chunk_start": "int64", "chunk_end": "int64"})
+
+
+def _without_a_middle_paragraph(text: str) -> str:
+    breaks = list(re.finditer(r"\n[ \t]*\n", text))
+    first, second = breaks[len(breaks) // 2], breaks[len(breaks) // 2 + 1]
+    return text[: first.end()] + text[second.end() :]
+
+
+EDITS = [
+    ("a word changed inside one paragraph", lambda t: t.replace("parser", "PARSER", 1)),
+    ("a paragraph inserted at the top", lambda t: "A new first paragraph, written today.\n\n" + t),
+    ("a paragraph deleted", _without_a_middle_paragraph),
+    ("the end cut off", lambda t: t[: len(t) * 2 // 3]),
+]
+
+
+@pytest.mark.parametrize("backend_kind", ["local", "vertex"])
+def test_chunk_rows_follow_every_edit_and_each_pays_for_what_changed(  # type: ignore[no-untyped-def]
+    corpus_file, build, run
+) -> None:
+    documents = _documents()
+    pipeline, defs = build(corpus_file(documents), chunking=CHUNKING)
+    model = pipeline.resolved_model
+    first = run(pipeline, defs)
+    expected = _expected(documents, model)
+    assert (first.failed, first.embedded) == (0, len(expected)), first.failed_examples
+    pd.testing.assert_frame_equal(_places(table(defs, pipeline)), expected, check_names=False)
+    assert run(pipeline, defs).prompts == 0  # nothing changed: nothing paid
+
+    paid = {}
+    for name, edit in EDITS:
+        documents.loc[0, "content"] = edit(documents.loc[0, "content"])
+        corpus_file(documents)
+        summary = run(pipeline, defs)
+        paid[name] = summary.prompts
+        assert summary.failed == 0
+        expected = _expected(documents, model)
+        pd.testing.assert_frame_equal(_places(table(defs, pipeline)), expected, check_names=False)
+    print(f"\nprompts paid per edit: {paid}")
+    assert all(prompts <= 3 for prompts in paid.values()), paid
+
+    corpus_file(documents[documents["id"] != "json"])  # a document leaves with all its chunks
+    gone = run(pipeline, defs)
+    assert gone.prompts == 0 and gone.deleted == int((expected["document_id"] == "json").sum())
+    assert "json" not in set(table(defs, pipeline)["document_id"])
+
+
+def test_switching_a_table_of_documents_to_chunks_is_refused(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
+    path = corpus_file(_documents())
+    pipeline, defs = build(path)
+    run(pipeline, defs)
+    chunked, chunked_defs = build(path, chunking=CHUNKING)
+    with pytest.raises(
+        PipelineRunError, match="holds whole documents, but the pipeline now embeds"
+    ):
+        run(chunked, chunked_defs)
+    assert table(defs, pipeline)["document_id"].isna().all()  # nothing was written
+
+
+def test_a_bigquery_table_keeps_chunk_places_through_an_insert_at_the_top(  # type: ignore[no-untyped-def]
+    bigquery_emulator: BigQueryTestSpace, corpus_file, tmp_path, instance
+) -> None:
+    documents = _documents().head(2)
+    path = corpus_file(documents)
+    pipeline = EmbeddingPipeline(
+        name="docs", corpus=str(path), model="lexical-hash", chunking=CHUNKING
+    )
+    store = BigQueryEmbeddingStore(
+        project=bigquery_emulator.project, dataset=bigquery_emulator.dataset("emb")
+    )
+    defs = pipeline.build_definitions(backend=LocalBatchBackend(workdir=str(tmp_path)), store=store)
+    run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    documents.loc[0, "content"] = (
+        "A new first paragraph, written today.\n\n" + documents.loc[0, "content"]
+    )
+    corpus_file(documents)
+    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    assert summary.prompts <= 3 and summary.failed == 0
+    pd.testing.assert_frame_equal(
+        _places(store.read("docs")), _expected(documents, "lexical-hash"), check_names=False
+    )
