@@ -90,7 +90,19 @@ def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple
     model = load_local_model(model_name)
     vector = model.embed([query], task_type="RETRIEVAL_QUERY").vectors[0]
     found = store.search(pipeline_name, vector, k=k)
-    return [(str(i), float(s)) for i, s in zip(found["id"], found["similarity"], strict=True)]
+    scores = found["similarity"].astype(float).tolist()
+    return [
+        (_found_label(row), score) for row, score in zip(found.itertuples(), scores, strict=True)
+    ]
+
+
+def _found_label(row: Any) -> str:
+    """A document's id, and for a chunk which one and where (`doc  (doc#3, characters 10-90)`)."""
+    import pandas as pd
+
+    if row.id == row.document_id or pd.isna(row.chunk_start):
+        return str(row.id)
+    return f"{row.document_id}  ({row.id}, characters {row.chunk_start}-{row.chunk_end})"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -159,7 +171,7 @@ def _ui_command(workdir: Path) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    """Prints the rows closest to a query."""
+    """Prints the documents closest to a query (for chunks: the best one of each)."""
     workdir = prepare_workdir(Path(args.workdir))
     for doc_id, score in _search(_pipeline_name(args, workdir), args.query, args.k, workdir):
         print(f"{score:.3f}  {doc_id}")

@@ -295,7 +295,11 @@ class EmbeddingStore(Protocol):
         ...
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
-        """Returns the `k` rows closest to `vector` by cosine similarity."""
+        """Returns the `k` documents closest to `vector` by cosine similarity, best first.
+
+        Each document once, by its best chunk (a row that is not a chunk is its own document):
+        `id` (the chunk's), `similarity`, `document_id`, `chunk_start`, `chunk_end`.
+        """
         ...
 
 

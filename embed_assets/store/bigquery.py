@@ -50,6 +50,7 @@ from embed_assets.store.bigquery_tables import (
     SEARCH_SQL,
     SWITCH_OWNER_SQL,
     UPSERT_SQL,
+    VECTOR_SEARCH_FETCH,
     VECTOR_SEARCH_SQL,
     Tables,
     generations_from,
@@ -422,9 +423,10 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             return read_stats(client, self._ref(tables.rows), dimension=dimension)
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
-        """Returns the `k` rows of the live table closest to `vector` (cosine), best first.
+        """Returns the `k` documents of the live table closest to `vector` (cosine), best first.
 
-        Zero vectors (stored or asked for) have no similarity and are left out.
+        Each document once, by its best chunk (see `EmbeddingStore.search`). Zero vectors
+        (stored or asked for) have no similarity and are left out.
         """
         tables = live_tables(table_name(pipeline))
         query = [float(value) for value in vector.astype(float)]
@@ -433,7 +435,8 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             if self.search_method != "sql" and self._vector_search is not False:
                 try:
                     sql = VECTOR_SEARCH_SQL.format(table=self._ref(tables.rows))
-                    found = query_frame(client, sql, {"query": query, "k": k})
+                    fetch = k * VECTOR_SEARCH_FETCH
+                    found = query_frame(client, sql, {"query": query, "k": k, "fetch": fetch})
                     self._vector_search = True
                     return found.reset_index(drop=True)
                 except BadRequest:

@@ -154,8 +154,8 @@ KEY_FIELDS = [
 # exact cosine ranking in plain SQL (scans the table), where VECTOR_SEARCH is not offered;
 # SAFE_DIVIDE leaves zero vectors without a similarity instead of failing
 SEARCH_SQL = """
-SELECT id, similarity FROM (
-    SELECT id, SAFE_DIVIDE(
+SELECT id, similarity, COALESCE(document_id, id) AS document_id, chunk_start, chunk_end FROM (
+    SELECT id, document_id, chunk_start, chunk_end, SAFE_DIVIDE(
         (SELECT SUM(v * @query[OFFSET(i)]) FROM UNNEST(embedding) v WITH OFFSET i),
         SQRT((SELECT SUM(v * v) FROM UNNEST(embedding) v))
             * SQRT((SELECT SUM(q * q) FROM UNNEST(@query) q))
@@ -163,14 +163,24 @@ SELECT id, similarity FROM (
     FROM {table} WHERE ARRAY_LENGTH(embedding) = ARRAY_LENGTH(@query)
 )
 WHERE similarity IS NOT NULL AND NOT IS_NAN(similarity)
+QUALIFY ROW_NUMBER() OVER (PARTITION BY COALESCE(document_id, id) ORDER BY similarity DESC, id) = 1
 ORDER BY similarity DESC, id LIMIT @k
 """
+# chunks nearest first, then each document once by its best chunk: top_k is @fetch (several
+# chunks per document asked for) so that @k documents remain
 VECTOR_SEARCH_SQL = """
-SELECT base.id AS id, 1 - distance AS similarity
-FROM VECTOR_SEARCH(TABLE {table}, 'embedding', (SELECT @query AS embedding), top_k => @k,
+SELECT base.id AS id, 1 - distance AS similarity,
+    COALESCE(base.document_id, base.id) AS document_id, base.chunk_start AS chunk_start,
+    base.chunk_end AS chunk_end
+FROM VECTOR_SEARCH(TABLE {table}, 'embedding', (SELECT @query AS embedding), top_k => @fetch,
     distance_type => 'COSINE')
-WHERE NOT IS_NAN(distance) ORDER BY distance, id
+WHERE NOT IS_NAN(distance)
+QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY COALESCE(base.document_id, base.id) ORDER BY distance, base.id) = 1
+ORDER BY distance, id LIMIT @k
 """
+# chunks asked of VECTOR_SEARCH per document wanted
+VECTOR_SEARCH_FETCH = 10
 
 # the Arrow rows a store takes, as BigQuery loads them
 ROW_FIELDS = [

@@ -412,16 +412,23 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         )
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
-        """Returns the `k` rows of the live table closest to `vector` (cosine), best first."""
+        """Returns the `k` documents closest to `vector` (cosine), best first.
+
+        Each document once, by its best chunk (a row that is not a chunk is its own document):
+        `id` (the chunk's), `similarity`, `document_id`, `chunk_start`, `chunk_end`.
+        """
         tables = live_tables(table_name(pipeline))
         dimension = int(vector.shape[0])
         with self.connect() as con:
             self._ensure(con, tables)
             # a zero vector (stored or asked for) has no similarity: it is left out, never NaN
             return con.execute(
-                "SELECT id, similarity FROM (SELECT id, array_cosine_similarity("
-                f"embedding::FLOAT[{dimension}], ?::FLOAT[{dimension}]) AS similarity "
-                f"FROM {tables.rows} WHERE len(embedding) = {dimension}) "
-                "WHERE NOT isnan(similarity) ORDER BY similarity DESC LIMIT ?",
+                "SELECT id, similarity, coalesce(document_id, id) AS document_id, chunk_start, "
+                "chunk_end FROM (SELECT id, document_id, chunk_start, chunk_end, "
+                f"array_cosine_similarity(embedding::FLOAT[{dimension}], ?::FLOAT[{dimension}]) "
+                f"AS similarity FROM {tables.rows} WHERE len(embedding) = {dimension}) "
+                "WHERE NOT isnan(similarity) QUALIFY row_number() OVER (PARTITION BY "
+                "coalesce(document_id, id) ORDER BY similarity DESC, id) = 1 "
+                "ORDER BY similarity DESC, id LIMIT ?",
                 [vector.astype(float).tolist(), k],
             ).fetch_df()

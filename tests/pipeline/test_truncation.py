@@ -75,3 +75,15 @@ def test_chunk_tokens_embeds_the_long_documents_whole_and_uncut(tmp_path: Path) 
     again = _run(tmp_path, "--chunk-tokens", "1000", "--chunk-overlap", "50")
     assert again.returncode == 0, again.stderr
     assert "prompts         0" in again.stdout and "(chunks of 8 documents)" in again.stdout
+    search = subprocess.run(
+        [sys.executable, "-m", "embed_assets.cli", "--workdir", "w", "search", "parse arguments"],
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert search.returncode == 0, search.stderr
+    found = [line.split()[1] for line in search.stdout.strip().splitlines()]
+    assert len(found) == 5 == len(set(found))  # five documents, each once
+    assert "characters" in search.stdout  # which chunk, and where in its document

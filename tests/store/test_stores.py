@@ -112,6 +112,33 @@ def test_a_table_made_before_truncation_was_recorded_gains_the_column(
     assert store.stats("p", dimension=2).truncated == 0
 
 
+def test_search_answers_each_document_once_by_its_best_chunk(store: EmbeddingStore) -> None:
+    places = pd.DataFrame(
+        {
+            "document_id": ["a", "a", "b", None],
+            "chunk_index": [0, 1, 0, None],
+            "chunk_start": [0, 50, 0, None],
+            "chunk_end": [40, 90, 30, None],
+        }
+    )
+    store.upsert(
+        "p",
+        embedding_rows(
+            ids=["a#0", "a#1", "b#0", "whole"],
+            content_hashes=["h1", "h2", "h3", "h4"],
+            vectors=np.array([[1, 0.2], [1, 0.05], [0.5, 1], [0, 1]], dtype=np.float32),
+            token_counts=[1] * 4,
+            model="m",
+            positions=places,
+        ),
+    )
+    found = store.search("p", np.array([1, 0], dtype=np.float32), k=3)
+    assert found["document_id"].tolist() == ["a", "b", "whole"]
+    assert found["id"].tolist() == ["a#1", "b#0", "whole"]  # a's best chunk, not both
+    assert found.loc[0, ["chunk_start", "chunk_end"]].tolist() == [50, 90]
+    assert found["similarity"].is_monotonic_decreasing
+
+
 def test_search_orders_by_cosine_similarity(store: EmbeddingStore) -> None:
     store.upsert("p", rows(["x", "y", "z"], ["1", "2", "3"], [[1, 0], [0.7, 0.7], [0, 1]]))
     found = store.search("p", np.array([1, 0.1], dtype=np.float32), k=2)
