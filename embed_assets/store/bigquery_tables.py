@@ -142,15 +142,6 @@ WHEN NOT MATCHED THEN INSERT (id, content_hash, embedding, model, token_count, e
     VALUES (s.id, s.content_hash, s.embedding, s.model, s.token_count, CURRENT_TIMESTAMP(),
     s.truncated, s.document_id, s.chunk_index, s.chunk_start, s.chunk_end)
 """.replace("{set_positions}", _SET_POSITIONS)
-# the key and position columns of {incoming} above, and of landing's {wanted} tables
-KEY_FIELDS = [
-    bigquery.SchemaField("id", "STRING"),
-    bigquery.SchemaField("content_hash", "STRING"),
-    bigquery.SchemaField("document_id", "STRING"),
-    bigquery.SchemaField("chunk_index", "INT64"),
-    bigquery.SchemaField("chunk_start", "INT64"),
-    bigquery.SchemaField("chunk_end", "INT64"),
-]
 # exact cosine ranking in plain SQL (scans the table), where VECTOR_SEARCH is not offered;
 # SAFE_DIVIDE leaves zero vectors without a similarity instead of failing
 SEARCH_SQL = """
@@ -182,6 +173,12 @@ ORDER BY distance, id LIMIT @k
 # chunks asked of VECTOR_SEARCH per document wanted
 VECTOR_SEARCH_FETCH = 10
 
+_POSITION_FIELDS = [
+    bigquery.SchemaField("document_id", "STRING"),
+    bigquery.SchemaField("chunk_index", "INT64"),
+    bigquery.SchemaField("chunk_start", "INT64"),
+    bigquery.SchemaField("chunk_end", "INT64"),
+]
 # the Arrow rows a store takes, as BigQuery loads them
 ROW_FIELDS = [
     bigquery.SchemaField("id", "STRING"),
@@ -191,10 +188,13 @@ ROW_FIELDS = [
     bigquery.SchemaField("token_count", "INT64"),
     bigquery.SchemaField("embedded_at", "TIMESTAMP"),
     bigquery.SchemaField("truncated", "BOOL"),
-    bigquery.SchemaField("document_id", "STRING"),
-    bigquery.SchemaField("chunk_index", "INT64"),
-    bigquery.SchemaField("chunk_start", "INT64"),
-    bigquery.SchemaField("chunk_end", "INT64"),
+    *_POSITION_FIELDS,
+]
+# the key and position columns of reuse's {incoming} and of landing's {wanted} tables
+KEY_FIELDS = [
+    bigquery.SchemaField("id", "STRING"),
+    bigquery.SchemaField("content_hash", "STRING"),
+    *_POSITION_FIELDS,
 ]
 
 

@@ -43,6 +43,16 @@ def staging(bigquery_emulator: BigQueryTestSpace) -> str:
     return f"bq://{bigquery_emulator.project}.{dataset}"
 
 
+@pytest.fixture
+def rows_stay_in_bigquery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails a test whose prediction rows are read into the process (not landed with SQL)."""
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("prediction rows were read into the process")
+
+    monkeypatch.setattr("embed_assets.jobs.prediction_files.read_prediction_object", not_here)
+
+
 def _tables(uri: str) -> list[str]:
     project, dataset = uri.removeprefix("bq://").split(".")
     with bigquery_client(project=project) as client:
@@ -63,18 +73,13 @@ def test_jobs_read_prompt_tables_and_write_prediction_tables(
     bigquery_emulator: BigQueryTestSpace,
     bigquery_vertex: VertexEmulator,
     staging: str,
-    monkeypatch: pytest.MonkeyPatch,
+    rows_stay_in_bigquery: None,
     instance,  # type: ignore[no-untyped-def]
 ) -> None:
     """BigQuery corpus -> prompts tables -> prediction tables -> BigQuery embedding table.
 
     The prediction tables are landed in BigQuery with SQL: the Python reader is never used.
     """
-
-    def not_here(*args: object, **kwargs: object) -> None:
-        raise AssertionError("prediction rows were read into the process")
-
-    monkeypatch.setattr("embed_assets.jobs.prediction_files.read_prediction_object", not_here)
     project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     corpus = make_corpus(70)
     corpus["title"] = [f"title {i}" if i % 2 else None for i in range(70)]
@@ -209,15 +214,10 @@ def test_texts_the_model_cut_are_recorded_by_the_sql_landing(
     bigquery_emulator: BigQueryTestSpace,
     bigquery_vertex: VertexEmulator,
     staging: str,
-    monkeypatch: pytest.MonkeyPatch,
+    rows_stay_in_bigquery: None,
     instance,  # type: ignore[no-untyped-def]
 ) -> None:
     """Prediction tables say `statistics.truncated`; SQL lands it with the vector and counts it."""
-
-    def not_here(*args: object, **kwargs: object) -> None:
-        raise AssertionError("prediction rows were read into the process")
-
-    monkeypatch.setattr("embed_assets.jobs.prediction_files.read_prediction_object", not_here)
     project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     corpus = make_corpus(6)
     corpus.loc[[1, 4], "content"] = long_documents(2, words=3000)  # more than 2,048 tokens
