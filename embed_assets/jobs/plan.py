@@ -52,11 +52,10 @@ def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
     arrays = {}
     for name in columns:
         if name in ("chunk_start", "chunk_end"):
-            values = frame[name] if name in frame.columns else None
             arrays[name] = (
-                pa.nulls(len(frame), pa.int64())
-                if values is None
-                else pa.array(values.astype(object).where(values.notna(), None), pa.int64())
+                pa.array(frame[name], pa.int64(), from_pandas=True)
+                if name in frame.columns
+                else pa.nulls(len(frame), pa.int64())
             )
         else:
             arrays[name] = arrow_strings(frame[name])

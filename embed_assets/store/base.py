@@ -75,8 +75,8 @@ def position_arrays(frame: pd.DataFrame | None, count: int) -> list[pa.Array]:
         if frame is None or name not in frame.columns:
             arrays.append(pa.nulls(count, type=kind))
         else:
-            values = frame[name]
-            arrays.append(pa.array(values.astype(object).where(values.notna(), None), type=kind))
+            # NaN, None and NA are NULL; Arrow-backed and nullable columns convert without a copy
+            arrays.append(pa.array(frame[name], type=kind, from_pandas=True))
     return arrays
 
 
