@@ -123,8 +123,11 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
                 WHEN known.content_hash IS NOT NULL THEN '{PLAN_REUSE}'
                 ELSE '{PLAN_SUBMIT}' END AS plan
             FROM (SELECT row_number() OVER () AS position, * FROM corpus_rows) c
-            LEFT JOIN (SELECT DISTINCT id, content_hash, chunk_start, chunk_end FROM stored) s
-                ON s.id = c.id AND s.content_hash = c.content_hash
+            LEFT JOIN (
+                SELECT id, content_hash, min(chunk_start) AS chunk_start,
+                    min(chunk_end) AS chunk_end
+                FROM stored GROUP BY id, content_hash
+            ) s ON s.id = c.id AND s.content_hash = c.content_hash
                 AND (s.chunk_start IS NULL OR (s.chunk_start IS NOT DISTINCT FROM c.chunk_start
                     AND s.chunk_end IS NOT DISTINCT FROM c.chunk_end))
             LEFT JOIN (SELECT DISTINCT content_hash FROM stored) known
