@@ -200,8 +200,9 @@ def _not_truncated(spec: PipelineView, landing: Mapping[str, Any]) -> dg.AssetCh
         description=None
         if truncated == 0
         else f"{truncated} rows were longer than {spec.resolved_model} reads ({limit} tokens) "
-        f"and only their start was embedded (e.g. {', '.join(examples)}); shorten them, or set "
-        "auto_truncate=False to have them fail and be listed instead",
+        f"and only their start was embedded (e.g. {', '.join(examples)}); embed them in chunks "
+        "(chunking=Chunking()), shorten them, or set auto_truncate=False to have them fail "
+        "and be listed instead",
         metadata={
             md.TRUNCATED_ROWS: truncated,
             md.TRUNCATED_EXAMPLES: dg.MetadataValue.json(examples),
