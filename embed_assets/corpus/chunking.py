@@ -156,7 +156,7 @@ class _Splitter:
         """A cut after `unit`, with a chance of its tokens / `target`, chosen by its text."""
         piece = self.text[unit.start : unit.end]
         digest = hashlib.blake2b(f"{depth}\0{piece}".encode(), digest_size=8).digest()
-        draw = int.from_bytes(digest, "big") / 2**64
+        draw = (int.from_bytes(digest, "big") >> 11) / 2**53  # 53 bits: exact in JavaScript too
         return draw < min(1.0, max(1, self.count(unit)) / target)
 
     def split_characters(self, span: Span) -> list[Span]:

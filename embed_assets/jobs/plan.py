@@ -88,8 +88,19 @@ def check_rows_kind(corpus: pd.DataFrame, stored: pd.DataFrame, *, pipeline: str
     """
     if stored.empty or "chunk_start" not in stored.columns:
         return
-    held_chunks = bool(stored["chunk_start"].notna().any())
-    makes_chunks = "chunk_start" in corpus.columns and bool(corpus["chunk_start"].notna().any())
+    refuse_kind_switch(
+        held_chunks=bool(stored["chunk_start"].notna().any()),
+        makes_chunks="chunk_start" in corpus.columns and bool(corpus["chunk_start"].notna().any()),
+        pipeline=pipeline,
+    )
+
+
+def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) -> None:
+    """Refuses a refresh that would write chunks where the table holds whole documents.
+
+    Raises:
+        ConfigError: `held_chunks` and `makes_chunks` differ.
+    """
     if held_chunks != makes_chunks:
         held, made = ("chunks", "whole documents") if held_chunks else ("whole documents", "chunks")
         raise ConfigError(

@@ -19,6 +19,7 @@ import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
 from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.chunks import chunk_budget
 from embed_assets.corpus.hashing import hash_prefix
 from embed_assets.errors import ConfigError, CorpusError, to_failure
 from embed_assets.jobs.in_process import InProcessPlacement
@@ -30,6 +31,7 @@ from embed_assets.pipeline.view import PipelineView
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.store.base import EmbeddingStore, store_warehouse
+from embed_assets.warehouse.chunks import ChunkingSQL
 from embed_assets.warehouse.corpus import stage_corpus
 from embed_assets.warehouse.placement import WarehousePlacement
 
@@ -51,12 +53,6 @@ def warehouse_staging(
         and model_spec(spec.resolved_model).schema is RequestSchema.LEGACY
     ):
         return None
-    if spec.chunking is not None:
-        raise ConfigError(
-            f"pipeline {spec.name}: chunking runs in this process, and with the corpus, the "
-            "staging and the table all in BigQuery the rows never come here; stage in Cloud "
-            "Storage (a gs:// staging_uri) to chunk, or leave chunking unset"
-        )
     return staging_uri
 
 
@@ -94,12 +90,20 @@ def warehouse_corpus_outputs(
                     output_dimensionality=spec.output_dimensionality,
                 ),
                 describe=spec.describe_source(),
+                chunking=None
+                if spec.chunking is None
+                else ChunkingSQL(
+                    max_tokens=chunk_budget(spec.chunking, model=spec.resolved_model),
+                    overlap_tokens=spec.chunking.overlap_tokens,
+                ),
             )
         except CorpusError as error:
             raise to_failure(error) from error
     by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(corpus.rejected_by_reason.items()))
+    chunked = f" (chunks of {corpus.documents} documents)" if spec.chunking is not None else ""
     context.log.info(
-        f"{corpus.rows} rows staged in {corpus.table} (validated and hashed in BigQuery), "
+        f"{corpus.rows} rows{chunked} staged in {corpus.table} (validated, "
+        f"{'chunked, ' if chunked else ''}hashed in BigQuery), "
         f"{corpus.accepted} accepted, {corpus.rejected} rejected"
         + (f" ({by_reason})" if by_reason else "")
     )

@@ -1,8 +1,10 @@
 """Staging a BigQuery corpus in BigQuery: validated and hashed by one SQL job, counted by another.
 
 The corpus asset of a warehouse-native pipeline writes `<pipeline>__corpus` in the staging
-dataset (every source row: `row_number, id, content, title, reason, content_hash`) and returns
-a `WarehouseCorpus`: the table's address and counts, never the rows.
+dataset (every source row: `row_number, id, content, title, reason, content_hash` and the
+position columns; with chunking, every chunk of an accepted document and every rejected
+document, chunked by `warehouse.chunks`) and returns a `WarehouseCorpus`: the table's address
+and counts, never the rows.
 """
 
 import hashlib
@@ -15,9 +17,11 @@ from embed_assets.bigquery.client import parse_table_uri, query_frame, query_row
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
 from embed_assets.staging.base import TableStorage
+from embed_assets.warehouse.chunks import ChunkingSQL, stage_chunks
 from embed_assets.warehouse.sql import (
     CORPUS_COUNTS_SQL,
     CORPUS_SQL,
+    NO_POSITIONS,
     REJECTED_EXAMPLES_SQL,
     content_reason,
     id_expression,
@@ -33,10 +37,12 @@ class WarehouseCorpus:
 
     Attributes:
         table: `bq://project.dataset.table` of the staged rows.
-        rows: rows read from the source.
+        rows: rows of the staged table: the source's rows, or with chunking its accepted
+            documents' chunks and its rejected documents.
         rejected_by_reason: rejected rows counted per reason.
         version: a fingerprint of the (id, content hash or reason) set.
         rejected_examples: a few rejected rows (`row, id, reason`).
+        documents: rows read from the source (0: as many as `rows`).
     """
 
     table: str
@@ -46,6 +52,7 @@ class WarehouseCorpus:
     rejected_examples: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["row", "id", "reason"])
     )
+    documents: int = 0
 
     @property
     def rejected(self) -> int:
@@ -79,8 +86,9 @@ def stage_corpus(
     columns: CorpusColumns,
     hash_prefix: str,
     describe: str,
+    chunking: ChunkingSQL | None = None,
 ) -> WarehouseCorpus:
-    """Validates and hashes the corpus into `<pipeline>__corpus` in the staging dataset.
+    """Validates and hashes (and chunks) the corpus into `<pipeline>__corpus` in staging.
 
     Args:
         staging: the backend's BigQuery staging (its dataset holds the table).
@@ -89,6 +97,7 @@ def stage_corpus(
         columns: the id, text and title columns.
         hash_prefix: `model␟task_type␟dimensionality␟`, as `corpus.hashing` digests it.
         describe: the source, for messages.
+        chunking: split the documents into chunks (None: one row per document).
 
     Raises:
         CorpusError: the source does not exist, or lacks a named column.
@@ -109,10 +118,11 @@ def stage_corpus(
     id_text, id_reason = id_expression(kinds[columns.id_column], columns.id_column)
     title_kind = kinds.get(columns.title_column) if columns.title_column else None
     target = staging.table(staging.join(pipeline, "corpus"))
+    documents = staging.table(staging.join(pipeline, "documents")) if chunking else target
     run_query(
         client,
         CORPUS_SQL.format(
-            target=target.sql,
+            target=documents.sql,
             source=source,
             id_text=id_text,
             id_reason=id_reason,
@@ -120,9 +130,22 @@ def stage_corpus(
             text_column=columns.text_column,
             title=title_expression(title_kind, columns.title_column),
             duplicate=REASON_DUPLICATE_ID,
+            no_positions=NO_POSITIONS,
         ),
         {"prefix": hash_prefix},
     )
+    source_rows: object = 0
+    if chunking is not None:
+        ((source_rows,),) = query_rows(client, f"SELECT COUNT(*) FROM {documents.sql}")
+        stage_chunks(
+            client,
+            documents=documents.sql,
+            target=target.sql,
+            chunking=chunking,
+            hash_prefix=hash_prefix,
+            no_positions=NO_POSITIONS,
+        )
+        client.delete_table(documents.qualified, not_found_ok=True)
     counts = query_rows(client, CORPUS_COUNTS_SQL.format(corpus=target.sql))
     rows = sum(int(str(n)) for _, n, _ in counts)
     rejected = {str(reason): int(str(n)) for reason, n, _ in counts if reason}
@@ -136,4 +159,5 @@ def stage_corpus(
         rejected_by_reason=rejected,
         version=digest.hexdigest()[:16],
         rejected_examples=examples,
+        documents=int(str(source_rows)),
     )

@@ -6,8 +6,10 @@ failed are listed with their reasons. The process holds counts, and the failed r
 """
 
 from collections.abc import Iterator
+from functools import cached_property
 
 import pandas as pd
+from google.api_core.exceptions import NotFound
 
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.bigquery.client import query_frame, query_rows, run_query
@@ -18,7 +20,7 @@ from embed_assets.jobs.rows import Log, Settled
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.store.base import Warehouse
 from embed_assets.warehouse.planning import table_staging
-from embed_assets.warehouse.sql import NO_POSITIONS
+from embed_assets.warehouse.sql import NO_POSITIONS, POSITIONS
 
 MISSING = "no prediction was returned for this row"
 NOT_LANDED_SQL = f"""
@@ -50,6 +52,18 @@ class WarehouseLanding:
         self.failed: dict[str, str] = {}
         self.job_reasons: dict[int, str] = {}
 
+    @cached_property
+    def positions(self) -> str:
+        """The manifest's position columns (NULLs for one written before chunk rows existed)."""
+        table = self.staging.table(self.submission.manifest_uri)
+        try:
+            columns = {
+                field.name for field in self.staging.client.get_table(table.qualified).schema
+            }
+        except NotFound:
+            return NO_POSITIONS
+        return POSITIONS if "chunk_start" in columns else NO_POSITIONS
+
     def land_output(
         self, job: JobStatus, *, job_failed: str | None
     ) -> Iterator[tuple[str, int, int]]:
@@ -62,7 +76,7 @@ class WarehouseLanding:
             landing = self.warehouse.land_prediction_table(
                 pipeline=submission.pipeline,
                 predictions_uri=uri,
-                wanted=f"SELECT id, content_hash, {NO_POSITIONS} FROM {self.manifest} "
+                wanted=f"SELECT id, content_hash, {self.positions} FROM {self.manifest} "
                 f"WHERE plan = '{PLAN_SUBMIT}'",
                 model=submission.model,
                 dimension=vector_dimension(submission.model, submission.output_dimensionality),
@@ -78,7 +92,8 @@ class WarehouseLanding:
         """Copies by hash, lists what did not land, deletes what left, counts what is in."""
         pipeline, manifest = self.submission.pipeline, self.manifest
         reuse = (
-            f"(SELECT id, content_hash, {NO_POSITIONS} FROM {manifest} WHERE plan = '{PLAN_REUSE}')"
+            f"(SELECT id, content_hash, {self.positions} FROM {manifest} "
+            f"WHERE plan = '{PLAN_REUSE}')"
         )
         reused = self.warehouse.copy_by_hash_from(pipeline, reuse)
         with self.warehouse.write_target(pipeline) as (client, target):

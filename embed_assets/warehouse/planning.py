@@ -11,7 +11,7 @@ from typing import cast
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.bigquery.client import TableAddress, is_bigquery_uri, query_rows, run_query
 from embed_assets.errors import ConfigError
-from embed_assets.jobs.plan import PLAN_SUBMIT, shard_ranges
+from embed_assets.jobs.plan import PLAN_SUBMIT, refuse_kind_switch, shard_ranges
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import Dealt, HeldTexts, Log, PlanCounts, Shard
 from embed_assets.jobs.settings import SubmissionSettings
@@ -23,15 +23,25 @@ from embed_assets.warehouse.sql import (
     ADOPTED_SQL,
     HELD_SQL,
     MANIFEST_SQL,
-    NO_POSITIONS,
     NOTHING_ADOPTED_SQL,
     PLAN_COUNTS_SQL,
     PLAN_SQL,
+    POSITIONS,
     PROMPTS_SQL,
     SHARD_COUNTS_SQL,
 )
 
-COUNT_NAMES = ("corpus_rows", "rejected", "unchanged", "reuse", "stored", "deleted", "prompts")
+COUNT_NAMES = (
+    "corpus_rows",
+    "rejected",
+    "unchanged",
+    "reuse",
+    "stored",
+    "deleted",
+    "prompts",
+    "stored_chunks",
+    "planned_chunks",
+)
 
 
 def table_staging(backend: BatchBackend) -> TableStorage:
@@ -83,6 +93,12 @@ class WarehousePlanning:
             self.staging.client, PLAN_COUNTS_SQL.format(plan=self.plan.sql, stored=self._stored)
         )
         counts = {name: int(str(value or 0)) for name, value in zip(COUNT_NAMES, row, strict=False)}
+        if counts["stored"]:
+            refuse_kind_switch(
+                held_chunks=counts["stored_chunks"] > 0,
+                makes_chunks=counts["planned_chunks"] > 0,
+                pipeline=self.settings.pipeline,
+            )
         self._prompts = counts["prompts"]
         return PlanCounts(
             corpus_rows=counts["corpus_rows"],
@@ -94,6 +110,7 @@ class WarehousePlanning:
             prompts=counts["prompts"],
             prompts_digest=int(str(row[-1] or 0)),
             rejected_by_reason=dict(self.corpus.rejected_by_reason),
+            documents=self.corpus.documents,
         )
 
     def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
@@ -110,7 +127,7 @@ class WarehousePlanning:
     def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
         """Merges each job's prediction table into the table for the rows planned to submit."""
         wanted = (
-            f"SELECT id, content_hash, {NO_POSITIONS} FROM {self.plan.sql} "
+            f"SELECT id, content_hash, {POSITIONS} FROM {self.plan.sql} "
             f"WHERE plan = '{PLAN_SUBMIT}'"
         )
         dimension = vector_dimension(self.settings.model, self.settings.output_dimensionality)

@@ -58,6 +58,14 @@ def content_reason(kind: str, column: str) -> str:
     )
 
 
+# the position columns of chunk rows (`store.base.POSITION_COLUMNS`), and their NULLs for rows that
+# are whole documents; staged corpus, planning and manifest tables carry them
+POSITIONS = "document_id, chunk_index, chunk_start, chunk_end"
+NO_POSITIONS = (
+    "CAST(NULL AS STRING) AS document_id, CAST(NULL AS INT64) AS chunk_index, "
+    "CAST(NULL AS INT64) AS chunk_start, CAST(NULL AS INT64) AS chunk_end"
+)
+
 # {source}: the corpus table or `(query)`; @prefix: `model␟task_type␟dimensionality␟`
 CORPUS_SQL = """
 CREATE OR REPLACE TABLE {target} AS
@@ -85,7 +93,8 @@ SELECT row_number, id, content, title, reason,
     IF(reason IS NULL,
         TO_HEX(SHA256(CONCAT(@prefix, COALESCE(title, ''), CODE_POINTS_TO_STRING([31]),
             content))),
-        NULL) AS content_hash
+        NULL) AS content_hash,
+    {no_positions}
 FROM checked
 """
 
@@ -117,17 +126,23 @@ SELECT row_number, id, reason FROM {corpus} WHERE reason IS NOT NULL
 ORDER BY row_number LIMIT @examples
 """
 
-# every corpus row with its plan (the shard is set when the manifest is written)
+# every corpus row with its plan (the shard is set when the manifest is written); as in
+# `jobs.plan.plan_refresh`, a stored chunk whose text is the same but whose place moved is reused
 PLAN_SQL = f"""
 CREATE OR REPLACE TABLE {{target}} AS
 SELECT c.id, c.content_hash, c.content, c.title, c.reason, CASE
     WHEN c.reason IS NOT NULL THEN '{PLAN_REJECTED}'
     WHEN s.id IS NOT NULL THEN '{PLAN_UNCHANGED}'
     WHEN k.content_hash IS NOT NULL THEN '{PLAN_REUSE}'
-    ELSE '{PLAN_SUBMIT}' END AS plan
+    ELSE '{PLAN_SUBMIT}' END AS plan,
+    c.document_id, c.chunk_index, c.chunk_start, c.chunk_end
 FROM {{corpus}} c
-LEFT JOIN (SELECT DISTINCT id, content_hash FROM {{stored}}) s
-    ON s.id = c.id AND s.content_hash = c.content_hash
+LEFT JOIN (
+    SELECT id, content_hash, MIN(chunk_start) AS chunk_start, MIN(chunk_end) AS chunk_end
+    FROM {{stored}} GROUP BY id, content_hash
+) s ON s.id = c.id AND s.content_hash = c.content_hash
+    AND (s.chunk_start IS NULL OR (s.chunk_start IS NOT DISTINCT FROM c.chunk_start
+        AND s.chunk_end IS NOT DISTINCT FROM c.chunk_end))
 LEFT JOIN (SELECT DISTINCT content_hash FROM {{stored}}) k ON k.content_hash = c.content_hash
 """
 PLAN_COUNTS_SQL = f"""
@@ -140,6 +155,8 @@ SELECT
     (SELECT COUNT(*) FROM {{stored}} s WHERE NOT EXISTS (
         SELECT 1 FROM {{plan}} c WHERE c.reason IS NULL AND c.id = s.id)) AS deleted,
     (SELECT COUNT(DISTINCT content_hash) FROM {{plan}} WHERE plan = '{PLAN_SUBMIT}') AS prompts,
+    (SELECT COUNTIF(chunk_start IS NOT NULL) FROM {{stored}}) AS stored_chunks,
+    (SELECT COUNTIF(chunk_start IS NOT NULL) FROM {{plan}}) AS planned_chunks,
     (SELECT BIT_XOR({DIGEST.format(hex="content_hash")}) FROM (
         SELECT DISTINCT content_hash FROM {{plan}} WHERE plan = '{PLAN_SUBMIT}')) AS digest
 """
@@ -165,7 +182,8 @@ fresh AS (
 ),
 shards AS (SELECT content_hash, shard FROM adopted UNION ALL SELECT content_hash, shard FROM fresh)
 SELECT c.id, c.content_hash, c.content, c.title, c.reason, c.plan,
-    IF(c.plan = '{PLAN_SUBMIT}', COALESCE(s.shard, -1), -1) AS shard
+    IF(c.plan = '{PLAN_SUBMIT}', COALESCE(s.shard, -1), -1) AS shard,
+    c.document_id, c.chunk_index, c.chunk_start, c.chunk_end
 FROM {{plan}} c LEFT JOIN shards s ON s.content_hash = c.content_hash
 """
 # one adopted job's needed texts (joined with UNION ALL into the `adopted` above)
@@ -186,9 +204,3 @@ SELECT ANY_VALUE(content) AS content, NULLIF(@task_type, '') AS task_type,
 FROM {{manifest}} WHERE plan = '{PLAN_SUBMIT}' AND shard = @shard
 GROUP BY content_hash
 """
-
-# the position columns of keys that are whole documents, as landing's `wanted` rows carry them
-NO_POSITIONS = (
-    "CAST(NULL AS STRING) AS document_id, CAST(NULL AS INT64) AS chunk_index, "
-    "CAST(NULL AS INT64) AS chunk_start, CAST(NULL AS INT64) AS chunk_end"
-)

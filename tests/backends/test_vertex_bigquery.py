@@ -7,11 +7,14 @@ emulator's workers read and write the BigQuery emulator on 127.0.0.1.
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore, DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.bigquery.client import bigquery_client
 from embed_assets.cli.runner import PipelineRunError, RunSummary, run_pipeline
+from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.testing import JobFault
 from embed_assets.testing.emulator import VertexEmulator
 from embed_assets.testing.fixtures import BigQueryTestSpace
@@ -20,6 +23,7 @@ from tests.helpers import (
     assert_accounted,
     long_documents,
     make_corpus,
+    module_documentation,
     write_bigquery_table,
 )
 
@@ -232,3 +236,57 @@ def test_texts_the_model_cut_are_recorded_by_the_sql_landing(
     assert (summary.truncated, summary.warnings) == (2, ["not_truncated"])
     cut = store.read("docs").set_index("id")["truncated"]
     assert sorted(cut[cut].index) == ["doc-0001", "doc-0004"]
+
+
+def test_warehouse_native_chunks_follow_edits_and_pay_only_what_changed(
+    bigquery_emulator: BigQueryTestSpace,
+    bigquery_vertex: VertexEmulator,
+    staging: str,
+    rows_stay_in_bigquery: None,
+    instance,  # type: ignore[no-untyped-def]
+) -> None:
+    """Chunked in BigQuery: the table's chunks are Python's chunks after every edit."""
+    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
+    names = ["argparse", "json", "textwrap"]
+    documents = pd.DataFrame(
+        {"id": [*names, "note"], "content": [*map(module_documentation, names), "A short note."]}
+    )
+    chunking = Chunking(max_tokens=300)
+    pipeline = EmbeddingPipeline(
+        name="docs", corpus=f"bq://{project}.{raw}.docs", model=VERTEX_MODEL, chunking=chunking
+    )
+    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
+    )
+
+    def refresh() -> tuple[RunSummary, pd.DataFrame]:
+        write_bigquery_table(f"{raw}.docs", documents, project=project)
+        summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+        expected = chunk_documents(
+            documents.assign(title=None), chunking=chunking, model=VERTEX_MODEL
+        )
+        places = ["id", "document_id", "chunk_index", "chunk_start", "chunk_end"]
+        held = store.read("docs")[places].astype(str).sort_values("id").reset_index(drop=True)
+        want = expected[places].astype(str).sort_values("id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(held, want)
+        assert summary.failed == 0
+        return summary, expected
+
+    first, expected = refresh()
+    assert first.embedded == len(expected) > 3 * len(documents)
+    assert first.prompts == expected["content"].nunique()  # repeated chunks are paid once
+    assert first.documents == len(documents)
+    assert refresh()[0].prompts == 0  # nothing changed: nothing paid
+    documents.loc[0, "content"] = (
+        "A new first paragraph, written today.\n\n" + documents.loc[0, "content"]
+    )
+    paid = {"a paragraph inserted at the top": refresh()[0].prompts}
+    documents.loc[1, "content"] = documents.loc[1, "content"].replace("JSON", "Json", 1)
+    paid["a word changed inside one paragraph"] = refresh()[0].prompts
+    print(f"\nprompts paid per edit, chunked in BigQuery: {paid}")
+    assert all(prompts <= 3 for prompts in paid.values()), paid
+    gone = int((expected["document_id"] == "textwrap").sum())
+    documents = documents[documents["id"] != "textwrap"]
+    last, _ = refresh()
+    assert (last.prompts, last.deleted) == (0, gone)
