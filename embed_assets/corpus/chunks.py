@@ -9,17 +9,22 @@ number after the last `#`.
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
 
-from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
+from embed_assets.corpus.chunking import Chunking, Span, SpanCounter, chunk_spans
 from embed_assets.corpus.hashing import hash_column
 from embed_assets.errors import ConfigError
-from embed_assets.models.tokens import TokenCounter, default_chunk_tokens, token_counter
+from embed_assets.models.tokens import (
+    TokenCounter,
+    default_chunk_tokens,
+    span_counters,
+    token_counter,
+)
 
 CHUNK_COLUMNS = ["id", "document_id", "chunk_index", "chunk_start", "chunk_end", "content", "title"]
 # below this many characters the documents are chunked here: starting workers costs more
@@ -43,11 +48,18 @@ def chunk_budget(chunking: Chunking, *, model: str) -> int:
 
 
 def document_spans(
-    text: str, title: str | None, *, max_tokens: int, overlap_tokens: int, count: TokenCounter
+    text: str,
+    title: str | None,
+    *,
+    max_tokens: int,
+    overlap_tokens: int,
+    count: TokenCounter,
+    spans: Callable[[str], SpanCounter] | None = None,
 ) -> list[Span]:
     """One document's chunks, each within `max_tokens` with the title.
 
     A chunk after the first starts up to `overlap_tokens` into the previous one, at a space.
+    `spans`, when the model's count adds up over spans, makes the count of each span of a text.
 
     Raises:
         ConfigError: the title alone leaves no room for text.
@@ -58,14 +70,16 @@ def document_spans(
             f"a title of {count(title or '')} tokens leaves no room in chunks of {max_tokens} "
             "tokens; raise chunking max_tokens or shorten the titles"
         )
-    spans = chunk_spans(text, max_tokens=room, count_tokens=count)
+    cut = chunk_spans(
+        text, max_tokens=room, count_tokens=count, count_span=spans(text) if spans else None
+    )
     if not overlap_tokens:
-        return spans
+        return cut
     return [
-        spans[0],
+        cut[0],
         *(
             _overlapped(text, previous, span, overlap_tokens, count)
-            for previous, span in zip(spans, spans[1:], strict=False)
+            for previous, span in zip(cut, cut[1:], strict=False)
         ),
     ]
 
@@ -91,12 +105,17 @@ def _chunk_batch(
     texts: Sequence[str],
     titles: Sequence[str | None],
 ) -> list[list[tuple[int, int]]]:
-    count = token_counter(model)
+    count, spans = token_counter(model), span_counters(model)
     return [
         [
             (s.start, s.end)
             for s in document_spans(
-                text, title, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count=count
+                text,
+                title,
+                max_tokens=max_tokens,
+                overlap_tokens=overlap_tokens,
+                count=count,
+                spans=spans,
             )
         ]
         for text, title in zip(texts, titles, strict=True)
