@@ -154,3 +154,79 @@ def corpus(root: Path, *, rows: int, stored_fraction: float = 0.99) -> Path:
         )
     (folder / ".complete").touch()
     return folder
+
+
+CHUNK_TOKENS = 400  # about 500 characters a chunk: ~10 chunks of a 5,000-character document
+
+
+def _documents(count: int, *, chars: int, seed: int) -> list[str]:
+    """Documents of about `chars` characters: paragraphs of sentences of random words."""
+    rng = np.random.default_rng(seed)
+    words = np.asarray(_WORDS, dtype=object)
+    sentences = [
+        " ".join(words[rng.integers(0, len(words), size=rng.integers(6, 18))]).capitalize() + "."
+        for _ in range(20_000)
+    ]
+    paragraphs = [
+        " ".join(sentences[j] for j in rng.integers(0, len(sentences), size=rng.integers(2, 6)))
+        for _ in range(20_000)
+    ]
+    documents = []
+    for i in range(count):
+        picked = rng.integers(0, len(paragraphs), size=chars // 250 + 2)
+        text = f"Document {i}.\n\n" + "\n\n".join(paragraphs[j] for j in picked)
+        documents.append(text[:chars].rstrip())
+    return documents
+
+
+def chunked_corpus(root: Path, *, documents: int, stored_fraction: float = 0.99) -> Path:
+    """Documents of ~5,000 characters, and a store holding `stored_fraction` of their chunks.
+
+    The folder holds `corpus.parquet` (`id, content`: the documents), `chunks.parquet` (the
+    chunks' `content`, for the baseline) and `store.duckdb`, whose table has every chunk row
+    but one in a hundred (8-d vectors: diffing reads only ids, hashes and places).
+    """
+    from embed_assets.corpus.chunking import Chunking
+    from embed_assets.corpus.chunks import chunk_documents
+
+    folder = root / f"chunked-{documents}"
+    if _ready(folder):
+        return folder
+    _fresh(folder)
+    texts = _documents(documents, chars=5_000, seed=5)
+    ids = [f"doc-{i:07d}" for i in range(documents)]
+    pq.write_table(
+        pa.table({"id": ids, "content": texts}), folder / "corpus.parquet", row_group_size=10_000
+    )
+    chunks = chunk_documents(
+        pd.DataFrame({"id": ids, "content": texts, "title": None}),
+        chunking=Chunking(max_tokens=CHUNK_TOKENS),
+        model=MODEL,
+    )
+    pq.write_table(pa.table({"content": chunks["content"].tolist()}), folder / "chunks.parquet")
+    keep = np.arange(len(chunks)) % round(1 / (1 - stored_fraction)) != 0
+    kept = chunks[keep].reset_index(drop=True)
+    hashes = content_hashes(
+        kept["content"],
+        [None] * len(kept),
+        model=MODEL,
+        task_type=TASK_TYPE,
+        output_dimensionality=None,
+    )
+    store = DuckDBEmbeddingStore(path=str(folder / "store.duckdb"))
+    step = 200_000
+    for start in range(0, len(kept), step):
+        part = kept.iloc[start : start + step]
+        store.upsert(
+            PIPELINE,
+            embedding_rows(
+                ids=part["id"].to_numpy(dtype=object),
+                content_hashes=hashes[start : start + step],
+                vectors=np.ones((len(part), 8), dtype=np.float32),
+                token_counts=np.full(len(part), 100),
+                model=MODEL,
+                positions=part[["document_id", "chunk_index", "chunk_start", "chunk_end"]],
+            ),
+        )
+    (folder / ".complete").touch()
+    return folder

@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 
-from bench.data import MODEL, PIPELINE, TASK_TYPE
+from bench.data import CHUNK_TOKENS, MODEL, PIPELINE, TASK_TYPE
 from bench.harness import peak_rss_bytes
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
@@ -169,7 +169,51 @@ def prepare_ours(folder: str) -> dict[str, Any]:
 
 
 @task
-def prepare_duckdb(folder: str) -> dict[str, Any]:
+def prepare_chunked_ours(folder: str) -> dict[str, Any]:
+    """The chunking pipeline's corpus and batch-job work: read, validate, chunk, hash, diff, shard."""
+    from embed_assets import EmbeddingPipeline
+    from embed_assets.corpus.chunking import Chunking
+    from embed_assets.corpus.sources import read_corpus_file
+    from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
+    from embed_assets.models.catalog import model_spec
+    from embed_assets.staging.files import LocalStorage
+    from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+    pipeline = EmbeddingPipeline(
+        name=PIPELINE,
+        corpus=str(Path(folder) / "corpus.parquet"),
+        model=MODEL,
+        task_type=TASK_TYPE,
+        chunking=Chunking(max_tokens=CHUNK_TOKENS),
+    )
+    store = DuckDBEmbeddingStore(path=str(Path(folder) / "store.duckdb"))
+    spec = model_spec(MODEL)
+    with tempfile.TemporaryDirectory() as scratch:
+        staging = LocalStorage(scratch)
+        start = time.perf_counter()
+        corpus = pipeline.prepare(read_corpus_file(str(pipeline.corpus)))
+        plan = plan_refresh(corpus, store.current_hashes(PIPELINE))
+        shards = shard_prompts(plan.prompts, spec, spec.max_prompts_per_job)
+        for shard, (first, stop) in enumerate(shards):
+            staging.write_bytes(
+                staging.join(f"requests-{shard:05d}.jsonl"),
+                render_shard(plan.prompts.iloc[first:stop], spec, TASK_TYPE, None),
+            )
+        seconds = time.perf_counter() - start
+        written = sum(
+            path.read_bytes().count(b"\n") for path in Path(scratch).glob("requests-*.jsonl")
+        )
+    return {"seconds": seconds, "prompts": written, "chunks": len(corpus)}
+
+
+@task
+def prepare_chunked_duckdb(folder: str) -> dict[str, Any]:
+    """Baseline: the split-free work over the same chunks: one statement hashes and anti-joins."""
+    return prepare_duckdb(folder, corpus_file="chunks.parquet")
+
+
+@task
+def prepare_duckdb(folder: str, corpus_file: str = "corpus.parquet") -> dict[str, Any]:
     """Baseline: one DuckDB statement: sha256 of every text, anti-join, results as JSONL."""
     import duckdb
 
@@ -183,7 +227,7 @@ def prepare_duckdb(folder: str) -> dict[str, Any]:
             f"COPY (SELECT c.content, '{TASK_TYPE}' AS task_type FROM read_parquet(?) c "
             f"ANTI JOIN store.{PIPELINE} s ON s.content_hash = sha256(? || c.content)) "
             f"TO '{output}' (FORMAT json)",
-            [str(Path(folder) / "corpus.parquet"), prefix],
+            [str(Path(folder) / corpus_file), prefix],
         )
         connection.close()
         seconds = time.perf_counter() - start
