@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from embed_assets.corpus.chunking import Chunking, Span, SpanCounter, chunk_spans
@@ -144,6 +145,13 @@ def chunk_documents(
         chunk; `content` is the chunk's text, `chunk_start`/`chunk_end` its character offsets
         in the document's text (`end` exclusive).
     """
+    return _chunk_rows(documents, chunking=chunking, model=model, workers=workers)[0]
+
+
+def _chunk_rows(
+    documents: pd.DataFrame, *, chunking: Chunking, model: str, workers: int | None
+) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
+    """`chunk_documents`, and how many chunks each document gave."""
     max_tokens = chunk_budget(chunking, model=model)
     texts = documents["content"].tolist()
     titles = documents["title"].tolist()
@@ -152,7 +160,7 @@ def chunk_documents(
     document_ids = np.repeat(documents["id"].to_numpy(dtype=object), counts)
     index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     flat = [(row, start, end) for row, found in enumerate(spans) for start, end in found]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "id": [f"{d}#{i}" for d, i in zip(document_ids, index, strict=True)],
             "document_id": document_ids,
@@ -164,6 +172,7 @@ def chunk_documents(
         },
         columns=CHUNK_COLUMNS,
     )
+    return frame, counts
 
 
 def _spans(
@@ -220,19 +229,18 @@ def chunk_corpus(
     document order.
     """
     accepted = normalized[normalized["reason"].isna()]
-    chunks = chunk_documents(
+    chunks, counts = _chunk_rows(
         accepted[["id", "content", "title"]], chunking=chunking, model=model, workers=workers
     )
-    rows = accepted["row"].to_numpy()
-    counts = chunks.groupby("document_id", sort=False).size()
-    chunks.insert(0, "row", np.repeat(rows, counts.reindex(accepted["id"]).fillna(0).astype(int)))
-    chunks["content_hash"] = hash_column(
+    chunks.insert(0, "row", np.repeat(accepted["row"].to_numpy(), counts))
+    hashes = hash_column(
         chunks["content"],
         chunks["title"],
         model=model,
         task_type=task_type,
         output_dimensionality=output_dimensionality,
-    ).to_pylist()
+    )
+    chunks["content_hash"] = pd.Series(pd.arrays.ArrowExtensionArray(hashes), copy=False)
     chunks["reason"] = None
     rejected = normalized[normalized["reason"].notna()].assign(
         document_id=None, chunk_index=None, chunk_start=None, chunk_end=None

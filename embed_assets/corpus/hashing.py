@@ -91,28 +91,33 @@ def normalized_corpus(
     model: str,
     task_type: str | None,
     output_dimensionality: int | None,
+    hashed: bool = True,
 ) -> pd.DataFrame:
     """Returns every source row, in source order, as `row, id, content, title, content_hash, reason`.
 
     Accepted rows have a `content_hash` and no `reason`; rejected rows the reverse. The text
     column is passed through, not copied, so a corpus costs its own size in memory once.
+    With `hashed=False` no row is hashed (documents that are hashed as chunks instead).
     """
     rows = validated.rows
     ok = validated.ok
     contents = rows["content"]
-    if not is_string_dtype(contents):  # numbers, lists or structs in rejected rows: no hash
-        contents = pd.Series(
-            [v if good else None for v, good in zip(contents.tolist(), ok, strict=True)],
-            dtype=object,
+    if not hashed:
+        hashes = pa.nulls(len(rows), pa.string())
+    else:
+        if not is_string_dtype(contents):  # numbers, lists or structs in rejected rows: no hash
+            contents = pd.Series(
+                [v if good else None for v, good in zip(contents.tolist(), ok, strict=True)],
+                dtype=object,
+            )
+        hashes = hash_column(
+            contents,
+            rows["title"],
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+            mask=ok,
         )
-    hashes = hash_column(
-        contents,
-        rows["title"],
-        model=model,
-        task_type=task_type,
-        output_dimensionality=output_dimensionality,
-        mask=ok,
-    )
     return pd.DataFrame(
         {
             "row": np.arange(len(rows)),

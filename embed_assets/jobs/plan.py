@@ -16,7 +16,7 @@ from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
-from embed_assets.store.base import POSITION_COLUMNS
+from embed_assets.store.base import POSITION_COLUMNS, position_array
 
 PLAN_SUBMIT = "submit"
 PLAN_UNCHANGED = "unchanged"
@@ -47,19 +47,16 @@ class Plan:
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
     """The columns as an Arrow table; zero-copy for Arrow-backed columns.
 
-    `chunk_start` and `chunk_end` are integers, NULL where the frame has none.
+    Position columns (`chunk_start`, ...) have the table's types, NULL where the frame has none.
     """
-    arrays = {}
-    for name in columns:
-        if name in ("chunk_start", "chunk_end"):
-            arrays[name] = (
-                pa.array(frame[name], pa.int64(), from_pandas=True)
-                if name in frame.columns
-                else pa.nulls(len(frame), pa.int64())
-            )
-        else:
-            arrays[name] = arrow_strings(frame[name])
-    return pa.table(arrays)
+    return pa.table(
+        {
+            name: position_array(frame, name, len(frame))
+            if name in POSITION_COLUMNS
+            else arrow_strings(frame[name])
+            for name in columns
+        }
+    )
 
 
 def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.bool_]:

@@ -47,4 +47,5 @@ def planned_submission(
         rejected_by_reason=dict(counts.rejected_by_reason),
         rows_landed_while_planning=landed_rows,
         warehouse=warehouse,
+        chunked=settings.chunked,
     )

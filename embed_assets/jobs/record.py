@@ -57,6 +57,7 @@ class Submission:
             finished jobs while this one was planned.
         warehouse: planned and landed in BigQuery (the manifest is a table there).
         documents: rows the corpus source had (0 in records written before it was kept).
+        chunked: the rows are chunks of documents.
     """
 
     submission_id: str
@@ -80,6 +81,7 @@ class Submission:
     rows_landed_while_planning: int = 0
     warehouse: bool = False
     documents: int = 0
+    chunked: bool = False
 
     @property
     def needs_landing(self) -> bool:

@@ -22,6 +22,9 @@ class EmbeddingTarget(Protocol):
     @property
     def output_dimensionality(self) -> int | None: ...  # noqa: D102
 
+    @property
+    def chunked(self) -> bool: ...  # noqa: D102
+
 
 @dataclass(frozen=True, kw_only=True)
 class SubmissionSettings:
@@ -35,6 +38,7 @@ class SubmissionSettings:
         auto_truncate: let the model cut long inputs.
         max_prompts_per_job: prompts per job (None: the backend's per-job limit).
         keep_staging: keep request and prediction files after landing (for debugging).
+        chunked: the rows are chunks of documents.
     """
 
     pipeline: str
@@ -44,6 +48,7 @@ class SubmissionSettings:
     auto_truncate: bool = True
     max_prompts_per_job: int | None = None
     keep_staging: bool = False
+    chunked: bool = False
 
     @property
     def identity(self) -> TableIdentity:
@@ -58,6 +63,7 @@ def table_identity(target: EmbeddingTarget) -> TableIdentity:
         model=target.model,
         dimension=vector_dimension(target.model, target.output_dimensionality),
         task_type=target.task_type,
+        chunked=target.chunked,
     )
 
 

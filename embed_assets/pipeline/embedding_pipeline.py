@@ -291,6 +291,7 @@ class EmbeddingPipeline:
             auto_truncate=self.auto_truncate,
             max_prompts_per_job=self.max_prompts_per_job,
             keep_staging=self.keep_staging,
+            chunked=self.chunking is not None,
         )
 
     def load_corpus(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -328,6 +329,7 @@ class EmbeddingPipeline:
             model=self.resolved_model,
             task_type=self.task_type,
             output_dimensionality=self.output_dimensionality,
+            hashed=self.chunking is None,  # chunks are hashed, not the documents they come from
         )
         if self.chunking is None:
             return normalized

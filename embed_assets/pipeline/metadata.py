@@ -262,7 +262,10 @@ def landing_record(report: LandingReport, *, stats: StoreStats, dimension: int) 
 
 
 def _model(identity: TableIdentity | None) -> str | None:
-    return identity.model if identity is not None else None
+    """The generation's model, and `(chunks)` when its rows are chunks of documents."""
+    if identity is None:
+        return None
+    return f"{identity.model} (chunks)" if identity.chunked else identity.model
 
 
 def landing_metadata(

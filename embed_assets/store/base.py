@@ -69,15 +69,16 @@ def no_stored_rows() -> pd.DataFrame:
 
 def position_arrays(frame: pd.DataFrame | None, count: int) -> list[pa.Array]:
     """The position columns of `frame` as Arrow arrays (all NULL when it has none)."""
-    arrays = []
-    for name in POSITION_COLUMNS:
-        kind = ROW_SCHEMA.field(name).type
-        if frame is None or name not in frame.columns:
-            arrays.append(pa.nulls(count, type=kind))
-        else:
-            # NaN, None and NA are NULL; Arrow-backed and nullable columns convert without a copy
-            arrays.append(pa.array(frame[name], type=kind, from_pandas=True))
-    return arrays
+    return [position_array(frame, name, count) for name in POSITION_COLUMNS]
+
+
+def position_array(frame: pd.DataFrame | None, name: str, count: int) -> pa.Array:
+    """One position column of `frame` as an Arrow array (all NULL when it has none)."""
+    kind = ROW_SCHEMA.field(name).type
+    if frame is None or name not in frame.columns:
+        return pa.nulls(count, type=kind)
+    # NaN, None and NA are NULL; Arrow-backed and nullable columns convert without a copy
+    return pa.array(frame[name], type=kind, from_pandas=True)
 
 
 def embedding_rows(
@@ -148,24 +149,28 @@ class TableIdentity:
         model: the embedding model.
         dimension: the vector length.
         task_type: the task type sent with every prompt.
+        chunked: the rows are chunks of documents (`EmbeddingPipeline(chunking=...)`), not
+            whole documents.
     """
 
     pipeline: str
     model: str
     dimension: int
     task_type: str | None
+    chunked: bool = False
 
     def describe(self) -> str:
-        """`model` (`dimension`-d, task type ...), for messages."""
+        """`model` (`dimension`-d, task type ..., chunks), for messages."""
         task = f", task type {self.task_type}" if self.task_type else ""
-        return f"{self.model} ({self.dimension}-d{task})"
+        chunks = ", chunks of documents" if self.chunked else ""
+        return f"{self.model} ({self.dimension}-d{task}{chunks})"
 
 
 @dataclass(frozen=True)
 class Generations:
     """The generation of a table that serves, and the one being built beside it.
 
-    A change of model, dimension or task type builds a new generation; `read`, `stats` and
+    A change of model, dimension, task type or chunking builds a new generation; `read`, `stats` and
     `search` keep serving the old one until `switch_generation` replaces it in one transaction.
 
     Attributes:
@@ -183,11 +188,16 @@ class Generations:
 
 
 def same_vectors(one: TableIdentity, other: TableIdentity) -> bool:
-    """True when vectors made under `one` and `other` are interchangeable."""
-    return (one.model, one.dimension, one.task_type) == (
+    """True when rows made under `one` and `other` can share a table.
+
+    Their vectors are interchangeable (model, dimension, task type), and both are chunks or
+    both whole documents (every id differs between the two).
+    """
+    return (one.model, one.dimension, one.task_type, one.chunked) == (
         other.model,
         other.dimension,
         other.task_type,
+        other.chunked,
     )
 
 

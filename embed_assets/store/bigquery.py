@@ -40,8 +40,11 @@ from embed_assets.store.bigquery_tables import (
     CONSUMED_DDL,
     COPY_BY_HASH_SQL,
     FAILURES_DDL,
+    HOLDS_CHUNKS_SQL,
     KEY_FIELDS,
     OWNERS,
+    OWNERS_ADDED_COLUMNS,
+    OWNERS_COLUMNS,
     OWNERS_DDL,
     RECORD_OWNER_SQL,
     ROW_FIELDS,
@@ -122,8 +125,19 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         if self._catalog_ready:  # created once per resource: every DDL is a BigQuery job
             return
         run_query(client, OWNERS_DDL.format(table=self._ref(OWNERS)))
+        self._add_columns(client, OWNERS, OWNERS_ADDED_COLUMNS)
         run_query(client, CONSUMED_DDL.format(table=self._ref(CONSUMED)))
         self._catalog_ready = True
+
+    def _add_columns(self, client: bigquery.Client, table: str, added: dict[str, str]) -> None:
+        have = {
+            field.name
+            for field in client.get_table(f"{self.project}.{self.dataset}.{table}").schema
+        }
+        for column, kind in added.items():
+            if column not in have:
+                sql = ROWS_MIGRATION.format(table=self._ref(table), column=column, kind=kind)
+                run_query(client, sql)
 
     def _ensure(self, client: bigquery.Client, tables: Tables) -> None:
         # two metadata reads instead of two DDL jobs (about a second each) when both exist
@@ -131,13 +145,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         if rows is None:
             run_query(client, ROWS_DDL.format(table=self._ref(tables.rows)))
         else:
-            have = {field.name for field in rows.schema}
-            for column, kind in ADDED_COLUMNS.items():
-                if column not in have:
-                    sql = ROWS_MIGRATION.format(
-                        table=self._ref(tables.rows), column=column, kind=kind
-                    )
-                    run_query(client, sql)
+            self._add_columns(client, tables.rows, ADDED_COLUMNS)
         if not self._exists(client, tables.failures):
             run_query(client, FAILURES_DDL.format(table=self._ref(tables.failures)))
 
@@ -157,11 +165,15 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
     def _read_generations(self, client: bigquery.Client, table: str) -> Generations:
         rows = query_rows(
             client,
-            "SELECT pipeline, model, dimension, task_type, next_model, next_dimension, "
-            f"next_task_type FROM {self._ref(OWNERS)} WHERE table_name = @table",
+            f"SELECT {OWNERS_COLUMNS} FROM {self._ref(OWNERS)} WHERE table_name = @table",
             {"table": table},
         )
-        return generations_from(rows[0] if rows else None)
+        live = live_tables(table).rows
+        unflagged = bool(rows) and rows[0][7] is None and self._exists(client, live)
+        holds_chunks = unflagged and bool(
+            query_rows(client, HOLDS_CHUNKS_SQL.format(table=self._ref(live)))
+        )
+        return generations_from(rows[0] if rows else None, holds_chunks=holds_chunks)
 
     def _written(self, client: bigquery.Client, pipeline: str) -> Tables:
         """The generation refreshes write to: the one being built, else the live one."""
@@ -193,8 +205,9 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
     def claim(self, identity: TableIdentity) -> Generations:
         """Records the owner of the pipeline's table; refuses a second pipeline mapping to it.
 
-        Vectors of another model, dimension or task type than the live table's go to a new
-        generation while the live one (if it has rows) keeps serving. BigQuery runs no DDL in
+        Vectors of another model, dimension or task type than the live table's (or chunks
+        where it holds whole documents) go to a new generation while the live one (if it has
+        rows) keeps serving. BigQuery runs no DDL in
         a transaction, so the record is written last, in one statement: a claim interrupted
         before it leaves only tables the next claim recreates or drops.
         """
@@ -226,6 +239,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
                     "model": identity.model,
                     "dimension": identity.dimension,
                     "task_type": identity.task_type,
+                    "chunked": identity.chunked,
                 },
             )
             return Generations(serving=serving, building=identity)
@@ -240,6 +254,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
                 "model": identity.model,
                 "dimension": identity.dimension,
                 "task_type": identity.task_type,
+                "chunked": identity.chunked,
             },
         )
 

@@ -70,9 +70,17 @@ CREATE TABLE IF NOT EXISTS {table} (
     claimed_at TIMESTAMP NOT NULL,
     next_model STRING,
     next_dimension INT64,
-    next_task_type STRING
+    next_task_type STRING,
+    chunked BOOL,
+    next_chunked BOOL
 )
 """
+# added after the first release: NULL in older records (the rows then say, `holds_chunks`)
+OWNERS_ADDED_COLUMNS = {"chunked": "BOOL", "next_chunked": "BOOL"}
+OWNERS_COLUMNS = (
+    "pipeline, model, dimension, task_type, next_model, next_dimension, next_task_type, "
+    "chunked, next_chunked"
+)
 CONSUMED_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     table_name STRING NOT NULL, job_name STRING NOT NULL, consumed_at TIMESTAMP NOT NULL
@@ -84,22 +92,24 @@ CREATE TABLE IF NOT EXISTS {table} (
 RECORD_OWNER_SQL = """
 MERGE {owners} t USING (SELECT @table AS table_name) s ON t.table_name = s.table_name
 WHEN MATCHED THEN UPDATE SET pipeline = @pipeline, model = @model, dimension = @dimension,
-    task_type = NULLIF(@task_type, ''), claimed_at = CURRENT_TIMESTAMP(),
+    task_type = NULLIF(@task_type, ''), claimed_at = CURRENT_TIMESTAMP(), chunked = @chunked,
     next_model = CAST(NULL AS STRING), next_dimension = CAST(NULL AS INT64),
-    next_task_type = CAST(NULL AS STRING)
-WHEN NOT MATCHED THEN INSERT (table_name, pipeline, model, dimension, task_type, claimed_at)
-    VALUES (@table, @pipeline, @model, @dimension, NULLIF(@task_type, ''), CURRENT_TIMESTAMP())
+    next_task_type = CAST(NULL AS STRING), next_chunked = CAST(NULL AS BOOL)
+WHEN NOT MATCHED THEN INSERT (
+    table_name, pipeline, model, dimension, task_type, claimed_at, chunked)
+    VALUES (@table, @pipeline, @model, @dimension, NULLIF(@task_type, ''), CURRENT_TIMESTAMP(),
+        @chunked)
 """
 # ... a generation of other vectors being built beside it ...
 BUILD_NEXT_SQL = """
 UPDATE {owners} SET next_model = @model, next_dimension = @dimension,
-    next_task_type = NULLIF(@task_type, '') WHERE table_name = @table
+    next_task_type = NULLIF(@task_type, ''), next_chunked = @chunked WHERE table_name = @table
 """
 # ... and that generation switched in
 SWITCH_OWNER_SQL = """
 UPDATE {owners} SET model = next_model, dimension = next_dimension, task_type = next_task_type,
-    next_model = NULL, next_dimension = NULL, next_task_type = NULL,
-    claimed_at = CURRENT_TIMESTAMP() WHERE table_name = @table
+    chunked = COALESCE(next_chunked, FALSE), next_model = NULL, next_dimension = NULL,
+    next_task_type = NULL, next_chunked = NULL, claimed_at = CURRENT_TIMESTAMP() WHERE table_name = @table
 """
 # what the checks need; NaN and infinity propagate through a sum, so one sum per row finds them
 STATS_SQL = """
@@ -218,18 +228,36 @@ def next_tables(table: str) -> Tables:
     return Tables(rows=rows, failures=failures)
 
 
-def generations_from(row: tuple[object, ...] | None) -> Generations:
-    """Builds the generations record from an owners row (None: the table was never claimed)."""
+def generations_from(row: tuple[object, ...] | None, *, holds_chunks: bool) -> Generations:
+    """Builds the generations record from an owners row (None: the table was never claimed).
+
+    `holds_chunks` says what the live rows are where the record predates the `chunked` flag.
+    """
     if row is None:
         return Generations(serving=None)
-    pipeline, model, dimension, task_type, next_model, next_dimension, next_task = row
-    serving = TableIdentity(str(pipeline), str(model), int(str(dimension)), _text(task_type))
+    pipeline, model, dimension, task_type, next_model, next_dimension, next_task = row[:7]
+    chunked, next_chunked = row[7:]
+    serving = TableIdentity(
+        str(pipeline),
+        str(model),
+        int(str(dimension)),
+        _text(task_type),
+        holds_chunks if chunked is None else bool(chunked),
+    )
     if next_model is None:
         return Generations(serving=serving)
     building = TableIdentity(
-        str(pipeline), str(next_model), int(str(next_dimension)), _text(next_task)
+        str(pipeline),
+        str(next_model),
+        int(str(next_dimension)),
+        _text(next_task),
+        bool(next_chunked),
     )
     return Generations(serving=serving, building=building)
+
+
+# one row when the rows table holds chunks (run only for owners records without the flag)
+HOLDS_CHUNKS_SQL = "SELECT 1 FROM {table} WHERE chunk_start IS NOT NULL LIMIT 1"
 
 
 def read_stats(client: bigquery.Client, table: str, *, dimension: int) -> StoreStats:

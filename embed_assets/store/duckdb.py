@@ -161,8 +161,9 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
     def claim(self, identity: TableIdentity) -> Generations:
         """Records the owner of the pipeline's table; refuses a second pipeline mapping to it.
 
-        Vectors of another model, dimension or task type than the live table's go to a new
-        generation while the live one (if it has rows) keeps serving.
+        Vectors of another model, dimension or task type than the live table's, or chunks
+        where it holds whole documents (or the reverse), go to a new generation while the live
+        one (if it has rows) keeps serving.
         """
         table = table_name(identity.pipeline)
         with self.connect() as con:
@@ -197,17 +198,25 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             if serving is not None and not same_vectors(serving, identity):
                 self._drop(con, live)  # empty, but its failures are of other vectors
             con.execute(
-                f"INSERT OR REPLACE INTO {OWNERS_TABLE} VALUES (?, ?, ?, ?, ?, now(), NULL, "
-                "NULL, NULL)",
-                [table, identity.pipeline, identity.model, identity.dimension, identity.task_type],
+                f"INSERT OR REPLACE INTO {OWNERS_TABLE} (table_name, pipeline, model, dimension, "
+                "task_type, claimed_at, chunked, next_model, next_dimension, next_task_type, "
+                "next_chunked) VALUES (?, ?, ?, ?, ?, now(), ?, NULL, NULL, NULL, NULL)",
+                [
+                    table,
+                    identity.pipeline,
+                    identity.model,
+                    identity.dimension,
+                    identity.task_type,
+                    identity.chunked,
+                ],
             )
             return Generations(serving=identity)
         if recorded.building is None or not same_vectors(recorded.building, identity):
             self._drop(con, next_tables(table))  # a generation of other vectors: start afresh
             con.execute(
                 f"UPDATE {OWNERS_TABLE} SET next_model = ?, next_dimension = ?, "
-                "next_task_type = ? WHERE table_name = ?",
-                [identity.model, identity.dimension, identity.task_type, table],
+                "next_task_type = ?, next_chunked = ? WHERE table_name = ?",
+                [identity.model, identity.dimension, identity.task_type, identity.chunked, table],
             )
         self._ensure(con, next_tables(table))
         return Generations(serving=serving, building=identity)
@@ -228,8 +237,9 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             con.execute(f"ALTER TABLE {building.failures} RENAME TO {live.failures}")
             con.execute(
                 f"UPDATE {OWNERS_TABLE} SET model = next_model, dimension = next_dimension, "
-                "task_type = next_task_type, next_model = NULL, next_dimension = NULL, "
-                "next_task_type = NULL, claimed_at = now() WHERE table_name = ?",
+                "task_type = next_task_type, chunked = coalesce(next_chunked, false), "
+                "next_model = NULL, next_dimension = NULL, next_task_type = NULL, "
+                "next_chunked = NULL, claimed_at = now() WHERE table_name = ?",
                 [table],
             )
             con.execute("COMMIT")

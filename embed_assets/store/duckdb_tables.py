@@ -56,9 +56,13 @@ CREATE TABLE IF NOT EXISTS {OWNERS_TABLE} (
     claimed_at TIMESTAMPTZ NOT NULL,
     next_model VARCHAR,
     next_dimension INTEGER,
-    next_task_type VARCHAR
+    next_task_type VARCHAR,
+    chunked BOOLEAN,
+    next_chunked BOOLEAN
 )
 """
+# added after the first release: NULL in older records (`read_generations` tells from the rows)
+OWNERS_ADDED_COLUMNS = {"chunked": "BOOLEAN", "next_chunked": "BOOLEAN"}
 
 # batch jobs landed (or of no use), so no later refresh adopts their output again
 CONSUMED_TABLE = '"embed_assets#consumed_jobs"'
@@ -101,25 +105,43 @@ def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
     """Reads the generations record of `table` (the owners table must exist)."""
     rows = con.execute(
         f"SELECT pipeline, model, dimension, task_type, next_model, next_dimension, "
-        f"next_task_type FROM {OWNERS_TABLE} WHERE table_name = ?",
+        f"next_task_type, chunked, next_chunked FROM {OWNERS_TABLE} WHERE table_name = ?",
         [table],
     ).fetchall()
     if not rows:
         return Generations(serving=None)
-    pipeline, model, dimension, task_type, next_model, next_dimension, next_task = rows[0]
-    serving = TableIdentity(pipeline, model, dimension, task_type)
+    pipeline, model, dimension, task_type, next_model, next_dimension, next_task = rows[0][:7]
+    chunked, next_chunked = rows[0][7:]
+    if chunked is None:  # recorded before the flag was: the rows say
+        chunked = holds_chunks(con, live_tables(table))
+    serving = TableIdentity(pipeline, model, dimension, task_type, chunked)
     if next_model is None:
         return Generations(serving=serving)
-    return Generations(
-        serving=serving, building=TableIdentity(pipeline, next_model, next_dimension, next_task)
-    )
+    building = TableIdentity(pipeline, next_model, next_dimension, next_task, bool(next_chunked))
+    return Generations(serving=serving, building=building)
+
+
+def holds_chunks(con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
+    """True when the generation's rows are chunks (False when it has none, or no table)."""
+    columns = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
+        "AND column_name = 'chunk_start'",
+        [tables.raw],
+    ).fetchall()[0][0]
+    if not columns:
+        return False
+    found = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {tables.rows} WHERE chunk_start IS NOT NULL LIMIT 1)"
+    ).fetchall()[0][0]
+    return bool(found)
 
 
 # the bookkeeping tables' names before 0.2, which a pipeline's table name could collide with
 _FORMER_CATALOG = {
     "embed_assets_tables": (
         OWNERS_TABLE,
-        "table_name, pipeline, model, dimension, task_type, claimed_at, NULL, NULL, NULL",
+        "table_name, pipeline, model, dimension, task_type, claimed_at, NULL, NULL, NULL, "
+        "NULL, NULL",
     ),
     "embed_assets_consumed_jobs": (CONSUMED_TABLE, "table_name, job_name, consumed_at"),
 }
@@ -128,6 +150,8 @@ _FORMER_CATALOG = {
 def create_catalog(con: duckdb.DuckDBPyConnection) -> None:
     """Creates the bookkeeping tables, moving records over from their former names."""
     con.execute(OWNERS_DDL)
+    for column, kind in OWNERS_ADDED_COLUMNS.items():
+        con.execute(TABLE_MIGRATION.format(table=OWNERS_TABLE, column=column, kind=kind))
     con.execute(CONSUMED_DDL)
     former = {
         str(row[0])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
-from embed_assets.cli.runner import PipelineRunError, run_pipeline
+from embed_assets.cli.runner import run_pipeline
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.testing.fixtures import BigQueryTestSpace
@@ -88,16 +88,27 @@ def test_chunk_rows_follow_every_edit_and_each_pays_for_what_changed(  # type: i
     assert "json" not in set(table(defs, pipeline)["document_id"])
 
 
-def test_switching_a_table_of_documents_to_chunks_is_refused(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
-    path = corpus_file(_documents())
+def test_switching_a_table_of_documents_to_chunks_builds_a_new_generation(  # type: ignore[no-untyped-def]
+    corpus_file, build, run
+) -> None:
+    """Every id changes, so the chunks are built beside the documents, then replace them."""
+    documents = _documents()
+    path = corpus_file(documents)
     pipeline, defs = build(path)
-    run(pipeline, defs)
+    first = run(pipeline, defs)
+    assert set(table(defs, pipeline)["id"]) == set(documents["id"])
     chunked, chunked_defs = build(path, chunking=CHUNKING)
-    with pytest.raises(
-        PipelineRunError, match="holds whole documents, but the pipeline now embeds"
-    ):
-        run(chunked, chunked_defs)
-    assert table(defs, pipeline)["document_id"].isna().all()  # nothing was written
+    switched = run(chunked, chunked_defs)
+    expected = _expected(documents, chunked.resolved_model)
+    assert (switched.failed, switched.embedded) == (0, len(expected))
+    assert switched.serving_model == f"{first.model} (chunks)" and switched.building_model is None
+    pd.testing.assert_frame_equal(
+        _places(table(chunked_defs, chunked)), expected, check_names=False
+    )  # only chunks: the documents' rows went with their generation, none was deleted before
+    assert run(chunked, chunked_defs).prompts == 0
+    back = run(pipeline, defs)  # and back to whole documents, the same way
+    assert back.serving_model == first.model and back.failed == 0
+    assert set(table(defs, pipeline)["id"]) == set(documents["id"])
 
 
 def test_a_bigquery_table_keeps_chunk_places_through_an_insert_at_the_top(  # type: ignore[no-untyped-def]

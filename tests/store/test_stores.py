@@ -199,6 +199,67 @@ def test_claiming_the_live_vectors_again_drops_the_generation_being_built(
     assert store.read("p")["content_hash"].tolist() == ["h1"]
 
 
+def test_chunks_where_the_table_holds_whole_documents_go_to_a_new_generation(
+    store: EmbeddingStore,
+) -> None:
+    """Every id changes with chunking, so chunk rows are built beside the documents, then swap."""
+    from embed_assets.store.base import TableIdentity
+
+    documents = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None)
+    chunks = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None, chunked=True)
+    store.claim(documents)
+    store.upsert("p", rows(["a", "b"], ["h1", "h2"], [[1, 0], [0, 1]]))
+    generations = store.claim(chunks)
+    assert (generations.serving, generations.building) == (documents, chunks)
+    assert "chunks of documents" in chunks.describe()
+    store.upsert("p", _chunk_rows(["a#0", "a#1"], ["c1", "c2"]))
+    assert store.read("p")["id"].tolist() == ["a", "b"]  # the documents serve meanwhile
+    store.switch_generation("p")
+    assert store.generations("p") == type(generations)(serving=chunks)
+    assert sorted(store.read("p")["id"]) == ["a#0", "a#1"]
+    assert store.claim(documents).building == documents  # and back again, the same way
+
+
+def _chunk_rows(ids: list[str], hashes: list[str]):  # type: ignore[no-untyped-def]
+    return embedding_rows(
+        ids=ids,
+        content_hashes=hashes,
+        vectors=np.ones((len(ids), 2), dtype=np.float32),
+        token_counts=[1] * len(ids),
+        model="m",
+        positions=pd.DataFrame(
+            {
+                "document_id": [i.split("#")[0] for i in ids],
+                "chunk_index": range(len(ids)),
+                "chunk_start": [10 * n for n in range(len(ids))],
+                "chunk_end": [10 * n + 9 for n in range(len(ids))],
+            }
+        ),
+    )
+
+
+def test_an_owners_record_older_than_the_chunked_flag_is_read_from_its_rows(
+    store: EmbeddingStore,
+) -> None:
+    """A table of chunks claimed before the flag was recorded is not taken for documents."""
+    from embed_assets.store.base import TableIdentity
+
+    chunks = TableIdentity(pipeline="p", model="m", dimension=2, task_type=None, chunked=True)
+    store.claim(chunks)
+    store.upsert("p", _chunk_rows(["a#0"], ["c1"]))
+    forget = "UPDATE {owners} SET chunked = NULL WHERE table_name = 'p'"
+    if isinstance(store, DuckDBEmbeddingStore):
+        with store.connect() as con:
+            con.execute(forget.format(owners='"embed_assets#tables"'))
+    else:
+        assert isinstance(store, BigQueryEmbeddingStore)
+        with store.client() as client:
+            owners = f"`{store.project}.{store.dataset}._embed_assets_tables`"
+            client.query(forget.format(owners=owners)).result()
+    assert store.owner("p") == chunks
+    assert store.claim(chunks).building is None  # no generation: nothing to embed again
+
+
 def test_an_empty_table_takes_other_vectors_at_once(store: EmbeddingStore) -> None:
     """With nothing to keep serving, no generation is built beside the table."""
     from embed_assets.store.base import TableIdentity
