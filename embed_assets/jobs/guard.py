@@ -163,9 +163,13 @@ def check_spend(estimate: SpendEstimate, *, limits: RefreshLimits, pipeline: str
 
 
 def check_plan_counts(counts: PlanCounts, limits: RefreshLimits, *, pipeline: str) -> None:
-    """Refuses a refresh that would lose data, from what the diff found (`check_refresh_counts`)."""
+    """Refuses a refresh that would lose data, from what the diff found (`check_refresh_counts`).
+
+    Rejections are counted against the source's rows (documents, with chunking: a rejected
+    document is one row), deletes against the table's rows (chunks, with chunking).
+    """
     check_refresh_counts(
-        rows=counts.corpus_rows,
+        rows=counts.documents or counts.corpus_rows,
         rejected=counts.rejected,
         stored_rows=counts.stored,
         deleted_rows=counts.deleted,

@@ -148,8 +148,9 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
                 ),
             )
         yield output
+        documents = int(frame["row"].nunique()) if "row" in frame else len(frame)
         yield rejected_rows_result(
-            spec, rejected=len(rejected), rows=len(frame), allowed=config.allow_rejected_rows
+            spec, rejected=len(rejected), rows=documents, allowed=config.allow_rejected_rows
         )
 
     return corpus

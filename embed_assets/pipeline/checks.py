@@ -36,15 +36,17 @@ def rejected_rows_result(
 ) -> dg.AssetCheckResult:
     """Passes when at most `max_rejected_fraction` of the corpus rows were rejected.
 
-    A failure blocks the rest of the refresh, unless the run allows rejected rows: then it
-    is a warning and the refresh goes on.
+    `rows` are the source's rows: documents, with chunking (a rejected document is one
+    rejected row, however many chunks the others make). A failure blocks the rest of the
+    refresh, unless the run allows rejected rows: then it is a warning and the refresh goes on.
     """
     fraction = rejected_fraction(rejected, rows)
     passed = fraction <= spec.max_rejected_fraction
     description = None
+    kind = "documents" if spec.chunking is not None else "corpus rows"
     if not passed:
         description = (
-            f"{rejected} of {rows} corpus rows ({fraction:.1%}) were rejected, above "
+            f"{rejected} of {rows} {kind} ({fraction:.1%}) were rejected, above "
             f"max_rejected_fraction={spec.max_rejected_fraction:g}; "
             + (
                 "allowed by run config allow_rejected_rows"

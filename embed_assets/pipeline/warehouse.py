@@ -125,5 +125,8 @@ def warehouse_corpus_outputs(
             },
         )
     yield rejected_rows_result(
-        spec, rejected=corpus.rejected, rows=corpus.rows, allowed=config.allow_rejected_rows
+        spec,
+        rejected=corpus.rejected,
+        rows=corpus.documents or corpus.rows,
+        allowed=config.allow_rejected_rows,
     )

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from embed_assets import BigQueryEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
-from embed_assets.cli.runner import run_pipeline
+from embed_assets.cli.runner import PipelineRunError, run_pipeline
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.testing.fixtures import BigQueryTestSpace
@@ -133,3 +133,14 @@ def test_a_bigquery_table_keeps_chunk_places_through_an_insert_at_the_top(  # ty
     pd.testing.assert_frame_equal(
         _places(store.read("docs")), _expected(documents, "lexical-hash"), check_names=False
     )
+
+
+def test_rejected_documents_count_against_documents_not_chunks(corpus_file, build, run) -> None:  # type: ignore[no-untyped-def]
+    """2 empty documents of 10 are 20 % rejected, however many chunks the other 8 make."""
+    documents = pd.concat([_documents()] * 2, ignore_index=True).head(10)
+    documents["id"] = [f"doc-{i}" for i in range(10)]
+    documents.loc[[3, 7], "content"] = "   "
+    pipeline, defs = build(corpus_file(documents), chunking=CHUNKING)
+    with pytest.raises(PipelineRunError, match=r"2 of 10 documents \(20.0%\) were rejected"):
+        run(pipeline, defs)
+    assert table(defs, pipeline).empty  # blocked before anything was submitted
