@@ -9,7 +9,7 @@ number after the last `#`.
 """
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -32,6 +32,7 @@ CHUNK_COLUMNS = ["id", "document_id", "chunk_index", "chunk_start", "chunk_end",
 # package (Dagster with it) for about 3 s, and chunking runs about 13 M characters a second on
 # one core, so two cores win only past about 80 M characters (measured, bench "chunked")
 PARALLEL_CHARACTERS = 80_000_000
+COUNTED_CHARACTERS = 2_000_000  # texts counted by one numpy pass: ~40 MB of arrays
 BATCHES_PER_WORKER = 4  # smaller batches even out documents of different lengths
 
 
@@ -57,12 +58,12 @@ def document_spans(
     max_tokens: int,
     overlap_tokens: int,
     count: TokenCounter,
-    spans: Callable[[str], SpanCounter] | None = None,
+    count_span: SpanCounter | None = None,
 ) -> list[Span]:
     """One document's chunks, each within `max_tokens` with the title.
 
     A chunk after the first starts up to `overlap_tokens` into the previous one, at a space.
-    `spans`, when the model's count adds up over spans, makes the count of each span of a text.
+    `count_span` is `count` of `text[start:end]`, faster (`models.tokens.span_counters`).
 
     Raises:
         ConfigError: the title alone leaves no room for text.
@@ -73,9 +74,7 @@ def document_spans(
             f"a title of {count(title or '')} tokens leaves no room in chunks of {max_tokens} "
             "tokens; raise chunking max_tokens or shorten the titles"
         )
-    cut = chunk_spans(
-        text, max_tokens=room, count_tokens=count, count_span=spans(text) if spans else None
-    )
+    cut = chunk_spans(text, max_tokens=room, count_tokens=count, count_span=count_span)
     if not overlap_tokens:
         return cut
     return [
@@ -108,21 +107,38 @@ def _chunk_batch(
     texts: Sequence[str],
     titles: Sequence[str | None],
 ) -> list[list[tuple[int, int]]]:
-    count, spans = token_counter(model), span_counters(model)
-    return [
-        [
-            (s.start, s.end)
-            for s in document_spans(
-                text,
-                title,
-                max_tokens=max_tokens,
-                overlap_tokens=overlap_tokens,
-                count=count,
-                spans=spans,
-            )
-        ]
-        for text, title in zip(texts, titles, strict=True)
-    ]
+    count, counters_of = token_counter(model), span_counters(model)
+    found: list[list[tuple[int, int]]] = []
+    for group in _groups(texts):
+        counters = counters_of(texts[group]) if counters_of else [None] * len(texts[group])
+        found.extend(
+            [
+                (s.start, s.end)
+                for s in document_spans(
+                    text,
+                    title,
+                    max_tokens=max_tokens,
+                    overlap_tokens=overlap_tokens,
+                    count=count,
+                    count_span=counter,
+                )
+            ]
+            for text, title, counter in zip(texts[group], titles[group], counters, strict=True)
+        )
+    return found
+
+
+def _groups(texts: Sequence[str]) -> list[slice]:
+    """Consecutive texts of about `COUNTED_CHARACTERS` together (one prefix sum each)."""
+    groups, start, size = [], 0, 0
+    for index, text in enumerate(texts):
+        size += len(text)
+        if size >= COUNTED_CHARACTERS:
+            groups.append(slice(start, index + 1))
+            start, size = index + 1, 0
+    if start < len(texts):
+        groups.append(slice(start, len(texts)))
+    return groups
 
 
 def chunk_documents(

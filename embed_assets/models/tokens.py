@@ -12,10 +12,11 @@
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
+import numpy.typing as npt
 
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.registry import LEXICAL_MODEL, MINILM_MODEL, load_local_model
@@ -42,28 +43,45 @@ _IS_SPACE = np.array([chr(c).isspace() for c in range(0x3002)])
 
 
 def estimate_vertex_spans(text: str) -> SpanCounter:
-    """`estimate_vertex_tokens` of any span of `text`, each answered from one prefix sum.
+    """`estimate_vertex_tokens` of any span of `text` (see `estimate_vertex_span_counters`)."""
+    return estimate_vertex_span_counters([text])[0]
 
-    The estimate adds up over pieces cut between words: each letter that starts a run of three
-    within its word counts 1, as does each character that is neither letter nor space. A span
-    that cuts a word (a word longer than a chunk) is counted from its text instead.
+
+def estimate_vertex_span_counters(texts: Sequence[str]) -> list[SpanCounter]:
+    """For each text, `estimate_vertex_tokens` of any of its spans, from one prefix sum.
+
+    The estimate adds up over pieces cut between words: a word's tokens, counted at its first
+    letter, and 1 for each character that is neither letter nor space. One
+    numpy pass over the texts joined (by a line break, so no word runs from one into the next)
+    serves them all; a span that cuts a word (a word longer than a chunk) is counted from its
+    text instead.
     """
-    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    joined = "\n".join(texts)
+    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     folded = points | 32
     letter = (folded >= ord("a")) & (folded <= ord("z"))
-    places = np.arange(len(points))
-    starts = letter & ~np.concatenate(([False], letter[:-1]))
-    run_start = np.maximum.accumulate(np.where(starts, places, 0))
-    counted = (letter & ((places - run_start) % LETTERS_PER_TOKEN == 0)) | (
-        ~letter & ~_IS_SPACE[np.minimum(points, 0x3001)]
-    )
-    prefix = np.concatenate(([0], np.cumsum(counted, dtype=np.int64))).tolist()
-    inside_word = np.concatenate(([False], letter[:-1] & letter[1:], [False])).tolist()
+    inside_word = np.concatenate(([False], letter[:-1] & letter[1:], [False]))
+    counted = (~letter & ~_IS_SPACE[np.minimum(points, 0x3001)]).astype(np.int32)
+    # a word's tokens are counted at its first letter: spans that count fast never cut a word
+    first = np.flatnonzero(letter & ~inside_word[:-1])
+    last = np.flatnonzero(letter & ~inside_word[1:])
+    counted[first] = (last - first + LETTERS_PER_TOKEN) // LETTERS_PER_TOKEN
+    prefix = np.concatenate(([0], np.cumsum(counted, dtype=np.int32)))  # a group: < 2**31
+    counters = []
+    base = 0
+    for text in texts:
+        counters.append(_span_counter(text, base, prefix, inside_word))
+        base += len(text) + 1
+    return counters
 
+
+def _span_counter(
+    text: str, base: int, prefix: npt.NDArray[np.int32], inside_word: npt.NDArray[np.bool_]
+) -> SpanCounter:
     def count(start: int, end: int) -> int:
-        if inside_word[start] or inside_word[end]:
+        if inside_word[base + start] or inside_word[base + end]:
             return estimate_vertex_tokens(text[start:end])
-        return int(prefix[end] - prefix[start])
+        return int(prefix[base + end] - prefix[base + start])
 
     return count
 
@@ -91,9 +109,9 @@ def token_counter(model: str) -> TokenCounter:
     return estimate_vertex_tokens
 
 
-def span_counters(model: str) -> Callable[[str], SpanCounter] | None:
-    """For a model whose count adds up over spans, what counts any span of a text fast."""
-    return None if counts_exactly(model) else estimate_vertex_spans
+def span_counters(model: str) -> Callable[[Sequence[str]], list[SpanCounter]] | None:
+    """For a model whose count adds up over spans, what counts any span of texts fast."""
+    return None if counts_exactly(model) else estimate_vertex_span_counters
 
 
 def counts_exactly(model: str) -> bool:
