@@ -262,9 +262,11 @@ def chunk_corpus(
         document_id=None, chunk_index=None, chunk_start=None, chunk_end=None
     )
     columns = [*normalized.columns, "document_id", "chunk_index", "chunk_start", "chunk_end"]
-    every = pd.concat([chunks[columns], rejected[columns]], ignore_index=True)
-    every["chunk_start"] = every["chunk_start"].astype("Int64")
-    every["chunk_end"] = every["chunk_end"].astype("Int64")
-    every["chunk_index"] = every["chunk_index"].astype("Int32")
+    every = chunks[columns]
+    if len(rejected):  # their rows go in source order, between the chunks of the others
+        every = pd.concat([every, rejected[columns]], ignore_index=True)
+    every = every.astype({"chunk_start": "Int64", "chunk_end": "Int64", "chunk_index": "Int32"})
+    if not len(rejected):
+        return every  # chunks are made in source order, then document order
     order = np.lexsort((every["chunk_index"].fillna(0).to_numpy(), every["row"].to_numpy()))
     return every.iloc[order].reset_index(drop=True)
