@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from embed_assets.cli.disk import disk_full_message
+from embed_assets.cli.passages import passages, remember_source
 from embed_assets.cli.summary import print_summary
 from embed_assets.cli.workdir import DEFAULT_WORKDIR, WORKDIR_ENV, prepare_workdir
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, pipeline_names
@@ -91,18 +92,24 @@ def _search(pipeline_name: str, query: str, k: int, workdir: Path) -> list[tuple
     vector = model.embed([query], task_type="RETRIEVAL_QUERY").vectors[0]
     found = store.search(pipeline_name, vector, k=k)
     scores = found["similarity"].astype(float).tolist()
+    shown = passages(workdir, pipeline_name, found)
     return [
-        (_found_label(row), score) for row, score in zip(found.itertuples(), scores, strict=True)
+        (_found_label(row, shown.get(str(row.id))), score)
+        for row, score in zip(found.itertuples(), scores, strict=True)
     ]
 
 
-def _found_label(row: Any) -> str:
-    """A document's id, and for a chunk which one and where (`doc  (doc#3, characters 10-90)`)."""
+def _found_label(row: Any, passage: str | None) -> str:
+    """A document's id, and for a chunk which one, where, and its text when the corpus is known.
+
+    `doc  (doc#3, characters 10-90)` and, on the next line, the passage.
+    """
     import pandas as pd
 
     if row.id == row.document_id or pd.isna(row.chunk_start):
         return str(row.id)
-    return f"{row.document_id}  ({row.id}, characters {row.chunk_start}-{row.chunk_end})"
+    label = f"{row.document_id}  ({row.id}, characters {row.chunk_start}-{row.chunk_end})"
+    return f"{label}\n         “{passage}”" if passage else label
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -118,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         pipeline = _pipeline_from_args(args, workdir)
         _remember_pipeline(workdir, pipeline.name)
+        remember_source(workdir, pipeline)
         defs = _definitions(pipeline, workdir)
         progress = (
             (lambda line: None) if args.json else (lambda line: print(f"· {line}", flush=True))

@@ -40,25 +40,23 @@ from embed_assets.store.bigquery_tables import (
     CONSUMED_DDL,
     COPY_BY_HASH_SQL,
     FAILURES_DDL,
-    HOLDS_CHUNKS_SQL,
     KEY_FIELDS,
     OWNERS,
     OWNERS_ADDED_COLUMNS,
-    OWNERS_COLUMNS,
     OWNERS_DDL,
     RECORD_OWNER_SQL,
     ROW_FIELDS,
     ROWS_DDL,
-    ROWS_MIGRATION,
     SEARCH_SQL,
     SWITCH_OWNER_SQL,
     UPSERT_SQL,
     VECTOR_SEARCH_FETCH,
     VECTOR_SEARCH_SQL,
     Tables,
-    generations_from,
+    add_columns,
     live_tables,
     next_tables,
+    read_generations,
     read_stats,
 )
 
@@ -130,14 +128,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         self._catalog_ready = True
 
     def _add_columns(self, client: bigquery.Client, table: str, added: dict[str, str]) -> None:
-        have = {
-            field.name
-            for field in client.get_table(f"{self.project}.{self.dataset}.{table}").schema
-        }
-        for column, kind in added.items():
-            if column not in have:
-                sql = ROWS_MIGRATION.format(table=self._ref(table), column=column, kind=kind)
-                run_query(client, sql)
+        add_columns(client, f"{self.project}.{self.dataset}.{table}", self._ref(table), added)
 
     def _ensure(self, client: bigquery.Client, tables: Tables) -> None:
         # two metadata reads instead of two DDL jobs (about a second each) when both exist
@@ -163,17 +154,13 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         run_query(client, f"DROP TABLE IF EXISTS {self._ref(tables.failures)}")
 
     def _read_generations(self, client: bigquery.Client, table: str) -> Generations:
-        rows = query_rows(
-            client,
-            f"SELECT {OWNERS_COLUMNS} FROM {self._ref(OWNERS)} WHERE table_name = @table",
-            {"table": table},
-        )
         live = live_tables(table).rows
-        unflagged = bool(rows) and rows[0][7] is None and self._exists(client, live)
-        holds_chunks = unflagged and bool(
-            query_rows(client, HOLDS_CHUNKS_SQL.format(table=self._ref(live)))
+        return read_generations(
+            client,
+            table,
+            owners=self._ref(OWNERS),
+            live=self._ref(live) if self._exists(client, live) else None,
         )
-        return generations_from(rows[0] if rows else None, holds_chunks=holds_chunks)
 
     def _written(self, client: bigquery.Client, pipeline: str) -> Tables:
         """The generation refreshes write to: the one being built, else the live one."""

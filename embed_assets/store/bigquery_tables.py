@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from google.cloud import bigquery
 
-from embed_assets.bigquery.client import query_rows
+from embed_assets.bigquery.client import query_rows, run_query
 from embed_assets.store.base import (
     TRUNCATED_EXAMPLES,
     Generations,
@@ -258,6 +258,31 @@ def generations_from(row: tuple[object, ...] | None, *, holds_chunks: bool) -> G
 
 # one row when the rows table holds chunks (run only for owners records without the flag)
 HOLDS_CHUNKS_SQL = "SELECT 1 FROM {table} WHERE chunk_start IS NOT NULL LIMIT 1"
+
+
+def read_generations(
+    client: bigquery.Client, table: str, *, owners: str, live: str | None
+) -> Generations:
+    """The generations record of `table` (`owners` and `live`, the live rows, quoted).
+
+    `live` is None when the live rows table does not exist.
+    """
+    rows = query_rows(
+        client,
+        f"SELECT {OWNERS_COLUMNS} FROM {owners} WHERE table_name = @table",
+        {"table": table},
+    )
+    unflagged = bool(rows) and rows[0][7] is None and live is not None
+    holds_chunks = unflagged and bool(query_rows(client, HOLDS_CHUNKS_SQL.format(table=live)))
+    return generations_from(rows[0] if rows else None, holds_chunks=holds_chunks)
+
+
+def add_columns(client: bigquery.Client, table_id: str, table: str, added: dict[str, str]) -> None:
+    """Adds the `added` columns (name: type) that `table_id` (quoted: `table`) lacks."""
+    have = {field.name for field in client.get_table(table_id).schema}
+    for column, kind in added.items():
+        if column not in have:
+            run_query(client, ROWS_MIGRATION.format(table=table, column=column, kind=kind))
 
 
 def read_stats(client: bigquery.Client, table: str, *, dimension: int) -> StoreStats:

@@ -6,6 +6,7 @@ through `embed-assets run` on the embedded default (lexical-hash reads 2,048 wor
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_chunk_tokens_embeds_the_long_documents_whole_and_uncut(tmp_path: Path) 
         timeout=120,
     )
     assert search.returncode == 0, search.stderr
-    found = [line.split()[1] for line in search.stdout.strip().splitlines()]
-    assert len(found) == 5 == len(set(found))  # five documents, each once
-    assert "characters" in search.stdout  # which chunk, and where in its document
+    results = re.findall(
+        r"^\d\.\d{3}  (\S+)  \((\S+), characters (\d+)-(\d+)\)\n +“(.*)”$",
+        search.stdout,
+        flags=re.MULTILINE,
+    )
+    found = [document for document, *_ in results]
+    assert len(found) == 5 == len(set(found)), search.stdout  # five documents, each once
+    texts = dict(zip(long["id"], long["content"], strict=True))
+    texts.update(zip(make_corpus(5)["id"], make_corpus(5)["content"], strict=True))
+    for document, _, start, end, passage in results:  # the chunk's own text, from the corpus
+        expected = " ".join(texts[document][int(start) : int(end)].split())
+        assert passage.removesuffix("…") == expected[: len(passage.removesuffix("…"))] != ""
