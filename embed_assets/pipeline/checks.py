@@ -77,6 +77,9 @@ def build_embeddings_checks(spec: PipelineView) -> dg.AssetChecksDefinition:
     blocking: bad vectors or lost rows never reach the assets downstream.
     """
     key = spec.embeddings_key
+    # with chunking, coverage and accounting are of chunk rows (a rejected document: one row)
+    rows = "chunks" if spec.chunking is not None else "rows"
+    corpus_rows = "Chunks (and rejected documents)" if spec.chunking is not None else "Corpus rows"
 
     @dg.multi_asset_check(
         name=f"{spec.names.asset_prefix}_embeddings_checks",
@@ -85,7 +88,7 @@ def build_embeddings_checks(spec: PipelineView) -> dg.AssetChecksDefinition:
             dg.AssetCheckSpec(
                 COVERAGE,
                 asset=key,
-                description=f"At least {spec.min_coverage:.0%} of accepted rows are embedded.",
+                description=f"At least {spec.min_coverage:.0%} of accepted {rows} are embedded.",
             ),
             dg.AssetCheckSpec(
                 DIMENSION,
@@ -102,7 +105,7 @@ def build_embeddings_checks(spec: PipelineView) -> dg.AssetChecksDefinition:
             dg.AssetCheckSpec(
                 ROWS_ACCOUNTED,
                 asset=key,
-                description="Corpus rows = embedded + failed + rejected.",
+                description=f"{corpus_rows} = embedded + failed + rejected.",
                 blocking=True,
             ),
             dg.AssetCheckSpec(
