@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.data import LINES_PER_FILE, chunked_corpus, corpus, prediction_files
+from bench.data import CHUNK_TOKENS, LINES_PER_FILE, chunked_corpus, corpus, prediction_files
 from bench.harness import MB, Row, ratio_row, run_task
 from bench.sensor_tick import measure_ticks
 from bench.warehouse import warehouse
@@ -184,9 +184,9 @@ def chunked(*, workdir: Path, sizes: Sizes, repeats: int) -> Result:
     import pyarrow.parquet as pq
 
     folder = str(chunked_corpus(workdir, documents=sizes.chunked_documents))
-    ours = run_task("prepare_chunked_ours", repeats, folder=folder)
+    ours = run_task("prepare_ours", repeats, folder=folder, chunk_tokens=CHUNK_TOKENS)
     baseline = run_task("prepare_chunked_duckdb", repeats, folder=folder)
-    chunks = int(ours.extra("chunks"))
+    chunks = int(ours.extra("rows"))
     arrow_mb = pq.read_table(Path(folder) / "chunks.parquet").nbytes / MB
     label = f"{sizes.chunked_documents:,} docs ({chunks:,} chunks)"
     rows = [

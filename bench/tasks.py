@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 
-from bench.data import CHUNK_TOKENS, MODEL, PIPELINE, TASK_TYPE
+from bench.data import MODEL, PIPELINE, TASK_TYPE
 from bench.harness import peak_rss_bytes
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
@@ -136,9 +136,10 @@ def main() -> None:
 
 
 @task
-def prepare_ours(folder: str) -> dict[str, Any]:
-    """The corpus and batch-job assets' work: read, validate, hash, diff, shard, write prompts."""
+def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]:
+    """The corpus and batch-job assets' work: read, validate, (chunk,) hash, diff, shard, write."""
     from embed_assets import EmbeddingPipeline
+    from embed_assets.corpus.chunking import Chunking
     from embed_assets.corpus.sources import read_corpus_file
     from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
     from embed_assets.models.catalog import model_spec
@@ -146,7 +147,11 @@ def prepare_ours(folder: str) -> dict[str, Any]:
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     pipeline = EmbeddingPipeline(
-        name=PIPELINE, corpus=str(Path(folder) / "corpus.parquet"), model=MODEL, task_type=TASK_TYPE
+        name=PIPELINE,
+        corpus=str(Path(folder) / "corpus.parquet"),
+        model=MODEL,
+        task_type=TASK_TYPE,
+        chunking=Chunking(max_tokens=chunk_tokens) if chunk_tokens else None,
     )
     store = DuckDBEmbeddingStore(path=str(Path(folder) / "store.duckdb"))
     spec = model_spec(MODEL)
@@ -166,44 +171,6 @@ def prepare_ours(folder: str) -> dict[str, Any]:
             path.read_bytes().count(b"\n") for path in Path(scratch).glob("requests-*.jsonl")
         )
     return {"seconds": seconds, "prompts": written, "shards": len(shards), "rows": len(corpus)}
-
-
-@task
-def prepare_chunked_ours(folder: str) -> dict[str, Any]:
-    """The chunking pipeline's corpus and batch-job work: read, validate, chunk, hash, diff, shard."""
-    from embed_assets import EmbeddingPipeline
-    from embed_assets.corpus.chunking import Chunking
-    from embed_assets.corpus.sources import read_corpus_file
-    from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
-    from embed_assets.models.catalog import model_spec
-    from embed_assets.staging.files import LocalStorage
-    from embed_assets.store.duckdb import DuckDBEmbeddingStore
-
-    pipeline = EmbeddingPipeline(
-        name=PIPELINE,
-        corpus=str(Path(folder) / "corpus.parquet"),
-        model=MODEL,
-        task_type=TASK_TYPE,
-        chunking=Chunking(max_tokens=CHUNK_TOKENS),
-    )
-    store = DuckDBEmbeddingStore(path=str(Path(folder) / "store.duckdb"))
-    spec = model_spec(MODEL)
-    with tempfile.TemporaryDirectory() as scratch:
-        staging = LocalStorage(scratch)
-        start = time.perf_counter()
-        corpus = pipeline.prepare(read_corpus_file(str(pipeline.corpus)))
-        plan = plan_refresh(corpus, store.current_hashes(PIPELINE))
-        shards = shard_prompts(plan.prompts, spec, spec.max_prompts_per_job)
-        for shard, (first, stop) in enumerate(shards):
-            staging.write_bytes(
-                staging.join(f"requests-{shard:05d}.jsonl"),
-                render_shard(plan.prompts.iloc[first:stop], spec, TASK_TYPE, None),
-            )
-        seconds = time.perf_counter() - start
-        written = sum(
-            path.read_bytes().count(b"\n") for path in Path(scratch).glob("requests-*.jsonl")
-        )
-    return {"seconds": seconds, "prompts": written, "chunks": len(corpus)}
 
 
 @task
