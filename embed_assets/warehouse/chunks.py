@@ -12,19 +12,17 @@ from importlib import resources
 from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import bigquery
 
-from embed_assets.bigquery.client import run_query
+from embed_assets.bigquery.client import query_rows, run_query
 from embed_assets.errors import CorpusError
 
-# `text` can hold any text, so the body goes into a raw triple-quoted string, which it must not end
-_BODY = resources.files("embed_assets.corpus").joinpath("chunking.js").read_text(encoding="utf-8")
-if '"""' in _BODY:
-    raise RuntimeError('corpus/chunking.js must not contain """ (it is quoted that way in SQL)')
+# the body goes into a raw triple-quoted string, so it holds no `"""` (tests/warehouse checks)
+CHUNKING_JS = resources.files("embed_assets.corpus").joinpath("chunking.js").read_text("utf-8")
 
 CHUNK_FUNCTION_SQL = f'''
 CREATE TEMP FUNCTION chunk_spans(
     text STRING, title STRING, max_tokens FLOAT64, overlap_tokens FLOAT64)
 RETURNS ARRAY<STRUCT<chunk_start FLOAT64, chunk_end FLOAT64>>
-LANGUAGE js AS r"""{_BODY}""";
+LANGUAGE js AS r"""{CHUNKING_JS}""";
 '''
 
 # {documents}: the validated, hashed documents (`warehouse.sql.CORPUS_SQL`); @prefix as there;
@@ -79,8 +77,11 @@ def stage_chunks(
     chunking: ChunkingSQL,
     hash_prefix: str,
     no_positions: str,
-) -> None:
+) -> int:
     """Writes `target` (the staged corpus, one row per chunk) from the staged `documents`.
+
+    Returns:
+        The documents staged (rows read from the source).
 
     Raises:
         CorpusError: BigQuery refused the job (a title that leaves no room for text, say).
@@ -100,3 +101,5 @@ def stage_chunks(
         # the job's first error is the UDF's own message; the exception's text adds job lines
         first = (error.errors or [{}])[0].get("message") or str(error.message).splitlines()[0]
         raise CorpusError(f"the corpus could not be chunked in BigQuery: {first}") from error
+    ((count,),) = query_rows(client, f"SELECT COUNT(*) FROM {documents}")
+    return int(str(count))

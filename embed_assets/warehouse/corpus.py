@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 from google.cloud import bigquery
 
-from embed_assets.bigquery.client import parse_table_uri, query_frame, query_rows, run_query
+from embed_assets.bigquery.client import (
+    TableAddress,
+    parse_table_uri,
+    query_frame,
+    query_rows,
+    run_query,
+)
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
 from embed_assets.staging.base import TableStorage
@@ -134,10 +140,9 @@ def stage_corpus(
         ),
         {"prefix": hash_prefix},
     )
-    source_rows: object = 0
+    source_rows = 0
     if chunking is not None:
-        ((source_rows,),) = query_rows(client, f"SELECT COUNT(*) FROM {documents.sql}")
-        stage_chunks(
+        source_rows = stage_chunks(
             client,
             documents=documents.sql,
             target=target.sql,
@@ -146,6 +151,11 @@ def stage_corpus(
             no_positions=NO_POSITIONS,
         )
         client.delete_table(documents.qualified, not_found_ok=True)
+    return _counted(client, target, documents=source_rows)
+
+
+def _counted(client: bigquery.Client, target: TableAddress, *, documents: int) -> WarehouseCorpus:
+    """The staged corpus's counts, fingerprint and rejected examples, read by two queries."""
     counts = query_rows(client, CORPUS_COUNTS_SQL.format(corpus=target.sql))
     rows = sum(int(str(n)) for _, n, _ in counts)
     rejected = {str(reason): int(str(n)) for reason, n, _ in counts if reason}
@@ -159,5 +169,5 @@ def stage_corpus(
         rejected_by_reason=rejected,
         version=digest.hexdigest()[:16],
         rejected_examples=examples,
-        documents=int(str(source_rows)),
+        documents=documents,
     )

@@ -14,7 +14,7 @@ from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
 from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace
-from embed_assets.warehouse.chunks import ChunkingSQL
+from embed_assets.warehouse.chunks import CHUNKING_JS, ChunkingSQL
 from embed_assets.warehouse.corpus import stage_corpus
 from tests.helpers import write_bigquery_table
 
@@ -111,6 +111,11 @@ def test_chunks_in_bigquery_are_the_chunks_of_python(
     assert staged.rows == len(expected)
     assert staged.rejected_by_reason == expected["reason"].value_counts().to_dict()
     assert staged.rejected == 3  # the empty text and both rows of the duplicated id
+
+
+def test_the_udf_body_can_be_quoted_as_a_raw_triple_quoted_string() -> None:
+    """`chunking.js` goes into `r\"\"\"...\"\"\"` in SQL: it must not end that string early."""
+    assert '"""' not in CHUNKING_JS and "return documentSpans(" in CHUNKING_JS
 
 
 def test_a_title_that_leaves_no_room_is_one_line(bigquery_emulator: BigQueryTestSpace) -> None:
