@@ -42,11 +42,6 @@ def estimate_vertex_tokens(text: str) -> int:
 _IS_SPACE = np.array([chr(c).isspace() for c in range(0x3002)])
 
 
-def estimate_vertex_spans(text: str) -> SpanCounter:
-    """`estimate_vertex_tokens` of any span of `text` (see `estimate_vertex_span_counters`)."""
-    return estimate_vertex_span_counters([text])[0]
-
-
 def estimate_vertex_span_counters(texts: Sequence[str]) -> list[SpanCounter]:
     """For each text, `estimate_vertex_tokens` of any of its spans, from one prefix sum.
 
