@@ -17,13 +17,10 @@ The rule, in a few lines:
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from embed_assets.errors import ConfigError
-
-TokenCounter = Callable[[str], int]
-SpanCounter = Callable[[int, int], int]  # tokens of text[start:end] of the text being cut
+from embed_assets.models.tokens import SpanCounter, TokenCounter
 
 # paragraph breaks, sentence ends, spaces: the places a cut may fall, coarsest first
 _BREAKS = (re.compile(r"\n[ \t]*\n\s*"), re.compile(r"(?<=[.!?])\s+"), re.compile(r"\s+"))

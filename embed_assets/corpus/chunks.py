@@ -17,10 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from embed_assets.corpus.chunking import Chunking, Span, SpanCounter, chunk_spans
+from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
 from embed_assets.corpus.hashing import hash_column
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import (
+    SpanCounter,
     TokenCounter,
     default_chunk_tokens,
     span_counters,
