@@ -263,11 +263,15 @@ def chunk_corpus(
         document_id=None, chunk_index=None, chunk_start=None, chunk_end=None
     )
     columns = [*normalized.columns, "document_id", "chunk_index", "chunk_start", "chunk_end"]
-    every = chunks[columns]
-    if len(rejected):  # their rows go in source order, between the chunks of the others
-        every = pd.concat([every, rejected[columns]], ignore_index=True)
-    every = every.astype({"chunk_start": "Int64", "chunk_end": "Int64", "chunk_index": "Int32"})
-    if not len(rejected):
-        return every  # chunks are made in source order, then document order
+    places = {"chunk_start": "Int64", "chunk_end": "Int64", "chunk_index": "Int32"}
+    if rejected.empty:  # chunks are made in source order, then document order
+        return chunks[columns].astype(places)
+    # the rejected documents' rows go in source order, between the chunks of the others
+    every = pd.concat([chunks[columns], rejected[columns]], ignore_index=True).astype(places)
     order = np.lexsort((every["chunk_index"].fillna(0).to_numpy(), every["row"].to_numpy()))
     return every.iloc[order].reset_index(drop=True)
+
+
+def source_rows(corpus: pd.DataFrame) -> int:
+    """The rows the source had: documents, when `corpus` holds their chunks (`chunk_corpus`)."""
+    return int(corpus["row"].nunique()) if "row" in corpus else len(corpus)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.corpus.chunks import source_rows
 from embed_assets.corpus.hashing import arrow_strings, content_hashes
 from embed_assets.jobs.plan import (
     PLAN_REJECTED,
@@ -153,7 +154,7 @@ class InProcessPlanning:
         rejected = self.corpus.loc[self.corpus["reason"].notna(), "reason"].value_counts()
         return PlanCounts(
             corpus_rows=len(self.corpus),
-            documents=int(self.corpus["row"].nunique()) if "row" in self.corpus else 0,
+            documents=source_rows(self.corpus),
             rejected=int(counts.get(PLAN_REJECTED, 0)),
             unchanged=int(counts.get(PLAN_UNCHANGED, 0)),
             reused=int(counts.get(PLAN_REUSE, 0)),

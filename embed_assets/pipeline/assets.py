@@ -14,6 +14,7 @@ import pandas as pd
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
+from embed_assets.corpus.chunks import source_rows
 from embed_assets.errors import (
     BackendError,
     CorpusError,
@@ -148,9 +149,11 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
                 ),
             )
         yield output
-        documents = int(frame["row"].nunique()) if "row" in frame else len(frame)
         yield rejected_rows_result(
-            spec, rejected=len(rejected), rows=documents, allowed=config.allow_rejected_rows
+            spec,
+            rejected=len(rejected),
+            rows=source_rows(frame),
+            allowed=config.allow_rejected_rows,
         )
 
     return corpus
