@@ -29,6 +29,7 @@ def remember_source(workdir: Path, pipeline: Any) -> None:
                 "id_column": columns.id_column,
                 "text_column": columns.text_column,
                 "title_column": columns.title_column,
+                "encoding": pipeline.encoding,
             }
         )
     )
@@ -39,24 +40,18 @@ def passages(workdir: Path, pipeline: str, found: pd.DataFrame) -> dict[str, str
 
     `found` is `store.search`'s answer: `id, document_id, chunk_start, chunk_end` per row.
     """
-    from embed_assets.corpus.sources import read_corpus_file
-    from embed_assets.corpus.validation import CorpusColumns, validate_corpus
+    from embed_assets.corpus.validation import validate_corpus
     from embed_assets.errors import EmbedAssetsError
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
     chunks = found[found["chunk_start"].notna()]
     remembered = workdir / PIPELINES_FOLDER / f"{pipeline}.json"
     if chunks.empty or not remembered.exists():
         return {}
-    source = json.loads(remembered.read_text())
-    columns = CorpusColumns(
-        id_column=source["id_column"],
-        text_column=source["text_column"],
-        title_column=source["title_column"],
-    )
-    try:
-        rows = validate_corpus(
-            read_corpus_file(source["corpus"]), columns, source=source["corpus"]
-        ).rows
+    source = EmbeddingPipeline(name=pipeline, **json.loads(remembered.read_text()))
+    try:  # the pipeline's own reading (file, gs://, bq://; its encoding) and validation
+        raw = source.load_corpus()
+        rows = validate_corpus(raw, source.columns, source=source.describe_source()).rows
     except (EmbedAssetsError, OSError):  # the corpus moved or changed shape: still answer
         return {}
     wanted = set(chunks["document_id"].astype(str))

@@ -14,6 +14,7 @@ from google.cloud import bigquery
 
 from embed_assets.bigquery.client import query_rows, run_query
 from embed_assets.errors import CorpusError
+from embed_assets.warehouse.sql import NO_POSITIONS
 
 # the body goes into a raw triple-quoted string, so it holds no `"""` (tests/warehouse checks)
 CHUNKING_JS = resources.files("embed_assets.corpus").joinpath("chunking.js").read_text("utf-8")
@@ -76,7 +77,6 @@ def stage_chunks(
     target: str,
     chunking: ChunkingSQL,
     hash_prefix: str,
-    no_positions: str,
 ) -> int:
     """Writes `target` (the staged corpus, one row per chunk) from the staged `documents`.
 
@@ -90,7 +90,7 @@ def stage_chunks(
         run_query(
             client,
             CHUNK_FUNCTION_SQL
-            + CHUNKS_SQL.format(target=target, documents=documents, no_positions=no_positions),
+            + CHUNKS_SQL.format(target=target, documents=documents, no_positions=NO_POSITIONS),
             {
                 "max_tokens": float(chunking.max_tokens),
                 "overlap_tokens": float(chunking.overlap_tokens),

@@ -148,7 +148,6 @@ def stage_corpus(
             target=target.sql,
             chunking=chunking,
             hash_prefix=hash_prefix,
-            no_positions=NO_POSITIONS,
         )
         client.delete_table(documents.qualified, not_found_ok=True)
     return _counted(client, target, documents=source_rows)
