@@ -7,16 +7,14 @@ import random
 import pandas as pd
 import pytest
 
-from embed_assets.bigquery.client import bigquery_client, query_frame
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
 from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
-from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from embed_assets.warehouse.chunks import CHUNKING_JS, ChunkingSQL
-from embed_assets.warehouse.corpus import stage_corpus
 from tests.helpers import write_bigquery_table
+from tests.warehouse.conftest import Stage
 
 MODEL, TASK = "text-embedding-005", "RETRIEVAL_DOCUMENT"
 COLUMNS = CorpusColumns(id_column="doc_id", text_column="body", title_column="title")
@@ -60,24 +58,15 @@ def _python(frame: pd.DataFrame, chunking: Chunking) -> pd.DataFrame:
     )
 
 
-def _stage(space: BigQueryTestSpace, uri: str, chunking: Chunking):  # type: ignore[no-untyped-def]
-    with bigquery_client(project=space.project) as client:
-        dataset = space.dataset("stage")
-        client.create_dataset(f"{space.project}.{dataset}", exists_ok=True)
-        staged = stage_corpus(
-            staging=BigQueryStorage(f"bq://{space.project}.{dataset}", client),
-            pipeline="docs",
-            corpus=uri,
-            columns=COLUMNS,
-            hash_prefix=hash_prefix(model=MODEL, task_type=TASK, output_dimensionality=None),
-            describe="t",
-            chunking=ChunkingSQL(
-                max_tokens=chunk_budget(chunking, model=MODEL),
-                overlap_tokens=chunking.overlap_tokens,
-            ),
-        )
-        rows = query_frame(client, f"SELECT * FROM `{staged.table[5:]}`")
-    return staged, rows
+def _stage(stage: Stage, uri: str, chunking: Chunking):  # type: ignore[no-untyped-def]
+    return stage(
+        uri,
+        COLUMNS,
+        hash_prefix=hash_prefix(model=MODEL, task_type=TASK, output_dimensionality=None),
+        chunking=ChunkingSQL(
+            max_tokens=chunk_budget(chunking, model=MODEL), overlap_tokens=chunking.overlap_tokens
+        ),
+    )
 
 
 def _keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
@@ -94,13 +83,13 @@ def _keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
     ids=["small", "overlap", "model-default"],
 )
 def test_chunks_in_bigquery_are_the_chunks_of_python(
-    bigquery_emulator: BigQueryTestSpace, chunking: Chunking
+    bigquery_emulator: BigQueryTestSpace, stage: Stage, chunking: Chunking
 ) -> None:
     """The same corpus chunked by both paths: ids, places, hashes and rejections agree."""
     frame = _corpus()
     project = bigquery_emulator.project
     uri = write_bigquery_table(f"{bigquery_emulator.dataset('raw')}.docs", frame, project=project)
-    staged, rows = _stage(bigquery_emulator, uri, chunking)
+    staged, rows = _stage(stage, uri, chunking)
     expected = _python(frame, chunking)
     assert expected["chunk_index"].max() >= 2  # long texts did become several chunks
     assert _keys(rows) == _keys(expected)
@@ -118,13 +107,15 @@ def test_the_udf_body_can_be_quoted_as_a_raw_triple_quoted_string() -> None:
     assert '"""' not in CHUNKING_JS and "return documentSpans(" in CHUNKING_JS
 
 
-def test_a_title_that_leaves_no_room_is_one_line(bigquery_emulator: BigQueryTestSpace) -> None:
+def test_a_title_that_leaves_no_room_is_one_line(
+    bigquery_emulator: BigQueryTestSpace, stage: Stage
+) -> None:
     """The UDF's refusal comes back as the corpus error Python raises, in one line."""
     frame = pd.DataFrame({"doc_id": ["a"], "body": ["text " * 50], "title": ["word " * 40]})
     project = bigquery_emulator.project
     uri = write_bigquery_table(f"{bigquery_emulator.dataset('raw')}.docs", frame, project=project)
     with pytest.raises(CorpusError) as raised:
-        _stage(bigquery_emulator, uri, Chunking(max_tokens=40))
+        _stage(stage, uri, Chunking(max_tokens=40))
     message = str(raised.value)
     assert "\n" not in message
     assert "leaves no room in chunks of 40 tokens" in message

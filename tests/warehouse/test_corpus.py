@@ -3,14 +3,12 @@
 import pandas as pd
 import pytest
 
-from embed_assets.bigquery.client import bigquery_client, query_frame
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
-from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace
-from embed_assets.warehouse.corpus import stage_corpus
 from tests.helpers import write_bigquery_table
+from tests.warehouse.conftest import Stage
 
 MODEL, TASK, DIMENSION = "text-embedding-005", "RETRIEVAL_DOCUMENT", 256
 ROWS = pd.DataFrame(
@@ -31,31 +29,23 @@ def _python(frame: pd.DataFrame, columns: CorpusColumns) -> pd.DataFrame:
     return rows[["id", "reason", "content_hash"]]
 
 
-def _stage(space: BigQueryTestSpace, corpus: str | BigQueryQuery, columns: CorpusColumns):  # type: ignore[no-untyped-def]
-    with bigquery_client(project=space.project) as client:
-        dataset = space.dataset("stage")
-        client.create_dataset(f"{space.project}.{dataset}", exists_ok=True)
-        staged = stage_corpus(
-            staging=BigQueryStorage(f"bq://{space.project}.{dataset}", client),
-            pipeline="docs",
-            corpus=corpus,
-            columns=columns,
-            hash_prefix=hash_prefix(model=MODEL, task_type=TASK, output_dimensionality=DIMENSION),
-            describe="t",
-        )
-        rows = query_frame(client, f"SELECT id, reason, content_hash FROM `{staged.table[5:]}`")
-    return staged, rows
+def _stage(stage: Stage, corpus: str | BigQueryQuery, columns: CorpusColumns):  # type: ignore[no-untyped-def]
+    prefix = hash_prefix(model=MODEL, task_type=TASK, output_dimensionality=DIMENSION)
+    staged, rows = stage(corpus, columns, hash_prefix=prefix)
+    return staged, rows[["id", "reason", "content_hash"]]
 
 
 def _by_row(frame: pd.DataFrame) -> list[tuple[object, ...]]:
     return sorted((str(i), str(r), str(h)) for i, r, h in frame.itertuples(index=False, name=None))
 
 
-def test_text_ids_reasons_and_hashes_match_python(bigquery_emulator: BigQueryTestSpace) -> None:
+def test_text_ids_reasons_and_hashes_match_python(
+    bigquery_emulator: BigQueryTestSpace, stage: Stage
+) -> None:
     project = bigquery_emulator.project
     uri = write_bigquery_table(f"{bigquery_emulator.dataset('raw')}.docs", ROWS, project=project)
     columns = CorpusColumns(id_column="doc_id", text_column="body", title_column="title")
-    staged, rows = _stage(bigquery_emulator, uri, columns)
+    staged, rows = _stage(stage, uri, columns)
     expected = _python(ROWS, columns)
     assert _by_row(rows.replace({pd.NA: None})) == _by_row(expected.replace({float("nan"): None}))
     assert staged.rows == len(ROWS)
@@ -64,6 +54,7 @@ def test_text_ids_reasons_and_hashes_match_python(bigquery_emulator: BigQueryTes
 
 def test_integer_ids_stay_exact_and_a_query_is_a_corpus(
     bigquery_emulator: BigQueryTestSpace,
+    stage: Stage,
 ) -> None:
     project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     frame = pd.DataFrame({"id": [9007199254740993, 2, 3], "content": ["x", "y", "z"]})
@@ -71,16 +62,18 @@ def test_integer_ids_stay_exact_and_a_query_is_a_corpus(
     query = BigQueryQuery(
         sql=f"SELECT * FROM `{project}.{raw}.docs` WHERE id != 3", project=project
     )
-    staged, rows = _stage(bigquery_emulator, query, CorpusColumns())
+    staged, rows = _stage(stage, query, CorpusColumns())
     assert sorted(rows["id"]) == ["2", "9007199254740993"]
     assert _by_row(rows) == _by_row(_python(frame.iloc[:2], CorpusColumns()))
     assert staged.rejected_by_reason == {}
 
 
-def test_a_missing_column_or_table_is_one_line(bigquery_emulator: BigQueryTestSpace) -> None:
+def test_a_missing_column_or_table_is_one_line(
+    bigquery_emulator: BigQueryTestSpace, stage: Stage
+) -> None:
     project = bigquery_emulator.project
     uri = write_bigquery_table(f"{bigquery_emulator.dataset('raw')}.docs", ROWS, project=project)
     with pytest.raises(CorpusError, match="has no column 'text'; its columns are: doc_id, body"):
-        _stage(bigquery_emulator, uri, CorpusColumns(id_column="doc_id", text_column="text"))
+        _stage(stage, uri, CorpusColumns(id_column="doc_id", text_column="text"))
     with pytest.raises(CorpusError, match="cannot be read"):
-        _stage(bigquery_emulator, uri + "_gone", CorpusColumns())
+        _stage(stage, uri + "_gone", CorpusColumns())
