@@ -129,31 +129,39 @@ def corpus(root: Path, *, rows: int, stored_fraction: float = 0.99) -> Path:
         pa.table({"id": ids, "content": texts}), folder / "corpus.parquet", row_group_size=100_000
     )
     keep = np.arange(rows) % round(1 / (1 - stored_fraction)) != 0
-    kept_texts = [t for t, k in zip(texts, keep, strict=True) if k]
+    _store_rows(folder, pd.DataFrame({"id": ids, "content": texts})[keep].reset_index(drop=True))
+    (folder / ".complete").touch()
+    return folder
+
+
+def _store_rows(folder: Path, rows: pd.DataFrame, *, positions: list[str] | None = None) -> None:
+    """Writes `rows` (`id, content` and any `positions` columns) to `store.duckdb` in `folder`.
+
+    Their hashes are the pipeline's; their vectors 8-d ones: diffing reads only ids, hashes
+    and places.
+    """
     hashes = content_hashes(
-        kept_texts,
-        [None] * len(kept_texts),
+        rows["content"],
+        [None] * len(rows),
         model=MODEL,
         task_type=TASK_TYPE,
         output_dimensionality=None,
     )
     store = DuckDBEmbeddingStore(path=str(folder / "store.duckdb"))
-    kept_ids = np.asarray(ids, dtype=object)[keep]
     step = 200_000
-    for start in range(0, len(kept_ids), step):
-        count = len(kept_ids[start : start + step])
+    for start in range(0, len(rows), step):
+        part = rows.iloc[start : start + step]
         store.upsert(
             PIPELINE,
             embedding_rows(
-                ids=kept_ids[start : start + step],
+                ids=part["id"].to_numpy(dtype=object),
                 content_hashes=hashes[start : start + step],
-                vectors=np.ones((count, 8), dtype=np.float32),
-                token_counts=np.full(count, 100),
+                vectors=np.ones((len(part), 8), dtype=np.float32),
+                token_counts=np.full(len(part), 100),
                 model=MODEL,
+                positions=part[positions] if positions else None,
             ),
         )
-    (folder / ".complete").touch()
-    return folder
 
 
 CHUNK_TOKENS = 400  # about 500 characters a chunk: ~10 chunks of a 5,000-character document
@@ -206,27 +214,6 @@ def chunked_corpus(root: Path, *, documents: int, stored_fraction: float = 0.99)
     pq.write_table(pa.table({"content": chunks["content"].tolist()}), folder / "chunks.parquet")
     keep = np.arange(len(chunks)) % round(1 / (1 - stored_fraction)) != 0
     kept = chunks[keep].reset_index(drop=True)
-    hashes = content_hashes(
-        kept["content"],
-        [None] * len(kept),
-        model=MODEL,
-        task_type=TASK_TYPE,
-        output_dimensionality=None,
-    )
-    store = DuckDBEmbeddingStore(path=str(folder / "store.duckdb"))
-    step = 200_000
-    for start in range(0, len(kept), step):
-        part = kept.iloc[start : start + step]
-        store.upsert(
-            PIPELINE,
-            embedding_rows(
-                ids=part["id"].to_numpy(dtype=object),
-                content_hashes=hashes[start : start + step],
-                vectors=np.ones((len(part), 8), dtype=np.float32),
-                token_counts=np.full(len(part), 100),
-                model=MODEL,
-                positions=part[["document_id", "chunk_index", "chunk_start", "chunk_end"]],
-            ),
-        )
+    _store_rows(folder, kept, positions=["document_id", "chunk_index", "chunk_start", "chunk_end"])
     (folder / ".complete").touch()
     return folder
