@@ -273,6 +273,11 @@ class InProcessLanding:
         target: EmbeddingTarget = submission
         self.files = PredictionFiles(submission=target, store=store, submitted=self.submitted)
 
+    def reuse_stored(self) -> int:
+        """Copies the stored vector of each reused row's text to its id."""
+        reuse = self.manifest[self.manifest["plan"] == PLAN_REUSE]
+        return self.store.copy_by_hash(self.submission.pipeline, reuse, self.submission.model)
+
     def land_output(
         self, job: JobStatus, *, job_failed: str | None
     ) -> Iterator[tuple[str, int, int]]:
@@ -291,7 +296,7 @@ class InProcessLanding:
         return next(j.shard for j in self.submission.jobs if j.name == job.name)
 
     def settle(self, *, log: Log) -> Settled:
-        """Copies vectors by hash, deletes what left the corpus, and lists the failed rows."""
+        """Deletes what left the corpus, and lists the failed rows."""
         files, manifest, submitted = self.files, self.manifest, self.submitted
         landed, failed_reason = files.landed, files.failed_reason
         missing = MISSING
@@ -306,8 +311,6 @@ class InProcessLanding:
         for content_hash in landed:
             failed_reason.pop(content_hash, None)
         pipeline = self.submission.pipeline
-        reuse = manifest[manifest["plan"] == PLAN_REUSE]
-        reused = self.store.copy_by_hash(pipeline, reuse, self.submission.model)
         failed = submitted[submitted["content_hash"].isin(failed_reason.keys())]
         failures = pd.DataFrame(
             {
@@ -323,7 +326,6 @@ class InProcessLanding:
         return Settled(
             corpus_rows=len(manifest),
             rejected_rows=int((manifest["plan"] == PLAN_REJECTED).sum()),
-            reused_rows=reused,
             deleted_rows=deleted,
             embedded_ids=int(pairs_present(accepted, stored).sum()),
             failures=failures,

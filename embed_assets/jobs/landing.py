@@ -92,6 +92,7 @@ def land_submission(
     check_finished(submission, statuses)
     report = LandingReport(submission_id=submission.submission_id, pipeline=submission.pipeline)
     report.job_states = {s.name: s.state.value for s in statuses}
+    report.reused_rows = rows.reuse_stored()  # before new texts replace the rows it reads
     for status in statuses:
         job_failed = None
         if not status.state.has_output:
@@ -107,7 +108,6 @@ def land_submission(
     settled = rows.settle(log=log)
     report.corpus_rows = settled.corpus_rows
     report.rejected_rows = settled.rejected_rows
-    report.reused_rows = settled.reused_rows
     report.deleted_rows = settled.deleted_rows
     report.embedded_ids = settled.embedded_ids
     report.failures = settled.failures

@@ -116,12 +116,11 @@ class Dealt:
 
 @dataclass(frozen=True)
 class Settled:
-    """The table after a landing: what was copied, deleted and embedded, and what failed.
+    """The table after a landing: what was deleted and embedded, and what failed.
 
     Attributes:
         corpus_rows: rows of the submission's corpus.
         rejected_rows: of those, rejected by validation.
-        reused_rows: rows given a vector the table had under another id.
         deleted_rows: rows removed (their id left the corpus, or their text changed).
         embedded_ids: accepted rows whose vector is in the table now.
         failures: `id, content_hash, reason` of the rows that failed.
@@ -130,7 +129,6 @@ class Settled:
 
     corpus_rows: int
     rejected_rows: int
-    reused_rows: int
     deleted_rows: int
     embedded_ids: int
     failures: pd.DataFrame
@@ -175,6 +173,14 @@ class PlanningRows(Protocol):
 class LandingRows(Protocol):
     """One submission's rows while its output is landed."""
 
+    def reuse_stored(self) -> int:
+        """Gives the rows planned for reuse the vector stored for their text; returns how many.
+
+        Called before any output lands: a new text landing under an id replaces that id's
+        row, which may be the only one that holds a vector another row reuses.
+        """
+        ...
+
     def land_output(
         self, job: JobStatus, *, job_failed: str | None
     ) -> Iterator[tuple[str, int, int]]:
@@ -188,7 +194,7 @@ class LandingRows(Protocol):
         ...
 
     def settle(self, *, log: Log) -> Settled:
-        """Copies vectors by hash, deletes rows that left, and lists the rows that failed."""
+        """Deletes rows that left, and lists the rows that failed."""
         ...
 
 

@@ -64,6 +64,14 @@ class WarehouseLanding:
             return NO_POSITIONS
         return POSITIONS if "chunk_start" in columns else NO_POSITIONS
 
+    def reuse_stored(self) -> int:
+        """Copies the stored vector of each reused row's text to its id, in one statement."""
+        reuse = (
+            f"(SELECT id, content_hash, {self.positions} FROM {self.manifest} "
+            f"WHERE plan = '{PLAN_REUSE}')"
+        )
+        return self.warehouse.copy_by_hash_from(self.submission.pipeline, reuse)
+
     def land_output(
         self, job: JobStatus, *, job_failed: str | None
     ) -> Iterator[tuple[str, int, int]]:
@@ -89,13 +97,8 @@ class WarehouseLanding:
             yield uri, landing.written, landing.tokens
 
     def settle(self, *, log: Log) -> Settled:
-        """Copies by hash, lists what did not land, deletes what left, counts what is in."""
+        """Lists what did not land, deletes what left, counts what is in."""
         pipeline, manifest = self.submission.pipeline, self.manifest
-        reuse = (
-            f"(SELECT id, content_hash, {self.positions} FROM {manifest} "
-            f"WHERE plan = '{PLAN_REUSE}')"
-        )
-        reused = self.warehouse.copy_by_hash_from(pipeline, reuse)
         with self.warehouse.write_target(pipeline) as (client, target):
             not_landed = query_frame(
                 client, NOT_LANDED_SQL.format(manifest=manifest, target=target)
@@ -111,7 +114,6 @@ class WarehouseLanding:
         return Settled(
             corpus_rows=self.submission.corpus_rows,
             rejected_rows=self.submission.rejected_rows,
-            reused_rows=reused,
             deleted_rows=int(deleted.num_dml_affected_rows or 0),
             embedded_ids=int(str(embedded)),
             failures=pd.DataFrame(

@@ -214,6 +214,36 @@ def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_o
     assert store.failures("docs").empty
 
 
+def test_warehouse_native_a_moved_text_keeps_its_vector_when_its_old_id_gets_a_new_text(
+    bigquery_emulator: BigQueryTestSpace,
+    bigquery_vertex: VertexEmulator,
+    staging: str,
+    rows_stay_in_bigquery: None,
+    instance,  # type: ignore[no-untyped-def]
+) -> None:
+    """The SQL landing copies the reused vector before the new text replaces its source row."""
+    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
+    corpus = make_corpus(10)
+    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
+    pipeline = EmbeddingPipeline(name="docs", corpus=uri, model=VERTEX_MODEL)
+    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
+    defs = pipeline.build_definitions(
+        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
+    )
+    run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    before = store.read("docs").set_index("id")["content_hash"]
+    moved = corpus.loc[3, "content"]
+    corpus.loc[3, "content"] = "a completely new text about tea"
+    corpus.loc[len(corpus)] = {"id": "moved", "content": moved}
+    write_bigquery_table(f"{raw}.docs", corpus, project=project)
+    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    assert (summary.prompts, summary.reused, summary.failed) == (1, 1, 0)
+    assert_accounted(summary, corpus)
+    after = store.read("docs").set_index("id")["content_hash"]
+    assert after["moved"] == before["doc-0003"] and after["doc-0003"] != before["doc-0003"]
+    assert len(after) == 11
+
+
 def test_texts_the_model_cut_are_recorded_by_the_sql_landing(
     bigquery_emulator: BigQueryTestSpace,
     bigquery_vertex: VertexEmulator,

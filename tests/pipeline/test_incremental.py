@@ -69,6 +69,33 @@ def test_a_copied_text_reuses_the_stored_vector(corpus_file, build, run) -> None
 
 
 @BOTH_BACKENDS
+def test_a_text_that_moves_to_another_id_keeps_its_vector_when_its_old_id_gets_a_new_text(
+    corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    """The moved text is reused from the row its old id held, which the new text replaces.
+
+    (A paragraph that moves to the next chunk of a document does this.) The reused vector is
+    copied before the new one lands; copied after, its source row would be gone.
+    """
+    corpus = make_corpus(20)
+    path = corpus_file(corpus)
+    pipeline, defs = build(path)
+    run(pipeline, defs)
+    before = table(defs, pipeline).set_index("id")
+    moved = corpus.loc[3, "content"]
+    corpus.loc[3, "content"] = "a completely new text about tea"
+    corpus.loc[len(corpus)] = {"id": "moved", "content": moved}
+    corpus_file(corpus)
+    summary = run(pipeline, defs)
+    assert (summary.prompts, summary.reused, summary.failed) == (1, 1, 0)
+    assert_accounted(summary, corpus)
+    after = table(defs, pipeline).set_index("id")
+    assert after.loc["moved", "content_hash"] == before.loc["doc-0003", "content_hash"]
+    assert after.loc["doc-0003", "content_hash"] != before.loc["doc-0003", "content_hash"]
+    assert len(after) == 21
+
+
+@BOTH_BACKENDS
 def test_failed_rows_are_reported_and_resubmitted_next_time(
     backend_kind, corpus_file, build, run, workdir, request
 ) -> None:  # type: ignore[no-untyped-def]
