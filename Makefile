@@ -11,12 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+# setup.py builds the compiled chunking rule: a change to its C source installs again
+COMPILED := setup.py embed_assets/corpus/_splitter.c
+
+$(VENV)/.installed-run: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[local,ui]"
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[local,ui,dev]"
 	command -v chromium >/dev/null || $(MAKE) chromium
@@ -54,7 +57,7 @@ FLOOR_TESTS := tests/backends/test_vertex_clients.py tests/backends/test_vertex_
 	tests/backends/test_vertex_bigquery.py::test_jobs_read_prompt_tables_and_write_prediction_tables \
 	tests/store/test_bigquery_landing.py
 
-$(FLOOR_VENV)/.installed: pyproject.toml tests/floor_requirements.py | $(VENV)/.installed-dev
+$(FLOOR_VENV)/.installed: pyproject.toml $(COMPILED) tests/floor_requirements.py | $(VENV)/.installed-dev
 	rm -rf $(FLOOR_VENV)
 	$(BIN)/uv venv --quiet --python $(BIN)/python $(FLOOR_VENV)
 	$(BIN)/python tests/floor_requirements.py $(FLOOR_PACKAGES) > $(FLOOR_VENV)/floor.txt

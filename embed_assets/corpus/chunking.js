@@ -1,4 +1,4 @@
-// The chunking rule of embed_assets/corpus/chunking.py and corpus/chunks.py, for BigQuery.
+// The chunking rule of embed_assets/corpus/_splitter.c and corpus/chunks.py, for BigQuery.
 //
 // The body of a JavaScript UDF `(text STRING, title STRING, max_tokens FLOAT64,
 // overlap_tokens FLOAT64) RETURNS ARRAY<STRUCT<chunk_start FLOAT64, chunk_end FLOAT64>>`
@@ -126,6 +126,11 @@ function compress(h, bytes, offset, counted, last) {
 // the digest's first 53 bits (big-endian) over 2**53: a draw in [0, 1), exact in both languages
 function draw(s) {
   var bytes = utf8(s);
+  if (bytes.length > 128) { // a long unit: its ends and its length, one block of the hash
+    var length = bytes.length;
+    bytes = bytes.slice(0, 60).concat(bytes.slice(length - 60));
+    for (var k = 7; k >= 0; k--) bytes.push(k >= 4 ? 0 : (length >>> (8 * k)) & 255);
+  }
   var h = new Uint32Array(IV);
   h[0] ^= 0x01010008; // no key, 8-byte digest
   var offset = 0;
@@ -145,6 +150,7 @@ function Splitter(text, maxTokens) {
   this.text = text;
   this.maxTokens = maxTokens;
   this.counted = new Map();
+  this.draws = new Map();
 }
 
 Splitter.prototype.count = function (start, end) {
@@ -188,7 +194,7 @@ Splitter.prototype.group = function (units, level, target, depth) {
   var groups = [[]];
   for (var i = 0; i < units.length; i++) {
     groups[groups.length - 1].push(units[i]);
-    if (i < units.length - 1 && (depth >= MAX_DEPTH || this.cutAfter(units[i], target, depth))) {
+    if (i < units.length - 1 && (depth >= MAX_DEPTH || this.cutAfter(units[i], target))) {
       groups.push([]);
     }
   }
@@ -200,10 +206,11 @@ Splitter.prototype.group = function (units, level, target, depth) {
   return chunks;
 };
 
-Splitter.prototype.cutAfter = function (unit, target, depth) {
-  var piece = this.text.slice(unit[0], unit[1]);
+Splitter.prototype.cutAfter = function (unit, target) {
+  var key = unit[0] + ":" + unit[1];
+  if (!this.draws.has(key)) this.draws.set(key, draw(this.text.slice(unit[0], unit[1])));
   var chance = Math.min(1, Math.max(1, this.count(unit[0], unit[1])) / target);
-  return draw(depth + "\0" + piece) < chance;
+  return this.draws.get(key) < chance; // the same draw at every depth
 };
 
 Splitter.prototype.splitCharacters = function (span) {

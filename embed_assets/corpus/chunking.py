@@ -8,23 +8,24 @@ The rule, in a few lines:
   sentence ends, a sentence at spaces, and a single word longer than the limit by characters.
   No cut falls inside a word otherwise.
 - Whether a cut falls after a unit (a paragraph, sentence or word) depends only on that unit's
-  own text: a hash of it, compared with the unit's share of a target size (half the limit).
+  own text: a draw from a hash of it (of a unit over 128 bytes, its first and last 60 bytes
+  and its length), compared with the unit's share of a target size (half the limit).
   Units are grouped between such cuts; a group that does not fit is cut again with a smaller
   target, until every group fits. No running count from the document's start decides a
   boundary, so an edit inside one paragraph, or a paragraph inserted at the top, changes only
   the chunks around it, and the other chunks keep their text (and so their content hash).
 """
 
-import hashlib
-import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from embed_assets.corpus import _splitter
 from embed_assets.errors import ConfigError
-from embed_assets.models.tokens import SpanCounter, TokenCounter
-
-# paragraph breaks, sentence ends, spaces: the places a cut may fall, coarsest first
-_BREAKS = (re.compile(r"\n[ \t]*\n\s*"), re.compile(r"(?<=[.!?])\s+"), re.compile(r"\s+"))
-_MAX_DEPTH = 64  # target halvings before a group is cut at every unit
+from embed_assets.models.tokens import TokenCounter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,122 +62,87 @@ class Span:
 
 
 def chunk_spans(
-    text: str,
-    *,
-    max_tokens: int,
-    count_tokens: TokenCounter,
-    count_span: SpanCounter | None = None,
+    text: str, *, max_tokens: int, count_tokens: TokenCounter | None = None
 ) -> list[Span]:
     """Splits `text` into chunks of at most `max_tokens` tokens, as the module describes.
 
     Args:
         text: the document's text.
         max_tokens: the most tokens a chunk may hold, as `count_tokens` counts them.
-        count_tokens: the model's token count of a text (it must not undercount the model's).
-        count_span: the same count of `text[start:end]`, answered without slicing (faster;
-            it must equal `count_tokens` of the slice).
+        count_tokens: the model's token count of a text (it must not undercount the model's);
+            None: the Vertex models' estimate, `models.tokens.estimate_vertex_tokens`.
 
     Returns:
         The chunks in document order; together they hold every non-space character of
         `text`, and none begins or ends with white space.
     """
-    whole = _trimmed(text, 0, len(text))
-    if whole is None:
-        return []
-    count = count_span or (lambda start, end: count_tokens(text[start:end]))
-    return _Splitter(text, max_tokens, count).split(whole, level=0)
+    counts, places = split_texts([text], rooms=np.array([max_tokens]), count_tokens=count_tokens)
+    return [Span(int(start), int(end)) for start, end in places]
 
 
-def _trimmed(text: str, start: int, end: int) -> Span | None:
-    """The span without white space at either end (None: only white space)."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Span(start, end) if start < end else None
+def split_texts(
+    texts: list[str], *, rooms: npt.NDArray[np.int64], count_tokens: TokenCounter | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`chunk_spans` of many texts: how many chunks each gave, and their `[start, end)` rows."""
+    array = pa.array(texts, type=pa.large_string())
+    cut = split_strings(
+        array, documents=np.arange(len(texts)), rooms=rooms, count_tokens=count_tokens
+    )
+    return cut.counts, cut.characters
 
 
-class _Splitter:
-    def __init__(self, text: str, max_tokens: int, count_span: SpanCounter) -> None:
-        self.text, self.max_tokens, self.count_span = text, max_tokens, count_span
-        self.counted: dict[tuple[int, int], int] = {}
+class Cut(NamedTuple):
+    """Documents cut into chunks (`split_strings`), chunk after chunk in document order.
 
-    def count(self, span: Span) -> int:
-        key = (span.start, span.end)
-        if key not in self.counted:  # a unit is counted once, whatever the depth
-            self.counted[key] = self.count_span(span.start, span.end)
-        return self.counted[key]
+    Attributes:
+        counts: how many chunks each document gave.
+        characters: each chunk's `[start, end)` in its document's characters.
+        places: the same in bytes of the Arrow array's data buffer (`utf8_buffers`).
+    """
 
-    def fits(self, span: Span) -> bool:
-        return self.count(span) <= self.max_tokens
+    counts: npt.NDArray[np.int64]
+    characters: npt.NDArray[np.int64]
+    places: npt.NDArray[np.int64]
 
-    def split(self, span: Span, *, level: int) -> list[Span]:
-        """Splits one span at the breaks of `level` (0 paragraphs, 1 sentences, 2 spaces)."""
-        if self.fits(span):
-            return [span]
-        if level == len(_BREAKS):
-            return self.split_characters(span)
-        units = self.units(span, level)
-        if len(units) == 1:
-            return self.split(units[0], level=level + 1)
-        target = self.max_tokens / 2
-        return self.group(units, level=level, target=target, depth=0)
 
-    def units(self, span: Span, level: int) -> list[Span]:
-        """The span cut at every break of `level`, each unit trimmed."""
-        found: list[Span] = []
-        start = span.start
-        for match in _BREAKS[level].finditer(self.text, span.start, span.end):
-            unit = _trimmed(self.text, start, match.start())
-            if unit is not None:
-                found.append(unit)
-            start = match.end()
-        last = _trimmed(self.text, start, span.end)
-        if last is not None:
-            found.append(last)
-        return found
+def split_strings(
+    array: pa.Array,
+    *,
+    documents: npt.NDArray[np.int64],
+    rooms: npt.NDArray[np.int64],
+    count_tokens: TokenCounter | None = None,
+) -> Cut:
+    """`chunk_spans` of some strings of an Arrow array, read in place: no Python str each.
 
-    def group(self, units: list[Span], *, level: int, target: float, depth: int) -> list[Span]:
-        """Groups units between content-chosen cuts; a group that does not fit is cut again."""
-        whole = Span(units[0].start, units[-1].end)
-        if self.fits(whole):
-            return [whole]
-        if len(units) == 1:
-            return self.split(whole, level=level + 1)
-        groups: list[list[Span]] = [[]]
-        for index, unit in enumerate(units):
-            groups[-1].append(unit)
-            if index < len(units) - 1 and (
-                depth >= _MAX_DEPTH or self.cut_after(unit, target, depth)
-            ):
-                groups.append([])
-        if len(groups) == 1:  # no cut at this target: a smaller target cuts more often
-            return self.group(units, level=level, target=target / 2, depth=depth + 1)
-        return [
-            chunk
-            for part in groups
-            for chunk in self.group(part, level=level, target=target / 2, depth=depth + 1)
-        ]
+    With `count_tokens=None` (the Vertex estimate) the texts are cut without holding the GIL,
+    so threads that call this cut on every core.
 
-    def cut_after(self, unit: Span, target: float, depth: int) -> bool:
-        """A cut after `unit`, with a chance of its tokens / `target`, chosen by its text."""
-        piece = self.text[unit.start : unit.end]
-        digest = hashlib.blake2b(f"{depth}\0{piece}".encode(), digest_size=8).digest()
-        draw = (int.from_bytes(digest, "big") >> 11) / 2**53  # 53 bits: exact in JavaScript too
-        return draw < min(1.0, max(1, self.count(unit)) / target)
+    Args:
+        array: an Arrow `string` or `large_string` array.
+        documents: the positions in `array` of the texts to cut (none of them null).
+        rooms: for each of those, the most tokens one of its chunks may hold.
+        count_tokens: as for `chunk_spans`.
+    """
+    offsets, data = utf8_buffers(array)
+    counts, characters, places = _splitter.spans(
+        offsets.tobytes(),
+        data,
+        np.asarray(documents, dtype=np.int64).tobytes(),
+        np.asarray(rooms, dtype=np.int64).tobytes(),
+        count_tokens,
+    )
+    return Cut(
+        np.frombuffer(counts, dtype=np.int64),
+        np.frombuffer(characters, dtype=np.int64).reshape(-1, 2),
+        np.frombuffer(places, dtype=np.int64).reshape(-1, 2),
+    )
 
-    def split_characters(self, span: Span) -> list[Span]:
-        """Cuts a word longer than the limit into the longest pieces that fit."""
-        pieces: list[Span] = []
-        start = span.start
-        while start < span.end:
-            low, high = start + 1, span.end
-            while low < high:  # the longest prefix from `start` that fits
-                middle = (low + high + 1) // 2
-                if self.fits(Span(start, middle)):
-                    low = middle
-                else:
-                    high = middle - 1
-            pieces.append(Span(start, low))
-            start = low
-        return pieces
+
+def utf8_buffers(array: pa.Array) -> tuple[npt.NDArray[np.int64], pa.Buffer]:
+    """An Arrow string array's text offsets (as int64, one more than its length) and bytes."""
+    _, offsets, data = array.buffers()
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    if offsets is None:  # an empty array
+        return np.zeros(len(array) + 1, dtype=np.int64), pa.py_buffer(b"")
+    positions = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1]
+    return positions.astype(np.int64), data if data is not None else pa.py_buffer(b"")

@@ -10,31 +10,30 @@ number after the last `#`.
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from embed_assets.corpus.chunking import Chunking, Span, chunk_spans
-from embed_assets.corpus.hashing import hash_column
+from embed_assets.corpus import _splitter
+from embed_assets.corpus.chunking import Chunking, Cut, split_strings, utf8_buffers
+from embed_assets.corpus.hashing import arrow_strings, hash_column
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import (
-    SpanCounter,
     TokenCounter,
+    counts_exactly,
     default_chunk_tokens,
-    span_counters,
     token_counter,
 )
 
 CHUNK_COLUMNS = ["id", "document_id", "chunk_index", "chunk_start", "chunk_end", "content", "title"]
-# below this many characters the documents are chunked here: a spawned worker imports the
-# package (Dagster with it) for about 3 s, and chunking runs about 13 M characters a second on
-# one core, so two cores win only past about 80 M characters (measured, bench "chunked")
-PARALLEL_CHARACTERS = 80_000_000
-COUNTED_CHARACTERS = 2_000_000  # texts counted by one numpy pass: ~40 MB of arrays
-BATCHES_PER_WORKER = 4  # smaller batches even out documents of different lengths
+# the estimate is counted in compiled code without the GIL: texts of about this many bytes go
+# to one thread at a time, and every core cuts
+THREAD_BYTES = 4_000_000
 
 
 def chunk_budget(chunking: Chunking, *, model: str) -> int:
@@ -52,94 +51,183 @@ def chunk_budget(chunking: Chunking, *, model: str) -> int:
     return chunking.max_tokens or default
 
 
-def document_spans(
-    text: str,
-    title: str | None,
+class DocumentChunks(NamedTuple):
+    """Documents cut into chunks, chunk after chunk in document order.
+
+    Attributes:
+        counts: how many chunks each document gave.
+        starts: each chunk's first character in its document.
+        ends: the character after its last.
+        contents: each chunk's text.
+    """
+
+    counts: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+    contents: pa.Array
+
+
+def cut_documents(
+    texts: pa.ChunkedArray,
+    titles: Sequence[str | None],
     *,
+    documents: npt.NDArray[np.int64],
     max_tokens: int,
     overlap_tokens: int,
-    count: TokenCounter,
-    count_span: SpanCounter | None = None,
-) -> list[Span]:
-    """One document's chunks, each within `max_tokens` with the title.
+    model: str,
+    workers: int | None = None,
+) -> DocumentChunks:
+    """Some documents of a text column cut into chunks, each within `max_tokens` with its title.
 
-    A chunk after the first starts up to `overlap_tokens` into the previous one, at a space.
-    `count_span` is `count` of `text[start:end]`, faster (`models.tokens.span_counters`).
+    The texts are read where Arrow holds them and the chunks' texts written as Arrow strings:
+    no Python str is made for a document or a chunk (but with `overlap_tokens`). A chunk after
+    the first starts up to `overlap_tokens` into the previous one, at a space.
+
+    Args:
+        texts: the column of texts.
+        titles: the titles of `documents` (each goes with every chunk of its document).
+        documents: the positions in `texts` of the documents to cut, ascending.
+        max_tokens: the most tokens a chunk may hold, title included.
+        overlap_tokens: see `Chunking`.
+        model: whose token count cuts (`models.tokens.token_counter`).
+        workers: threads that cut (default: one per core; with the Vertex estimate only, as a
+            model's own tokenizer is Python code).
 
     Raises:
-        ConfigError: the title alone leaves no room for text.
+        ConfigError: a title alone leaves no room for text.
     """
-    room = max_tokens - (count(title) + 1 if title else 0) - overlap_tokens
-    if room < 4:
-        raise ConfigError(
-            f"a title of {count(title or '')} tokens leaves no room in chunks of {max_tokens} "
-            "tokens; raise chunking max_tokens or shorten the titles"
+    count = token_counter(model)
+    rooms = _rooms(titles, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count=count)
+    exact = counts_exactly(model)
+    threads = 1 if exact else workers or os.cpu_count() or 1
+    batches = _batches(texts, documents, threads)
+
+    def cut(batch: tuple[pa.Array, slice, int]) -> Cut:
+        array, picked, first = batch
+        return split_strings(
+            array,
+            documents=documents[picked] - first,
+            rooms=rooms[picked],
+            count_tokens=count if exact else None,
         )
-    cut = chunk_spans(text, max_tokens=room, count_tokens=count, count_span=count_span)
-    if not overlap_tokens:
-        return cut
-    return [
-        cut[0],
-        *(
-            _overlapped(text, previous, span, overlap_tokens, count)
-            for previous, span in zip(cut, cut[1:], strict=False)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(batches), threads))) as pool:
+        cuts = list(pool.map(cut, batches))
+        # every chunk's text into one buffer: one Arrow array, cheap to take rows from
+        sizes = [c.places[:, 1] - c.places[:, 0] for c in cuts]
+        offsets = np.cumsum([0, *(int(size.sum()) for size in sizes)])
+        contents = np.empty(int(offsets[-1]), dtype=np.uint8)
+        view = contents.data
+        copies = [
+            pool.submit(
+                _splitter.gather,
+                utf8_buffers(array)[1],
+                np.ascontiguousarray(c.places).tobytes(),
+                view[offsets[i] : offsets[i + 1]],
+            )
+            for i, ((array, _, _), c) in enumerate(zip(batches, cuts, strict=True))
+        ]
+        for copy in copies:
+            copy.result()
+    found = DocumentChunks(
+        np.concatenate([np.zeros(0, np.int64), *(c.counts for c in cuts)]),
+        np.concatenate([np.zeros(0, np.int64), *(c.characters[:, 0] for c in cuts)]),
+        np.concatenate([np.zeros(0, np.int64), *(c.characters[:, 1] for c in cuts)]),
+        pa.LargeStringArray.from_buffers(
+            sum(len(size) for size in sizes),
+            pa.py_buffer(_offsets(sizes)),
+            pa.py_buffer(contents),
         ),
-    ]
+    )
+    return _overlap(texts, documents, found, overlap_tokens, count) if overlap_tokens else found
+
+
+def _rooms(
+    titles: Sequence[str | None], *, max_tokens: int, overlap_tokens: int, count: TokenCounter
+) -> npt.NDArray[np.int64]:
+    """The tokens left for each document's text: `max_tokens` less its title and the overlap."""
+    title_tokens: dict[str | None, int] = {None: 0, "": 0}  # a title, and 1 to join it
+    rooms = np.empty(len(titles), dtype=np.int64)
+    for index, title in enumerate(titles):
+        key = title if isinstance(title, str) else None  # missing: None, NaN or NA
+        if key is not None and key not in title_tokens:
+            title_tokens[key] = count(key) + 1
+        rooms[index] = max_tokens - title_tokens[key] - overlap_tokens
+        if rooms[index] < 4:
+            raise ConfigError(
+                f"a title of {max(0, title_tokens[key] - 1)} tokens leaves no room in chunks of "
+                f"{max_tokens} tokens; raise chunking max_tokens or shorten the titles"
+            )
+    return rooms
+
+
+def _batches(
+    texts: pa.ChunkedArray, documents: npt.NDArray[np.int64], threads: int
+) -> list[tuple[pa.Array, slice, int]]:
+    """The documents in batches of about `THREAD_BYTES` (at least one batch per thread).
+
+    Each batch is one Arrow chunk of `texts`, the slice of `documents` it cuts, and the
+    position of the chunk's first text in `texts`.
+    """
+    picked = []
+    first = 0
+    for array in texts.chunks:
+        lo, hi = (int(i) for i in np.searchsorted(documents, [first, first + len(array)]))
+        offsets, _ = utf8_buffers(array)
+        inside = documents[lo:hi] - first
+        picked.append((array, lo, first, np.cumsum(offsets[inside + 1] - offsets[inside])))
+        first += len(array)
+    total = sum(int(sizes[-1]) for *_, sizes in picked if len(sizes))
+    size = max(1, min(THREAD_BYTES, -(-total // threads)))
+    batches = []
+    for array, lo, first, sizes in picked:
+        if not len(sizes):
+            continue
+        number = (sizes - 1) // size  # each document's batch, by the bytes up to its end
+        edges = [0, *(np.flatnonzero(np.diff(number)) + 1).tolist(), len(sizes)]
+        batches += [
+            (array, slice(lo + a, lo + b), first) for a, b in zip(edges, edges[1:], strict=False)
+        ]
+    return batches
+
+
+def _offsets(sizes: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+    """Arrow's offsets of texts of these sizes, one after another."""
+    return np.concatenate([np.zeros(1, np.int64), *sizes]).cumsum()
+
+
+def _overlap(
+    texts: pa.ChunkedArray,
+    documents: npt.NDArray[np.int64],
+    found: DocumentChunks,
+    overlap_tokens: int,
+    count: TokenCounter,
+) -> DocumentChunks:
+    """Moves each chunk's start (but a document's first) back into the previous chunk."""
+    starts = found.starts.copy()
+    contents: list[str] = []
+    chunk = 0
+    for position, n in zip(documents.tolist(), found.counts.tolist(), strict=True):
+        text = texts[position].as_py()
+        for index in range(chunk, chunk + n):
+            if index > chunk:
+                previous, start = int(found.starts[index - 1]), int(found.starts[index])
+                starts[index] = _overlapped(text, previous, start, overlap_tokens, count)
+            contents.append(text[starts[index] : found.ends[index]])
+        chunk += n
+    return found._replace(starts=starts, contents=pa.array(contents, pa.large_string()))
 
 
 def _overlapped(
-    text: str, previous: Span, span: Span, overlap_tokens: int, count: TokenCounter
-) -> Span:
-    """`span` starting earlier, at a space inside `previous`, by at most `overlap_tokens`."""
-    start = span.start
+    text: str, previous_start: int, start: int, overlap_tokens: int, count: TokenCounter
+) -> int:
+    """`start` moved earlier, to a space after `previous_start`, by at most `overlap_tokens`."""
+    cut = start
     while True:
-        space = text.rfind(" ", previous.start, start - 1)
-        if space < previous.start:
-            return Span(start, span.end)
-        if count(text[space + 1 : span.start]) > overlap_tokens:
-            return Span(start, span.end)
+        space = text.rfind(" ", previous_start, start - 1)
+        if space < previous_start or count(text[space + 1 : cut]) > overlap_tokens:
+            return start
         start = space + 1
-
-
-def _chunk_batch(
-    model: str,
-    max_tokens: int,
-    overlap_tokens: int,
-    texts: Sequence[str],
-    titles: Sequence[str | None],
-) -> list[list[tuple[int, int]]]:
-    count, counters_of = token_counter(model), span_counters(model)
-    found: list[list[tuple[int, int]]] = []
-    for group in _groups(texts):
-        counters = counters_of(texts[group]) if counters_of else [None] * len(texts[group])
-        found.extend(
-            [
-                (s.start, s.end)
-                for s in document_spans(
-                    text,
-                    title,
-                    max_tokens=max_tokens,
-                    overlap_tokens=overlap_tokens,
-                    count=count,
-                    count_span=counter,
-                )
-            ]
-            for text, title, counter in zip(texts[group], titles[group], counters, strict=True)
-        )
-    return found
-
-
-def _groups(texts: Sequence[str]) -> list[slice]:
-    """Consecutive texts of about `COUNTED_CHARACTERS` together (one prefix sum each)."""
-    groups, start, size = [], 0, 0
-    for index, text in enumerate(texts):
-        size += len(text)
-        if size >= COUNTED_CHARACTERS:
-            groups.append(slice(start, index + 1))
-            start, size = index + 1, 0
-    if start < len(texts):
-        groups.append(slice(start, len(texts)))
-    return groups
 
 
 def chunk_documents(
@@ -155,78 +243,67 @@ def chunk_documents(
         documents: the accepted documents.
         chunking: the pipeline's chunking.
         model: the model the chunks are embedded with (its input limit and token count).
-        workers: processes that chunk (default: one per core when the corpus is large).
+        workers: threads that cut (default: one per core).
 
     Returns:
         `id, document_id, chunk_index, chunk_start, chunk_end, content, title`: one row per
         chunk; `content` is the chunk's text, `chunk_start`/`chunk_end` its character offsets
         in the document's text (`end` exclusive).
     """
-    return _chunk_rows(documents, chunking=chunking, model=model, workers=workers)[0]
+    everything = np.arange(len(documents))
+    return _chunk_rows(documents, everything, chunking=chunking, model=model, workers=workers)[0]
 
 
 def _chunk_rows(
-    documents: pd.DataFrame, *, chunking: Chunking, model: str, workers: int | None
+    documents: pd.DataFrame,
+    accepted: npt.NDArray[np.int64],
+    *,
+    chunking: Chunking,
+    model: str,
+    workers: int | None,
 ) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
-    """`chunk_documents`, and how many chunks each document gave."""
-    max_tokens = chunk_budget(chunking, model=model)
-    texts = documents["content"].tolist()
-    titles = documents["title"].tolist()
-    spans = _spans(model, max_tokens, chunking.overlap_tokens, texts, titles, workers)
-    counts = np.fromiter((len(s) for s in spans), dtype=np.int64, count=len(spans))
-    document_ids = np.repeat(documents["id"].to_numpy(dtype=object), counts)
+    """The chunk rows of the documents at positions `accepted`, and how many each gave."""
+    titles = documents["title"].to_numpy(dtype=object)
+    found = cut_documents(
+        _texts(documents["content"]),
+        titles[accepted].tolist(),
+        documents=accepted,
+        max_tokens=chunk_budget(chunking, model=model),
+        overlap_tokens=chunking.overlap_tokens,
+        model=model,
+        workers=workers,
+    )
+    counts = found.counts
+    rows = np.repeat(accepted, counts)
     index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    flat = [(row, start, end) for row, found in enumerate(spans) for start, end in found]
+    document_ids = _chunked(arrow_strings(documents["id"])).take(rows)
+    chunk_ids = pc.binary_join_element_wise(document_ids, pc.cast(index, pa.string()), "#")
     frame = pd.DataFrame(
         {
-            "id": [f"{d}#{i}" for d, i in zip(document_ids, index, strict=True)],
-            "document_id": document_ids,
+            "id": _arrow_column(chunk_ids),
+            "document_id": _arrow_column(document_ids),
             "chunk_index": index.astype(np.int32),
-            "chunk_start": np.fromiter((s for _, s, _ in flat), dtype=np.int64, count=len(flat)),
-            "chunk_end": np.fromiter((e for _, _, e in flat), dtype=np.int64, count=len(flat)),
-            "content": [texts[row][start:end] for row, start, end in flat],
-            "title": np.repeat(np.asarray(titles, dtype=object), counts),
+            "chunk_start": found.starts,
+            "chunk_end": found.ends,
+            "content": _arrow_column(found.contents),
+            "title": titles[rows],
         },
         columns=CHUNK_COLUMNS,
     )
     return frame, counts
 
 
-def _spans(
-    model: str,
-    max_tokens: int,
-    overlap_tokens: int,
-    texts: list[str],
-    titles: list[str | None],
-    workers: int | None,
-) -> list[list[tuple[int, int]]]:
-    """Every document's spans: here, or in worker processes for a large corpus."""
-    if workers is None:
-        large = sum(map(len, texts)) >= PARALLEL_CHARACTERS
-        workers = (os.cpu_count() or 1) if large else 1
-    if workers <= 1 or len(texts) < 2:
-        return _chunk_batch(model, max_tokens, overlap_tokens, texts, titles)
-    size = -(-len(texts) // (workers * BATCHES_PER_WORKER))
-    batches = range(0, len(texts), size)
-    # spawned, not forked: the parent may hold DuckDB and Dagster threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        parts = pool.map(
-            _chunk_batch,
-            *zip(
-                *(
-                    (
-                        model,
-                        max_tokens,
-                        overlap_tokens,
-                        texts[i : i + size],
-                        titles[i : i + size],
-                    )
-                    for i in batches
-                ),
-                strict=True,
-            ),
-        )
-        return [spans for part in parts for spans in part]
+def _texts(column: pd.Series) -> pa.ChunkedArray:
+    """A text column as Arrow strings: in place when pandas holds it as Arrow already."""
+    return _chunked(arrow_strings(column))
+
+
+def _chunked(array: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+
+
+def _arrow_column(values: pa.Array | pa.ChunkedArray) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(values), copy=False)
 
 
 def chunk_corpus(
@@ -245,11 +322,11 @@ def chunk_corpus(
     document stays one row with its reason, and no place. Rows are in source order, then in
     document order.
     """
-    accepted = normalized[normalized["reason"].isna()]
+    accepted = np.flatnonzero(normalized["reason"].isna().to_numpy())
     chunks, counts = _chunk_rows(
-        accepted[["id", "content", "title"]], chunking=chunking, model=model, workers=workers
+        normalized, accepted, chunking=chunking, model=model, workers=workers
     )
-    chunks.insert(0, "row", np.repeat(accepted["row"].to_numpy(), counts))
+    chunks.insert(0, "row", np.repeat(normalized["row"].to_numpy()[accepted], counts))
     hashes = hash_column(
         chunks["content"],
         chunks["title"],
@@ -257,15 +334,15 @@ def chunk_corpus(
         task_type=task_type,
         output_dimensionality=output_dimensionality,
     )
-    chunks["content_hash"] = pd.Series(pd.arrays.ArrowExtensionArray(hashes), copy=False)
+    chunks["content_hash"] = _arrow_column(hashes)
     chunks["reason"] = None
+    columns = [*normalized.columns, "document_id", "chunk_index", "chunk_start", "chunk_end"]
+    places = {"chunk_start": "Int64", "chunk_end": "Int64", "chunk_index": "Int32"}
+    if len(accepted) == len(normalized):  # chunks are made in source order, then document order
+        return chunks[columns].astype(places)
     rejected = normalized[normalized["reason"].notna()].assign(
         document_id=None, chunk_index=None, chunk_start=None, chunk_end=None
     )
-    columns = [*normalized.columns, "document_id", "chunk_index", "chunk_start", "chunk_end"]
-    places = {"chunk_start": "Int64", "chunk_end": "Int64", "chunk_index": "Int32"}
-    if rejected.empty:  # chunks are made in source order, then document order
-        return chunks[columns].astype(places)
     # the rejected documents' rows go in source order, between the chunks of the others
     every = pd.concat([chunks[columns], rejected[columns]], ignore_index=True).astype(places)
     order = np.lexsort((every["chunk_index"].fillna(0).to_numpy(), every["row"].to_numpy()))

@@ -76,13 +76,28 @@ def hash_prefix(*, model: str, task_type: str | None, output_dimensionality: int
     return f"{model}\x1f{task_type or ''}\x1f{output_dimensionality or ''}\x1f"
 
 
-def arrow_strings(values: "pd.Series | list[str] | list[str | None]") -> pa.Array:
-    """Strings as an Arrow array, zero-copy when the Series is Arrow-backed already."""
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
-        array = pa.array(values)
-        return array.cast(pa.string()) if array.type != pa.string() else array
+def arrow_strings(
+    values: "pd.Series | pa.Array | pa.ChunkedArray | list[str] | list[str | None]",
+) -> pa.Array | pa.ChunkedArray:
+    """Strings as Arrow (`string` or `large_string`), in place when they are Arrow already.
+
+    A pandas Series backed by Arrow (`string[pyarrow]`, `ArrowDtype`) keeps its buffers and its
+    chunks: a corpus's text column is not copied.
+    """
+    if isinstance(values, pd.Series) and _arrow_backed(values):
+        values = pa.Table.from_pandas(values.to_frame("v"), preserve_index=False).column("v")
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        return values if text else values.cast(pa.string())
     items = values.tolist() if isinstance(values, pd.Series) else list(values)
     return pa.array(items, type=pa.string())
+
+
+def _arrow_backed(values: pd.Series) -> bool:
+    dtype = values.dtype
+    return isinstance(dtype, pd.ArrowDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    )
 
 
 def normalized_corpus(

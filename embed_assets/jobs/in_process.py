@@ -71,7 +71,7 @@ class InProcessPlacement:
         return InProcessLanding(submission, backend=backend, store=store)
 
 
-def prompts_digest(hashes: pa.Array) -> int:
+def prompts_digest(hashes: pa.Array | pa.ChunkedArray) -> int:
     """XOR of the hashes' first 60 bits: order-free, and the same as the warehouse's SQL."""
     connection = duckdb.connect()
     try:

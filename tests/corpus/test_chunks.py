@@ -3,9 +3,12 @@
 import re
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from embed_assets.corpus.chunking import Chunking
+from embed_assets import EmbeddingPipeline
+from embed_assets.corpus import chunks as chunks_module
+from embed_assets.corpus.chunking import Chunking, chunk_spans
 from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.corpus.hashing import content_hashes
 from embed_assets.errors import ConfigError
@@ -150,3 +153,39 @@ def test_no_change_costs_nothing_and_parallel_chunking_matches(documents: pd.Dat
 def test_a_limit_above_what_the_model_reads_is_refused(documents: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="max_tokens=5000 is more than text-embedding-005 reads"):
         chunk_documents(documents, chunking=Chunking(max_tokens=5000), model="text-embedding-005")
+
+
+def test_chunk_rows_are_the_same_whatever_the_arrow_layout_and_the_threads(
+    documents: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts read in place from Arrow chunks of any size, cut by several threads in small
+    batches, give the chunks each text gives alone; rejected documents give none."""
+    texts = [
+        *documents["content"],
+        "Ünïcödé façade. 日本語のテキストです。\n\n" * 40,
+        "",
+        "   ",
+        "short",
+    ]
+    raw = pd.DataFrame({"id": [f"d{i}" for i in range(len(texts))], "content": texts})
+    pieces = [pa.array(texts[a:b], pa.string()) for a, b in ((0, 2), (2, 3), (3, len(texts)))]
+    arrow = raw.assign(
+        content=pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces)), copy=False)
+    )
+    pipeline = EmbeddingPipeline(
+        name="docs", corpus=lambda: raw, model="text-embedding-005", chunking=Chunking()
+    )
+    monkeypatch.setattr(chunks_module, "THREAD_BYTES", 20_000)  # many batches per thread
+    found = pipeline.prepare(arrow)
+    budget = default_chunk_tokens("text-embedding-005")
+    for index, text in enumerate(texts):
+        rows = found[found["row"] == index]
+        if not text.strip():
+            assert list(rows["reason"].notna()) == [True]  # rejected, with its reason
+            continue
+        spans = chunk_spans(text, max_tokens=budget)
+        assert list(zip(rows["chunk_start"], rows["chunk_end"], strict=True)) == [
+            (s.start, s.end) for s in spans
+        ]
+        assert list(rows["content"]) == [text[s.start : s.end] for s in spans]
+        assert list(rows["id"]) == [f"d{index}#{i}" for i in range(len(spans))]
