@@ -22,6 +22,7 @@ PLAN_SUBMIT = "submit"
 PLAN_UNCHANGED = "unchanged"
 PLAN_REUSE = "reuse"
 PLAN_REJECTED = "rejected"
+PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,10 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
         planned = connection.sql(
             f"""
             SELECT CASE
-                WHEN c.reason IS NOT NULL THEN '{PLAN_REJECTED}'
-                WHEN s.id IS NOT NULL THEN '{PLAN_UNCHANGED}'
-                WHEN known.content_hash IS NOT NULL THEN '{PLAN_REUSE}'
-                ELSE '{PLAN_SUBMIT}' END AS plan
+                WHEN c.reason IS NOT NULL THEN {PLANS.index(PLAN_REJECTED)}
+                WHEN s.id IS NOT NULL THEN {PLANS.index(PLAN_UNCHANGED)}
+                WHEN known.content_hash IS NOT NULL THEN {PLANS.index(PLAN_REUSE)}
+                ELSE {PLANS.index(PLAN_SUBMIT)} END::TINYINT AS plan
             FROM (SELECT row_number() OVER () AS position, * FROM corpus_rows) c
             LEFT JOIN (
                 SELECT id, content_hash, min(chunk_start) AS chunk_start,
@@ -149,7 +150,10 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
         ).fetchall()[0][0]
     finally:
         connection.close()
-    plan = planned.column("plan").to_numpy(zero_copy_only=False).astype(object)
+    # a category per row, not a str: a million rows cost a megabyte
+    plan = pd.Categorical.from_codes(
+        planned.column("plan").to_numpy(), dtype=pd.CategoricalDtype(PLANS)
+    )
     submit = np.flatnonzero(plan == PLAN_SUBMIT)
     picked = corpus.iloc[submit]
     prompts = (
@@ -166,13 +170,11 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
     )
     manifest = pd.DataFrame(
         {
-            "id": corpus["id"].to_numpy(dtype=object),
-            "content_hash": corpus["content_hash"],
+            "id": corpus["id"].array,
+            "content_hash": corpus["content_hash"].array,
             "plan": plan,
             "reason": corpus["reason"].to_numpy(dtype=object),  # set on rejected rows only
-            **{
-                name: corpus[name].to_numpy() for name in POSITION_COLUMNS if name in corpus.columns
-            },
+            **{name: corpus[name].array for name in POSITION_COLUMNS if name in corpus.columns},
         }
     )
     stale = len(stored) - int((plan == PLAN_UNCHANGED).sum())
