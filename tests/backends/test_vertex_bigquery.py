@@ -5,8 +5,10 @@ emulator's workers read and write the BigQuery emulator on 127.0.0.1.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -177,29 +179,66 @@ def test_gemini_with_bigquery_staging_is_refused_before_anything_is_created(
     assert _tables(staging) == []
 
 
-def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_ones_retried(
+@dataclass
+class Native:
+    """Pipelines whose corpus (`raw.docs`), staging and table are all in BigQuery."""
+
+    space: BigQueryTestSpace
+    vertex: VertexEmulator
+    staging: str
+    instance: dg.DagsterInstance
+
+    def write(self, corpus: pd.DataFrame) -> None:
+        """Writes the corpus table."""
+        raw = self.space.dataset("raw")
+        write_bigquery_table(f"{raw}.docs", corpus, project=self.space.project)
+
+    def build(
+        self, **options: Any
+    ) -> tuple[EmbeddingPipeline, dg.Definitions, BigQueryEmbeddingStore]:
+        """A pipeline over the corpus table, its definitions and its table."""
+        project = self.space.project
+        pipeline = EmbeddingPipeline(
+            name="docs", corpus=f"bq://{project}.{self.space.dataset('raw')}.docs", **options
+        )
+        store = BigQueryEmbeddingStore(project=project, dataset=self.space.dataset("emb"))
+        defs = pipeline.build_definitions(
+            backend=self.vertex.vertex_backend(staging_uri=self.staging, project=project),
+            store=store,
+        )
+        return pipeline, defs, store
+
+    def run(self, pipeline: EmbeddingPipeline, defs: dg.Definitions) -> RunSummary:
+        """One refresh, to its landing."""
+        return run_pipeline(defs=defs, pipeline=pipeline, instance=self.instance, poll_seconds=0.2)
+
+
+@pytest.fixture
+def native(
     bigquery_emulator: BigQueryTestSpace,
     bigquery_vertex: VertexEmulator,
     staging: str,
-    instance,  # type: ignore[no-untyped-def]
+    instance: dg.DagsterInstance,
+) -> Native:
+    """The BigQuery and Vertex emulators, for warehouse-native pipelines."""
+    return Native(bigquery_emulator, bigquery_vertex, staging, instance)
+
+
+def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_ones_retried(
+    native: Native,
 ) -> None:
     """Every row is embedded, failed (with the row's status) or rejected (with its reason)."""
-    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     corpus = make_corpus(30)
     corpus.loc[len(corpus)] = {"id": "blank", "content": "   "}
     corpus.loc[len(corpus)] = {"id": "doc-0001", "content": "the same id again"}
-    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
-    pipeline = EmbeddingPipeline(
-        name="docs", corpus=uri, model=VERTEX_MODEL, max_rejected_fraction=0.2, min_coverage=0.5
+    native.write(corpus)
+    pipeline, defs, store = native.build(
+        model=VERTEX_MODEL, max_rejected_fraction=0.2, min_coverage=0.5
     )
-    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
-    defs = pipeline.build_definitions(
-        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
-    )
-    bigquery_vertex.inject(JobFault(fail_every_nth_row=10))
+    native.vertex.inject(JobFault(fail_every_nth_row=10))
 
     def run() -> RunSummary:
-        return run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+        return native.run(pipeline, defs)
 
     first = run()
     # doc-0001 twice: both rows rejected as a duplicate id; one blank text; 29 texts remain
@@ -215,28 +254,19 @@ def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_o
 
 
 def test_warehouse_native_a_moved_text_keeps_its_vector_when_its_old_id_gets_a_new_text(
-    bigquery_emulator: BigQueryTestSpace,
-    bigquery_vertex: VertexEmulator,
-    staging: str,
-    rows_stay_in_bigquery: None,
-    instance,  # type: ignore[no-untyped-def]
+    native: Native, rows_stay_in_bigquery: None
 ) -> None:
     """The SQL landing copies the reused vector before the new text replaces its source row."""
-    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     corpus = make_corpus(10)
-    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
-    pipeline = EmbeddingPipeline(name="docs", corpus=uri, model=VERTEX_MODEL)
-    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
-    defs = pipeline.build_definitions(
-        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
-    )
-    run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    native.write(corpus)
+    pipeline, defs, store = native.build(model=VERTEX_MODEL)
+    native.run(pipeline, defs)
     before = store.read("docs").set_index("id")["content_hash"]
     moved = corpus.loc[3, "content"]
     corpus.loc[3, "content"] = "a completely new text about tea"
     corpus.loc[len(corpus)] = {"id": "moved", "content": moved}
-    write_bigquery_table(f"{raw}.docs", corpus, project=project)
-    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    native.write(corpus)
+    summary = native.run(pipeline, defs)
     assert (summary.prompts, summary.reused, summary.failed) == (1, 1, 0)
     assert_accounted(summary, corpus)
     after = store.read("docs").set_index("id")["content_hash"]
@@ -245,23 +275,14 @@ def test_warehouse_native_a_moved_text_keeps_its_vector_when_its_old_id_gets_a_n
 
 
 def test_texts_the_model_cut_are_recorded_by_the_sql_landing(
-    bigquery_emulator: BigQueryTestSpace,
-    bigquery_vertex: VertexEmulator,
-    staging: str,
-    rows_stay_in_bigquery: None,
-    instance,  # type: ignore[no-untyped-def]
+    native: Native, rows_stay_in_bigquery: None
 ) -> None:
     """Prediction tables say `statistics.truncated`; SQL lands it with the vector and counts it."""
-    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     corpus = make_corpus(6)
     corpus.loc[[1, 4], "content"] = long_documents(2, words=3000)  # more than 2,048 tokens
-    uri = write_bigquery_table(f"{raw}.docs", corpus, project=project)
-    pipeline = EmbeddingPipeline(name="docs", corpus=uri, model=VERTEX_MODEL)
-    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
-    defs = pipeline.build_definitions(
-        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
-    )
-    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    native.write(corpus)
+    pipeline, defs, store = native.build(model=VERTEX_MODEL)
+    summary = native.run(pipeline, defs)
     assert (summary.embedded, summary.failed) == (6, 0)
     assert (summary.truncated, summary.warnings) == (2, ["not_truncated"])
     cut = store.read("docs").set_index("id")["truncated"]
@@ -269,30 +290,19 @@ def test_texts_the_model_cut_are_recorded_by_the_sql_landing(
 
 
 def test_warehouse_native_chunks_follow_edits_and_pay_only_what_changed(
-    bigquery_emulator: BigQueryTestSpace,
-    bigquery_vertex: VertexEmulator,
-    staging: str,
-    rows_stay_in_bigquery: None,
-    instance,  # type: ignore[no-untyped-def]
+    native: Native, rows_stay_in_bigquery: None
 ) -> None:
     """Chunked in BigQuery: the table's chunks are Python's chunks after every edit."""
-    project, raw = bigquery_emulator.project, bigquery_emulator.dataset("raw")
     names = ["argparse", "json", "textwrap"]
     documents = pd.DataFrame(
         {"id": [*names, "note"], "content": [*map(module_documentation, names), "A short note."]}
     )
     chunking = Chunking(max_tokens=300)
-    pipeline = EmbeddingPipeline(
-        name="docs", corpus=f"bq://{project}.{raw}.docs", model=VERTEX_MODEL, chunking=chunking
-    )
-    store = BigQueryEmbeddingStore(project=project, dataset=bigquery_emulator.dataset("emb"))
-    defs = pipeline.build_definitions(
-        backend=bigquery_vertex.vertex_backend(staging_uri=staging, project=project), store=store
-    )
+    pipeline, defs, store = native.build(model=VERTEX_MODEL, chunking=chunking)
 
     def refresh() -> tuple[RunSummary, pd.DataFrame]:
-        write_bigquery_table(f"{raw}.docs", documents, project=project)
-        summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+        native.write(documents)
+        summary = native.run(pipeline, defs)
         expected = chunk_documents(
             documents.assign(title=None), chunking=chunking, model=VERTEX_MODEL
         )
