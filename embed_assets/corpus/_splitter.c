@@ -141,6 +141,7 @@ typedef struct {
     const uint8_t *utf8;     /* the document's UTF-8 bytes */
     const int64_t *bytepos;  /* each character's offset in `utf8` (NULL: ASCII, the same) */
     int64_t room;
+    int64_t overlap; /* tokens of a chunk's end repeated at the next one's start */
     PyObject *counter; /* NULL: the estimate, from `prefix` */
     int64_t *prefix;   /* estimated tokens before each character, counted at a word's start */
     Int64s *out;
@@ -443,14 +444,37 @@ static int split(Document *d, Py_ssize_t start, Py_ssize_t end, int level, int t
     return failed;
 }
 
+/* each chunk but the first starts earlier, at a space inside the chunk before it, by at most
+ * `overlap` tokens: from the last chunk back, so that each
+ * looks at the cut of the one before it */
+static int overlap_chunks(Document *d, size_t first) {
+    int64_t *place = d->out->data + first;
+    Py_ssize_t chunks = (Py_ssize_t)(d->out->length - first) / 2;
+    for (Py_ssize_t j = chunks - 1; j >= 1; j--) {
+        Py_ssize_t previous = place[2 * (j - 1)], cut = place[2 * j], start = cut;
+        for (;;) {
+            Py_ssize_t space = start - 2; /* text.rfind(" ", previous, start - 1) */
+            while (space >= previous && at(d, space) != ' ') space--;
+            if (space < previous) break;
+            int64_t tokens = count(d, space + 1, cut);
+            if (tokens < 0) return -1;
+            if (tokens > d->overlap) break;
+            start = space + 1;
+        }
+        place[2 * j] = start;
+    }
+    return 0;
+}
+
 static int split_document(Document *d) {
     Py_ssize_t start = 0, end = d->length;
+    size_t first = d->out->length;
     if (!trim(d, &start, &end)) return 0;
     if (d->counter == NULL && build_prefix(d)) {
         d->failed = 1;
         return -1;
     }
-    int failed = split(d, start, end, 0, 0);
+    int failed = split(d, start, end, 0, 0) || (d->overlap > 0 && overlap_chunks(d, first));
     free(d->prefix);
     d->prefix = NULL;
     return failed;
@@ -522,11 +546,12 @@ static int load(Document *d, const uint8_t *utf8, size_t n) {
 /* ---- the module ---- */
 
 static PyObject *spans(PyObject *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"offsets", "data", "documents", "rooms", "counter", NULL};
+    static char *keywords[] = {"offsets", "data", "documents", "rooms", "counter", "overlap", NULL};
     Py_buffer offsets, data, documents, rooms;
     PyObject *counter = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*y*y*y*|O", keywords, &offsets, &data,
-                                     &documents, &rooms, &counter))
+    long long overlap = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*y*y*y*|OL", keywords, &offsets, &data,
+                                     &documents, &rooms, &counter, &overlap))
         return NULL;
     Py_ssize_t n = documents.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t texts = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
@@ -545,6 +570,7 @@ static PyObject *spans(PyObject *self, PyObject *args, PyObject *kwargs) {
     Int64s out = {0}, bytes = {0}, counts = {0};
     Document d = {0};
     d.counter = counter == Py_None ? NULL : counter;
+    d.overlap = overlap;
     d.out = &out;
     Py_BEGIN_ALLOW_THREADS;
     if (d.counter) Py_BLOCK_THREADS; /* the counter is Python code */
@@ -624,7 +650,7 @@ release:
 
 static PyMethodDef methods[] = {
     {"spans", (PyCFunction)(void (*)(void))spans, METH_VARARGS | METH_KEYWORDS,
-     "spans(offsets, data, documents, rooms, counter=None) -> (chunks per document, "
+     "spans(offsets, data, documents, rooms, counter=None, overlap=0) -> (chunks per document, "
      "[start, end) in characters, [start, end) in bytes of data), as int64 bytes"},
     {"gather", gather, METH_VARARGS,
      "gather(data, places, into): copies the [start, end) byte ranges of data, one after another"},

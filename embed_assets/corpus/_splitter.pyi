@@ -8,5 +8,6 @@ def spans(
     documents: Buffer,
     rooms: Buffer,
     counter: Callable[[str], int] | None = None,
+    overlap: int = 0,
 ) -> tuple[bytes, bytes, bytes]: ...
 def gather(data: Buffer, places: Buffer, into: Buffer) -> None: ...

@@ -1,6 +1,9 @@
 """Splitting a document into chunks within a model's input limit, at boundaries its text chooses.
 
 The rule on its own; `corpus.chunks` applies it to a corpus (`EmbeddingPipeline(chunking=...)`).
+It runs in compiled code (`_splitter.c`, built with the package), reading texts where Arrow
+holds them; `chunking.js` is the same rule for BigQuery, and tests hold both, cut for cut, to
+the rule in plain Python (`tests/corpus/reference_chunking.py`).
 
 The rule, in a few lines:
 - A document whose text fits is one chunk.
@@ -81,12 +84,19 @@ def chunk_spans(
 
 
 def split_texts(
-    texts: list[str], *, rooms: npt.NDArray[np.int64], count_tokens: TokenCounter | None = None
+    texts: list[str],
+    *,
+    rooms: npt.NDArray[np.int64],
+    count_tokens: TokenCounter | None = None,
+    overlap_tokens: int = 0,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """`chunk_spans` of many texts: how many chunks each gave, and their `[start, end)` rows."""
-    array = pa.array(texts, type=pa.large_string())
+    """`split_strings` of Python texts: how many chunks each gave, and their places."""
     cut = split_strings(
-        array, documents=np.arange(len(texts)), rooms=rooms, count_tokens=count_tokens
+        pa.array(texts, type=pa.large_string()),
+        documents=np.arange(len(texts)),
+        rooms=rooms,
+        count_tokens=count_tokens,
+        overlap_tokens=overlap_tokens,
     )
     return cut.counts, cut.characters
 
@@ -111,6 +121,7 @@ def split_strings(
     documents: npt.NDArray[np.int64],
     rooms: npt.NDArray[np.int64],
     count_tokens: TokenCounter | None = None,
+    overlap_tokens: int = 0,
 ) -> Cut:
     """`chunk_spans` of some strings of an Arrow array, read in place: no Python str each.
 
@@ -122,6 +133,8 @@ def split_strings(
         documents: the positions in `array` of the texts to cut (none of them null).
         rooms: for each of those, the most tokens one of its chunks may hold.
         count_tokens: as for `chunk_spans`.
+        overlap_tokens: each chunk after a document's first then starts earlier, at a space
+            inside the chunk before it, by at most this many tokens (`Chunking`).
     """
     offsets, data = utf8_buffers(array)
     counts, characters, places = _splitter.spans(
@@ -130,6 +143,7 @@ def split_strings(
         np.asarray(documents, dtype=np.int64).tobytes(),
         np.asarray(rooms, dtype=np.int64).tobytes(),
         count_tokens,
+        overlap_tokens,
     )
     return Cut(
         np.frombuffer(counts, dtype=np.int64),

@@ -80,8 +80,8 @@ def cut_documents(
     """Some documents of a text column cut into chunks, each within `max_tokens` with its title.
 
     The texts are read where Arrow holds them and the chunks' texts written as Arrow strings:
-    no Python str is made for a document or a chunk (but with `overlap_tokens`). A chunk after
-    the first starts up to `overlap_tokens` into the previous one, at a space.
+    no Python str is made for a document or a chunk. A chunk after the first starts up to
+    `overlap_tokens` into the previous one, at a space.
 
     Args:
         texts: the column of texts.
@@ -109,6 +109,7 @@ def cut_documents(
             documents=documents[picked] - first,
             rooms=rooms[picked],
             count_tokens=count if exact else None,
+            overlap_tokens=overlap_tokens,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(batches), threads))) as pool:
@@ -129,7 +130,7 @@ def cut_documents(
         ]
         for copy in copies:
             copy.result()
-    found = DocumentChunks(
+    return DocumentChunks(
         np.concatenate([np.zeros(0, np.int64), *(c.counts for c in cuts)]),
         np.concatenate([np.zeros(0, np.int64), *(c.characters[:, 0] for c in cuts)]),
         np.concatenate([np.zeros(0, np.int64), *(c.characters[:, 1] for c in cuts)]),
@@ -139,7 +140,6 @@ def cut_documents(
             pa.py_buffer(contents),
         ),
     )
-    return _overlap(texts, documents, found, overlap_tokens, count) if overlap_tokens else found
 
 
 def _rooms(
@@ -194,40 +194,6 @@ def _batches(
 def _offsets(sizes: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
     """Arrow's offsets of texts of these sizes, one after another."""
     return np.concatenate([np.zeros(1, np.int64), *sizes]).cumsum()
-
-
-def _overlap(
-    texts: pa.ChunkedArray,
-    documents: npt.NDArray[np.int64],
-    found: DocumentChunks,
-    overlap_tokens: int,
-    count: TokenCounter,
-) -> DocumentChunks:
-    """Moves each chunk's start (but a document's first) back into the previous chunk."""
-    starts = found.starts.copy()
-    contents: list[str] = []
-    chunk = 0
-    for position, n in zip(documents.tolist(), found.counts.tolist(), strict=True):
-        text = texts[position].as_py()
-        for index in range(chunk, chunk + n):
-            if index > chunk:
-                previous, start = int(found.starts[index - 1]), int(found.starts[index])
-                starts[index] = _overlapped(text, previous, start, overlap_tokens, count)
-            contents.append(text[starts[index] : found.ends[index]])
-        chunk += n
-    return found._replace(starts=starts, contents=pa.array(contents, pa.large_string()))
-
-
-def _overlapped(
-    text: str, previous_start: int, start: int, overlap_tokens: int, count: TokenCounter
-) -> int:
-    """`start` moved earlier, to a space after `previous_start`, by at most `overlap_tokens`."""
-    cut = start
-    while True:
-        space = text.rfind(" ", previous_start, start - 1)
-        if space < previous_start or count(text[space + 1 : cut]) > overlap_tokens:
-            return start
-        start = space + 1
 
 
 def chunk_documents(

@@ -122,3 +122,29 @@ class _Splitter:
             pieces.append(Span(start, low))
             start = low
         return pieces
+
+
+def reference_overlapped(
+    text: str, spans: list[Span], *, overlap_tokens: int, count_tokens: Callable[[str], int]
+) -> list[Span]:
+    """Each chunk but the first started earlier, at a space, by at most `overlap_tokens`."""
+    return [
+        spans[0],
+        *(
+            _overlapped(text, previous, span, overlap_tokens, count_tokens)
+            for previous, span in zip(spans, spans[1:], strict=False)
+        ),
+    ]
+
+
+def _overlapped(
+    text: str, previous: Span, span: Span, overlap_tokens: int, count: Callable[[str], int]
+) -> Span:
+    start = span.start
+    while True:
+        space = text.rfind(" ", previous.start, start - 1)
+        if space < previous.start:
+            return Span(start, span.end)
+        if count(text[space + 1 : span.start]) > overlap_tokens:
+            return Span(start, span.end)
+        start = space + 1

@@ -9,7 +9,7 @@ import pytest
 from embed_assets.corpus.chunking import Chunking, Span, chunk_spans, split_texts
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import estimate_vertex_tokens
-from tests.corpus.reference_chunking import reference_spans
+from tests.corpus.reference_chunking import reference_overlapped, reference_spans
 from tests.helpers import module_documentation
 
 
@@ -120,3 +120,28 @@ def test_the_estimate_counted_in_compiled_code_is_the_python_estimate(manual: st
         called = split_texts(samples, rooms=rooms, count_tokens=estimate_vertex_tokens)
         assert np.array_equal(native[0], called[0]) and np.array_equal(native[1], called[1])
         assert native[1].shape[0] > len(samples)  # the texts were cut, not passed whole
+
+
+@pytest.mark.parametrize("overlap_tokens", [3, 30])
+def test_the_compiled_overlap_moves_starts_as_the_python_reference(
+    manual: str, overlap_tokens: int
+) -> None:
+    samples = [manual, *_random_texts(11, 100)]
+    moved = 0
+    for count in (words, estimate_vertex_tokens):
+        for text in samples:
+            cut = reference_spans(text, max_tokens=80, count_tokens=count)
+            expected = (
+                reference_overlapped(text, cut, overlap_tokens=overlap_tokens, count_tokens=count)
+                if cut
+                else []
+            )
+            counts, places = split_texts(
+                [text],
+                rooms=np.array([80]),
+                count_tokens=None if count is estimate_vertex_tokens else count,
+                overlap_tokens=overlap_tokens,
+            )
+            assert [Span(int(a), int(b)) for a, b in places] == expected
+            moved += sum(a.start != b.start for a, b in zip(cut, expected, strict=True))
+    assert moved > 100  # starts did move back
