@@ -1,5 +1,6 @@
 """Data the benchmark generates for itself, cached under the bench work folder."""
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -194,10 +195,13 @@ def chunked_corpus(root: Path, *, documents: int, stored_fraction: float = 0.99)
     chunks' `content`, for the baseline) and `store.duckdb`, whose table has every chunk row
     but one in a hundred (8-d vectors: diffing reads only ids, hashes and places).
     """
+    from embed_assets.corpus import _splitter
     from embed_assets.corpus.chunking import Chunking
     from embed_assets.corpus.chunks import chunk_documents
 
-    folder = root / f"chunked-{documents}"
+    # the data depend on the chunking rule: a new rule (or build of it) makes them anew
+    rule = hashlib.sha256(Path(_splitter.__file__).read_bytes()).hexdigest()[:8]
+    folder = root / f"chunked-{documents}-{rule}"
     if _ready(folder):
         return folder
     _fresh(folder)
