@@ -76,7 +76,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check embed_assets tests bench
 	$(BIN)/ruff format --check embed_assets tests bench
 	$(BIN)/mypy
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 3  # most tests wait on jobs and servers: 3 at once
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 3 --durations=25  # most wait on jobs and servers: 3 at once; the slowest are listed
 	$(MAKE) test-floor
 
 # the same instance as `make run`; created here too, so `make dev` also works on its own
