@@ -229,9 +229,10 @@ def _chunk_rows(
     workers: int | None,
 ) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
     """The chunk rows of the documents at positions `accepted`, and how many each gave."""
-    titles = documents["title"].to_numpy(dtype=object)
+    # a missing title is None (not NaN or NA): one Python object per document, not per chunk
+    titles = np.array([t if isinstance(t, str) else None for t in documents["title"]], object)
     found = cut_documents(
-        _texts(documents["content"]),
+        _texts(documents["content"], accepted),
         titles[accepted].tolist(),
         documents=accepted,
         max_tokens=chunk_budget(chunking, model=model),
@@ -259,9 +260,17 @@ def _chunk_rows(
     return frame, counts
 
 
-def _texts(column: pd.Series) -> pa.ChunkedArray:
-    """A text column as Arrow strings: in place when pandas holds it as Arrow already."""
-    return _chunked(arrow_strings(column))
+def _texts(column: pd.Series, accepted: npt.NDArray[np.int64]) -> pa.ChunkedArray:
+    """A text column as Arrow strings: in place when pandas holds it as Arrow already.
+
+    Only the `accepted` rows are read; a rejected row may hold anything (a number, a list).
+    """
+    if pd.api.types.is_string_dtype(column.dtype) and not isinstance(column.dtype, np.dtype):
+        return _chunked(arrow_strings(column))
+    values = column.to_numpy(dtype=object)
+    texts = np.full(len(values), None, dtype=object)
+    texts[accepted] = values[accepted]
+    return pa.chunked_array([pa.array(texts, pa.string())])
 
 
 def _chunked(array: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:

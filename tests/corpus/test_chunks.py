@@ -189,3 +189,23 @@ def test_chunk_rows_are_the_same_whatever_the_arrow_layout_and_the_threads(
         ]
         assert list(rows["content"]) == [text[s.start : s.end] for s in spans]
         assert list(rows["id"]) == [f"d{index}#{i}" for i in range(len(spans))]
+
+
+def test_a_document_whose_content_is_not_text_is_rejected_and_the_others_chunked() -> None:
+    """A number or a list where a text belongs is one rejected row; it does not stop the rest."""
+    text = "A sentence of prose. " * 400
+    raw = pd.DataFrame({"id": ["a", "b", "c"], "content": [text, 42, ["x"]]})
+    pipeline = EmbeddingPipeline(
+        name="docs",
+        corpus=lambda: raw,
+        model="text-embedding-005",
+        chunking=Chunking(max_tokens=100),
+        max_rejected_fraction=1.0,
+    )
+    found = pipeline.prepare(raw)
+    rejected = found[found["reason"].notna()]
+    assert list(rejected["id"]) == ["b", "c"]
+    chunks = found[found["reason"].isna()]
+    spans = chunk_spans(text, max_tokens=100)
+    assert list(chunks["content"]) == [text[s.start : s.end] for s in spans]
+    assert chunks["title"].map(lambda t: t is None).all()  # None, not NaN or NA
