@@ -2,7 +2,7 @@
 //
 // The body of a JavaScript UDF `(text STRING, title STRING, max_tokens FLOAT64,
 // overlap_tokens FLOAT64) RETURNS ARRAY<STRUCT<chunk_start FLOAT64, chunk_end FLOAT64>>`
-// (warehouse/chunks.py). It gives the same chunks as `document_spans` with the Vertex models'
+// (warehouse/chunks.py). It gives the same chunks as `corpus.chunks.cut_documents` with the Vertex models'
 // token estimate (models/tokens.py), so both paths make the same ids, offsets and hashes; the
 // parity tests hold them together. Offsets count code points, as Python and BigQuery's SUBSTR
 // do; JavaScript strings count UTF-16 units, so they are converted at the end.
