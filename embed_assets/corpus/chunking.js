@@ -2,10 +2,10 @@
 //
 // The body of a JavaScript UDF `(text STRING, title STRING, max_tokens FLOAT64,
 // overlap_tokens FLOAT64) RETURNS ARRAY<STRUCT<chunk_start FLOAT64, chunk_end FLOAT64>>`
-// (warehouse/chunks.py). It gives the same chunks as `corpus.chunks.cut_documents` with the Vertex models'
-// token estimate (models/tokens.py), so both paths make the same ids, offsets and hashes; the
-// parity tests hold them together. Offsets count code points, as Python and BigQuery's SUBSTR
-// do; JavaScript strings count UTF-16 units, so they are converted at the end.
+// (warehouse/chunks.py). It gives the same chunks as `corpus.chunks.cut_documents` with the
+// Vertex models' token estimate (models/tokens.py), so both paths make the same ids, offsets
+// and hashes; the parity tests hold them together. Offsets count code points, as Python and
+// BigQuery's SUBSTR do; JavaScript strings count UTF-16 units, so they are converted at the end.
 
 // white space exactly as Python's str.isspace() and re's \s see it
 var SPACE = "[ \\t\\n\\v\\f\\r\\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
