@@ -159,7 +159,8 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
             client,
             table,
             owners=self._ref(OWNERS),
-            live=self._ref(live) if self._exists(client, live) else None,
+            live=self._ref(live),
+            live_exists=lambda: self._exists(client, live),
         )
 
     def _written(self, client: bigquery.Client, pipeline: str) -> Tables:

@@ -7,6 +7,7 @@ store's own begins with one, followed by a kind and `__`: `_failures__docs`, `_n
 no pipeline's name can make two of them meet.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.cloud import bigquery
@@ -261,18 +262,19 @@ HOLDS_CHUNKS_SQL = "SELECT 1 FROM {table} WHERE chunk_start IS NOT NULL LIMIT 1"
 
 
 def read_generations(
-    client: bigquery.Client, table: str, *, owners: str, live: str | None
+    client: bigquery.Client, table: str, *, owners: str, live: str, live_exists: Callable[[], bool]
 ) -> Generations:
     """The generations record of `table` (`owners` and `live`, the live rows, quoted).
 
-    `live` is None when the live rows table does not exist.
+    Only a record written before it said which kind of rows it holds looks at the live rows
+    (`live_exists` is asked then, not on every read).
     """
     rows = query_rows(
         client,
         f"SELECT {OWNERS_COLUMNS} FROM {owners} WHERE table_name = @table",
         {"table": table},
     )
-    unflagged = bool(rows) and rows[0][7] is None and live is not None
+    unflagged = bool(rows) and rows[0][7] is None and live_exists()
     holds_chunks = unflagged and bool(query_rows(client, HOLDS_CHUNKS_SQL.format(table=live)))
     return generations_from(rows[0] if rows else None, holds_chunks=holds_chunks)
 
