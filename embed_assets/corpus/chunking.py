@@ -79,7 +79,7 @@ def chunk_spans(
         The chunks in document order; together they hold every non-space character of
         `text`, and none begins or ends with white space.
     """
-    counts, places = split_texts([text], rooms=np.array([max_tokens]), count_tokens=count_tokens)
+    _, places = split_texts([text], rooms=np.array([max_tokens]), count_tokens=count_tokens)
     return [Span(int(start), int(end)) for start, end in places]
 
 

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from embed_assets.corpus import _splitter
 from embed_assets.corpus.chunking import Chunking, Cut, split_strings, utf8_buffers
 from embed_assets.corpus.hashing import arrow_strings, hash_column
+from embed_assets.corpus.validation import is_string_dtype
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import (
     TokenCounter,
@@ -115,18 +116,22 @@ def cut_documents(
     with ThreadPoolExecutor(max_workers=max(1, min(len(batches), threads))) as pool:
         cuts = list(pool.map(cut, batches))
         # every chunk's text into one buffer: one Arrow array, cheap to take rows from
-        sizes = [c.places[:, 1] - c.places[:, 0] for c in cuts]
-        offsets = np.cumsum([0, *(int(size.sum()) for size in sizes)])
+        places = [c.places for c in cuts]
+        offsets = np.concatenate([np.zeros(1, np.int64), *(p[:, 1] - p[:, 0] for p in places)])
+        offsets = offsets.cumsum()
         contents = np.empty(int(offsets[-1]), dtype=np.uint8)
         view = contents.data
+        firsts = np.cumsum([0, *map(len, places)])  # each batch's first chunk
         copies = [
             pool.submit(
                 _splitter.gather,
                 utf8_buffers(array)[1],
-                np.ascontiguousarray(c.places).tobytes(),
-                view[offsets[i] : offsets[i + 1]],
+                np.ascontiguousarray(place).tobytes(),
+                view[offsets[first] : offsets[stop]],
             )
-            for i, ((array, _, _), c) in enumerate(zip(batches, cuts, strict=True))
+            for (array, _, _), place, first, stop in zip(
+                batches, places, firsts[:-1], firsts[1:], strict=True
+            )
         ]
         for copy in copies:
             copy.result()
@@ -135,9 +140,7 @@ def cut_documents(
         np.concatenate([np.zeros(0, np.int64), *(c.characters[:, 0] for c in cuts)]),
         np.concatenate([np.zeros(0, np.int64), *(c.characters[:, 1] for c in cuts)]),
         pa.LargeStringArray.from_buffers(
-            sum(len(size) for size in sizes),
-            pa.py_buffer(_offsets(sizes)),
-            pa.py_buffer(contents),
+            len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(contents)
         ),
     )
 
@@ -189,11 +192,6 @@ def _batches(
             (array, slice(lo + a, lo + b), first) for a, b in zip(edges, edges[1:], strict=False)
         ]
     return batches
-
-
-def _offsets(sizes: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
-    """Arrow's offsets of texts of these sizes, one after another."""
-    return np.concatenate([np.zeros(1, np.int64), *sizes]).cumsum()
 
 
 def chunk_documents(
@@ -265,7 +263,7 @@ def _texts(column: pd.Series, accepted: npt.NDArray[np.int64]) -> pa.ChunkedArra
 
     Only the `accepted` rows are read; a rejected row may hold anything (a number, a list).
     """
-    if pd.api.types.is_string_dtype(column.dtype) and not isinstance(column.dtype, np.dtype):
+    if is_string_dtype(column):
         return _chunked(arrow_strings(column))
     values = column.to_numpy(dtype=object)
     texts = np.full(len(values), None, dtype=object)
