@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # setup.py builds the compiled chunking rule: a change to its C source installs again
-COMPILED := setup.py embed_assets/corpus/_splitter.c
+COMPILED := setup.py embed_assets/corpus/_splitter.c embed_assets/corpus/_digest.c
 
 $(VENV)/.installed-run: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
