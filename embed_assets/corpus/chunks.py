@@ -313,11 +313,15 @@ def chunk_corpus(
     places = {"chunk_start": "Int64", "chunk_end": "Int64", "chunk_index": "Int32"}
     if len(accepted) == len(normalized):  # chunks are made in source order, then document order
         return chunks[columns].astype(places)
+    chunks = chunks[columns].astype(places)
     rejected = normalized[normalized["reason"].notna()].assign(
         document_id=None, chunk_index=None, chunk_start=None, chunk_end=None
-    )
+    )[columns]
+    # a column with no value takes the chunks' type (pandas stops guessing it past 2.x)
+    empty = [name for name in columns if rejected[name].isna().all()]
+    rejected = rejected.astype({name: chunks[name].dtype for name in empty})
     # the rejected documents' rows go in source order, between the chunks of the others
-    every = pd.concat([chunks[columns], rejected[columns]], ignore_index=True).astype(places)
+    every = pd.concat([chunks, rejected], ignore_index=True)
     order = np.lexsort((every["chunk_index"].fillna(0).to_numpy(), every["row"].to_numpy()))
     return every.iloc[order].reset_index(drop=True)
 
