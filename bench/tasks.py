@@ -140,7 +140,6 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
     """The corpus and batch-job assets' work: read, validate, (chunk,) hash, diff, shard, write."""
     from embed_assets import EmbeddingPipeline
     from embed_assets.corpus.chunking import Chunking
-    from embed_assets.corpus.sources import read_corpus_file
     from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
     from embed_assets.models.catalog import model_spec
     from embed_assets.staging.files import LocalStorage
@@ -158,7 +157,7 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as scratch:
         staging = LocalStorage(scratch)
         start = time.perf_counter()
-        corpus = pipeline.prepare(read_corpus_file(str(pipeline.corpus)))
+        corpus = pipeline.prepare_source()
         plan = plan_refresh(corpus, store.current_hashes(PIPELINE))
         shards = shard_prompts(plan.prompts, spec, spec.max_prompts_per_job)
         for shard, (first, stop) in enumerate(shards):

@@ -42,6 +42,18 @@ def corpus_file(tmp_path: Path) -> Callable[[pd.DataFrame], Path]:
 
 
 @pytest.fixture
+def parquet_corpus_file(tmp_path: Path) -> Callable[[pd.DataFrame], Path]:
+    """Writes a frame as a Parquet corpus file of small row groups (the same path each call)."""
+    path = tmp_path / "corpus.parquet"
+
+    def write(frame: pd.DataFrame) -> Path:
+        frame.to_parquet(path, index=False, row_group_size=2)
+        return path
+
+    return write
+
+
+@pytest.fixture
 def backend_kind() -> str:
     """Which backend `build` uses; tests parametrize it over "local" and "vertex"."""
     return "local"

@@ -128,13 +128,26 @@ def _normalize_ids(values: pd.Series) -> tuple[pd.Series, npt.NDArray[np.object_
     return ids, reasons
 
 
-def validate_corpus(frame: pd.DataFrame, columns: CorpusColumns, *, source: str) -> ValidatedCorpus:
+def validate_corpus(
+    frame: pd.DataFrame,
+    columns: CorpusColumns,
+    *,
+    source: str,
+    repeated_ids: npt.NDArray[np.bool_] | None = None,
+) -> ValidatedCorpus:
     """Normalizes a raw corpus to `id, content, title` and rejects rows that cannot be embedded.
 
     A row is rejected, with the first reason that applies, when its id is missing or is not
     text or a whole number, its id appears more than once (every such row: the source is
     ambiguous), its content is missing, not text (numbers, lists, structs, bytes), empty after
     stripping white space, or holds no visible character.
+
+    Args:
+        frame: the raw rows.
+        columns: which columns hold the id, the text and the title.
+        source: the source, for messages.
+        repeated_ids: for a batch of a larger source, the rows whose id the source holds more
+            than once (see `repeated_ids()`): a duplicate in another batch counts too.
 
     Raises:
         CorpusError: a named column is missing.
@@ -144,6 +157,8 @@ def validate_corpus(frame: pd.DataFrame, columns: CorpusColumns, *, source: str)
     ids, reasons = _normalize_ids(frame[columns.id_column].reset_index(drop=True))
     has_id = reasons == None  # noqa: E711
     duplicated = ids.duplicated(keep=False).to_numpy() & has_id
+    if repeated_ids is not None:
+        duplicated |= repeated_ids & has_id
     reasons[duplicated] = REASON_DUPLICATE_ID
     content = frame[columns.text_column].reset_index(drop=True)
     if is_string_dtype(content):
@@ -178,6 +193,12 @@ def validate_corpus(frame: pd.DataFrame, columns: CorpusColumns, *, source: str)
     )
     every_row = pd.DataFrame({"id": ids, "content": content, "title": titles, "reason": reasons})
     return ValidatedCorpus(rows=every_row, rejected=rejected, source_rows=rows)
+
+
+def repeated_ids(values: pd.Series) -> npt.NDArray[np.bool_]:
+    """Which rows have an id (as `validate_corpus` reads it) that another row has too."""
+    ids, reasons = _normalize_ids(values.reset_index(drop=True))
+    return ids.duplicated(keep=False).to_numpy() & (reasons == None)  # noqa: E711
 
 
 def is_string_dtype(values: pd.Series) -> bool:

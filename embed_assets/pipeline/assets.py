@@ -125,7 +125,7 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
             yield from warehouse_corpus_outputs(context, spec, config, warehouse_staging)
             return
         try:
-            frame = spec.prepare(spec.load_corpus(inputs.get("source")))
+            frame = spec.prepare_source(inputs.get("source"))
         except CorpusError as error:
             raise to_failure(error) from error
         rejected = frame[frame["reason"].notna()]

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,6 +17,7 @@ import pandas as pd
 
 from embed_assets.backends.base import BatchBackend
 from embed_assets.bigquery.client import is_bigquery_uri
+from embed_assets.corpus.batches import chunk_parquet
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
@@ -317,6 +319,27 @@ class EmbeddingPipeline:
         if isinstance(self.corpus, BigQueryQuery):
             return self.corpus.describe()
         return getattr(self.corpus, "__name__", "corpus function")
+
+    def prepare_source(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Loads the corpus and prepares it (`load_corpus`, then `prepare`).
+
+        With `chunking`, a local Parquet corpus is read a batch of documents at a time
+        (`corpus.batches.chunk_parquet`): its documents are never all in memory beside their
+        chunks. The rows are the same.
+        """
+        if self.chunking is not None and isinstance(self.corpus, str):
+            path = Path(self.corpus)
+            if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+                return chunk_parquet(
+                    path,
+                    columns=self.columns,
+                    source=self.describe_source(),
+                    chunking=self.chunking,
+                    model=self.resolved_model,
+                    task_type=self.task_type,
+                    output_dimensionality=self.output_dimensionality,
+                )
+        return self.prepare(self.load_corpus(upstream))
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Validates, hashes and (with `chunking`) splits a raw corpus.

@@ -94,3 +94,5 @@ class PipelineView(Protocol):
     def load_corpus(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame: ...  # noqa: D102
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame: ...  # noqa: D102
+
+    def prepare_source(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame: ...  # noqa: D102

@@ -61,8 +61,11 @@ EDITS = [
 
 @pytest.mark.parametrize("backend_kind", ["local", "vertex"])
 def test_chunk_rows_follow_every_edit_and_each_pays_for_what_changed(  # type: ignore[no-untyped-def]
-    corpus_file, build, run
+    backend_kind, corpus_file, parquet_corpus_file, build, run
 ) -> None:
+    """Locally from Parquet (read a batch of documents at a time), on Vertex from JSONL."""
+    if backend_kind == "local":
+        corpus_file = parquet_corpus_file
     documents = _documents()
     pipeline, defs = build(corpus_file(documents), chunking=CHUNKING)
     model = pipeline.resolved_model

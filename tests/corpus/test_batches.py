@@ -1,0 +1,156 @@
+"""A chunked Parquet corpus prepared a batch of documents at a time gives the rows read whole.
+
+Real documents (module documentation) with every kind of bad row, in Parquet files of small
+row groups, read in batches that cross and split them; the chunk rows, their texts and the
+prompts planned from them are compared with the frame prepared from the whole file.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import embed_assets.corpus.batches as batches
+from embed_assets import EmbeddingPipeline
+from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.validation import CorpusError
+from embed_assets.jobs.plan import plan_refresh
+from embed_assets.store.base import no_stored_rows
+from tests.helpers import VERTEX_MODEL, module_documentation
+
+pytestmark = pytest.mark.timeout(120)
+
+NAMES = ["argparse", "json", "textwrap", "csv", "pathlib", "shutil", "string", "heapq"]
+
+
+def _documents() -> pd.DataFrame:
+    texts = [module_documentation(name) for name in NAMES]
+    frame = pd.DataFrame(
+        {
+            "id": [f"doc-{i}" for i in range(len(texts))],
+            "content": texts,
+            "title": ["A title", None, "", "Título ✓", None, "A title", None, "Heaps"],
+        }
+    )
+    extra = pd.DataFrame(
+        {
+            "id": ["doc-1", None, "blank", "gone", "last"],  # doc-1 again: in another batch
+            "content": ["the same id again", "no id", "   \n ", None, "A short last note."],
+            "title": [None, None, None, None, "Last"],
+        }
+    )
+    return pd.concat([frame, extra], ignore_index=True)
+
+
+def _pipeline(path: Path) -> EmbeddingPipeline:
+    return EmbeddingPipeline(
+        name="docs",
+        corpus=str(path),
+        model=VERTEX_MODEL,
+        title_column="title",
+        chunking=Chunking(max_tokens=300),
+    )
+
+
+def _chunked(pipeline: EmbeddingPipeline, path: Path, batch_rows: int) -> pd.DataFrame:
+    return batches.chunk_parquet(
+        path,
+        columns=pipeline.columns,
+        source=str(path),
+        chunking=Chunking(max_tokens=300),
+        model=pipeline.resolved_model,
+        task_type=pipeline.task_type,
+        output_dimensionality=pipeline.output_dimensionality,
+        batch_rows=batch_rows,
+    )
+
+
+def _same(found: pd.DataFrame, whole: pd.DataFrame) -> None:
+    as_objects = [
+        frame.astype(object).map(lambda v: None if v is pd.NA or v is np.nan else v)
+        for frame in (found, whole)
+    ]
+    pd.testing.assert_frame_equal(*as_objects)
+
+
+@pytest.mark.parametrize(("group_rows", "batch_rows"), [(2, 1), (2, 3), (5, 4), (3, 100)])
+def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
+    tmp_path: Path, group_rows: int, batch_rows: int
+) -> None:
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.Table.from_pandas(_documents()), path, row_group_size=group_rows)
+    pipeline = _pipeline(path)
+    whole = pipeline.prepare(read_corpus_file(str(path)))
+    found = _chunked(pipeline, path, batch_rows)
+    _same(found, whole)
+    reasons = whole.loc[whole["reason"].notna()].set_index("id", drop=False)["reason"]
+    assert reasons.to_dict() == {
+        "doc-1": "duplicate id",
+        None: "missing id",
+        "blank": "empty or whitespace-only content",
+        "gone": "missing content",
+    }
+    assert (reasons == "duplicate id").sum() == 2  # both rows, though in different batches
+    # the prompts a refresh pays for are the same texts, read back from the spilled chunks
+    ours = plan_refresh(found, no_stored_rows()).prompts
+    theirs = plan_refresh(whole, no_stored_rows()).prompts
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert len(ours) == whole["content_hash"].nunique() > 3 * len(NAMES)
+
+
+def test_the_chunk_texts_wait_on_disk_and_no_file_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunk texts are a deleted, memory-mapped file: gone from the folder, still readable."""
+    spills = tmp_path / "tmp"
+    spills.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spills))
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.Table.from_pandas(_documents()), path, row_group_size=3)
+    pipeline = _pipeline(path)
+    found = pipeline.prepare_source()
+    assert list(spills.iterdir()) == []
+    with open("/proc/self/maps") as maps:
+        mapped = [line for line in maps if "embed-assets-chunks-" in line]
+    assert mapped and all(line.rstrip().endswith("(deleted)") for line in mapped)
+    whole = pipeline.prepare(read_corpus_file(str(path)))
+    assert found["content"].tolist() == whole["content"].tolist()
+
+
+def test_a_column_of_no_text_is_rejected_row_by_row_as_when_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.parquet"
+    numbers = pd.DataFrame({"id": ["a", "b", "c"], "content": [1, 2, 3], "title": "t"})
+    pq.write_table(pa.Table.from_pandas(numbers), path, row_group_size=1)
+    pipeline = _pipeline(path)
+    found = _chunked(pipeline, path, 1)
+    _same(found, pipeline.prepare(read_corpus_file(str(path))))
+    assert set(found["reason"]) == {"content is not text"}
+
+
+def test_an_empty_file_gives_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "empty.parquet"
+    schema = pa.schema([("id", pa.string()), ("content", pa.string()), ("title", pa.string())])
+    pq.write_table(schema.empty_table(), path)
+    pipeline = _pipeline(path)
+    found = _chunked(pipeline, path, 4)
+    assert found.empty
+    assert list(found.columns) == list(pipeline.prepare(read_corpus_file(str(path))).columns)
+
+
+def test_a_file_that_is_not_parquet_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 this is not a Parquet file")
+    with pytest.raises(CorpusError, match=r"cannot be parsed as Parquet") as raised:
+        _pipeline(path).prepare_source()
+    assert "\n" not in str(raised.value)
+
+
+def test_a_missing_column_names_the_columns_the_file_has(tmp_path: Path) -> None:
+    path = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"key": ["a"], "body": ["text"]}), path)
+    with pytest.raises(CorpusError, match=r"has no column 'id'.*key, body"):
+        _pipeline(path).prepare_source()
