@@ -3,6 +3,7 @@
 Only content hashes the store lacks are submitted, each distinct text once.
 """
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from embed_assets.corpus.batches import will_read
 from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.errors import ConfigError
 from embed_assets.models.catalog import ModelSpec
@@ -23,6 +25,8 @@ PLAN_UNCHANGED = "unchanged"
 PLAN_REUSE = "reuse"
 PLAN_REJECTED = "rejected"
 PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
+# DuckDB's memory for the diff: past it, its joins spill to a temporary folder
+PLAN_MEMORY = "192MB"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,45 @@ def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) 
         )
 
 
+def _plan_codes(corpus: pd.DataFrame, stored: pd.DataFrame, *, spill: str) -> tuple[pa.Table, int]:
+    """Each corpus row's plan (`plan, position`, in no order) and the stored rows to delete.
+
+    DuckDB holds at most `PLAN_MEMORY` and spills the joins to `spill` beyond it, so the
+    diff's memory does not grow with the corpus.
+    """
+    connection = duckdb.connect(config={"memory_limit": PLAN_MEMORY, "temp_directory": spill})
+    try:
+        places = ["chunk_start", "chunk_end"]
+        rows = _arrow(corpus, ["id", "content_hash", "reason", *places])
+        # each row's place, as a column: a window's row_number() would hold every row at once
+        connection.register(
+            "corpus_rows", rows.append_column("position", pa.array(np.arange(len(corpus))))
+        )
+        connection.register("stored", _arrow(stored, ["id", "content_hash", *places]))
+        planned = connection.sql(
+            f"""
+            SELECT CASE
+                WHEN c.reason IS NOT NULL THEN {PLANS.index(PLAN_REJECTED)}
+                WHEN s.id IS NOT NULL THEN {PLANS.index(PLAN_UNCHANGED)}
+                WHEN known.content_hash IS NOT NULL THEN {PLANS.index(PLAN_REUSE)}
+                ELSE {PLANS.index(PLAN_SUBMIT)} END::TINYINT AS plan, c.position
+            FROM corpus_rows c
+            LEFT JOIN stored s ON s.id = c.id AND s.content_hash = c.content_hash
+                AND (s.chunk_start IS NULL OR (s.chunk_start IS NOT DISTINCT FROM c.chunk_start
+                    AND s.chunk_end IS NOT DISTINCT FROM c.chunk_end))
+            LEFT JOIN (SELECT DISTINCT content_hash FROM stored) known
+                ON known.content_hash = c.content_hash
+            """
+        ).to_arrow_table()
+        deleted = connection.sql(
+            "SELECT count(*) FROM stored s WHERE NOT EXISTS (SELECT 1 FROM corpus_rows c "
+            "WHERE c.reason IS NULL AND c.id = s.id)"
+        ).fetchall()[0][0]
+    finally:
+        connection.close()
+    return planned, int(deleted)
+
+
 def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
     """Compares the corpus (`id, content, title, content_hash, reason`) with the store.
 
@@ -117,52 +160,16 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
     joins in DuckDB over Arrow columns, so a million rows diff in well under a second and no
     Python object is made per row.
     """
-    connection = duckdb.connect()
-    try:
-        places = ["chunk_start", "chunk_end"]
-        connection.register(
-            "corpus_rows", _arrow(corpus, ["id", "content_hash", "reason", *places])
-        )
-        connection.register("stored", _arrow(stored, ["id", "content_hash", *places]))
-        planned = connection.sql(
-            f"""
-            SELECT CASE
-                WHEN c.reason IS NOT NULL THEN {PLANS.index(PLAN_REJECTED)}
-                WHEN s.id IS NOT NULL THEN {PLANS.index(PLAN_UNCHANGED)}
-                WHEN known.content_hash IS NOT NULL THEN {PLANS.index(PLAN_REUSE)}
-                ELSE {PLANS.index(PLAN_SUBMIT)} END::TINYINT AS plan
-            FROM (SELECT row_number() OVER () AS position, * FROM corpus_rows) c
-            LEFT JOIN (
-                SELECT id, content_hash, min(chunk_start) AS chunk_start,
-                    min(chunk_end) AS chunk_end
-                FROM stored GROUP BY id, content_hash
-            ) s ON s.id = c.id AND s.content_hash = c.content_hash
-                AND (s.chunk_start IS NULL OR (s.chunk_start IS NOT DISTINCT FROM c.chunk_start
-                    AND s.chunk_end IS NOT DISTINCT FROM c.chunk_end))
-            LEFT JOIN (SELECT DISTINCT content_hash FROM stored) known
-                ON known.content_hash = c.content_hash
-            ORDER BY c.position
-            """
-        ).to_arrow_table()
-        deleted = connection.sql(
-            "SELECT count(*) FROM stored s WHERE NOT EXISTS (SELECT 1 FROM corpus_rows c "
-            "WHERE c.reason IS NULL AND c.id = s.id)"
-        ).fetchall()[0][0]
-    finally:
-        connection.close()
-    # a category per row, not a str: a million rows cost a megabyte
-    plan = pd.Categorical.from_codes(
-        planned.column("plan").to_numpy(), dtype=pd.CategoricalDtype(PLANS)
-    )
+    with tempfile.TemporaryDirectory(prefix="embed-assets-plan-") as spill:
+        planned, deleted = _plan_codes(corpus, stored, spill=spill)
+    # a category per row, not a str: a million rows cost a megabyte; put in place, not sorted
+    codes = np.empty(len(corpus), dtype=np.int8)
+    codes[planned.column("position").to_numpy()] = planned.column("plan").to_numpy()
+    plan = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(PLANS))
     submit = np.flatnonzero(plan == PLAN_SUBMIT)
-    picked = corpus.iloc[submit]
     prompts = (
         pd.DataFrame(
-            {
-                "content_hash": picked["content_hash"].to_numpy(dtype=object),
-                "content": picked["content"].to_numpy(dtype=object),
-                "title": picked["title"].to_numpy(dtype=object),
-            }
+            {name: taken(corpus[name], submit) for name in ["content_hash", "content", "title"]}
         )
         .drop_duplicates("content_hash")
         .sort_values("content_hash", kind="stable")
@@ -185,6 +192,27 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
         deleted_rows=int(deleted),
         stored_rows=len(stored),
     )
+
+
+def taken(column: pd.Series, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """The values at `positions` (ascending) as Python objects.
+
+    An Arrow column is taken chunk by chunk: Arrow's own take of a column of many chunks joins
+    them into one first, a copy of every text.
+    """
+    if not isinstance(column.dtype, pd.ArrowDtype | pd.StringDtype):
+        return column.to_numpy(dtype=object)[positions]
+    values = arrow_strings(column)
+    if not isinstance(values, pa.ChunkedArray):
+        return values.take(pa.array(positions)).to_numpy(zero_copy_only=False)
+    edges = np.cumsum([0, *(len(chunk) for chunk in values.chunks)])
+    bounds = np.searchsorted(positions, edges)
+    parts = []
+    for chunk, first, lo, hi in zip(values.chunks, edges, bounds, bounds[1:], strict=False):
+        rows = positions[lo:hi] - first
+        will_read(chunk, rows)  # a chunked corpus's texts are read from disk: all at once
+        parts.append(chunk.take(pa.array(rows)).to_numpy(zero_copy_only=False))
+    return np.concatenate([np.empty(0, dtype=object), *parts])
 
 
 def shard_ranges(count: int, max_per_shard: int) -> Iterator[tuple[int, int]]:
