@@ -318,14 +318,22 @@ def test_warehouse_native_chunks_follow_edits_and_pay_only_what_changed(
     assert first.prompts == expected["content"].nunique()  # repeated chunks are paid once
     assert first.documents == len(documents)
     assert refresh()[0].prompts == 0  # nothing changed: nothing paid
+    # two edits in one refresh: each document's new chunk texts are what its edit costs
     documents.loc[0, "content"] = (
         "A new first paragraph, written today.\n\n" + documents.loc[0, "content"]
     )
-    paid = {"a paragraph inserted at the top": refresh()[0].prompts}
     documents.loc[1, "content"] = documents.loc[1, "content"].replace("JSON", "Json", 1)
-    paid["a word changed inside one paragraph"] = refresh()[0].prompts
+    before = set(expected["content"])
+    edited, expected = refresh()
+    new = expected[~expected["content"].isin(before)]
+    assert edited.prompts == new["content"].nunique()
+    edits = {
+        "argparse": "a paragraph inserted at the top",
+        "json": "a word changed inside one paragraph",
+    }
+    paid = {edits[d]: n for d, n in new.groupby("document_id")["content"].nunique().items()}
     print(f"\nprompts paid per edit, chunked in BigQuery: {paid}")
-    assert all(prompts <= 3 for prompts in paid.values()), paid
+    assert set(paid) == set(edits.values()) and all(n <= 3 for n in paid.values()), paid
     gone = int((expected["document_id"] == "textwrap").sum())
     documents = documents[documents["id"] != "textwrap"]
     last, _ = refresh()
