@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from embed_assets.corpus.batches import will_read
 from embed_assets.corpus.hashing import arrow_strings
-from embed_assets.errors import ConfigError
+from embed_assets.errors import ConfigError, SubmissionError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
 from embed_assets.store.base import POSITION_COLUMNS, position_array
@@ -163,8 +163,10 @@ def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
     with tempfile.TemporaryDirectory(prefix="embed-assets-plan-") as spill:
         planned, deleted = _plan_codes(corpus, stored, spill=spill)
     # a category per row, not a str: a million rows cost a megabyte; put in place, not sorted
-    codes = np.empty(len(corpus), dtype=np.int8)
+    codes = np.full(len(corpus), -1, dtype=np.int8)
     codes[planned.column("position").to_numpy()] = planned.column("plan").to_numpy()
+    if (codes < 0).any():  # every row has a plan, or nothing is submitted on a guess
+        raise SubmissionError(f"the diff planned no action for {(codes < 0).sum()} corpus rows")
     plan = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(PLANS))
     submit = np.flatnonzero(plan == PLAN_SUBMIT)
     prompts = (
