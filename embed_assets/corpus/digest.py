@@ -13,6 +13,7 @@ import ctypes.util
 import functools
 import hashlib
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -29,16 +30,7 @@ ROWS_PER_CALL = 65_536
 @functools.cache
 def sha256_function() -> int | None:
     """The address of libcrypto's `SHA256(data, length, digest)`, or None where there is none."""
-    import _hashlib  # noqa: F401  (loads the libcrypto that hashlib uses)
-
-    candidates = []
-    try:
-        with open("/proc/self/maps") as maps:
-            candidates = [line.split()[-1] for line in maps if "libcrypto" in line]
-    except OSError:  # not Linux
-        pass
-    found = ctypes.util.find_library("crypto")
-    for path in [*dict.fromkeys(candidates), *([found] if found else [])]:
+    for path in _libcrypto_paths():
         try:
             function = ctypes.CDLL(path).SHA256
         except (OSError, AttributeError):
@@ -47,6 +39,20 @@ def sha256_function() -> int | None:
         if address and _agrees_with_hashlib(address):
             return address
     return None
+
+
+def _libcrypto_paths() -> Iterator[str]:
+    """The libcrypto that hashlib loaded (Linux), then the one the linker finds."""
+    try:
+        import _hashlib  # noqa: F401  (loads the libcrypto that hashlib uses)
+
+        with open("/proc/self/maps") as maps:
+            yield from dict.fromkeys(line.split()[-1] for line in maps if "libcrypto" in line)
+    except (ImportError, OSError):  # a Python without OpenSSL, or not Linux
+        pass
+    found = ctypes.util.find_library("crypto")
+    if found:
+        yield found
 
 
 def _agrees_with_hashlib(address: int) -> bool:
