@@ -1,10 +1,11 @@
-"""A chunked Parquet corpus prepared a batch of documents at a time.
+"""A Parquet corpus prepared a batch of documents at a time.
 
-With chunking, a document is needed only while it is cut and its chunks hashed: what the
-corpus asset hands on is chunk rows. `chunk_parquet` reads the id column whole (an id that
-repeats anywhere in the file rejects every row holding it), then the documents in batches of
-`BATCH_ROWS`, so the documents are never all in memory beside their chunks. The rows are the
-ones `chunk_corpus` gives for the whole file read at once.
+A text is needed in memory only while it is validated, hashed (and cut into chunks); after
+that, only the few the batch job submits are read again. `prepare_parquet` reads the id column
+whole (an id that repeats anywhere in the file rejects every row holding it), then the
+documents in batches of `BATCH_ROWS`, and puts each batch's texts in a temporary file that
+the corpus's `content` column maps, so neither the documents nor their chunks are ever all in
+memory. The rows are the ones the whole file gives when read at once.
 """
 
 import contextlib
@@ -37,42 +38,42 @@ from embed_assets.corpus.validation import (
 
 # about 80 MB of documents of 5,000 characters: enough for every core to cut at once
 BATCH_ROWS = 16_384
-# chunk row columns kept as Arrow strings across batches (not Python objects)
+# columns kept as Arrow strings across batches (not Python objects)
 _ARROW_COLUMNS = ("id", "content_hash", "document_id")
 _SPILL_SCHEMA = pa.schema([("text", pa.large_string())])
 _MADV_WILLNEED = getattr(mmap, "MADV_WILLNEED", None)
 _MADVISE = getattr(ctypes.CDLL(None), "madvise", None) if _MADV_WILLNEED is not None else None
 
 
-def chunk_parquet(
+def prepare_parquet(
     path: Path,
     *,
     columns: CorpusColumns,
     source: str,
-    chunking: Chunking,
+    chunking: Chunking | None,
     model: str,
     task_type: str | None,
     output_dimensionality: int | None,
     batch_rows: int = BATCH_ROWS,
 ) -> pd.DataFrame:
-    """A local Parquet corpus validated and chunked a batch of documents at a time.
+    """A local Parquet corpus validated, hashed (and chunked) a batch of documents at a time.
 
-    The chunks' texts, once hashed, go to a temporary file that is memory-mapped and unlinked
-    at once: they take disk, not memory, and only the texts read later (the prompts) are read
-    from it.
+    The texts (the documents', or with chunking the chunks'), once hashed, go to a temporary
+    file that is memory-mapped and unlinked at once: they take disk, not memory, and only the
+    texts read later (the prompts) are read from it.
 
     Args:
         path: the Parquet file.
         columns: which columns hold the id, the text and the title.
         source: the source, for messages.
-        chunking: the pipeline's chunking.
-        model: the model the chunks are embedded with.
-        task_type: the task type (part of each chunk's hash).
-        output_dimensionality: the dimensionality (part of each chunk's hash).
+        chunking: the pipeline's chunking, if any.
+        model: the model the texts are embedded with.
+        task_type: the task type (part of each text's hash).
+        output_dimensionality: the dimensionality (part of each text's hash).
         batch_rows: documents read at a time.
 
     Returns:
-        What `chunk_corpus` returns for the whole file.
+        What `normalized_corpus` (with chunking: `chunk_corpus`) returns for the whole file.
 
     Raises:
         CorpusError: the file cannot be read as Parquet, or a named column is missing.
@@ -82,21 +83,22 @@ def chunk_parquet(
         for first, validated in _validated_batches(
             path, columns, source=source, batch_rows=batch_rows
         ):
-            documents = normalized_corpus(
+            part = normalized_corpus(
                 validated,
                 model=model,
                 task_type=task_type,
                 output_dimensionality=output_dimensionality,
-                hashed=False,
+                hashed=chunking is None,  # chunks are hashed, not the documents they come from
             )
-            documents["row"] += first
-            part = chunk_corpus(
-                documents,
-                chunking=chunking,
-                model=model,
-                task_type=task_type,
-                output_dimensionality=output_dimensionality,
-            )
+            part["row"] += first
+            if chunking is not None:
+                part = chunk_corpus(
+                    part,
+                    chunking=chunking,
+                    model=model,
+                    task_type=task_type,
+                    output_dimensionality=output_dimensionality,
+                )
             if not is_string_dtype(validated.rows["content"]):
                 return part  # a column of no text is one batch (see below): every row rejected
             spill.write(arrow_strings(part["content"]))
@@ -142,13 +144,19 @@ class _TextSpill:
         self._pending.append(self._thread.submit(self._write, texts))
 
     def _write(self, texts: pa.Array | pa.ChunkedArray) -> None:
+        starts = []
         for chunk in _chunks_of(_large(texts)):
+            starts.append(self._sink.tell())
             self._writer.write_batch(pa.record_batch([chunk], schema=_SPILL_SCHEMA))
         self._sink.flush()
         if hasattr(os, "posix_fadvise"):
             handle = self._sink.fileno()
             os.fdatasync(handle)  # a dirty page cannot be dropped from the cache
-            os.posix_fadvise(handle, 0, 0, os.POSIX_FADV_DONTNEED)
+            # each batch's first page (its metadata, read when the file is opened) stays cached
+            for start, stop in zip(starts, [*starts[1:], self._sink.tell()], strict=True):
+                first = (start // mmap.PAGESIZE + 1) * mmap.PAGESIZE
+                if stop > first:
+                    os.posix_fadvise(handle, first, stop - first, os.POSIX_FADV_DONTNEED)
 
     def mapped(self) -> pa.ChunkedArray:
         """Every text written, memory-mapped; the file is unlinked (the mapping keeps it)."""
@@ -173,7 +181,7 @@ class _TextSpill:
 def will_read(texts: pa.Array, rows: npt.NDArray[np.int64]) -> None:
     """Asks the kernel to bring in the pages of these texts now, all at once.
 
-    The chunk texts of `chunk_parquet` are a memory-mapped file that is not in the page cache:
+    The texts of `prepare_parquet` are a memory-mapped file that is not in the page cache:
     read one by one, each text waits for its own disk read. Elsewhere this costs a few
     system calls and changes nothing.
     """
@@ -256,7 +264,7 @@ def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return parts[0]
     columns: dict[str, pd.Series] = {}
     for name in parts[0].columns:
-        if name in _ARROW_COLUMNS:
+        if name in _ARROW_COLUMNS:  # (a corpus without chunks has no document_id)
             pieces = [_large(arrow_strings(part[name])) for part in parts]
             chunks = [chunk for piece in pieces for chunk in _chunks_of(piece)]
             column = pa.chunked_array(chunks, type=pa.large_string())

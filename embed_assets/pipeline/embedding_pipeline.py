@@ -17,7 +17,7 @@ import pandas as pd
 
 from embed_assets.backends.base import BatchBackend
 from embed_assets.bigquery.client import is_bigquery_uri
-from embed_assets.corpus.batches import chunk_parquet
+from embed_assets.corpus.batches import prepare_parquet
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
@@ -323,14 +323,14 @@ class EmbeddingPipeline:
     def prepare_source(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
         """Loads the corpus and prepares it (`load_corpus`, then `prepare`).
 
-        With `chunking`, a local Parquet corpus is read a batch of documents at a time
-        (`corpus.batches.chunk_parquet`): its documents are never all in memory beside their
-        chunks. The rows are the same.
+        A local Parquet corpus is read a batch of documents at a time
+        (`corpus.batches.prepare_parquet`), its texts kept in a memory-mapped temporary file:
+        neither its documents nor its chunks are ever all in memory. The rows are the same.
         """
-        if self.chunking is not None and isinstance(self.corpus, str):
+        if isinstance(self.corpus, str):
             path = Path(self.corpus)
             if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
-                return chunk_parquet(
+                return prepare_parquet(
                     path,
                     columns=self.columns,
                     source=self.describe_source(),
