@@ -31,8 +31,8 @@ from embed_assets.corpus.validation import (
     CorpusError,
     ValidatedCorpus,
     check_columns,
+    check_ids,
     is_string_dtype,
-    repeated_ids,
     validate_corpus,
 )
 
@@ -203,7 +203,7 @@ def _validated_batches(
         file = pq.ParquetFile(path)
         check_columns(pd.DataFrame(columns=file.schema_arrow.names), columns, source=source)
         ids = file.read(columns=[columns.id_column]).column(0)
-        repeated = repeated_ids(pd.Series(pd.arrays.ArrowExtensionArray(ids), copy=False))
+        checked = check_ids(pd.Series(pd.arrays.ArrowExtensionArray(ids), copy=False))
         del ids
         text = file.schema_arrow.field(columns.text_column).type
         if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
@@ -216,7 +216,9 @@ def _validated_batches(
             stop = first + len(frame)
             yield (
                 first,
-                validate_corpus(frame, columns, source=source, repeated_ids=repeated[first:stop]),
+                validate_corpus(
+                    frame, columns, source=source, checked_ids=checked.rows(first, stop)
+                ),
             )
             first = stop
             del frame, batch

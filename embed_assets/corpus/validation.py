@@ -5,6 +5,7 @@ reason it was rejected, and goes to the rejected table.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -128,12 +129,38 @@ def _normalize_ids(values: pd.Series) -> tuple[pd.Series, npt.NDArray[np.object_
     return ids, reasons
 
 
+class CheckedIds(NamedTuple):
+    """A corpus's ids as text (None where a row has none) and why a row's id is refused.
+
+    Attributes:
+        ids: each row's id as text, or None.
+        reasons: None, or a missing, unusable or duplicate id's reason.
+    """
+
+    ids: pd.Series
+    reasons: npt.NDArray[np.object_]
+
+    def rows(self, first: int, stop: int) -> "CheckedIds":
+        """The ids of rows first..stop-1 (a batch of the corpus)."""
+        return CheckedIds(
+            self.ids.iloc[first:stop].reset_index(drop=True), self.reasons[first:stop].copy()
+        )
+
+
+def check_ids(values: pd.Series) -> CheckedIds:
+    """Reads an id column as `validate_corpus` does: ids that appear twice refuse every row."""
+    ids, reasons = _normalize_ids(values.reset_index(drop=True))
+    has_id = reasons == None  # noqa: E711
+    reasons[ids.duplicated(keep=False).to_numpy() & has_id] = REASON_DUPLICATE_ID
+    return CheckedIds(ids, reasons)
+
+
 def validate_corpus(
     frame: pd.DataFrame,
     columns: CorpusColumns,
     *,
     source: str,
-    repeated_ids: npt.NDArray[np.bool_] | None = None,
+    checked_ids: CheckedIds | None = None,
 ) -> ValidatedCorpus:
     """Normalizes a raw corpus to `id, content, title` and rejects rows that cannot be embedded.
 
@@ -146,20 +173,16 @@ def validate_corpus(
         frame: the raw rows.
         columns: which columns hold the id, the text and the title.
         source: the source, for messages.
-        repeated_ids: for a batch of a larger source, the rows whose id the source holds more
-            than once (see `repeated_ids()`): a duplicate in another batch counts too.
+        checked_ids: for a batch of a larger source, its rows of the source's ids as
+            `check_ids` read them (so a duplicate in another batch counts too); by default
+            the frame's id column is read.
 
     Raises:
         CorpusError: a named column is missing.
     """
     check_columns(frame, columns, source=source)
     rows = len(frame)
-    ids, reasons = _normalize_ids(frame[columns.id_column].reset_index(drop=True))
-    has_id = reasons == None  # noqa: E711
-    duplicated = ids.duplicated(keep=False).to_numpy() & has_id
-    if repeated_ids is not None:
-        duplicated |= repeated_ids & has_id
-    reasons[duplicated] = REASON_DUPLICATE_ID
+    ids, reasons = check_ids(frame[columns.id_column]) if checked_ids is None else checked_ids
     content = frame[columns.text_column].reset_index(drop=True)
     if is_string_dtype(content):
         is_missing = content.isna().to_numpy()
@@ -193,12 +216,6 @@ def validate_corpus(
     )
     every_row = pd.DataFrame({"id": ids, "content": content, "title": titles, "reason": reasons})
     return ValidatedCorpus(rows=every_row, rejected=rejected, source_rows=rows)
-
-
-def repeated_ids(values: pd.Series) -> npt.NDArray[np.bool_]:
-    """Which rows have an id (as `validate_corpus` reads it) that another row has too."""
-    ids, reasons = _normalize_ids(values.reset_index(drop=True))
-    return ids.duplicated(keep=False).to_numpy() & (reasons == None)  # noqa: E711
 
 
 def is_string_dtype(values: pd.Series) -> bool:
