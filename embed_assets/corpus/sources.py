@@ -11,7 +11,8 @@ import pandas as pd
 from embed_assets.corpus.validation import CorpusError
 from embed_assets.staging.files import storage_for
 
-SUPPORTED_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", *PARQUET_SUFFIXES)
 
 
 def read_corpus_file(
@@ -53,7 +54,7 @@ def _parse_corpus_file(path: Path, suffix: str, *, shown: str, encoding: str) ->
             return pd.read_csv(
                 path, dtype=str, keep_default_na=False, na_values=[], encoding=encoding
             )
-        if suffix in (".parquet", ".pq"):
+        if suffix in PARQUET_SUFFIXES:
             # Arrow-backed columns: a million 500-character texts take 0.5 GB, not 1.1 GB
             return pd.read_parquet(path, dtype_backend="pyarrow")
         return _read_jsonl(path, encoding=encoding)

@@ -22,7 +22,7 @@ from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
 from embed_assets.corpus.hashing import normalized_corpus
-from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.sources import PARQUET_SUFFIXES, read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.settings import SubmissionSettings
@@ -329,7 +329,7 @@ class EmbeddingPipeline:
         """
         if isinstance(self.corpus, str):
             path = Path(self.corpus)
-            if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+            if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
                 return prepare_parquet(
                     path,
                     columns=self.columns,
