@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from embed_assets.corpus.chunking import Chunking, utf8_buffers
+from embed_assets.corpus.chunking import Chunking, arrow_chunks, utf8_buffers
 from embed_assets.corpus.chunks import chunk_corpus
 from embed_assets.corpus.hashing import arrow_strings, normalized_corpus
 from embed_assets.corpus.validation import (
@@ -145,7 +145,7 @@ class _TextSpill:
 
     def _write(self, texts: pa.Array | pa.ChunkedArray) -> None:
         starts = []
-        for chunk in _chunks_of(_large(texts)):
+        for chunk in arrow_chunks(_large(texts)):
             starts.append(self._sink.tell())
             self._writer.write_batch(pa.record_batch([chunk], schema=_SPILL_SCHEMA))
         self._sink.flush()
@@ -268,7 +268,7 @@ def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
     for name in parts[0].columns:
         if name in _ARROW_COLUMNS:  # (a corpus without chunks has no document_id)
             pieces = [_large(arrow_strings(part[name])) for part in parts]
-            chunks = [chunk for piece in pieces for chunk in _chunks_of(piece)]
+            chunks = [chunk for piece in pieces for chunk in arrow_chunks(piece)]
             column = pa.chunked_array(chunks, type=pa.large_string())
             columns[name] = pd.Series(pd.arrays.ArrowExtensionArray(column), copy=False)
         else:  # column by column: a frame's concat looks at every value of an object column
@@ -278,7 +278,3 @@ def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _large(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return values if pa.types.is_large_string(values.type) else values.cast(pa.large_string())
-
-
-def _chunks_of(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
-    return list(values.chunks) if isinstance(values, pa.ChunkedArray) else [values]

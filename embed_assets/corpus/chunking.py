@@ -152,6 +152,11 @@ def split_strings(
     )
 
 
+def arrow_chunks(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    """The arrays an Arrow column is made of (an array is its own one)."""
+    return list(values.chunks) if isinstance(values, pa.ChunkedArray) else [values]
+
+
 def utf8_buffers(array: pa.Array) -> tuple[npt.NDArray[np.int64], pa.Buffer]:
     """An Arrow string array's text offsets (as int64, one more than its length) and bytes."""
     _, offsets, data = array.buffers()

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from embed_assets.corpus import _digest
-from embed_assets.corpus.chunking import utf8_buffers
+from embed_assets.corpus.chunking import arrow_chunks, utf8_buffers
 
 # rows hashed by one call: small enough that every core gets work, large enough to be cheap
 ROWS_PER_CALL = 65_536
@@ -82,7 +82,7 @@ def sha256_hex_column(
     head = prefix.encode()
     calls = []
     first = 0
-    for chunk in contents.chunks if isinstance(contents, pa.ChunkedArray) else [contents]:
+    for chunk in arrow_chunks(contents):
         offsets, data = utf8_buffers(chunk)
         title_offsets, title_data = _title_buffers(titles.slice(first, len(chunk)))
         for start in range(0, len(chunk), ROWS_PER_CALL):

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from embed_assets.corpus.batches import will_read
+from embed_assets.corpus.chunking import arrow_chunks
 from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.errors import ConfigError, SubmissionError
 from embed_assets.models.catalog import ModelSpec
@@ -204,13 +205,11 @@ def taken(column: pd.Series, positions: npt.NDArray[np.int64]) -> npt.NDArray[np
     """
     if not isinstance(column.dtype, pd.ArrowDtype | pd.StringDtype):
         return column.to_numpy(dtype=object)[positions]
-    values = arrow_strings(column)
-    if not isinstance(values, pa.ChunkedArray):
-        return values.take(pa.array(positions)).to_numpy(zero_copy_only=False)
-    edges = np.cumsum([0, *(len(chunk) for chunk in values.chunks)])
+    chunks = arrow_chunks(arrow_strings(column))
+    edges = np.cumsum([0, *map(len, chunks)])
     bounds = np.searchsorted(positions, edges)
     parts = []
-    for chunk, first, lo, hi in zip(values.chunks, edges, bounds, bounds[1:], strict=False):
+    for chunk, first, lo, hi in zip(chunks, edges, bounds, bounds[1:], strict=False):
         rows = positions[lo:hi] - first
         will_read(chunk, rows)  # a chunked corpus's texts are read from disk: all at once
         parts.append(chunk.take(pa.array(rows)).to_numpy(zero_copy_only=False))
