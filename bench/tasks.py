@@ -81,28 +81,48 @@ def ingest_ours(folder: str, files: int | None = None) -> dict[str, Any]:
     return {"seconds": seconds, "rows": written, "stored_rows": rows}
 
 
-_LEGACY_VECTOR_SQL = (
-    'SELECT instance.content AS content, predictions[1].embeddings."values" AS vector '
-    "FROM read_json(?, format='newline_delimited', columns={"
+_LEGACY_COLUMNS = (
+    "format='newline_delimited', columns={"
     "'instance': 'STRUCT(content VARCHAR, task_type VARCHAR)', "
     "'predictions': 'STRUCT(embeddings STRUCT(statistics STRUCT(token_count BIGINT, "
-    "truncated BOOLEAN), \"values\" FLOAT[]))[]', 'status': 'VARCHAR'})"
+    "truncated BOOLEAN), \"values\" FLOAT[]))[]', 'status': 'VARCHAR'}"
+)
+_LEGACY_ROWS_SQL = (
+    'SELECT instance.content AS content, predictions[1].embeddings."values" AS vector, '
+    "predictions[1].embeddings.statistics.token_count AS token_count, "
+    "predictions[1].embeddings.statistics.truncated AS truncated "
+    f"FROM read_json(?, {_LEGACY_COLUMNS})"
 )
 
 
 @task
-def ingest_duckdb(folder: str, files: int | None = None) -> dict[str, Any]:
-    """Baseline: DuckDB's own `read_json` of the files (column types given) into a float32 matrix."""
+def ingest_duckdb_insert(folder: str, files: int | None = None) -> dict[str, Any]:
+    """Baseline: one `INSERT INTO t SELECT ... FROM read_json(...)` into a store-shaped table.
+
+    What a user would write instead of landing: the same files, parsed by DuckDB with the
+    column types given, hashed by DuckDB's `sha256` and inserted into a table of the store's
+    columns in a database file, in one statement.
+    """
     import duckdb
 
+    from embed_assets.store.duckdb_tables import TABLE_DDL
+
     paths = [str(p) for p in _prediction_paths(folder, files)]
-    start = time.perf_counter()
-    connection = duckdb.connect()
-    table = connection.sql(_LEGACY_VECTOR_SQL, params=[paths]).to_arrow_table()
-    column = table.column("vector").combine_chunks()
-    matrix = column.flatten().to_numpy().reshape(len(column), -1)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": int(matrix.shape[0]), "matrix_bytes": int(matrix.nbytes)}
+    with tempfile.TemporaryDirectory() as scratch:
+        connection = duckdb.connect(str(Path(scratch) / "baseline.duckdb"))
+        connection.execute(TABLE_DDL.format(table="t"))
+        start = time.perf_counter()
+        connection.execute(
+            "INSERT INTO t (id, content_hash, embedding, model, token_count, embedded_at, "
+            "truncated) SELECT content, sha256(content), vector, ?, token_count, now(), "
+            f"truncated FROM ({_LEGACY_ROWS_SQL})",
+            [MODEL, paths],
+        )
+        connection.close()
+        seconds = time.perf_counter() - start
+        with duckdb.connect(str(Path(scratch) / "baseline.duckdb")) as check:
+            rows = check.execute("SELECT count(*) FROM t").fetchone()
+    return {"seconds": seconds, "rows": int(rows[0]) if rows else 0}
 
 
 @task
