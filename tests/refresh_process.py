@@ -19,9 +19,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -37,7 +38,31 @@ from embed_assets import (
 )
 from embed_assets.cli.runner import run_pipeline
 from embed_assets.cli.workdir import prepare_workdir
+from embed_assets.store.duckdb_writer import DuckDBWriter, FileLanding
 from embed_assets.testing import FaultyLocalBatchBackend
+
+
+class MarkingWriter(DuckDBWriter):
+    """A DuckDB writer that marks and pauses after each write, whichever way it lands."""
+
+    def __init__(self, inner: DuckDBWriter, *, marks: Path, seconds: float) -> None:
+        super().__init__(inner.con, inner.table, memory_limit=inner.memory_limit)
+        self.marks, self.seconds = marks, seconds
+
+    def _mark(self, written: int) -> None:
+        (self.marks / f"landed-{len(list(self.marks.glob('landed-*')))}").write_text(str(written))
+        time.sleep(self.seconds)
+
+    def __call__(self, rows: pa.Table) -> int:
+        written = super().__call__(rows)
+        self._mark(written)
+        return written
+
+    def land_file(self, path: Path, **settings: Any) -> FileLanding | None:
+        landing = super().land_file(path, **settings)
+        if landing is not None:
+            self._mark(landing.written)
+        return landing
 
 
 class SlowLandingStore(DuckDBEmbeddingStore):
@@ -47,17 +72,9 @@ class SlowLandingStore(DuckDBEmbeddingStore):
     marks: str = ""
 
     @contextmanager
-    def writer(self, pipeline: str) -> Iterator[Callable[[pa.Table], int]]:
+    def writer(self, pipeline: str) -> Iterator[DuckDBWriter]:
         with super().writer(pipeline) as write:
-
-            def slow_write(rows: pa.Table) -> int:
-                written = write(rows)
-                marks = Path(self.marks)
-                (marks / f"landed-{len(list(marks.glob('landed-*')))}").write_text(str(written))
-                time.sleep(self.seconds_per_write)
-                return written
-
-            yield slow_write
+            yield MarkingWriter(write, marks=Path(self.marks), seconds=self.seconds_per_write)
 
 
 class InterruptAtFirstRunEnd(logging.Handler):

@@ -17,18 +17,24 @@ import pandas as pd
 import pyarrow as pa
 
 from embed_assets.bigquery.client import is_bigquery_uri
-from embed_assets.corpus.hashing import content_hashes
+from embed_assets.corpus.hashing import content_hashes, hash_prefix
 from embed_assets.jobs.settings import EmbeddingTarget
 from embed_assets.models.catalog import model_spec, vector_dimension
 from embed_assets.predictions.lines import PredictionBatch, RequestSchema
-from embed_assets.predictions.readers import read_prediction_object
+from embed_assets.predictions.readers import (
+    local_prediction_file,
+    read_prediction_file,
+    read_prediction_object,
+)
 from embed_assets.staging.base import Storage
 from embed_assets.store.base import (
     POSITION_COLUMNS,
     EmbeddingStore,
     embedding_rows,
+    keys_and_positions,
     store_warehouse,
 )
+from embed_assets.store.duckdb_writer import DuckDBWriter
 
 
 def _batch_hashes(batch: PredictionBatch, submission: EmbeddingTarget) -> list[str]:
@@ -118,10 +124,45 @@ class PredictionFiles:
             uris = pending  # a table without a `key` column: read it here, as files are
             if not uris:
                 return
-        with (
-            self.store.writer(self.submission.pipeline) as write,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-reader") as pool,
-        ):
+        with self.store.writer(self.submission.pipeline) as write:
+            if isinstance(write, DuckDBWriter) and self._in_sql(uris):
+                write.expect(keys_and_positions(self.submitted))
+                for uri in uris:
+                    yield uri, self.land_file(staging, uri, write)
+            else:
+                yield from self._land_read(staging, uris, write)
+
+    def _in_sql(self, uris: Sequence[str]) -> bool:
+        """Whether the files can be landed by SQL: legacy files (hashed from their text)."""
+        legacy = model_spec(self.submission.model).schema is not RequestSchema.GEMINI
+        return legacy and not any(map(is_bigquery_uri, uris))
+
+    def land_file(self, staging: Storage, uri: str, writer: DuckDBWriter) -> tuple[int, int]:
+        """Lands one file with one SQL statement, else through the line parser; (rows, tokens)."""
+        submission = self.submission
+        with local_prediction_file(staging, uri) as path:
+            landing = writer.land_file(
+                path,
+                hash_prefix=hash_prefix(
+                    model=submission.model,
+                    task_type=submission.task_type,
+                    output_dimensionality=submission.output_dimensionality,
+                ),
+                model=submission.model,
+                dimension=self.dimension,
+            )
+            if landing is not None:
+                self.landed.update(landing.landed)
+                return landing.written, landing.tokens
+            batch = read_prediction_file(path, lenient=True)
+        self.unreadable += [f"{uri} {line}" for line in batch.unreadable]
+        return self.land_batch(batch, writer)
+
+    def _land_read(
+        self, staging: Storage, uris: Sequence[str], write: Callable[[pa.Table], int]
+    ) -> Iterator[tuple[str, tuple[int, int]]]:
+        """Lands files parsed here, the next one read on a second thread while this one lands."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-reader") as pool:
             read = partial(read_prediction_object, staging, lenient=True)
             ahead = pool.submit(read, uris[0])
             for index, uri in enumerate(uris):
@@ -190,6 +231,9 @@ class PredictionFiles:
         good = np.flatnonzero(ok & finite & nonzero)
         if good.size == 0:
             return 0, 0
+        # a line that repeats would write its ids twice: each text lands once per file
+        _, first_lines = np.unique(hashes[good], return_index=True)
+        good = good[np.sort(first_lines)]
         wanted = positions[good]
         repeats = self.counts[wanted]
         # the flat positions of every id of every wanted hash, without a Python loop

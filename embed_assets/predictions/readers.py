@@ -10,6 +10,7 @@ line-by-line parser in `lines`, which accepts every variant and names the offend
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -129,12 +130,20 @@ def read_prediction_object(storage: Storage, uri: str, *, lenient: bool = False)
             return read_prediction_table(cast(TableStorage, storage).client, uri, lenient=lenient)
         with bigquery_client(project=parse_table_uri(uri).project) as client:
             return read_prediction_table(client, uri, lenient=lenient)
+    with local_prediction_file(storage, uri) as local:
+        return read_prediction_file(local, lenient=lenient)
+
+
+@contextmanager
+def local_prediction_file(storage: Storage, uri: str) -> Iterator[Path]:
+    """The prediction file `uri` on local disk: itself, or a gs:// object downloaded for the block."""
     if not uri.startswith("gs://"):
-        return read_prediction_file(uri, lenient=lenient)
+        yield Path(uri)
+        return
     with tempfile.TemporaryDirectory(prefix="embed-assets-") as folder:
         local = Path(folder) / "predictions.jsonl"
         storage.download_file(uri, local)
-        return read_prediction_file(local, lenient=lenient)
+        yield local
 
 
 def iter_prediction_batches(path_or_uri: str | Path) -> Iterator[PredictionBatch]:
