@@ -112,21 +112,36 @@ def _id_text(value: object) -> tuple[str | None, str | None]:
 
 
 def _normalize_ids(values: pd.Series) -> tuple[pd.Series, npt.NDArray[np.object_]]:
-    """Returns each row's id as text (None when it has none) and why a row has none.
+    """Returns each row's id as text (missing when it has none) and why a row has none.
 
-    Text and integer columns convert as a whole, exactly (no float detour, so large integers
-    stay exact); anything else is read value by value, so one row never changes another's id.
+    Text and integer columns convert as a whole with Arrow kernels, exactly (no float detour,
+    so large integers stay exact; no Python string per row); anything else is read value by
+    value, so one row never changes another's id.
     """
     reasons = np.full(len(values), None, dtype=object)
     if is_string_dtype(values) or pd.api.types.is_integer_dtype(values.dtype):
-        text = values.astype("string")
-        missing = (text.isna() | (text.fillna("").str.strip() == "")).to_numpy(dtype=bool)
+        # `string`, as the chunk ids and hashes built from ids expect
+        text = pc.cast(pa.array(values) if len(values) else pa.array([], pa.string()), pa.string())
+        blank = pc.or_(pc.equal(pc.utf8_length(text), 0), pc.utf8_is_space(text))
+        missing = blank.fill_null(True).to_numpy(zero_copy_only=False)
         reasons[missing] = REASON_MISSING_ID
-        return text.astype(object).where(~missing, None), reasons
+        kept = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
+        return pd.Series(pd.arrays.ArrowExtensionArray(kept), copy=False), reasons
     pairs = [_id_text(value) for value in values.tolist()]
     ids = pd.Series([text for text, _ in pairs], dtype=object)
     reasons[:] = [reason for _, reason in pairs]
     return ids, reasons
+
+
+def _repeated(ids: pd.Series) -> npt.NDArray[np.bool_]:
+    """Rows whose id (not missing) appears more than once; by Arrow's hash table for text."""
+    if not isinstance(ids.dtype, pd.ArrowDtype):
+        return ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+    column = pa.array(ids)
+    distinct = pc.unique(column)
+    index = pc.index_in(column, value_set=distinct).fill_null(-1).to_numpy(zero_copy_only=False)
+    counts = np.bincount(index[index >= 0], minlength=len(distinct))
+    return (index >= 0) & (counts[np.maximum(index, 0)] > 1)
 
 
 class CheckedIds(NamedTuple):
@@ -151,7 +166,7 @@ def check_ids(values: pd.Series) -> CheckedIds:
     """Reads an id column as `validate_corpus` does: ids that appear twice refuse every row."""
     ids, reasons = _normalize_ids(values.reset_index(drop=True))
     has_id = reasons == None  # noqa: E711
-    reasons[ids.duplicated(keep=False).to_numpy() & has_id] = REASON_DUPLICATE_ID
+    reasons[_repeated(ids) & has_id] = REASON_DUPLICATE_ID
     return CheckedIds(ids, reasons)
 
 
@@ -211,8 +226,13 @@ def validate_corpus(
         titles = pd.Series([None] * rows, dtype=object)
     ok = reasons == None  # noqa: E711
     positions = np.flatnonzero(~ok)
+    rejected_ids = ids.iloc[positions].astype(object)
     rejected = pd.DataFrame(
-        {"row": positions, "id": ids.to_numpy()[positions], "reason": reasons[positions]}
+        {
+            "row": positions,
+            "id": rejected_ids.where(rejected_ids.notna(), None).to_numpy(),
+            "reason": reasons[positions],
+        }
     )
     every_row = pd.DataFrame({"id": ids, "content": content, "title": titles, "reason": reasons})
     return ValidatedCorpus(rows=every_row, rejected=rejected, source_rows=rows)
