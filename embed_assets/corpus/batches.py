@@ -13,6 +13,7 @@ import ctypes
 import mmap
 import os
 import tempfile
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +44,10 @@ _ARROW_COLUMNS = ("id", "content_hash", "document_id")
 _SPILL_SCHEMA = pa.schema([("text", pa.large_string())])
 _MADV_WILLNEED = getattr(mmap, "MADV_WILLNEED", None)
 _MADVISE = getattr(ctypes.CDLL(None), "madvise", None) if _MADV_WILLNEED is not None else None
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+# the address ranges of the spill files' mappings, while they are mapped: only pages of a
+# shared file mapping may be given back (the file keeps their bytes; anonymous memory does not)
+_MAPPED: dict[int, tuple[int, int]] = {}
 
 
 def prepare_parquet(
@@ -164,7 +169,10 @@ class _TextSpill:
         with open(self.path, "rb") as file:
             mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         os.unlink(self.path)
-        return pa.ipc.open_file(pa.py_buffer(mapping)).read_all().column("text")
+        whole = pa.py_buffer(mapping)
+        _MAPPED[id(mapping)] = (whole.address, whole.address + whole.size)
+        weakref.finalize(mapping, _MAPPED.pop, id(mapping), None)  # unmapped with its last use
+        return pa.ipc.open_file(whole).read_all().column("text")
 
     def _finish(self) -> None:
         try:
@@ -193,6 +201,26 @@ def will_read(texts: pa.Array, rows: npt.NDArray[np.int64]) -> None:
     lengths = np.maximum(data.address + offsets[rows + 1] - firsts, 1)
     for first, length in zip(firsts.tolist(), lengths.tolist(), strict=True):
         _MADVISE(ctypes.c_void_p(first), ctypes.c_size_t(length), _MADV_WILLNEED)
+
+
+def done_reading(texts: pa.Array) -> None:
+    """Gives back the pages of these texts that reading them mapped into the process.
+
+    The kernel maps the cached pages around every page a read touches, so taking 1 % of a
+    memory-mapped corpus's texts mapped all of it (490 MB of RSS at 1,000,000 documents).
+    Done chunk by chunk, the process holds one chunk's pages at a time. Texts that are not
+    in a spill file's mapping are left alone.
+    """
+    if _MADVISE is None or _MADV_DONTNEED is None or not len(texts):
+        return
+    offsets, data = utf8_buffers(texts)
+    first = data.address + int(offsets[0])
+    stop = data.address + int(offsets[-1])
+    if not any(low <= first and stop <= high for low, high in list(_MAPPED.values())):
+        return
+    first -= first % mmap.PAGESIZE
+    if stop > first:
+        _MADVISE(ctypes.c_void_p(first), ctypes.c_size_t(stop - first), _MADV_DONTNEED)
 
 
 def _validated_batches(

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from embed_assets.corpus.batches import will_read
+from embed_assets.corpus.batches import done_reading, will_read
 from embed_assets.corpus.chunking import arrow_chunks
 from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.errors import ConfigError, SubmissionError
@@ -213,6 +213,7 @@ def taken(column: pd.Series, positions: npt.NDArray[np.int64]) -> npt.NDArray[np
         rows = positions[lo:hi] - first
         will_read(chunk, rows)  # a chunked corpus's texts are read from disk: all at once
         parts.append(chunk.take(pa.array(rows)).to_numpy(zero_copy_only=False))
+        done_reading(chunk)
     return np.concatenate([np.empty(0, dtype=object), *parts])
 
 

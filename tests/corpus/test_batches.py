@@ -85,7 +85,10 @@ def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
     whole = pipeline.prepare(read_corpus_file(str(path)))
     found = _prepared(pipeline, path, batch_rows)
     _same(found, whole)
-    reasons = whole.loc[whole["reason"].notna()].set_index("id", drop=False)["reason"]
+    rejected = whole.loc[whole["reason"].notna()]
+    # a missing id is null whichever way the column holds it (None, or NA in an Arrow column)
+    ids = [None if pd.isna(value) else value for value in rejected["id"]]
+    reasons = pd.Series(rejected["reason"].to_numpy(), index=ids)
     assert reasons.to_dict() == {
         "doc-1": "duplicate id",
         None: "missing id",
@@ -119,6 +122,45 @@ def test_the_chunk_texts_wait_on_disk_and_no_file_is_left(
     assert mapped and all(line.rstrip().endswith("(deleted)") for line in mapped)
     whole = pipeline.prepare(read_corpus_file(str(path)))
     assert found["content"].tolist() == whole["content"].tolist()
+
+
+def _mapped_kb(name: str) -> int:
+    """KB of this process's resident pages of the mapped file whose path holds `name`."""
+    with open("/proc/self/smaps") as smaps:
+        lines = smaps.read().splitlines()
+    total, inside = 0, False
+    for line in lines:
+        if "-" in line.split(" ", 1)[0]:  # a mapping's header line
+            inside = name in line
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_texts_read_from_the_spill_file_give_their_pages_back(tmp_path: Path) -> None:
+    """Reading every text maps the file's pages; `done_reading` gives them back, texts intact."""
+    texts = [f"document {i}: " + "words of a text " * 40 for i in range(6000)]
+    path = tmp_path / "corpus.parquet"
+    ids = [f"d{i}" for i in range(6000)]
+    pq.write_table(pa.table({"id": ids, "content": texts, "title": [None] * 6000}), path)
+    found = _pipeline(path, None).prepare_source()
+    chunks = pa.chunked_array(pa.array(found["content"])).chunks
+    for chunk in chunks:
+        batches.will_read(chunk, np.arange(len(chunk)))
+    assert sum(len(t) for chunk in chunks for t in chunk.to_pylist()) > 3_000_000
+    before = _mapped_kb("embed-assets-chunks-")
+    assert before > 2_000  # the texts' pages are mapped
+    for chunk in chunks:
+        batches.done_reading(chunk)
+    assert _mapped_kb("embed-assets-chunks-") < before / 4
+    assert found["content"].tolist() == texts  # read again from the file
+
+
+def test_texts_in_memory_are_left_as_they_are(tmp_path: Path) -> None:
+    """Only a spill file's pages are given back: anonymous memory would lose its bytes."""
+    texts = pa.array(["a text held in memory " * 20] * 2000)
+    batches.done_reading(texts)
+    assert texts.to_pylist() == ["a text held in memory " * 20] * 2000
 
 
 def test_a_column_of_no_text_is_rejected_row_by_row_as_when_read_whole(tmp_path: Path) -> None:
