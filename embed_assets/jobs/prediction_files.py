@@ -3,8 +3,9 @@
 Prediction files are read one at a time and upserted as they are read, so memory is bounded by
 a file, not by the submission. Rows are matched by content hash (recomputed from the echoed
 instance, or the Gemini key), never by position. A BigQuery prediction table bound for a store
-that declares a warehouse (`store.base.Warehouse`) is landed there with SQL: its vectors never
-pass through this process.
+that declares a warehouse (`store.base.Warehouse`) is landed there with SQL, and a legacy file
+bound for a DuckDB store by one DuckDB statement (`store.duckdb_writer`): their vectors never
+pass through Python.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -106,8 +107,10 @@ class PredictionFiles:
     ) -> Iterator[tuple[str, tuple[int, int]]]:
         """Lands files one by one; yields each URI with (rows written, tokens).
 
-        The next file is parsed on a second thread while this one is written to the store
-        (both run mostly outside the GIL), so at most two files are in memory at once.
+        Into a DuckDB store, each legacy file is one SQL statement (`DuckDBWriter.land_file`)
+        and only a file it refuses is parsed here. Otherwise the next file is parsed on a
+        second thread while this one is written to the store (both run mostly outside the
+        GIL), so at most two files are in memory at once.
         """
         if not uris:
             return
