@@ -137,10 +137,23 @@ def _repeated(ids: pd.Series) -> npt.NDArray[np.bool_]:
     """Rows whose id (not missing) appears more than once; by Arrow's hash table for text."""
     if not isinstance(ids.dtype, pd.ArrowDtype):
         return ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
-    column = pa.array(ids)
-    distinct = pc.unique(column)
-    index = pc.index_in(column, value_set=distinct).fill_null(-1).to_numpy(zero_copy_only=False)
-    counts = np.bincount(index[index >= 0], minlength=len(distinct))
+    # one hash table for every chunk: the indices of all chunks point into one dictionary
+    encoded = pa.chunked_array(pa.array(ids)).dictionary_encode()
+    index = np.concatenate(
+        [np.empty(0, np.int64)]
+        + [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in encoded.chunks]
+    ).astype(np.int64)
+    sizes = {len(chunk.dictionary) for chunk in encoded.chunks}
+    if len(sizes) > 1:  # a dictionary per chunk (not one table): count the values instead
+        distinct = pc.unique(pa.array(ids))
+        index = (
+            pc.index_in(pa.array(ids), value_set=distinct)
+            .fill_null(-1)
+            .to_numpy(zero_copy_only=False)
+        )
+        sizes = {len(distinct)}
+    size = max(sizes, default=0)
+    counts = np.bincount(index[index >= 0], minlength=size)
     return (index >= 0) & (counts[np.maximum(index, 0)] > 1)
 
 
