@@ -158,10 +158,10 @@ def _repeated(ids: pd.Series) -> npt.NDArray[np.bool_]:
 
 
 class CheckedIds(NamedTuple):
-    """A corpus's ids as text (None where a row has none) and why a row's id is refused.
+    """A corpus's ids as text (missing where a row has none) and why a row's id is refused.
 
     Attributes:
-        ids: each row's id as text, or None.
+        ids: each row's id as text, or missing (null in an Arrow column, None otherwise).
         reasons: None, or a missing, unusable or duplicate id's reason.
     """
 
