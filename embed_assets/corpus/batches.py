@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.corpus.chunking import Chunking, arrow_chunks, utf8_buffers
-from embed_assets.corpus.chunks import chunk_corpus
-from embed_assets.corpus.hashing import arrow_strings, normalized_corpus
+from embed_assets.corpus.chunks import prepared_corpus
+from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.corpus.validation import (
     CorpusColumns,
     CorpusError,
@@ -78,7 +78,7 @@ def prepare_parquet(
         batch_rows: documents read at a time.
 
     Returns:
-        What `normalized_corpus` (with chunking: `chunk_corpus`) returns for the whole file.
+        What `prepared_corpus` returns for the whole file.
 
     Raises:
         CorpusError: the file cannot be read as Parquet, or a named column is missing.
@@ -88,22 +88,14 @@ def prepare_parquet(
         for first, validated in _validated_batches(
             path, columns, source=source, batch_rows=batch_rows
         ):
-            part = normalized_corpus(
+            part = prepared_corpus(
                 validated,
+                chunking=chunking,
                 model=model,
                 task_type=task_type,
                 output_dimensionality=output_dimensionality,
-                hashed=chunking is None,  # chunks are hashed, not the documents they come from
+                first_row=first,
             )
-            part["row"] += first
-            if chunking is not None:
-                part = chunk_corpus(
-                    part,
-                    chunking=chunking,
-                    model=model,
-                    task_type=task_type,
-                    output_dimensionality=output_dimensionality,
-                )
             if not is_string_dtype(validated.rows["content"]):
                 return part  # a column of no text is one batch (see below): every row rejected
             spill.write(arrow_strings(part["content"]))

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 
 from embed_assets.corpus import _splitter
 from embed_assets.corpus.chunking import Chunking, Cut, split_strings, utf8_buffers
-from embed_assets.corpus.hashing import arrow_strings, hash_column
-from embed_assets.corpus.validation import is_string_dtype
+from embed_assets.corpus.hashing import arrow_strings, hash_column, normalized_corpus
+from embed_assets.corpus.validation import ValidatedCorpus, is_string_dtype
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import (
     TokenCounter,
@@ -277,6 +277,44 @@ def _chunked(array: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _arrow_column(values: pa.Array | pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(values), copy=False)
+
+
+def prepared_corpus(
+    validated: ValidatedCorpus,
+    *,
+    chunking: Chunking | None,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+    first_row: int = 0,
+) -> pd.DataFrame:
+    """A validated corpus hashed (`normalized_corpus`), or with `chunking` cut into hashed chunks.
+
+    Args:
+        validated: the validated rows.
+        chunking: the pipeline's chunking, if any.
+        model: the model the texts are embedded with.
+        task_type: the task type (part of each text's hash).
+        output_dimensionality: the dimensionality (part of each text's hash).
+        first_row: the place of the first row in its source (a batch of a larger source).
+    """
+    normalized = normalized_corpus(
+        validated,
+        model=model,
+        task_type=task_type,
+        output_dimensionality=output_dimensionality,
+        hashed=chunking is None,  # chunks are hashed, not the documents they come from
+    )
+    normalized["row"] += first_row
+    if chunking is None:
+        return normalized
+    return chunk_corpus(
+        normalized,
+        chunking=chunking,
+        model=model,
+        task_type=task_type,
+        output_dimensionality=output_dimensionality,
+    )
 
 
 def chunk_corpus(

@@ -20,8 +20,7 @@ from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.batches import prepare_parquet
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
-from embed_assets.corpus.hashing import normalized_corpus
+from embed_assets.corpus.chunks import chunk_budget, prepared_corpus
 from embed_assets.corpus.sources import PARQUET_SUFFIXES, read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.errors import ConfigError
@@ -346,18 +345,8 @@ class EmbeddingPipeline:
 
         See `corpus.hashing.normalized_corpus` and `corpus.chunks.chunk_corpus`.
         """
-        validated = validate_corpus(raw, self.columns, source=self.describe_source())
-        normalized = normalized_corpus(
-            validated,
-            model=self.resolved_model,
-            task_type=self.task_type,
-            output_dimensionality=self.output_dimensionality,
-            hashed=self.chunking is None,  # chunks are hashed, not the documents they come from
-        )
-        if self.chunking is None:
-            return normalized
-        return chunk_corpus(
-            normalized,
+        return prepared_corpus(
+            validate_corpus(raw, self.columns, source=self.describe_source()),
             chunking=self.chunking,
             model=self.resolved_model,
             task_type=self.task_type,
