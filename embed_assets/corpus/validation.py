@@ -122,8 +122,7 @@ def _normalize_ids(values: pd.Series) -> tuple[pd.Series, npt.NDArray[np.object_
     if is_string_dtype(values) or pd.api.types.is_integer_dtype(values.dtype):
         # `string`, as the chunk ids and hashes built from ids expect
         text = pc.cast(pa.array(values) if len(values) else pa.array([], pa.string()), pa.string())
-        blank = pc.or_(pc.equal(pc.utf8_length(text), 0), pc.utf8_is_space(text))
-        missing = blank.fill_null(True).to_numpy(zero_copy_only=False)
+        missing = _blank(text).fill_null(True).to_numpy(zero_copy_only=False)
         reasons[missing] = REASON_MISSING_ID
         kept = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
         return pd.Series(pd.arrays.ArrowExtensionArray(kept), copy=False), reasons
@@ -265,6 +264,11 @@ def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
+def _blank(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Per text: empty or white space only (null for a null text), by Arrow kernels."""
+    return pc.or_(pc.equal(pc.utf8_length(texts), 0), pc.utf8_is_space(texts))
+
+
 def _blank_and_invisible(
     texts: pa.Array | pa.ChunkedArray,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -272,8 +276,7 @@ def _blank_and_invisible(
 
     Arrow kernels do both without a Python string per row; null texts are neither.
     """
-    blank = pc.or_(pc.equal(pc.utf8_length(texts), 0), pc.utf8_is_space(texts))
     visible = pc.match_substring_regex(texts, _VISIBLE)
-    blank_np = blank.fill_null(False).to_numpy(zero_copy_only=False)
+    blank_np = _blank(texts).fill_null(False).to_numpy(zero_copy_only=False)
     invisible = pc.invert(visible).fill_null(False).to_numpy(zero_copy_only=False)
     return blank_np, invisible & ~blank_np
