@@ -14,8 +14,30 @@ import pyarrow.compute as pc
 from embed_assets.predictions.lines import PredictionBatch, status_text
 
 # JSON texts of a status that means "no error"
-_NO_STATUS_TEXTS = ('""', "null", "{}", "false")
-_NO_STATUS = pa.array(_NO_STATUS_TEXTS, type=pa.string())
+NO_STATUS_TEXTS = ('""', "null", "{}", "false")
+_NO_STATUS = pa.array(NO_STATUS_TEXTS, type=pa.string())
+_STATISTICS = "STRUCT(token_count BIGINT, truncated BOOLEAN)"
+# the columns of a prediction file as DuckDB's `read_json` is told to type them
+LEGACY_JSON_COLUMNS = {
+    "instance": "STRUCT(key VARCHAR, content VARCHAR, title VARCHAR, task_type VARCHAR)",
+    "predictions": f'STRUCT(embeddings STRUCT(statistics {_STATISTICS}, "values" FLOAT[]))[]',
+    "status": "JSON",
+    "error": "JSON",
+}
+GEMINI_JSON_COLUMNS = {
+    "key": "VARCHAR",
+    "request": "STRUCT(content STRUCT(parts STRUCT(text VARCHAR)[]), "
+    "embed_content_config STRUCT(task_type VARCHAR, title VARCHAR))",
+    "response": f'STRUCT(embedding STRUCT("values" FLOAT[], statistics {_STATISTICS}), '
+    '"usageMetadata" STRUCT("promptTokenCount" BIGINT), "tokenCount" BIGINT)',
+    "status": "JSON",
+    "error": "JSON",
+}
+
+
+def read_json_columns(columns: dict[str, str]) -> str:
+    """The `columns={...}` argument of DuckDB's `read_json` for these column types."""
+    return "{" + ", ".join(f"{name!r}: {kind!r}" for name, kind in columns.items()) + "}"
 
 
 def _statuses(table: pa.Table) -> list[str]:
@@ -32,7 +54,7 @@ def _statuses(table: pa.Table) -> list[str]:
     for row in np.flatnonzero(~blank):
         # the line parser reads `status or error`: a blank status gives way to the error
         status_raw = status_texts[row]
-        blank_raw = status_raw is None or status_raw in _NO_STATUS_TEXTS
+        blank_raw = status_raw is None or status_raw in NO_STATUS_TEXTS
         statuses[row] = status_text(orjson.loads(error_texts[row] if blank_raw else status_raw))
     return statuses
 

@@ -20,27 +20,16 @@ import pandas as pd
 
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_table_uri
 from embed_assets.predictions.bigquery import read_prediction_table
-from embed_assets.predictions.columns import batch_from_table
+from embed_assets.predictions.columns import (
+    GEMINI_JSON_COLUMNS,
+    LEGACY_JSON_COLUMNS,
+    batch_from_table,
+    read_json_columns,
+)
 from embed_assets.predictions.lines import PredictionBatch, parse_prediction_lines
 from embed_assets.staging.base import Storage, TableStorage
 from embed_assets.staging.files import list_uri_jsonl, storage_for
 
-_STATISTICS = "STRUCT(token_count BIGINT, truncated BOOLEAN)"
-_LEGACY_COLUMNS = {
-    "instance": "STRUCT(key VARCHAR, content VARCHAR, title VARCHAR, task_type VARCHAR)",
-    "predictions": f'STRUCT(embeddings STRUCT(statistics {_STATISTICS}, "values" FLOAT[]))[]',
-    "status": "JSON",
-    "error": "JSON",
-}
-_GEMINI_COLUMNS = {
-    "key": "VARCHAR",
-    "request": "STRUCT(content STRUCT(parts STRUCT(text VARCHAR)[]), "
-    "embed_content_config STRUCT(task_type VARCHAR, title VARCHAR))",
-    "response": f'STRUCT(embedding STRUCT("values" FLOAT[], statistics {_STATISTICS}), '
-    '"usageMetadata" STRUCT("promptTokenCount" BIGINT), "tokenCount" BIGINT)',
-    "status": "JSON",
-    "error": "JSON",
-}
 _LEGACY_SELECT = """
     coalesce(instance.key, '') AS key,
     coalesce(instance.content, '') AS content,
@@ -103,8 +92,7 @@ def _first_line_is_gemini(path: Path) -> bool | None:
 
 def _read_with_duckdb(path: Path, *, gemini: bool) -> PredictionBatch | None:
     """Reads the file with typed `read_json`; None when it holds something unexpected."""
-    columns = _GEMINI_COLUMNS if gemini else _LEGACY_COLUMNS
-    spec = "{" + ", ".join(f"{name!r}: {kind!r}" for name, kind in columns.items()) + "}"
+    spec = read_json_columns(GEMINI_JSON_COLUMNS if gemini else LEGACY_JSON_COLUMNS)
     query = (
         f"SELECT {_GEMINI_SELECT if gemini else _LEGACY_SELECT} FROM read_json(?, "
         f"columns={spec}, format='newline_delimited')"

@@ -20,18 +20,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from embed_assets.predictions.columns import LEGACY_JSON_COLUMNS, NO_STATUS_TEXTS, read_json_columns
 from embed_assets.store.base import POSITION_COLUMNS, ROW_SCHEMA, with_row_defaults
 
 ROW_COLUMNS = ", ".join(ROW_SCHEMA.names)
 _WANTED = "embed_assets_wanted"
-# the legacy prediction line, typed as `predictions.readers` types it
-_LEGACY_COLUMNS = (
-    "{'instance': 'STRUCT(key VARCHAR, content VARCHAR, title VARCHAR, task_type VARCHAR)', "
-    "'predictions': 'STRUCT(embeddings STRUCT(statistics STRUCT(token_count BIGINT, "
-    "truncated BOOLEAN), \"values\" FLOAT[]))[]', 'status': 'JSON', 'error': 'JSON'}"
-)
-# JSON texts of a status that means "no error" (as `predictions.columns` reads them)
-_BLANK = "('\"\"', 'null', '{}', 'false')"
+_LEGACY_COLUMNS = read_json_columns(LEGACY_JSON_COLUMNS)
+# the status texts that mean "no error", as `predictions.columns` reads them
+_BLANK = "(" + ", ".join(f"'{text}'" for text in NO_STATUS_TEXTS) + ")"
 # Every line lands or the statement fails: a line that failed, has a vector of another
 # length, or one that is not finite or all zeros raises `error()`, and one that nobody
 # submitted gets a NULL id (NOT NULL). The vectors pass through untouched (a CASE around them
