@@ -160,9 +160,10 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
     """The corpus and batch-job assets' work: read, validate, (chunk,) hash, diff, shard, write."""
     from embed_assets import EmbeddingPipeline
     from embed_assets.corpus.chunking import Chunking
-    from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
+    from embed_assets.jobs.plan import check_rows_kind, plan_refresh, render_shard, shard_prompts
     from embed_assets.models.catalog import model_spec
     from embed_assets.staging.files import LocalStorage
+    from embed_assets.store.base import write_stored_keys
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
     pipeline = EmbeddingPipeline(
@@ -174,11 +175,15 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
     )
     store = DuckDBEmbeddingStore(path=str(Path(folder) / "store.duckdb"))
     spec = model_spec(MODEL)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as work:
         staging = LocalStorage(scratch)
         start = time.perf_counter()
-        corpus = pipeline.prepare_source()
-        plan = plan_refresh(corpus, store.current_hashes(PIPELINE))
+        # what the corpus asset does, then the batch job's planning (`InProcessPlanning`)
+        corpus = pipeline.prepare_file(Path(work) / "corpus.parquet")
+        keys = Path(work) / "stored.parquet"
+        write_stored_keys(store, PIPELINE, keys)
+        check_rows_kind(corpus, keys, pipeline=PIPELINE)
+        plan = plan_refresh(corpus, keys, folder=Path(work))
         shards = shard_prompts(plan.prompts, spec, spec.max_prompts_per_job)
         for shard, (first, stop) in enumerate(shards):
             staging.write_bytes(
@@ -189,7 +194,7 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
         written = sum(
             path.read_bytes().count(b"\n") for path in Path(scratch).glob("requests-*.jsonl")
         )
-    return {"seconds": seconds, "prompts": written, "shards": len(shards), "rows": len(corpus)}
+    return {"seconds": seconds, "prompts": written, "shards": len(shards), "rows": corpus.rows}
 
 
 @task

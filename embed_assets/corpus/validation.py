@@ -174,11 +174,22 @@ class CheckedIds(NamedTuple):
         )
 
 
-def check_ids(values: pd.Series) -> CheckedIds:
-    """Reads an id column as `validate_corpus` does: ids that appear twice refuse every row."""
+def check_ids(values: pd.Series, *, repeated: pa.Array | None = None) -> CheckedIds:
+    """Reads an id column as `validate_corpus` does: ids that appear twice refuse every row.
+
+    Args:
+        values: the id column.
+        repeated: for a batch of a larger source, the ids (as text) that repeat anywhere in
+            it; by default, the ids that repeat within `values`.
+    """
     ids, reasons = _normalize_ids(values.reset_index(drop=True))
     has_id = reasons == None  # noqa: E711
-    reasons[_repeated(ids) & has_id] = REASON_DUPLICATE_ID
+    if repeated is None:
+        twice = _repeated(ids)
+    else:
+        found = pc.is_in(pa.array(ids), value_set=repeated.cast(pa.string()))
+        twice = found.fill_null(False).to_numpy(zero_copy_only=False)
+    reasons[twice & has_id] = REASON_DUPLICATE_ID
     return CheckedIds(ids, reasons)
 
 

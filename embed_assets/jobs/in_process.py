@@ -1,13 +1,15 @@
-"""Rows in this process: the corpus as an Arrow-backed DataFrame, the manifest a Parquet file.
+"""Rows on this machine: the prepared corpus, the stored keys and the manifest Parquet files.
 
 The `RowPlacement` for every pipeline whose corpus, staging and table are not all in one
-warehouse. Diffs are hash joins in DuckDB over Arrow columns; request shards are JSONL files
-(or prompts tables, on a table staging); prediction files are read one at a time
+warehouse. The diff and the manifest are DuckDB statements over the files (`jobs.plan`), in
+bounded memory; only the texts to embed come into the process. Request shards are JSONL
+files (or prompts tables, on a table staging); prediction files are read one at a time
 (`jobs.prediction_files`).
 """
 
-import io
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import duckdb
@@ -16,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
-from embed_assets.corpus.chunks import source_rows
 from embed_assets.corpus.hashing import arrow_strings, content_hashes
+from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.jobs.plan import (
     PLAN_REJECTED,
     PLAN_REUSE,
@@ -30,6 +32,7 @@ from embed_assets.jobs.plan import (
     render_prompts_table,
     render_shard,
     shard_prompts,
+    write_manifest,
 )
 from embed_assets.jobs.prediction_files import PredictionFiles
 from embed_assets.jobs.record import Submission
@@ -43,7 +46,7 @@ from embed_assets.predictions.lines import (
     parse_request_line,
 )
 from embed_assets.staging.base import Storage, TableStorage
-from embed_assets.store.base import EmbeddingStore
+from embed_assets.store.base import EmbeddingStore, write_stored_keys
 
 MISSING = "no prediction was returned for this row"
 
@@ -61,7 +64,7 @@ class InProcessPlacement:
         store: EmbeddingStore,
         settings: SubmissionSettings,
     ) -> "InProcessPlanning":
-        """The rows of a prepared corpus (`id, content, title, content_hash, reason`)."""
+        """The rows of a prepared corpus (a `PreparedCorpus`, or a frame of its rows)."""
         return InProcessPlanning(corpus, backend=backend, store=store, settings=settings)
 
     def landing(
@@ -119,16 +122,21 @@ def request_hashes(
 
 
 class InProcessPlanning:
-    """A prepared corpus planned against the table in this process."""
+    """A prepared corpus planned against the table in this process (in DuckDB, over files)."""
 
     def __init__(
         self,
-        corpus: pd.DataFrame,
+        corpus: PreparedCorpus | pd.DataFrame,
         *,
         backend: BatchBackend,
         store: EmbeddingStore,
         settings: SubmissionSettings,
     ) -> None:
+        # the plan's files (the stored keys, the manifest, DuckDB's spill) live as long as this
+        self._folder = tempfile.TemporaryDirectory(prefix="embed-assets-plan-")
+        self.folder = Path(self._folder.name)
+        if isinstance(corpus, pd.DataFrame):
+            corpus = write_prepared(corpus, self.folder / "corpus.parquet")
         self.corpus, self.backend, self.store, self.settings = corpus, backend, store, settings
         self.staging = backend.staging()
         self.request_extension = "" if self.staging.holds_tables else ".jsonl"
@@ -141,28 +149,27 @@ class InProcessPlanning:
 
     def _planned(self) -> Plan:
         if self.plan is None:
-            stored = self.store.current_hashes(self.settings.pipeline)
-            check_rows_kind(self.corpus, stored, pipeline=self.settings.pipeline)
-            self.plan = plan_refresh(self.corpus, stored)
+            keys = self.folder / "stored.parquet"
+            write_stored_keys(self.store, self.settings.pipeline, keys)
+            check_rows_kind(self.corpus, keys, pipeline=self.settings.pipeline)
+            self.plan = plan_refresh(self.corpus, keys, folder=self.folder)
         return self.plan
 
     def diff(self) -> PlanCounts:
         """Two hash joins in DuckDB: rejected, unchanged, reuse or submit, per corpus row."""
         self.plan = None
         plan = self._planned()
-        counts = plan.manifest["plan"].value_counts()
-        rejected = self.corpus.loc[self.corpus["reason"].notna(), "reason"].value_counts()
         return PlanCounts(
-            corpus_rows=len(self.corpus),
-            documents=source_rows(self.corpus),
-            rejected=int(counts.get(PLAN_REJECTED, 0)),
-            unchanged=int(counts.get(PLAN_UNCHANGED, 0)),
-            reused=int(counts.get(PLAN_REUSE, 0)),
+            corpus_rows=self.corpus.rows,
+            documents=self.corpus.documents,
+            rejected=plan.counts[PLAN_REJECTED],
+            unchanged=plan.counts[PLAN_UNCHANGED],
+            reused=plan.counts[PLAN_REUSE],
             stored=plan.stored_rows,
             deleted=plan.deleted_rows,
             prompts=len(plan.prompts),
             prompts_digest=prompts_digest(arrow_strings(plan.prompts["content_hash"])),
-            rejected_by_reason={str(k): int(v) for k, v in rejected.items()},
+            rejected_by_reason=dict(self.corpus.rejected_by_reason),
         )
 
     def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
@@ -188,11 +195,10 @@ class InProcessPlanning:
 
     def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
         """Lands the jobs' prediction files for the rows planned for submission."""
-        manifest = self._planned().manifest
         files = PredictionFiles(
             submission=self.settings,
             store=self.store,
-            submitted=manifest.loc[manifest["plan"] == PLAN_SUBMIT],
+            submitted=self._planned().rows(PLAN_SUBMIT),
         )
         written = 0
         for job in jobs:
@@ -221,14 +227,15 @@ class InProcessPlanning:
         for shard, (start, stop) in self._ranges.items():
             for content_hash in self._prompts["content_hash"].iloc[start:stop]:
                 shard_of_hash[content_hash] = shard
-        manifest = plan.manifest.copy()
-        manifest["shard"] = -1
-        submitted = manifest["plan"] == PLAN_SUBMIT
-        hashes = manifest.loc[submitted, "content_hash"]
-        manifest.loc[submitted, "shard"] = hashes.map(shard_of_hash)
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), buffer)
-        self.staging.write_bytes(submission.manifest_uri, buffer.getvalue())
+        shards = pa.table(
+            {
+                "content_hash": pa.array(list(shard_of_hash), pa.string()),
+                "shard": pa.array(list(shard_of_hash.values()), pa.int64()),
+            }
+        )
+        manifest = self.folder / "manifest.parquet"
+        write_manifest(plan, shards, manifest)
+        self.staging.upload_file(manifest, submission.manifest_uri)
         content = self._prompts["content"]
         return Dealt(
             adopted=[

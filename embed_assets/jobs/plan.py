@@ -3,19 +3,19 @@
 Only content hashes the store lacks are submitted, each distinct text once.
 """
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from embed_assets.corpus.batches import done_reading, will_read
-from embed_assets.corpus.chunking import arrow_chunks
 from embed_assets.corpus.hashing import arrow_strings
+from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.errors import ConfigError, SubmissionError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
@@ -26,8 +26,9 @@ PLAN_UNCHANGED = "unchanged"
 PLAN_REUSE = "reuse"
 PLAN_REJECTED = "rejected"
 PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
-# DuckDB's memory for the diff: past it, its joins spill to a temporary folder
+# DuckDB's memory for the diff: past it, its joins spill to the plan's folder
 PLAN_MEMORY = "192MB"
+STORED_KEYS = ["id", "content_hash", "chunk_start", "chunk_end"]
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,28 @@ class Plan:
     """What one refresh has to do.
 
     Attributes:
-        manifest: every corpus row: `id, content_hash, plan, reason, shard` (and the chunk
-            position columns of chunk rows).
+        manifest: a Parquet file of every corpus row: `id, content_hash, plan, reason`
+            (and the chunk position columns of chunk rows).
         prompts: the distinct texts to embed: `content_hash, content, title`, sorted by hash.
+        counts: corpus rows per plan.
         stale_rows: stored rows that will be deleted or replaced.
         deleted_rows: stored rows whose id is not an accepted corpus row: landing deletes them.
         stored_rows: rows the table holds now.
     """
 
-    manifest: pd.DataFrame
+    manifest: str
     prompts: pd.DataFrame
+    counts: dict[str, int]
     stale_rows: int
     deleted_rows: int = 0
     stored_rows: int = 0
+
+    def rows(self, plan: str | None = None) -> pd.DataFrame:
+        """The manifest's rows (of one plan), as a frame: for the few rows a step needs."""
+        table = pq.read_table(self.manifest, filters=[("plan", "=", plan)] if plan else None)
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        frame["reason"] = frame["reason"].astype(object).where(frame["reason"].notna(), None)
+        return frame
 
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
@@ -81,21 +91,32 @@ def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.b
     return found.column("hit").to_numpy()
 
 
-def check_rows_kind(corpus: pd.DataFrame, stored: pd.DataFrame, *, pipeline: str) -> None:
+def write_stored_keys(stored: pd.DataFrame, path: Path) -> None:
+    """Stored rows' `id, content_hash, chunk_start, chunk_end` as the Parquet file the diff reads."""
+    pq.write_table(_arrow(stored, STORED_KEYS), path)
+
+
+def check_rows_kind(corpus: PreparedCorpus, stored: Path, *, pipeline: str) -> None:
     """Refuses chunk rows for a table of whole documents, and the reverse.
 
     Every id would change, so such a switch is a new table, not a refresh.
 
     Raises:
-        ConfigError: the table holds the other kind of rows.
+        ConfigError: the table (its keys in the Parquet file `stored`) holds the other kind.
     """
-    if stored.empty or "chunk_start" not in stored.columns:
-        return
-    refuse_kind_switch(
-        held_chunks=bool(stored["chunk_start"].notna().any()),
-        makes_chunks="chunk_start" in corpus.columns and bool(corpus["chunk_start"].notna().any()),
-        pipeline=pipeline,
-    )
+    connection = duckdb.connect(config={"memory_limit": PLAN_MEMORY})
+    try:
+        rows, chunks = connection.execute(
+            "SELECT count(*), count(chunk_start) FROM read_parquet(?)", [str(stored)]
+        ).fetchone() or (0, 0)
+    finally:
+        connection.close()
+    if rows:
+        refuse_kind_switch(
+            held_chunks=bool(chunks),
+            makes_chunks=corpus.chunked and corpus.accepted > 0,
+            pipeline=pipeline,
+        )
 
 
 def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) -> None:
@@ -113,108 +134,132 @@ def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) 
         )
 
 
-def _plan_codes(corpus: pd.DataFrame, stored: pd.DataFrame, *, spill: str) -> tuple[pa.Table, int]:
-    """Each corpus row's plan (`plan, position`, in no order) and the stored rows to delete.
+def _config(spill: Path) -> dict[str, str | bool | int | float | list[str]]:
+    """Bounded memory, spilling to `spill`; row order is not kept (the manifest needs none)."""
+    return {
+        "memory_limit": PLAN_MEMORY,
+        "temp_directory": str(spill),
+        "preserve_insertion_order": False,
+    }
 
-    DuckDB holds at most `PLAN_MEMORY` and spills the joins to `spill` beyond it, so the
-    diff's memory does not grow with the corpus.
+
+def _quoted(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _plan_sql(corpus: PreparedCorpus, stored: Path) -> str:
+    """Each corpus row with its plan, by hash joins against the stored keys.
+
+    Every joined side is distinct on its join key, so no corpus row is repeated; DuckDB's
+    hash joins spill beyond its memory limit (its mark joins, for EXISTS and IN, do not).
     """
-    connection = duckdb.connect(config={"memory_limit": PLAN_MEMORY, "temp_directory": spill})
-    try:
-        places = ["chunk_start", "chunk_end"]
-        rows = _arrow(corpus, ["id", "content_hash", "reason", *places])
-        # each row's place, as a column: a window's row_number() would hold every row at once
-        connection.register(
-            "corpus_rows", rows.append_column("position", pa.array(np.arange(len(corpus))))
-        )
-        connection.register("stored", _arrow(stored, ["id", "content_hash", *places]))
-        planned = connection.sql(
-            f"""
-            SELECT CASE
-                WHEN c.reason IS NOT NULL THEN {PLANS.index(PLAN_REJECTED)}
-                WHEN s.id IS NOT NULL THEN {PLANS.index(PLAN_UNCHANGED)}
-                WHEN known.content_hash IS NOT NULL THEN {PLANS.index(PLAN_REUSE)}
-                ELSE {PLANS.index(PLAN_SUBMIT)} END::TINYINT AS plan, c.position
-            FROM corpus_rows c
-            LEFT JOIN stored s ON s.id = c.id AND s.content_hash = c.content_hash
-                AND (s.chunk_start IS NULL OR (s.chunk_start IS NOT DISTINCT FROM c.chunk_start
-                    AND s.chunk_end IS NOT DISTINCT FROM c.chunk_end))
-            LEFT JOIN (SELECT DISTINCT content_hash FROM stored) known
-                ON known.content_hash = c.content_hash
-            """
-        ).to_arrow_table()
-        deleted = connection.sql(
-            "SELECT count(*) FROM stored s WHERE NOT EXISTS (SELECT 1 FROM corpus_rows c "
-            "WHERE c.reason IS NULL AND c.id = s.id)"
-        ).fetchall()[0][0]
-    finally:
-        connection.close()
-    return planned, int(deleted)
+    keys = f"read_parquet({_quoted(stored)})"
+    places = ", c.document_id, c.chunk_index, c.chunk_start, c.chunk_end" if corpus.chunked else ""
+    # a stored whole document, or (chunks) a stored chunk at the same place, is unchanged
+    same_chunk = (
+        f"LEFT JOIN (SELECT DISTINCT id, content_hash, chunk_start, chunk_end FROM {keys} "
+        "WHERE chunk_start IS NOT NULL) p ON p.id = c.id AND p.content_hash = c.content_hash "
+        "AND p.chunk_start = c.chunk_start AND p.chunk_end IS NOT DISTINCT FROM c.chunk_end"
+        if corpus.chunked
+        else ""
+    )
+    unchanged = "s.id IS NOT NULL OR p.id IS NOT NULL" if corpus.chunked else "s.id IS NOT NULL"
+    return f"""
+        SELECT c.id, c.content_hash, CASE
+            WHEN c.reason IS NOT NULL THEN '{PLAN_REJECTED}'
+            WHEN {unchanged} THEN '{PLAN_UNCHANGED}'
+            WHEN k.content_hash IS NOT NULL THEN '{PLAN_REUSE}'
+            ELSE '{PLAN_SUBMIT}' END AS plan, c.reason{places}
+        FROM read_parquet({_quoted(corpus.path)}) c
+        LEFT JOIN (SELECT DISTINCT id, content_hash FROM {keys} WHERE chunk_start IS NULL) s
+            ON s.id = c.id AND s.content_hash = c.content_hash
+        {same_chunk}
+        LEFT JOIN (SELECT DISTINCT content_hash FROM {keys}) k ON k.content_hash = c.content_hash
+    """
 
 
-def plan_refresh(corpus: pd.DataFrame, stored: pd.DataFrame) -> Plan:
-    """Compares the corpus (`id, content, title, content_hash, reason`) with the store.
+def plan_refresh(
+    corpus: PreparedCorpus | pd.DataFrame, stored: Path | pd.DataFrame, *, folder: Path
+) -> Plan:
+    """Compares the prepared corpus with the stored keys; writes the manifest to `folder`.
 
     Chunk rows also carry `document_id, chunk_index, chunk_start, chunk_end`: a stored chunk
     whose text is the same but whose place in its document moved is not unchanged but reused
-    (its row is written again with the new place, its vector kept). The comparison is two hash
-    joins in DuckDB over Arrow columns, so a million rows diff in well under a second and no
-    Python object is made per row.
+    (its row is written again with the new place, its vector kept). Every step is a DuckDB
+    statement over the two files, in at most `PLAN_MEMORY` (spilling to `folder` beyond it):
+    no step holds the corpus or the table's keys in this process.
+
+    Args:
+        corpus: the prepared corpus (a frame is written to `folder` first).
+        stored: the table's keys as `write_stored_keys` writes them (or a frame of them).
+        folder: where the manifest (and DuckDB's spill) go; it must outlive the plan.
     """
-    with tempfile.TemporaryDirectory(prefix="embed-assets-plan-") as spill:
-        planned, deleted = _plan_codes(corpus, stored, spill=spill)
-    # a category per row, not a str: a million rows cost a megabyte; put in place, not sorted
-    codes = np.full(len(corpus), -1, dtype=np.int8)
-    codes[planned.column("position").to_numpy()] = planned.column("plan").to_numpy()
-    if (codes < 0).any():  # every row has a plan, or nothing is submitted on a guess
-        raise SubmissionError(f"the diff planned no action for {(codes < 0).sum()} corpus rows")
-    plan = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(PLANS))
-    submit = np.flatnonzero(plan == PLAN_SUBMIT)
-    prompts = (
-        pd.DataFrame(
-            {name: taken(corpus[name], submit) for name in ["content_hash", "content", "title"]}
-        )
-        .drop_duplicates("content_hash")
-        .sort_values("content_hash", kind="stable")
-        .reset_index(drop=True)
-    )
-    manifest = pd.DataFrame(
-        {
-            "id": corpus["id"].array,
-            "content_hash": corpus["content_hash"].array,
-            "plan": plan,
-            "reason": corpus["reason"].to_numpy(dtype=object),  # set on rejected rows only
-            **{name: corpus[name].array for name in POSITION_COLUMNS if name in corpus.columns},
+    if isinstance(corpus, pd.DataFrame):
+        corpus = write_prepared(corpus, folder / "corpus.parquet")
+    if isinstance(stored, pd.DataFrame):
+        write_stored_keys(stored, folder / "stored.parquet")
+        stored = folder / "stored.parquet"
+    manifest = folder / "plan.parquet"
+    spill = folder / "spill"
+    connection = duckdb.connect(config=_config(spill))
+    try:
+        connection.execute(f"COPY ({_plan_sql(corpus, stored)}) TO {_quoted(manifest)}")
+        counts = dict.fromkeys(PLANS, 0) | {
+            str(plan): int(count)
+            for plan, count in connection.execute(
+                f"SELECT plan, count(*) FROM read_parquet({_quoted(manifest)}) GROUP BY plan"
+            ).fetchall()
         }
-    )
-    stale = len(stored) - int((plan == PLAN_UNCHANGED).sum())
+        stored_rows, deleted = connection.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE c.id IS NULL) FROM read_parquet("
+            f"{_quoted(stored)}) s LEFT JOIN (SELECT DISTINCT id FROM read_parquet("
+            f"{_quoted(corpus.path)}) WHERE reason IS NULL) c ON c.id = s.id"
+        ).fetchall()[0]
+        prompts = connection.sql(
+            f"SELECT c.content_hash, any_value(c.content) AS content, any_value(c.title) AS title "
+            f"FROM read_parquet({_quoted(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash "
+            f"FROM read_parquet({_quoted(manifest)}) WHERE plan = '{PLAN_SUBMIT}') m "
+            "ON m.content_hash = c.content_hash GROUP BY c.content_hash ORDER BY c.content_hash"
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    if sum(counts.values()) != corpus.rows:  # every row has a plan, or nothing is submitted
+        raise SubmissionError(
+            f"the diff planned {sum(counts.values())} of {corpus.rows} corpus rows"
+        )
     return Plan(
-        manifest=manifest,
-        prompts=prompts,
-        stale_rows=stale,
+        manifest=str(manifest),
+        prompts=pd.DataFrame(
+            {
+                name: prompts.column(name).to_numpy(zero_copy_only=False)
+                for name in prompts.column_names
+            }
+        ),
+        counts=counts,
+        stale_rows=int(stored_rows) - counts[PLAN_UNCHANGED],
         deleted_rows=int(deleted),
-        stored_rows=len(stored),
+        stored_rows=int(stored_rows),
     )
 
 
-def taken(column: pd.Series, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
-    """The values at `positions` (ascending) as Python objects.
+def write_manifest(plan: Plan, shards: pa.Table, path: Path) -> None:
+    """The plan's manifest with each submitted row's `shard` (-1 for the others), to `path`.
 
-    An Arrow column is taken chunk by chunk: Arrow's own take of a column of many chunks joins
-    them into one first, a copy of every text.
+    Args:
+        plan: the plan.
+        shards: `content_hash, shard` of every submitted text.
+        path: the Parquet file to write.
     """
-    if not isinstance(column.dtype, pd.ArrowDtype | pd.StringDtype):
-        return column.to_numpy(dtype=object)[positions]
-    chunks = arrow_chunks(arrow_strings(column))
-    edges = np.cumsum([0, *map(len, chunks)])
-    bounds = np.searchsorted(positions, edges)
-    parts = []
-    for chunk, first, lo, hi in zip(chunks, edges, bounds, bounds[1:], strict=False):
-        rows = positions[lo:hi] - first
-        will_read(chunk, rows)  # a chunked corpus's texts are read from disk: all at once
-        parts.append(chunk.take(pa.array(rows)).to_numpy(zero_copy_only=False))
-        done_reading(chunk)
-    return np.concatenate([np.empty(0, dtype=object), *parts])
+    connection = duckdb.connect(config=_config(Path(path).parent / "spill"))
+    try:
+        connection.register("shards", shards)
+        connection.execute(
+            f"COPY (SELECT m.*, CASE WHEN m.plan = '{PLAN_SUBMIT}' THEN s.shard ELSE -1 END "
+            f"::BIGINT AS shard FROM read_parquet({_quoted(plan.manifest)}) m LEFT JOIN shards s "
+            f"ON s.content_hash = m.content_hash) TO {_quoted(path)}"
+        )
+    finally:
+        connection.close()
 
 
 def shard_ranges(count: int, max_per_shard: int) -> Iterator[tuple[int, int]]:

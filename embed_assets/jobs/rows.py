@@ -4,7 +4,7 @@ The lifecycle (`jobs.handler`) plans, adopts, submits and lands once. What it do
 diff the corpus against the table, tell which needed texts an earlier job holds, deal the
 texts into shards, write a shard's request, land a job's output, settle deletes and
 failures — goes through a `RowPlacement`, chosen once when a pipeline binds its backend and
-store: in this process as Arrow (`jobs.in_process`), or in the warehouse as SQL
+store: on this machine as files DuckDB reads (`jobs.in_process`), or in the warehouse as SQL
 (`embed_assets.warehouse`). Neither the handler nor the steps know which.
 """
 
@@ -211,7 +211,7 @@ class RowPlacement(Protocol):
         store: EmbeddingStore,
         settings: SubmissionSettings,
     ) -> PlanningRows:
-        """The rows of `corpus` (a prepared DataFrame, or a staged warehouse table)."""
+        """The rows of `corpus` (a `PreparedCorpus` file, or a staged warehouse table)."""
         ...
 
     def landing(

@@ -5,12 +5,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from embed_assets.errors import TableOwnedError
 
@@ -65,6 +67,22 @@ def no_stored_rows() -> pd.DataFrame:
     return pd.DataFrame(
         {"id": text, "content_hash": text.copy(), "chunk_start": number, "chunk_end": number.copy()}
     )
+
+
+def write_stored_keys(store: "EmbeddingStore", pipeline: str, path: Path) -> None:
+    """Writes `id, content_hash, chunk_start, chunk_end` of the stored rows as a Parquet file.
+
+    A store that can write the file itself (`export_keys(pipeline, path)`, as the DuckDB
+    store does) keeps the keys out of this process; any other store's `current_hashes` is
+    written.
+    """
+    export = getattr(store, "export_keys", None)
+    if callable(export):
+        export(pipeline, path)
+        return
+    frame = store.current_hashes(pipeline)
+    keys = keys_and_positions(frame)
+    pq.write_table(keys.select(["id", "content_hash", "chunk_start", "chunk_end"]), path)
 
 
 def position_arrays(frame: pd.DataFrame | None, count: int) -> list[pa.Array]:

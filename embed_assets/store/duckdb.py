@@ -36,6 +36,7 @@ from embed_assets.store.duckdb_tables import (
     TABLE_MIGRATION,
     Tables,
     create_catalog,
+    export_keys,
     live_tables,
     next_tables,
     read_generations,
@@ -253,6 +254,12 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 .to_arrow_table()
                 .to_pandas(types_mapper=pd.ArrowDtype)
             )
+
+    def export_keys(self, pipeline: str, path: Path) -> None:
+        """Writes what `current_hashes` returns as a Parquet file; DuckDB streams the rows."""
+        with self.connect() as con:
+            tables = self._written(con, pipeline)
+            export_keys(con, tables.rows if self._exists(con, tables) else None, path)
 
     def consumed_jobs(self, pipeline: str) -> set[str]:
         """Returns the names of the jobs whose output was landed or given up on."""

@@ -8,6 +8,7 @@ which no pipeline's table name can hold. Files written before 0.2 named the fail
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -119,6 +120,21 @@ def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
         return Generations(serving=serving)
     building = TableIdentity(pipeline, next_model, next_dimension, next_task, bool(next_chunked))
     return Generations(serving=serving, building=building)
+
+
+def export_keys(con: duckdb.DuckDBPyConnection, rows: str | None, path: Path) -> None:
+    """Writes the table's `id, content_hash, chunk_start, chunk_end` to the Parquet file `path`.
+
+    DuckDB streams the rows; `rows` None (no table yet) writes no row.
+    """
+    keys = (
+        f"SELECT id, content_hash, chunk_start, chunk_end FROM {rows}"
+        if rows is not None
+        else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS content_hash, "
+        "NULL::BIGINT AS chunk_start, NULL::BIGINT AS chunk_end LIMIT 0"
+    )
+    target = str(path).replace("'", "''")
+    con.execute(f"COPY ({keys}) TO '{target}' (FORMAT parquet)")
 
 
 def holds_chunks(con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:

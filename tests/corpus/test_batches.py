@@ -1,8 +1,9 @@
 """A Parquet corpus prepared a batch of documents at a time gives the rows of the file read whole.
 
 Real documents (module documentation) with every kind of bad row, in Parquet files of small
-row groups, read in batches that cross and split them; the chunk rows, their texts and the
-prompts planned from them are compared with the frame prepared from the whole file.
+row groups, read in batches that cross and split them; the prepared file's rows, its counts
+and version, and the prompts planned from it are compared with the frame prepared from the
+whole file.
 """
 
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import embed_assets.corpus.batches as batches
 from embed_assets import EmbeddingPipeline
 from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusError
 from embed_assets.jobs.plan import plan_refresh
@@ -53,9 +55,10 @@ def _pipeline(path: Path, chunking: Chunking | None = CHUNKING) -> EmbeddingPipe
     )
 
 
-def _prepared(pipeline: EmbeddingPipeline, path: Path, batch_rows: int) -> pd.DataFrame:
+def _prepared(pipeline: EmbeddingPipeline, path: Path, batch_rows: int) -> PreparedCorpus:
     return batches.prepare_parquet(
         path,
+        output=path.with_name("prepared.parquet"),
         columns=pipeline.columns,
         source=str(path),
         chunking=pipeline.chunking,
@@ -83,8 +86,8 @@ def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
     pq.write_table(pa.Table.from_pandas(_documents()), path, row_group_size=group_rows)
     pipeline = _pipeline(path, CHUNKING if chunked else None)
     whole = pipeline.prepare(read_corpus_file(str(path)))
-    found = _prepared(pipeline, path, batch_rows)
-    _same(found, whole)
+    prepared = _prepared(pipeline, path, batch_rows)
+    _same(prepared.read(), whole)
     rejected = whole.loc[whole["reason"].notna()]
     # a missing id is null whichever way the column holds it (None, or NA in an Arrow column)
     ids = [None if pd.isna(value) else value for value in rejected["id"]]
@@ -96,71 +99,44 @@ def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
         "gone": "missing content",
     }
     assert (reasons == "duplicate id").sum() == 2  # both rows, though in different batches
-    # the prompts a refresh pays for are the same texts, read back from the spilled texts
-    ours = plan_refresh(found, no_stored_rows()).prompts
-    theirs = plan_refresh(whole, no_stored_rows()).prompts
+    # the counts and the version are those of the whole frame written at once
+    at_once = write_prepared(whole, tmp_path / "at-once.parquet")
+    assert (prepared.rows, prepared.documents, prepared.chunked) == (
+        len(whole),
+        len(_documents()),
+        chunked,
+    )
+    assert prepared.rejected_by_reason == at_once.rejected_by_reason
+    assert prepared.rejected_by_reason == rejected["reason"].value_counts().to_dict()
+    assert prepared.version == at_once.version
+    assert prepared.rejected_examples["row"].tolist() == rejected["row"].head(5).tolist()
+    # the prompts a refresh pays for are the same texts, read back from the prepared file
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours = plan_refresh(prepared, no_stored_rows(), folder=tmp_path / "ours").prompts
+    theirs = plan_refresh(whole, no_stored_rows(), folder=tmp_path / "theirs").prompts
     pd.testing.assert_frame_equal(ours, theirs)
     assert len(ours) == whole["content_hash"].nunique()
     # every document but doc-1 (twice: rejected), and the last note
     assert len(ours) > 3 * len(NAMES) if chunked else len(ours) == len(NAMES)
 
 
-def test_the_chunk_texts_wait_on_disk_and_no_file_is_left(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The chunk texts are a deleted, memory-mapped file: gone from the folder, still readable."""
-    spills = tmp_path / "tmp"
-    spills.mkdir()
-    monkeypatch.setattr("tempfile.tempdir", str(spills))
-    path = tmp_path / "corpus.parquet"
-    pq.write_table(pa.Table.from_pandas(_documents()), path, row_group_size=3)
-    pipeline = _pipeline(path)
-    found = pipeline.prepare_source()
-    assert list(spills.iterdir()) == []
-    with open("/proc/self/maps") as maps:
-        mapped = [line for line in maps if "embed-assets-chunks-" in line]
-    assert mapped and all(line.rstrip().endswith("(deleted)") for line in mapped)
-    whole = pipeline.prepare(read_corpus_file(str(path)))
-    assert found["content"].tolist() == whole["content"].tolist()
+def test_the_version_is_the_rows_not_their_order(tmp_path: Path) -> None:
+    """Rows in another order keep the version; another text, or one more row, changes it."""
+    pipeline = _pipeline(tmp_path / "unused.parquet", None)
+    rows = pipeline.prepare(_documents())
 
+    def version(frame: pd.DataFrame, name: str) -> str:
+        return write_prepared(frame.reset_index(drop=True), tmp_path / name).version
 
-def _mapped_kb(name: str) -> int:
-    """KB of this process's resident pages of the mapped file whose path holds `name`."""
-    with open("/proc/self/smaps") as smaps:
-        lines = smaps.read().splitlines()
-    total, inside = 0, False
-    for line in lines:
-        if "-" in line.split(" ", 1)[0]:  # a mapping's header line
-            inside = name in line
-        elif inside and line.startswith("Rss:"):
-            total += int(line.split()[1])
-    return total
-
-
-def test_texts_read_from_the_spill_file_give_their_pages_back(tmp_path: Path) -> None:
-    """Reading every text maps the file's pages; `done_reading` gives them back, texts intact."""
-    texts = [f"document {i}: " + "words of a text " * 40 for i in range(6000)]
-    path = tmp_path / "corpus.parquet"
-    ids = [f"d{i}" for i in range(6000)]
-    pq.write_table(pa.table({"id": ids, "content": texts, "title": [None] * 6000}), path)
-    found = _pipeline(path, None).prepare_source()
-    chunks = pa.chunked_array(pa.array(found["content"])).chunks
-    for chunk in chunks:
-        batches.will_read(chunk, np.arange(len(chunk)))
-    assert sum(len(t) for chunk in chunks for t in chunk.to_pylist()) > 3_000_000
-    before = _mapped_kb("embed-assets-chunks-")
-    assert before > 2_000  # the texts' pages are mapped
-    for chunk in chunks:
-        batches.done_reading(chunk)
-    assert _mapped_kb("embed-assets-chunks-") < before / 4
-    assert found["content"].tolist() == texts  # read again from the file
-
-
-def test_texts_in_memory_are_left_as_they_are(tmp_path: Path) -> None:
-    """Only a spill file's pages are given back: anonymous memory would lose its bytes."""
-    texts = pa.array(["a text held in memory " * 20] * 2000)
-    batches.done_reading(texts)
-    assert texts.to_pylist() == ["a text held in memory " * 20] * 2000
+    first = version(rows, "a.parquet")
+    assert version(rows.iloc[::-1], "b.parquet") == first
+    changed = pipeline.prepare(
+        _documents().assign(content=lambda f: f["content"].where(f.index != 3, "new"))
+    )
+    assert version(changed, "c.parquet") != first
+    twice = pd.concat([rows, rows.iloc[:1]], ignore_index=True)  # an equal row does not cancel
+    assert version(twice, "d.parquet") != first
 
 
 def test_a_column_of_no_text_is_rejected_row_by_row_as_when_read_whole(tmp_path: Path) -> None:
@@ -168,8 +144,11 @@ def test_a_column_of_no_text_is_rejected_row_by_row_as_when_read_whole(tmp_path:
     numbers = pd.DataFrame({"id": ["a", "b", "c"], "content": [1, 2, 3], "title": "t"})
     pq.write_table(pa.Table.from_pandas(numbers), path, row_group_size=1)
     pipeline = _pipeline(path)
-    found = _prepared(pipeline, path, 1)
-    _same(found, pipeline.prepare(read_corpus_file(str(path))))
+    found = _prepared(pipeline, path, 1).read()
+    whole = pipeline.prepare(read_corpus_file(str(path)))
+    assert whole["content"].tolist() == [1, 2, 3]
+    # what is not text is not kept: the rejected rows' content is empty in the prepared file
+    _same(found, whole.assign(content=None))
     assert set(found["reason"]) == {"content is not text"}
 
 
@@ -179,15 +158,16 @@ def test_an_empty_file_gives_no_rows(tmp_path: Path) -> None:
     pq.write_table(schema.empty_table(), path)
     pipeline = _pipeline(path)
     found = _prepared(pipeline, path, 4)
-    assert found.empty
-    assert list(found.columns) == list(pipeline.prepare(read_corpus_file(str(path))).columns)
+    assert (found.rows, found.documents, found.rejected_by_reason) == (0, 0, {})
+    assert found.read().empty
+    assert list(found.read().columns) == list(pipeline.prepare(read_corpus_file(str(path))).columns)
 
 
 def test_a_file_that_is_not_parquet_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1 this is not a Parquet file")
     with pytest.raises(CorpusError, match=r"cannot be parsed as Parquet") as raised:
-        _pipeline(path).prepare_source()
+        _pipeline(path).prepare_file(tmp_path / "prepared.parquet")
     assert "\n" not in str(raised.value)
 
 
@@ -195,4 +175,4 @@ def test_a_missing_column_names_the_columns_the_file_has(tmp_path: Path) -> None
     path = tmp_path / "other.parquet"
     pq.write_table(pa.table({"key": ["a"], "body": ["text"]}), path)
     with pytest.raises(CorpusError, match=r"has no column 'id'.*key, body"):
-        _pipeline(path).prepare_source()
+        _pipeline(path).prepare_file(tmp_path / "prepared.parquet")

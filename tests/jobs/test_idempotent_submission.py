@@ -30,7 +30,10 @@ def test_a_retry_creates_no_duplicate_job(backend_kind, workdir, request, monkey
         task_type=None,
         output_dimensionality=None,
     )
-    plan = plan_refresh(corpus, pd.DataFrame({"id": [], "content_hash": []}))
+    (workdir / "plan").mkdir(parents=True)
+    plan = plan_refresh(
+        corpus, pd.DataFrame({"id": [], "content_hash": []}), folder=workdir / "plan"
+    )
     spec = model_spec(model)
     shards = shard_prompts(plan.prompts, spec, 10)
     staging = backend.staging()

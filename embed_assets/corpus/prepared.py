@@ -1,0 +1,237 @@
+"""A prepared corpus kept in a Parquet file: every row validated, hashed (and chunked).
+
+The in-process path writes its prepared rows here a batch at a time and passes on this
+handle, not the rows: the diff against the table, the manifest and the shards are DuckDB
+statements over the file (`jobs.plan`), so no step holds the corpus in memory. The file's
+rows are those `corpus.chunks.prepared_corpus` returns: `row, id, content, title,
+content_hash, reason`, and the chunk position columns when the corpus is chunked.
+"""
+
+import hashlib
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embed_assets.corpus.hashing import arrow_strings
+
+EXAMPLES = 5
+# the file's column types: text as large strings, so a batch of long texts never overflows
+PREPARED_TYPES = {
+    "row": pa.int64(),
+    "id": pa.large_string(),
+    "content": pa.large_string(),
+    "title": pa.large_string(),
+    "content_hash": pa.string(),
+    "reason": pa.string(),
+    "document_id": pa.large_string(),
+    "chunk_index": pa.int64(),
+    "chunk_start": pa.int64(),
+    "chunk_end": pa.int64(),
+}
+# rows per row group: small enough that reading one back costs tens of megabytes
+ROW_GROUP_ROWS = 65_536
+
+
+def _no_examples() -> pd.DataFrame:
+    return pd.DataFrame({"row": [], "id": [], "reason": []})
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """A corpus's prepared rows in a local Parquet file, with their counts.
+
+    Attributes:
+        path: the Parquet file.
+        rows: rows in it: the source's rows, or with chunking the accepted documents'
+            chunks and the rejected documents.
+        documents: rows the source had.
+        rejected_by_reason: rejected rows counted per reason.
+        chunked: whether accepted rows are chunks.
+        version: a fingerprint of the (id, content hash or reason) set; order-free.
+        rejected_examples: the first few rejected rows (`row, id, reason`).
+    """
+
+    path: str
+    rows: int
+    documents: int
+    rejected_by_reason: dict[str, int]
+    chunked: bool
+    version: str
+    rejected_examples: pd.DataFrame = field(default_factory=_no_examples)
+
+    @property
+    def rejected(self) -> int:
+        """Rows rejected by validation."""
+        return sum(self.rejected_by_reason.values())
+
+    @property
+    def accepted(self) -> int:
+        """Rows that can be embedded."""
+        return self.rows - self.rejected
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows as one frame of Arrow-backed columns (for small corpora and tests)."""
+        table = pq.read_table(self.path, columns=columns)
+        return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+class PreparedWriter:
+    """Writes prepared batches (frames as `prepared_corpus` returns them) to one Parquet file.
+
+    Counts, reasons and a few rejected examples are kept as the batches pass; nothing per
+    row stays in memory.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._rows = 0
+        self._digests = 0
+        self._documents = 0
+        self._reasons: Counter[str] = Counter()
+        self._examples: list[pd.DataFrame] = []
+        self._chunked = False
+        # a thread of its own encodes each batch while the next one is prepared
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future[int] | None = None
+        self._connection = duckdb.connect()
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Appends one batch; every batch has the first one's columns."""
+        table = prepared_table(frame)
+        if self._writer is None:
+            self._schema = table.schema
+            self._chunked = "chunk_start" in table.schema.names
+            self._writer = pq.ParquetWriter(self.path, table.schema, use_dictionary=["reason"])
+        self._wait()  # one batch in flight: its rows are in memory
+        names = table.schema.names if self._schema is None else self._schema.names
+        self._pending = self._thread.submit(self._encode, self._writer, table.select(names))
+        self._rows += len(frame)
+        # a document's chunks are never split between batches (batches are of documents)
+        self._documents += int(frame["row"].nunique()) if self._chunked else len(frame)
+        rejected = frame.loc[frame["reason"].notna(), ["row", "id", "reason"]]
+        self._reasons.update(rejected["reason"].astype(str).tolist())
+        if sum(len(e) for e in self._examples) < EXAMPLES and len(rejected):
+            self._examples.append(rejected.head(EXAMPLES).astype({"id": object}))
+
+    def _encode(self, writer: pq.ParquetWriter, table: pa.Table) -> int:
+        writer.write_table(table, ROW_GROUP_ROWS)
+        return row_digest_sum(table, self._connection)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._digests += pending.result()
+
+    def close(self) -> PreparedCorpus:
+        """Finishes the file and returns it, fingerprinted."""
+        try:
+            self._wait()
+        finally:
+            self._thread.shutdown()
+            self._connection.close()
+        if self._writer is None:  # no batch at all: an empty file of the plain columns
+            self._schema = pa.schema([(n, PREPARED_TYPES[n]) for n in PREPARED_TYPES][:6])
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._writer.close()
+        examples = (
+            pd.concat(self._examples, ignore_index=True).head(EXAMPLES)
+            if self._examples
+            else _no_examples()
+        )
+        return PreparedCorpus(
+            path=str(self.path),
+            rows=self._rows,
+            documents=self._documents,
+            rejected_by_reason=dict(sorted(self._reasons.items())),
+            chunked=self._chunked,
+            version=corpus_version(self._rows, self._digests),
+            rejected_examples=examples,
+        )
+
+
+def write_prepared(
+    frame: pd.DataFrame, path: Path | str, *, batch_rows: int = 262_144
+) -> PreparedCorpus:
+    """A prepared frame (from `prepared_corpus`) written to `path`, a slice at a time."""
+    writer = PreparedWriter(path)
+    if "row" in frame.columns and "chunk_start" in frame.columns:
+        # keep each document's chunks in one slice, so documents are counted once
+        starts = [0, *((frame["row"].diff().fillna(0) != 0).to_numpy().nonzero()[0])]
+        bounds, first = [], 0
+        for start in starts[1:]:
+            if start - first >= batch_rows:
+                bounds.append((first, int(start)))
+                first = int(start)
+        bounds.append((first, len(frame)))
+    else:
+        bounds = [(i, min(i + batch_rows, len(frame))) for i in range(0, len(frame), batch_rows)]
+    for first, stop in bounds:
+        if stop > first or not first:
+            writer.write(frame.iloc[first:stop])
+    return writer.close()
+
+
+def prepared_table(frame: pd.DataFrame) -> pa.Table:
+    """A prepared frame's columns as Arrow, of the file's types (text not as Python objects)."""
+    columns = {}
+    for name in frame.columns:
+        kind = PREPARED_TYPES.get(str(name))
+        if kind is None:
+            continue
+        values = frame[name]
+        if pa.types.is_large_string(kind) or pa.types.is_string(kind):
+            if name == "content" and not _holds_text(values):
+                # a column of no text: its rows are all rejected, and their content is not kept
+                array = pa.nulls(len(frame), kind)
+            else:
+                array = arrow_strings(values).cast(kind)
+        else:
+            array = pa.array(values.astype("Int64"), type=kind, from_pandas=True)
+        columns[str(name)] = array
+    return pa.table(columns)
+
+
+def _holds_text(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.ArrowDtype):
+        kind = values.dtype.pyarrow_dtype
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return isinstance(values.dtype, pd.StringDtype) or all(
+        v is None or isinstance(v, str) for v in values.tolist()
+    )
+
+
+def row_digest_sum(table: pa.Table, connection: duckdb.DuckDBPyConnection | None = None) -> int:
+    """The sum of each row's 64-bit hash of `id` and its content hash (or rejection reason).
+
+    A sum, not an XOR, so two equal rows do not cancel; order-free, so a batch's sum adds to
+    the others'. DuckDB's `hash` takes 40 ms for a million rows (SHA-256 took 1.6 s); a DuckDB
+    release that changed it would give each corpus a new version once (a refresh that finds
+    nothing new to pay for).
+    """
+    own = connection is None
+    connection = connection or duckdb.connect()
+    try:
+        connection.register("prepared_batch", table.select(["id", "content_hash", "reason"]))
+        ((total,),) = connection.execute(
+            "SELECT COALESCE(sum(hash(COALESCE(id, ''), COALESCE(content_hash, 'rejected: ' "
+            "|| COALESCE(reason, '')))::HUGEINT), 0) FROM prepared_batch"
+        ).fetchall()
+        connection.unregister("prepared_batch")
+    finally:
+        if own:
+            connection.close()
+    return int(total) % 2**64
+
+
+def corpus_version(rows: int, digest_sum: int) -> str:
+    """The version of a prepared corpus from its row count and `row_digest_sum`s (mod 2**64)."""
+    text = f"{rows}\x1f{digest_sum % 2**64:016x}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
