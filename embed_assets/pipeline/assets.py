@@ -14,7 +14,7 @@ import pandas as pd
 
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
-from embed_assets.corpus.chunks import source_rows
+from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import (
     BackendError,
     CorpusError,
@@ -35,6 +35,7 @@ from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_resul
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
+from embed_assets.pipeline.prepared_files import prepare_into_instance, prepared_here
 from embed_assets.pipeline.view import PipelineView
 from embed_assets.pipeline.warehouse import warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
@@ -85,23 +86,6 @@ def asset_arguments(spec: PipelineView, asset: str, *, kinds: set[str]) -> dict[
     }
 
 
-def corpus_version(frame: pd.DataFrame) -> str:
-    """A fingerprint of the corpus's (id, content hash) set: row order does not change it.
-
-    Rejected rows count by their reason, so a row that becomes embeddable changes it too.
-    """
-    pairs = pd.DataFrame(
-        {
-            "id": frame["id"].astype(str).to_numpy(dtype=object),
-            "value": frame["content_hash"].fillna("rejected: " + frame["reason"].fillna("")),
-        }
-    ).sort_values(["id", "value"], kind="stable")
-    digest = hashlib.sha256()
-    for row_id, value in zip(pairs["id"], pairs["value"], strict=True):
-        digest.update(f"{row_id}\x1f{value}\x1e".encode())
-    return digest.hexdigest()[:16]
-
-
 def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
@@ -112,7 +96,7 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
 
     @dg.asset(
         **asset_arguments(
-            spec, CORPUS_ASSET, kinds={"bigquery" if warehouse_staging else "pandas"}
+            spec, CORPUS_ASSET, kinds={"bigquery" if warehouse_staging else "parquet"}
         ),
         ins=ins,
         deps=[spec.source_key] if spec.source_key else None,
@@ -125,34 +109,40 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
             yield from warehouse_corpus_outputs(context, spec, config, warehouse_staging)
             return
         try:
-            frame = spec.prepare_source(inputs.get("source"))
+            prepared = prepare_into_instance(
+                spec, context.instance.root_directory, upstream=inputs.get("source")
+            )
         except CorpusError as error:
             raise to_failure(error) from error
-        rejected = frame[frame["reason"].notna()]
-        counts = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
+        counts = prepared.rejected_by_reason
         by_reason = f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
+        chunked = f" (chunks of {prepared.documents} documents)" if prepared.chunked else ""
         context.log.info(
-            f"{len(frame)} rows read, {len(frame) - len(rejected)} accepted, {len(rejected)} "
-            f"rejected{by_reason}"
+            f"{prepared.rows} rows{chunked} read, {prepared.accepted} accepted, "
+            f"{prepared.rejected} rejected{by_reason}"
         )
-        version = corpus_version(frame)
         with warnings.catch_warnings():  # Output(data_version=) is beta; users need not hear of it
             warnings.simplefilter("ignore", dg.BetaWarning)
             output = dg.Output(
-                frame,
-                data_version=dg.DataVersion(version),
-                metadata=md.corpus_metadata(
-                    frame,
-                    version=version,
-                    model=spec.resolved_model,
-                    source=spec.describe_source(),
-                ),
+                prepared,
+                data_version=dg.DataVersion(prepared.version),
+                metadata={
+                    **md.corpus_counts_metadata(
+                        rows=prepared.rows,
+                        rejected_by_reason=counts,
+                        examples=prepared.rejected_examples,
+                        version=prepared.version,
+                        model=spec.resolved_model,
+                        source=spec.describe_source(),
+                    ),
+                    "dagster/uri": dg.MetadataValue.path(prepared.path),
+                },
             )
         yield output
         yield rejected_rows_result(
             spec,
-            rejected=len(rejected),
-            rows=source_rows(frame),
+            rejected=prepared.rejected,
+            rows=prepared.documents,
             allowed=config.allow_rejected_rows,
         )
 
@@ -173,8 +163,13 @@ def _batch_job_asset(
     def embedding_batch_job(
         context: dg.AssetExecutionContext,
         config: RefreshConfig,
-        corpus: Any,  # a DataFrame, or a WarehouseCorpus (Dagster types no union)
+        corpus: Any,  # a PreparedCorpus, or a WarehouseCorpus (Dagster types no union)
     ) -> dg.MaterializeResult:
+        if isinstance(corpus, PreparedCorpus):
+            try:
+                corpus = prepared_here(corpus, spec, context.instance.root_directory)
+            except CorpusError as error:
+                raise to_failure(error) from error
         try:  # two runs planning at once would both submit the same texts
             with refresh_lock(
                 lock_folder(context.instance.root_directory),
@@ -213,7 +208,7 @@ def _plan_and_submit(
     context: dg.AssetExecutionContext,
     spec: PipelineView,
     config: RefreshConfig,
-    corpus: pd.DataFrame | WarehouseCorpus,
+    corpus: PreparedCorpus | WarehouseCorpus,
     placement: RowPlacement,
 ) -> Submission:
     """Plans the refresh (adopting what earlier submissions paid for) and submits the rest."""

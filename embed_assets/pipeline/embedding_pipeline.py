@@ -21,6 +21,7 @@ from embed_assets.corpus.batches import prepare_parquet
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, prepared_corpus
+from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.corpus.sources import PARQUET_SUFFIXES, read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.errors import ConfigError
@@ -320,17 +321,22 @@ class EmbeddingPipeline:
         return getattr(self.corpus, "__name__", "corpus function")
 
     def prepare_source(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Loads the corpus and prepares it (`load_corpus`, then `prepare`).
+        """Loads the corpus and prepares it (`load_corpus`, then `prepare`), as one frame."""
+        return self.prepare(self.load_corpus(upstream))
+
+    def prepare_file(self, path: Path, *, upstream: pd.DataFrame | None = None) -> PreparedCorpus:
+        """Loads and prepares the corpus into the Parquet file `path` (what the corpus asset does).
 
         A local Parquet corpus is read a batch of documents at a time
-        (`corpus.batches.prepare_parquet`), its texts kept in a memory-mapped temporary file:
-        neither its documents nor its chunks are ever all in memory. The rows are the same.
+        (`corpus.batches.prepare_parquet`): neither its documents nor its chunks are ever all
+        in memory. Other sources are read whole, then written. The rows are the same.
         """
         if isinstance(self.corpus, str):
-            path = Path(self.corpus)
-            if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
+            source = Path(self.corpus)
+            if source.suffix.lower() in PARQUET_SUFFIXES and source.is_file():
                 return prepare_parquet(
-                    path,
+                    source,
+                    output=path,
                     columns=self.columns,
                     source=self.describe_source(),
                     chunking=self.chunking,
@@ -338,7 +344,7 @@ class EmbeddingPipeline:
                     task_type=self.task_type,
                     output_dimensionality=self.output_dimensionality,
                 )
-        return self.prepare(self.load_corpus(upstream))
+        return write_prepared(self.prepare_source(upstream), path)
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Validates, hashes and (with `chunking`) splits a raw corpus.

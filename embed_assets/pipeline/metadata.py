@@ -160,22 +160,6 @@ def cost_metadata(cost: CostEstimate) -> dict[str, Any]:
     }
 
 
-def corpus_metadata(
-    frame: pd.DataFrame, *, version: str, model: str, source: str
-) -> dict[str, Any]:
-    """The corpus asset's metadata: row counts, rejections by reason and a few examples."""
-    rejected = frame[frame["reason"].notna()]
-    counts = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
-    return corpus_counts_metadata(
-        rows=len(frame),
-        rejected_by_reason=counts,
-        examples=rejected,
-        version=version,
-        model=model,
-        source=source,
-    )
-
-
 def corpus_counts_metadata(
     *,
     rows: int,
@@ -185,7 +169,10 @@ def corpus_counts_metadata(
     model: str,
     source: str,
 ) -> dict[str, Any]:
-    """`corpus_metadata` from counts (a corpus staged in BigQuery); `examples`: `row, id, reason`."""
+    """The corpus asset's metadata: row counts, rejections by reason and a few examples.
+
+    `examples`: `row, id, reason` of a few rejected rows.
+    """
     rejected = sum(rejected_by_reason.values())
     return {
         CORPUS_VERSION: version,

@@ -4,12 +4,14 @@
 they need not import the class that imports them.
 """
 
+from pathlib import Path
 from typing import Protocol
 
 import dagster as dg
 import pandas as pd
 
 from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.corpus.validation import CorpusColumns
 from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.pipeline.names import PipelineNames
@@ -96,3 +98,7 @@ class PipelineView(Protocol):
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame: ...  # noqa: D102
 
     def prepare_source(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame: ...  # noqa: D102
+
+    def prepare_file(  # noqa: D102
+        self, path: Path, *, upstream: pd.DataFrame | None = None
+    ) -> PreparedCorpus: ...
