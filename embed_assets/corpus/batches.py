@@ -80,10 +80,11 @@ def prepare_parquet(
                 first_row=first,
             )
         )
-    # the pool kept the last batch's memory for the next one to reuse (fresh pages cost
-    # more to fault than to reuse); with the documents read, it goes back to the system
+    prepared = writer.close()
+    # the pool kept the last batches' memory for the next ones to reuse (fresh pages cost
+    # more to fault than to reuse); with the file written, it goes back to the system
     pa.default_memory_pool().release_unused()
-    return writer.close()
+    return prepared
 
 
 def _validated_batches(

@@ -26,6 +26,8 @@ PLAN_UNCHANGED = "unchanged"
 PLAN_REUSE = "reuse"
 PLAN_REJECTED = "rejected"
 PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
+# a row the table lacks under its id: reused or submitted, as its text is stored or not
+PLAN_NEW = "new"
 # DuckDB's memory for the diff: past it, its joins spill to the plan's folder
 PLAN_MEMORY = "192MB"
 STORED_KEYS = ["id", "content_hash", "chunk_start", "chunk_end"]
@@ -36,8 +38,11 @@ class Plan:
     """What one refresh has to do.
 
     Attributes:
-        manifest: a Parquet file of every corpus row: `id, content_hash, plan, reason`
-            (and the chunk position columns of chunk rows).
+        manifest: a Parquet file of every corpus row: `id, content_hash, plan, reason` (and
+            the chunk position columns of chunk rows), where `plan` is `new` for a row that
+            is either reused or submitted: `known` tells which (`final_sql`).
+        known: a Parquet file of the new rows' content hashes the table holds (their rows
+            are reused).
         prompts: the distinct texts to embed: `content_hash, content, title`, sorted by hash.
         counts: corpus rows per plan.
         stale_rows: stored rows that will be deleted or replaced.
@@ -46,18 +51,39 @@ class Plan:
     """
 
     manifest: str
+    known: str
     prompts: pd.DataFrame
     counts: dict[str, int]
     stale_rows: int
     deleted_rows: int = 0
     stored_rows: int = 0
 
-    def rows(self, plan: str | None = None) -> pd.DataFrame:
-        """The manifest's rows (of one plan), as a frame: for the few rows a step needs."""
-        table = pq.read_table(self.manifest, filters=[("plan", "=", plan)] if plan else None)
+    def final_sql(self) -> str:
+        """A query of every corpus row with its final plan (rejected, unchanged, reuse, submit)."""
+        return final_plan_sql(self.manifest, self.known)
+
+    def rows(self, plan: str) -> pd.DataFrame:
+        """The rows of one plan, as a frame: for the few rows a step needs."""
+        connection = duckdb.connect(config=_config(Path(self.manifest).parent / "spill"))
+        try:
+            table = connection.sql(
+                f"SELECT * FROM ({self.final_sql()}) WHERE plan = $plan", params={"plan": plan}
+            ).to_arrow_table()
+        finally:
+            connection.close()
         frame = table.to_pandas(types_mapper=pd.ArrowDtype)
         frame["reason"] = frame["reason"].astype(object).where(frame["reason"].notna(), None)
         return frame
+
+
+def final_plan_sql(manifest: str, known: str) -> str:
+    """The manifest's rows with `new` resolved: reused where `known` holds the text."""
+    return (
+        f"SELECT m.* REPLACE (CASE WHEN m.plan <> '{PLAN_NEW}' THEN m.plan WHEN "
+        f"k.content_hash IS NOT NULL THEN '{PLAN_REUSE}' ELSE '{PLAN_SUBMIT}' END AS plan) "
+        f"FROM read_parquet({_quoted(manifest)}) m LEFT JOIN "
+        f"read_parquet({_quoted(known)}) k ON k.content_hash = m.content_hash"
+    )
 
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
@@ -148,33 +174,34 @@ def _quoted(path: Path | str) -> str:
 
 
 def _plan_sql(corpus: PreparedCorpus, stored: Path) -> str:
-    """Each corpus row with its plan, by hash joins against the stored keys.
+    """Each corpus row as rejected, unchanged (the table holds it) or new, by one hash join.
 
-    Every joined side is distinct on its join key, so no corpus row is repeated; DuckDB's
-    hash joins spill beyond its memory limit (its mark joins, for EXISTS and IN, do not).
+    The join key is 128 bits: DuckDB's 64-bit `hash` of the id and of the content hash (and,
+    for a chunk, its place), not the strings, so the stored keys of 5,000,000 rows fit the
+    memory limit instead of spilling. A false match needs a row's new content hash to share
+    the 64-bit hash of its old one (about 1 in 10^19 per changed row).
     """
     keys = f"read_parquet({_quoted(stored)})"
     places = ", c.document_id, c.chunk_index, c.chunk_start, c.chunk_end" if corpus.chunked else ""
     # a stored whole document, or (chunks) a stored chunk at the same place, is unchanged
+    place = "hash(chunk_start, COALESCE(chunk_end, -1))"
     same_chunk = (
-        f"LEFT JOIN (SELECT DISTINCT id, content_hash, chunk_start, chunk_end FROM {keys} "
-        "WHERE chunk_start IS NOT NULL) p ON p.id = c.id AND p.content_hash = c.content_hash "
-        "AND p.chunk_start = c.chunk_start AND p.chunk_end IS NOT DISTINCT FROM c.chunk_end"
+        f"LEFT JOIN (SELECT DISTINCT hash(id) AS i, hash(content_hash) AS h, {place} AS p "
+        f"FROM {keys} WHERE chunk_start IS NOT NULL) p ON p.i = hash(c.id) "
+        f"AND p.h = hash(c.content_hash) AND p.p = hash(c.chunk_start, COALESCE(c.chunk_end, -1))"
         if corpus.chunked
         else ""
     )
-    unchanged = "s.id IS NOT NULL OR p.id IS NOT NULL" if corpus.chunked else "s.id IS NOT NULL"
+    unchanged = "s.i IS NOT NULL OR p.i IS NOT NULL" if corpus.chunked else "s.i IS NOT NULL"
     return f"""
         SELECT c.id, c.content_hash, CASE
             WHEN c.reason IS NOT NULL THEN '{PLAN_REJECTED}'
             WHEN {unchanged} THEN '{PLAN_UNCHANGED}'
-            WHEN k.content_hash IS NOT NULL THEN '{PLAN_REUSE}'
-            ELSE '{PLAN_SUBMIT}' END AS plan, c.reason{places}
+            ELSE '{PLAN_NEW}' END AS plan, c.reason{places}
         FROM read_parquet({_quoted(corpus.path)}) c
-        LEFT JOIN (SELECT DISTINCT id, content_hash FROM {keys} WHERE chunk_start IS NULL) s
-            ON s.id = c.id AND s.content_hash = c.content_hash
+        LEFT JOIN (SELECT DISTINCT hash(id) AS i, hash(content_hash) AS h FROM {keys}
+            WHERE chunk_start IS NULL) s ON s.i = hash(c.id) AND s.h = hash(c.content_hash)
         {same_chunk}
-        LEFT JOIN (SELECT DISTINCT content_hash FROM {keys}) k ON k.content_hash = c.content_hash
     """
 
 
@@ -199,26 +226,33 @@ def plan_refresh(
     if isinstance(stored, pd.DataFrame):
         write_stored_keys(stored, folder / "stored.parquet")
         stored = folder / "stored.parquet"
-    manifest = folder / "plan.parquet"
-    spill = folder / "spill"
-    connection = duckdb.connect(config=_config(spill))
+    manifest, known = folder / "plan.parquet", folder / "known.parquet"
+    connection = duckdb.connect(config=_config(folder / "spill"))
     try:
         connection.execute(f"COPY ({_plan_sql(corpus, stored)}) TO {_quoted(manifest)}")
+        # the new rows' texts the table holds (under other ids): exact, and few to look up
+        connection.execute(
+            f"COPY (SELECT DISTINCT s.content_hash FROM read_parquet({_quoted(stored)}) s "
+            f"SEMI JOIN (SELECT DISTINCT content_hash FROM read_parquet({_quoted(manifest)}) "
+            f"WHERE plan = '{PLAN_NEW}') n ON n.content_hash = s.content_hash) TO {_quoted(known)}"
+        )
+        final = final_plan_sql(str(manifest), str(known))
         counts = dict.fromkeys(PLANS, 0) | {
             str(plan): int(count)
             for plan, count in connection.execute(
-                f"SELECT plan, count(*) FROM read_parquet({_quoted(manifest)}) GROUP BY plan"
+                f"SELECT plan, count(*) FROM ({final}) GROUP BY plan"
             ).fetchall()
         }
+        # by the ids' 64-bit hashes: a count for the deletion guard, not what landing deletes
         stored_rows, deleted = connection.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE c.id IS NULL) FROM read_parquet("
-            f"{_quoted(stored)}) s LEFT JOIN (SELECT DISTINCT id FROM read_parquet("
-            f"{_quoted(corpus.path)}) WHERE reason IS NULL) c ON c.id = s.id"
+            f"SELECT count(*), count(*) FILTER (WHERE c.i IS NULL) FROM read_parquet("
+            f"{_quoted(stored)}) s LEFT JOIN (SELECT DISTINCT hash(id) AS i FROM read_parquet("
+            f"{_quoted(corpus.path)}) WHERE reason IS NULL) c ON c.i = hash(s.id)"
         ).fetchall()[0]
         prompts = connection.sql(
             f"SELECT c.content_hash, any_value(c.content) AS content, any_value(c.title) AS title "
             f"FROM read_parquet({_quoted(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash "
-            f"FROM read_parquet({_quoted(manifest)}) WHERE plan = '{PLAN_SUBMIT}') m "
+            f"FROM ({final}) WHERE plan = '{PLAN_SUBMIT}') m "
             "ON m.content_hash = c.content_hash GROUP BY c.content_hash ORDER BY c.content_hash"
         ).to_arrow_table()
     finally:
@@ -229,6 +263,7 @@ def plan_refresh(
         )
     return Plan(
         manifest=str(manifest),
+        known=str(known),
         prompts=pd.DataFrame(
             {
                 name: prompts.column(name).to_numpy(zero_copy_only=False)
@@ -255,7 +290,7 @@ def write_manifest(plan: Plan, shards: pa.Table, path: Path) -> None:
         connection.register("shards", shards)
         connection.execute(
             f"COPY (SELECT m.*, CASE WHEN m.plan = '{PLAN_SUBMIT}' THEN s.shard ELSE -1 END "
-            f"::BIGINT AS shard FROM read_parquet({_quoted(plan.manifest)}) m LEFT JOIN shards s "
+            f"::BIGINT AS shard FROM ({plan.final_sql()}) m LEFT JOIN shards s "
             f"ON s.content_hash = m.content_hash) TO {_quoted(path)}"
         )
     finally:
