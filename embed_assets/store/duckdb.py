@@ -259,7 +259,8 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """Writes what `current_hashes` returns as a Parquet file; DuckDB streams the rows."""
         with self.connect() as con:
             tables = self._written(con, pipeline)
-            export_keys(con, tables.rows if self._exists(con, tables) else None, path)
+            rows = tables.rows if self._exists(con, tables) else None
+            export_keys(con, rows, path, memory_limit=self.memory_limit)
 
     def consumed_jobs(self, pipeline: str) -> set[str]:
         """Returns the names of the jobs whose output was landed or given up on."""
