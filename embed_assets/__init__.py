@@ -9,6 +9,7 @@ from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import (
     BackendError,
     BackendUnavailable,
@@ -44,6 +45,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "LocalBatchBackend",
+    "PreparedCorpus",
     "RefreshRefused",
     "Submission",
     "SubmissionHandler",

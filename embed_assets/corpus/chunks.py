@@ -362,8 +362,3 @@ def chunk_corpus(
     every = pd.concat([chunks, rejected], ignore_index=True)
     order = np.lexsort((every["chunk_index"].fillna(0).to_numpy(), every["row"].to_numpy()))
     return every.iloc[order].reset_index(drop=True)
-
-
-def source_rows(corpus: pd.DataFrame) -> int:
-    """The rows the source had: documents, when `corpus` holds their chunks (`chunk_corpus`)."""
-    return int(corpus["row"].nunique()) if "row" in corpus else len(corpus)
