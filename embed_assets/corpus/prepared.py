@@ -42,8 +42,25 @@ def _no_examples() -> pd.DataFrame:
     return pd.DataFrame({"row": [], "id": [], "reason": []})
 
 
+class RowCounts:
+    """`rejected` and `accepted` of a corpus that counts its `rows` and `rejected_by_reason`."""
+
+    rows: int
+    rejected_by_reason: dict[str, int]
+
+    @property
+    def rejected(self) -> int:
+        """Rows rejected by validation."""
+        return sum(self.rejected_by_reason.values())
+
+    @property
+    def accepted(self) -> int:
+        """Rows that can be embedded."""
+        return self.rows - self.rejected
+
+
 @dataclass(frozen=True)
-class PreparedCorpus:
+class PreparedCorpus(RowCounts):
     """A corpus's prepared rows in a local Parquet file, with their counts.
 
     Attributes:
@@ -64,16 +81,6 @@ class PreparedCorpus:
     chunked: bool
     version: str
     rejected_examples: pd.DataFrame = field(default_factory=_no_examples)
-
-    @property
-    def rejected(self) -> int:
-        """Rows rejected by validation."""
-        return sum(self.rejected_by_reason.values())
-
-    @property
-    def accepted(self) -> int:
-        """Rows that can be embedded."""
-        return self.rows - self.rejected
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The rows as one frame of Arrow-backed columns (for small corpora and tests)."""

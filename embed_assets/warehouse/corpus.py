@@ -21,6 +21,7 @@ from embed_assets.bigquery.client import (
     run_query,
 )
 from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.prepared import RowCounts
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
 from embed_assets.staging.base import TableStorage
 from embed_assets.warehouse.chunks import ChunkingSQL, stage_chunks
@@ -38,7 +39,7 @@ EXAMPLES = 5
 
 
 @dataclass(frozen=True)
-class WarehouseCorpus:
+class WarehouseCorpus(RowCounts):
     """A validated, hashed corpus that stays in BigQuery.
 
     Attributes:
@@ -59,16 +60,6 @@ class WarehouseCorpus:
         default_factory=lambda: pd.DataFrame(columns=["row", "id", "reason"])
     )
     documents: int = 0
-
-    @property
-    def rejected(self) -> int:
-        """Rows rejected by validation."""
-        return sum(self.rejected_by_reason.values())
-
-    @property
-    def accepted(self) -> int:
-        """Rows that can be embedded."""
-        return self.rows - self.rejected
 
 
 def source_sql(corpus: str | BigQueryQuery) -> str:
