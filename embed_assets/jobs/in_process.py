@@ -156,7 +156,7 @@ class InProcessPlanning:
         return self.plan
 
     def diff(self) -> PlanCounts:
-        """Two hash joins in DuckDB: rejected, unchanged, reuse or submit, per corpus row."""
+        """Diffs in DuckDB, over the prepared corpus and the stored keys (`jobs.plan`)."""
         self.plan = None
         plan = self._planned()
         return PlanCounts(

@@ -117,7 +117,7 @@ def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.b
     return found.column("hit").to_numpy()
 
 
-def write_stored_keys(stored: pd.DataFrame, path: Path) -> None:
+def _write_keys(stored: pd.DataFrame, path: Path) -> None:
     """Stored rows' `id, content_hash, chunk_start, chunk_end` as the Parquet file the diff reads."""
     pq.write_table(_arrow(stored, STORED_KEYS), path)
 
@@ -218,13 +218,13 @@ def plan_refresh(
 
     Args:
         corpus: the prepared corpus (a frame is written to `folder` first).
-        stored: the table's keys as `write_stored_keys` writes them (or a frame of them).
+        stored: the table's keys as `store.base.write_stored_keys` writes them (or a frame).
         folder: where the manifest (and DuckDB's spill) go; it must outlive the plan.
     """
     if isinstance(corpus, pd.DataFrame):
         corpus = write_prepared(corpus, folder / "corpus.parquet")
     if isinstance(stored, pd.DataFrame):
-        write_stored_keys(stored, folder / "stored.parquet")
+        _write_keys(stored, folder / "stored.parquet")
         stored = folder / "stored.parquet"
     manifest, known = folder / "plan.parquet", folder / "known.parquet"
     connection = duckdb.connect(config=_config(folder / "spill"))
