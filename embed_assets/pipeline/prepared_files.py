@@ -12,6 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 
 from embed_assets.corpus.prepared import PreparedCorpus
@@ -52,10 +53,17 @@ def prepared_here(corpus: PreparedCorpus, spec: PipelineView, root: str) -> Prep
     """The prepared corpus, prepared again when its file is not on this machine.
 
     Raises:
-        CorpusError: the source changed since the corpus asset ran (its version differs).
+        CorpusError: the source changed since the corpus asset ran (its version differs), or
+            the corpus is an upstream asset's output (it cannot be read again here).
     """
     if os.path.exists(corpus.path):
         return corpus
+    if isinstance(spec.corpus, dg.AssetKey):  # its rows came from the upstream asset's run
+        raise CorpusError(
+            f"the prepared corpus of pipeline {spec.name} ({corpus.path}) is not on this "
+            f"machine, and its rows came from asset {spec.corpus.to_user_string()}: "
+            "materialize the corpus and the batch job in one run"
+        )
     again = prepare_into_instance(spec, root)
     if again.version != corpus.version:
         raise CorpusError(

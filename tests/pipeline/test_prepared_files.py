@@ -7,6 +7,7 @@ corpus again and goes on only if it is still the version the corpus asset record
 import os
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -64,3 +65,14 @@ def test_a_pipeline_keeps_its_newest_files(tmp_path: Path) -> None:
         os.utime(prepared.path, (1_000_000 + age, 1_000_000 + age))  # in the order written
     kept = sorted((Path(home) / PREPARED_FOLDER / "docs").glob("corpus-*.parquet"))
     assert kept == sorted(made[-KEPT_FILES:])
+
+
+def test_an_upstream_assets_corpus_that_is_not_here_names_the_way_out(tmp_path: Path) -> None:
+    """Rows from an upstream asset cannot be read again here: the message says what to run."""
+    home = str(tmp_path / "home")
+    upstream = EmbeddingPipeline(name="docs", corpus=dg.AssetKey("raw_docs"), model=VERTEX_MODEL)
+    first = prepare_into_instance(upstream, home, upstream=make_corpus(5))
+    assert first.rows == 5
+    Path(first.path).unlink()
+    with pytest.raises(CorpusError, match=r"asset raw_docs: materialize the corpus and the batch"):
+        prepared_here(first, upstream, home)
