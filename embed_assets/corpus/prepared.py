@@ -196,8 +196,10 @@ def prepared_table(frame: pd.DataFrame) -> pa.Table:
         values = frame[name]
         if pa.types.is_large_string(kind) or pa.types.is_string(kind):
             if name == "content" and not _holds_text(values):
-                # a column of no text: its rows are all rejected, and their content is not kept
-                array = pa.nulls(len(frame), kind)
+                # numbers, lists or structs among the texts: those rows are rejected, and only
+                # the texts are kept
+                texts = [v if isinstance(v, str) else None for v in values.tolist()]
+                array = pa.array(texts, type=kind)
             else:
                 array = arrow_strings(values).cast(kind)
         else:
