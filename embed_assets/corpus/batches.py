@@ -100,9 +100,6 @@ def _validated_batches(
             ids = file.read(columns=[columns.id_column]).column(0)
             checked = check_ids(pd.Series(pd.arrays.ArrowExtensionArray(ids), copy=False))
             del ids
-        text = file.schema_arrow.field(columns.text_column).type
-        if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
-            batch_rows = max(1, file.metadata.num_rows)  # not text: rejected as it is, at once
         wanted = [columns.id_column, columns.text_column, columns.title_column]
         names = list(dict.fromkeys(c for c in wanted if c))
         first = 0
