@@ -98,13 +98,13 @@ class PreparedWriter:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._writer: pq.ParquetWriter | None = None
-        self._schema: pa.Schema | None = None
+        self._names: list[str] = []  # the first batch's columns
         self._rows = 0
         self._digests = 0
         self._documents = 0
+        self._last_row = -1  # the source row of the last row written
         self._reasons: Counter[str] = Counter()
         self._examples: list[pd.DataFrame] = []
-        self._chunked = False
         # a thread of its own encodes each batch while the next one is prepared
         self._thread = ThreadPoolExecutor(max_workers=1)
         self._pending: Future[int] | None = None
@@ -114,15 +114,16 @@ class PreparedWriter:
         """Appends one batch; every batch has the first one's columns."""
         table = prepared_table(frame)
         if self._writer is None:
-            self._schema = table.schema
-            self._chunked = "chunk_start" in table.schema.names
+            self._names = table.schema.names
             self._writer = pq.ParquetWriter(self.path, table.schema, use_dictionary=["reason"])
         self._wait()  # one batch in flight: its rows are in memory
-        names = table.schema.names if self._schema is None else self._schema.names
-        self._pending = self._thread.submit(self._encode, self._writer, table.select(names))
+        self._pending = self._thread.submit(self._encode, self._writer, table.select(self._names))
         self._rows += len(frame)
-        # a document's chunks are never split between batches (batches are of documents)
-        self._documents += int(frame["row"].nunique()) if self._chunked else len(frame)
+        # a document's rows (its chunks) follow each other: a new source row is a new document
+        rows = frame["row"].to_numpy()
+        if len(rows):
+            self._documents += int((rows[1:] != rows[:-1]).sum()) + int(rows[0] != self._last_row)
+            self._last_row = int(rows[-1])
         rejected = frame.loc[frame["reason"].notna(), ["row", "id", "reason"]]
         self._reasons.update(rejected["reason"].astype(str).tolist())
         if sum(len(e) for e in self._examples) < EXAMPLES and len(rejected):
@@ -145,8 +146,8 @@ class PreparedWriter:
             self._thread.shutdown()
             self._connection.close()
         if self._writer is None:  # no batch at all: an empty file of the plain columns
-            self._schema = pa.schema([(n, PREPARED_TYPES[n]) for n in PREPARED_TYPES][:6])
-            self._writer = pq.ParquetWriter(self.path, self._schema)
+            plain = pa.schema([(n, PREPARED_TYPES[n]) for n in PREPARED_TYPES][:6])
+            self._writer = pq.ParquetWriter(self.path, plain)
         self._writer.close()
         examples = (
             pd.concat(self._examples, ignore_index=True).head(EXAMPLES)
@@ -158,7 +159,7 @@ class PreparedWriter:
             rows=self._rows,
             documents=self._documents,
             rejected_by_reason=dict(sorted(self._reasons.items())),
-            chunked=self._chunked,
+            chunked="chunk_start" in self._names,
             version=corpus_version(self._rows, self._digests),
             rejected_examples=examples,
         )
@@ -169,20 +170,8 @@ def write_prepared(
 ) -> PreparedCorpus:
     """A prepared frame (from `prepared_corpus`) written to `path`, a slice at a time."""
     writer = PreparedWriter(path)
-    if "row" in frame.columns and "chunk_start" in frame.columns:
-        # keep each document's chunks in one slice, so documents are counted once
-        starts = [0, *((frame["row"].diff().fillna(0) != 0).to_numpy().nonzero()[0])]
-        bounds, first = [], 0
-        for start in starts[1:]:
-            if start - first >= batch_rows:
-                bounds.append((first, int(start)))
-                first = int(start)
-        bounds.append((first, len(frame)))
-    else:
-        bounds = [(i, min(i + batch_rows, len(frame))) for i in range(0, len(frame), batch_rows)]
-    for first, stop in bounds:
-        if stop > first or not first:
-            writer.write(frame.iloc[first:stop])
+    for first in range(0, max(len(frame), 1), batch_rows):  # an empty frame gives its columns
+        writer.write(frame.iloc[first : first + batch_rows])
     return writer.close()
 
 
@@ -217,7 +206,7 @@ def _holds_text(values: pd.Series) -> bool:
     )
 
 
-def row_digest_sum(table: pa.Table, connection: duckdb.DuckDBPyConnection | None = None) -> int:
+def row_digest_sum(table: pa.Table, connection: duckdb.DuckDBPyConnection) -> int:
     """The sum of each row's 64-bit hash of `id` and its content hash (or rejection reason).
 
     A sum, not an XOR, so two equal rows do not cancel; order-free, so a batch's sum adds to
@@ -225,18 +214,14 @@ def row_digest_sum(table: pa.Table, connection: duckdb.DuckDBPyConnection | None
     release that changed it would give each corpus a new version once (a refresh that finds
     nothing new to pay for).
     """
-    own = connection is None
-    connection = connection or duckdb.connect()
+    connection.register("prepared_batch", table.select(["id", "content_hash", "reason"]))
     try:
-        connection.register("prepared_batch", table.select(["id", "content_hash", "reason"]))
         ((total,),) = connection.execute(
             "SELECT COALESCE(sum(hash(COALESCE(id, ''), COALESCE(content_hash, 'rejected: ' "
             "|| COALESCE(reason, '')))::HUGEINT), 0) FROM prepared_batch"
         ).fetchall()
-        connection.unregister("prepared_batch")
     finally:
-        if own:
-            connection.close()
+        connection.unregister("prepared_batch")
     return int(total) % 2**64
 
 
