@@ -9,6 +9,9 @@ import pandas as pd
 
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.cli.runner import RunSummary
+from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
+from embed_assets.jobs.plan import Plan, plan_refresh
+from embed_assets.store.base import no_stored_rows, write_keys
 
 VERTEX_MODEL = "text-embedding-005"
 
@@ -40,6 +43,15 @@ WORDS = [
     "date",
     "time",
 ]
+
+
+def planned_against_an_empty_table(corpus: PreparedCorpus | pd.DataFrame, folder: Path) -> Plan:
+    """The plan of a prepared corpus (or frame) against a table with no rows, in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_keys(no_stored_rows(), folder / "stored.parquet")
+    if isinstance(corpus, pd.DataFrame):
+        corpus = write_prepared(corpus, folder / "corpus.parquet")
+    return plan_refresh(corpus, folder / "stored.parquet", folder=folder)
 
 
 def module_documentation(*modules: str) -> str:

@@ -12,10 +12,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from embed_assets.corpus.hashing import arrow_strings
-from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
+from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import ConfigError, SubmissionError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
@@ -30,7 +29,6 @@ PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
 PLAN_NEW = "new"
 # DuckDB's memory for the diff: past it, its joins spill to the plan's folder
 PLAN_MEMORY = "192MB"
-STORED_KEYS = ["id", "content_hash", "chunk_start", "chunk_end"]
 
 
 @dataclass(frozen=True)
@@ -117,11 +115,6 @@ def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.b
     return found.column("hit").to_numpy()
 
 
-def _write_keys(stored: pd.DataFrame, path: Path) -> None:
-    """Stored rows' `id, content_hash, chunk_start, chunk_end` as the Parquet file the diff reads."""
-    pq.write_table(_arrow(stored, STORED_KEYS), path)
-
-
 def check_rows_kind(corpus: PreparedCorpus, stored: Path, *, pipeline: str) -> None:
     """Refuses chunk rows for a table of whole documents, and the reverse.
 
@@ -205,9 +198,7 @@ def _plan_sql(corpus: PreparedCorpus, stored: Path) -> str:
     """
 
 
-def plan_refresh(
-    corpus: PreparedCorpus | pd.DataFrame, stored: Path | pd.DataFrame, *, folder: Path
-) -> Plan:
+def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
     """Compares the prepared corpus with the stored keys; writes the manifest to `folder`.
 
     Chunk rows also carry `document_id, chunk_index, chunk_start, chunk_end`: a stored chunk
@@ -217,15 +208,10 @@ def plan_refresh(
     no step holds the corpus or the table's keys in this process.
 
     Args:
-        corpus: the prepared corpus (a frame is written to `folder` first).
-        stored: the table's keys as `store.base.write_stored_keys` writes them (or a frame).
+        corpus: the prepared corpus (`corpus.prepared`).
+        stored: the table's keys as `store.base.write_stored_keys` writes them.
         folder: where the manifest (and DuckDB's spill) go; it must outlive the plan.
     """
-    if isinstance(corpus, pd.DataFrame):
-        corpus = write_prepared(corpus, folder / "corpus.parquet")
-    if isinstance(stored, pd.DataFrame):
-        _write_keys(stored, folder / "stored.parquet")
-        stored = folder / "stored.parquet"
     manifest, known = folder / "plan.parquet", folder / "known.parquet"
     connection = duckdb.connect(config=_config(folder / "spill"))
     try:

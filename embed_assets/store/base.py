@@ -80,7 +80,11 @@ def write_stored_keys(store: "EmbeddingStore", pipeline: str, path: Path) -> Non
     if callable(export):
         export(pipeline, path)
         return
-    frame = store.current_hashes(pipeline)
+    write_keys(store.current_hashes(pipeline), path)
+
+
+def write_keys(frame: pd.DataFrame, path: Path) -> None:
+    """Writes a frame of stored keys (as `current_hashes` returns them) as that Parquet file."""
     keys = keys_and_positions(frame)
     pq.write_table(keys.select(["id", "content_hash", "chunk_start", "chunk_end"]), path)
 

@@ -20,9 +20,7 @@ from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusError
-from embed_assets.jobs.plan import plan_refresh
-from embed_assets.store.base import no_stored_rows
-from tests.helpers import VERTEX_MODEL, module_documentation
+from tests.helpers import VERTEX_MODEL, module_documentation, planned_against_an_empty_table
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,10 +109,8 @@ def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
     assert prepared.version == at_once.version
     assert prepared.rejected_examples["row"].tolist() == rejected["row"].head(5).tolist()
     # the prompts a refresh pays for are the same texts, read back from the prepared file
-    (tmp_path / "ours").mkdir()
-    (tmp_path / "theirs").mkdir()
-    ours = plan_refresh(prepared, no_stored_rows(), folder=tmp_path / "ours").prompts
-    theirs = plan_refresh(whole, no_stored_rows(), folder=tmp_path / "theirs").prompts
+    ours = planned_against_an_empty_table(prepared, tmp_path / "ours").prompts
+    theirs = planned_against_an_empty_table(whole, tmp_path / "theirs").prompts
     pd.testing.assert_frame_equal(ours, theirs)
     assert len(ours) == whole["content_hash"].nunique()
     # every document but doc-1 (twice: rejected), and the last note

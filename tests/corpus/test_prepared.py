@@ -7,9 +7,7 @@ import pytest
 
 from embed_assets import EmbeddingPipeline
 from embed_assets.corpus.prepared import write_prepared
-from embed_assets.jobs.plan import plan_refresh
-from embed_assets.store.base import no_stored_rows
-from tests.helpers import VERTEX_MODEL
+from tests.helpers import VERTEX_MODEL, planned_against_an_empty_table
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +24,6 @@ def test_texts_beside_numbers_in_one_column_are_kept_and_planned(tmp_path: Path)
     assert found["content"].tolist()[3] == "a second text"
     assert pd.isna(found["content"].tolist()[1])  # 5 is not kept as text
     assert prepared.rejected_by_reason == {"content is not text": 1, "missing content": 1}
-    (tmp_path / "plan").mkdir()
-    plan = plan_refresh(prepared, no_stored_rows(), folder=tmp_path / "plan")
+    plan = planned_against_an_empty_table(prepared, tmp_path / "plan")
     assert sorted(plan.prompts["content"]) == ["a first text", "a second text"]
     assert plan.counts["submit"] == 2 and plan.counts["rejected"] == 2

@@ -1,18 +1,17 @@
 """A retried submission re-attaches to the jobs it already created."""
 
-import pandas as pd
 import pytest
 
 from embed_assets import BatchBackend, LocalBatchBackend
 from embed_assets.backends import vertex
 from embed_assets.corpus.hashing import normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
-from embed_assets.jobs.plan import plan_refresh, render_shard, shard_prompts
+from embed_assets.jobs.plan import render_shard, shard_prompts
 from embed_assets.jobs.record import LABEL_SUBMISSION, Submission
 from embed_assets.jobs.rows import Shard
 from embed_assets.jobs.submit import submit_shards
 from embed_assets.models.catalog import model_spec
-from tests.helpers import VERTEX_MODEL, make_corpus
+from tests.helpers import VERTEX_MODEL, make_corpus, planned_against_an_empty_table
 
 
 @pytest.mark.parametrize("backend_kind", ["local", "vertex"])
@@ -30,10 +29,7 @@ def test_a_retry_creates_no_duplicate_job(backend_kind, workdir, request, monkey
         task_type=None,
         output_dimensionality=None,
     )
-    (workdir / "plan").mkdir(parents=True)
-    plan = plan_refresh(
-        corpus, pd.DataFrame({"id": [], "content_hash": []}), folder=workdir / "plan"
-    )
+    plan = planned_against_an_empty_table(corpus, workdir / "plan")
     spec = model_spec(model)
     shards = shard_prompts(plan.prompts, spec, 10)
     staging = backend.staging()
