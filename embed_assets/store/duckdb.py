@@ -26,6 +26,7 @@ from embed_assets.store.base import (
     no_stored_rows,
     same_vectors,
     table_name,
+    write_keys,
 )
 from embed_assets.store.duckdb_tables import (
     ADDED_COLUMNS,
@@ -259,8 +260,10 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """Writes what `current_hashes` returns as a Parquet file; DuckDB streams the rows."""
         with self.connect() as con:
             tables = self._written(con, pipeline)
-            rows = tables.rows if self._exists(con, tables) else None
-            export_keys(con, rows, path, memory_limit=self.memory_limit)
+            if not self._exists(con, tables):
+                write_keys(no_stored_rows(), path)
+                return
+            export_keys(con, tables.rows, path, memory_limit=self.memory_limit)
 
     def consumed_jobs(self, pipeline: str) -> set[str]:
         """Returns the names of the jobs whose output was landed or given up on."""

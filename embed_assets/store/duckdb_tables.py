@@ -127,25 +127,22 @@ def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
 
 
 def export_keys(
-    con: duckdb.DuckDBPyConnection, rows: str | None, path: Path, *, memory_limit: str
+    con: duckdb.DuckDBPyConnection, rows: str, path: Path, *, memory_limit: str
 ) -> None:
     """Writes the table's `id, content_hash, chunk_start, chunk_end` to the Parquet file `path`.
 
-    DuckDB streams the rows; `rows` None (no table yet) writes no row. It works within
-    `EXPORT_MEMORY_LIMIT` meanwhile, then the connection's `memory_limit` again: the blocks
-    it reads stay cached up to its limit, so under the store's 512 MB a table of 5,000,000
-    rows took 150 MB more than one of 1,000,000 (64 MB made the export twice as slow).
+    DuckDB streams the rows. It works within `EXPORT_MEMORY_LIMIT` meanwhile, then the
+    connection's `memory_limit` again: the blocks it reads stay cached up to its limit, so
+    under the store's 512 MB a table of 5,000,000 rows took 150 MB more than one of 1,000,000
+    (64 MB made the export twice as slow).
     """
-    keys = (
-        f"SELECT id, content_hash, chunk_start, chunk_end FROM {rows}"
-        if rows is not None
-        else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS content_hash, "
-        "NULL::BIGINT AS chunk_start, NULL::BIGINT AS chunk_end LIMIT 0"
-    )
     target = str(path).replace("'", "''")
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
     try:
-        con.execute(f"COPY ({keys}) TO '{target}' (FORMAT parquet)")
+        con.execute(
+            f"COPY (SELECT id, content_hash, chunk_start, chunk_end FROM {rows}) "
+            f"TO '{target}' (FORMAT parquet)"
+        )
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
 
