@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -78,23 +79,8 @@ def prediction_files(
     if _ready(folder):
         return folder
     _fresh(folder)
-    rng = np.random.default_rng(7)
-    vectors = [
-        orjson.dumps(v.tolist()) for v in rng.standard_normal((1000, dimension)).astype(np.float32)
-    ]
     texts = _texts(lines, chars=200, seed=11)
-    for start in range(0, lines, per_file):
-        with open(folder / f"predictions_{start // per_file:05d}.jsonl", "wb") as out:
-            for i in range(start, min(start + per_file, lines)):
-                instance = orjson.dumps({"content": texts[i], "task_type": TASK_TYPE})
-                out.write(
-                    b'{"instance":' + instance + b',"predictions":[{"embeddings":{"statistics":'
-                    b'{"token_count":'
-                    + str(40 + i % 20).encode()
-                    + b',"truncated":false},"values":'
-                    + vectors[i % 1000]
-                    + b'}}],"status":""}\n'
-                )
+    _write_predictions(folder, texts, per_file=per_file, dimension=dimension)
     hashes = content_hashes(
         texts, [None] * lines, model=MODEL, task_type=TASK_TYPE, output_dimensionality=None
     )
@@ -113,13 +99,72 @@ def prediction_files(
     return folder
 
 
-def corpus(root: Path, *, rows: int, stored_fraction: float = 0.99) -> Path:
+def _write_predictions(
+    folder: Path, texts: list[str], *, per_file: int = LINES_PER_FILE, dimension: int = 768
+) -> None:
+    """Writes one legacy prediction line per text, `per_file` lines a file, into `folder`."""
+    rng = np.random.default_rng(7)
+    vectors = [
+        orjson.dumps(v.tolist()) for v in rng.standard_normal((1000, dimension)).astype(np.float32)
+    ]
+    for start in range(0, len(texts), per_file):
+        with open(folder / f"predictions_{start // per_file:05d}.jsonl", "wb") as out:
+            for i in range(start, min(start + per_file, len(texts))):
+                instance = orjson.dumps({"content": texts[i], "task_type": TASK_TYPE})
+                out.write(
+                    b'{"instance":' + instance + b',"predictions":[{"embeddings":{"statistics":'
+                    b'{"token_count":'
+                    + str(40 + i % 20).encode()
+                    + b',"truncated":false},"values":'
+                    + vectors[i % 1000]
+                    + b'}}],"status":""}\n'
+                )
+
+
+def landing_submission(corpus_folder: Path) -> Path:
+    """A submission of the corpus in `corpus_folder` planned against its store, and its output.
+
+    The folder `<corpus_folder>/landing` holds `manifest.parquet` (every row of the corpus,
+    the new ones in shard 0) and one prediction line of 768 values for each new text, as
+    text-embedding-005 writes them.
+    """
+    from embed_assets import EmbeddingPipeline
+    from embed_assets.jobs.plan import plan_refresh, write_manifest
+    from embed_assets.store.base import write_stored_keys
+
+    folder = corpus_folder / "landing"
+    if _ready(folder):
+        return folder
+    _fresh(folder)
+    pipeline = EmbeddingPipeline(
+        name=PIPELINE,
+        corpus=str(corpus_folder / "corpus.parquet"),
+        model=MODEL,
+        task_type=TASK_TYPE,
+    )
+    store = DuckDBEmbeddingStore(path=str(corpus_folder / "store.duckdb"))
+    with tempfile.TemporaryDirectory() as work:
+        prepared = pipeline.prepare_file(Path(work) / "corpus.parquet")
+        keys = Path(work) / "stored.parquet"
+        write_stored_keys(store, PIPELINE, keys)
+        plan = plan_refresh(prepared, keys, folder=Path(work))
+        prompts = plan.prompts
+        shards = pa.table({"content_hash": prompts["content_hash"], "shard": [0] * len(prompts)})
+        write_manifest(plan, shards, folder / "manifest.parquet")
+    _write_predictions(folder, prompts["content"].tolist())
+    (folder / ".complete").touch()
+    return folder
+
+
+def corpus(root: Path, *, rows: int, new_rows: int | None = None) -> Path:
     """A corpus of `rows` texts of about 500 characters, and a store that already holds most.
 
     The folder holds `corpus.parquet` (`id, content`) and `store.duckdb`, whose table has every
-    row but one in a hundred (with 8-d vectors: diffing reads only ids and hashes).
+    row but `new_rows`, spread evenly (one in a hundred by default), with 8-d vectors: diffing
+    reads only ids and hashes.
     """
-    folder = root / f"corpus-{rows}"
+    new_rows = rows // 100 if new_rows is None else new_rows
+    folder = root / (f"corpus-{rows}" if new_rows == rows // 100 else f"corpus-{rows}-{new_rows}")
     if _ready(folder):
         return folder
     _fresh(folder)
@@ -129,7 +174,7 @@ def corpus(root: Path, *, rows: int, stored_fraction: float = 0.99) -> Path:
     pq.write_table(
         pa.table({"id": ids, "content": texts}), folder / "corpus.parquet", row_group_size=100_000
     )
-    keep = np.arange(rows) % round(1 / (1 - stored_fraction)) != 0
+    keep = np.arange(rows) % (rows // new_rows) != 0
     _store_rows(folder, pd.DataFrame({"id": ids, "content": texts})[keep].reset_index(drop=True))
     (folder / ".complete").touch()
     return folder

@@ -4,7 +4,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.data import CHUNK_TOKENS, LINES_PER_FILE, chunked_corpus, corpus, prediction_files
+from bench.data import (
+    CHUNK_TOKENS,
+    LINES_PER_FILE,
+    chunked_corpus,
+    corpus,
+    landing_submission,
+    prediction_files,
+)
 from bench.harness import MB, Row, ratio_row, run_task
 from bench.sensor_tick import measure_ticks
 from bench.warehouse import warehouse
@@ -178,6 +185,45 @@ def prepare(*, workdir: Path, sizes: Sizes, repeats: int) -> Result:
     }
 
 
+def landing(*, workdir: Path, sizes: Sizes, repeats: int) -> Result:
+    """Landing's memory does not grow with the corpus: the same change into a bigger table.
+
+    Each corpus has the same number of new texts (the smallest corpus's 1 %), so the prediction
+    files are alike and only the rows landing must keep, delete and count grow.
+    """
+    largest, smallest = max(sizes.corpus_rows), min(sizes.corpus_rows)
+    new_rows = smallest // 100
+    runs = {}
+    for count in (smallest, largest):
+        folder = corpus(workdir, rows=count, new_rows=new_rows)
+        landing_submission(folder)
+        runs[count] = run_task("land_ours", repeats, folder=str(folder))
+    accounted = all(run.extra("accounted") for run in runs.values())
+    written = [int(run.extra("written")) for run in runs.values()]
+    rows = [
+        ratio_row(
+            f"landing peak RSS, {largest:,} vs {smallest:,}-row table ({new_rows:,} new texts)",
+            ours=runs[largest].peak_rss_mb,
+            baseline=runs[smallest].peak_rss_mb,
+            unit="MB",
+            at_most=1.2,
+        ),
+        Row(
+            "landed rows accounted (embedded + failed + rejected = corpus)",
+            float(written[-1]),
+            float(new_rows),
+            written[-1] / new_rows,
+            "= 1x",
+            accounted and written == [new_rows, new_rows],
+            "rows",
+        ),
+    ]
+    return rows, {
+        "seconds": {count: run.seconds for count, run in runs.items()},
+        "peak_rss_mb": {count: run.peak_rss_mb for count, run in runs.items()},
+    }
+
+
 def chunked(*, workdir: Path, sizes: Sizes, repeats: int) -> Result:
     """Issue 20, item 8: documents chunked, hashed and diffed vs the split-free statement."""
     import pyarrow.parquet as pq
@@ -325,6 +371,7 @@ FIGURES = {
     "ingest": ingest,
     "prepare": prepare,
     "chunked": chunked,
+    "landing": landing,
     "upsert": upsert,
     "sensor": sensor,
     "local_model": local_model,

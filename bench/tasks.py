@@ -126,6 +126,57 @@ def ingest_duckdb_insert(folder: str, files: int | None = None) -> dict[str, Any
 
 
 @task
+def land_ours(folder: str) -> dict[str, Any]:
+    """The embeddings asset's landing of one submission: its files, deletions and failures.
+
+    `folder` is a corpus folder whose `landing` holds the submission (`data.landing_submission`);
+    its store is copied first, so every run lands into the same table.
+    """
+    from embed_assets.backends.base import JobState, JobStatus
+    from embed_assets.jobs.in_process import InProcessLanding
+    from embed_assets.jobs.landing import land_submission
+    from embed_assets.jobs.record import SubmittedJob
+    from embed_assets.staging.files import LocalStorage
+    from embed_assets.store.duckdb import DuckDBEmbeddingStore
+
+    landing = Path(folder) / "landing"
+    job = SubmittedJob(
+        shard=0, name="bench-job", display_name="bench", input_uri="", prompts=0, characters=0
+    )
+    submission = submission_record(manifest_uri=str(landing / "manifest.parquet"), jobs=(job,))
+    outputs = [str(p) for p in _prediction_paths(str(landing), None)]
+
+    class Backend:  # what landing asks of a backend: where files are, and a job's output
+        def staging(self) -> LocalStorage:
+            return LocalStorage(str(landing))
+
+        def output_files(self, status: JobStatus) -> list[str]:
+            return outputs
+
+    with tempfile.TemporaryDirectory() as scratch:
+        store = DuckDBEmbeddingStore(path=str(Path(scratch) / "store.duckdb"))
+        shutil.copy(Path(folder) / "store.duckdb", store.path)
+        start = time.perf_counter()
+        rows = InProcessLanding(submission, backend=Backend(), store=store)  # type: ignore[arg-type]
+        report = land_submission(
+            submission=submission,
+            rows=rows,
+            store=store,
+            statuses=[JobStatus(name=job.name, state=JobState.SUCCEEDED)],
+            log=lambda _: None,
+        )
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "rows": report.corpus_rows,
+        "written": report.written_rows,
+        "embedded": report.embedded_ids,
+        "failed": report.failed_rows,
+        "accounted": report.accounted,
+    }
+
+
+@task
 def ingest_json_pandas(folder: str, files: int | None = None) -> dict[str, Any]:
     """Baseline: `json.loads` per line into a DataFrame with a list column, then a float32 matrix."""
     paths = _prediction_paths(folder, files)
