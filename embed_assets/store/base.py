@@ -83,6 +83,22 @@ def write_stored_keys(store: "EmbeddingStore", pipeline: str, path: Path) -> Non
     write_keys(store.current_hashes(pipeline), path)
 
 
+def delete_rows_not_in(store: "EmbeddingStore", pipeline: str, kept: Path) -> int:
+    """Deletes the stored rows whose `(id, content_hash)` is not a row of the Parquet `kept`.
+
+    A store that reads the file itself (`delete_except_file(pipeline, path)`, as the DuckDB
+    store does) keeps the pairs out of this process; any other store's `delete_except` gets
+    them as a frame.
+
+    Returns:
+        The rows deleted.
+    """
+    delete = getattr(store, "delete_except_file", None)
+    if callable(delete):
+        return int(delete(pipeline, kept))
+    return store.delete_except(pipeline, pq.read_table(kept).to_pandas())
+
+
 def write_keys(frame: pd.DataFrame, path: Path) -> None:
     """Writes a frame of stored keys (as `current_hashes` returns them) as that Parquet file."""
     keys = keys_and_positions(frame)

@@ -37,6 +37,7 @@ from embed_assets.store.duckdb_tables import (
     TABLE_MIGRATION,
     Tables,
     create_catalog,
+    delete_pairs_not_in,
     export_keys,
     live_tables,
     next_tables,
@@ -344,6 +345,14 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 f"DELETE FROM {tables.rows} t WHERE NOT EXISTS (SELECT 1 FROM keep k "
                 "WHERE k.id = t.id AND k.content_hash = t.content_hash)",
             )
+
+    def delete_except_file(self, pipeline: str, kept: Path) -> int:
+        """`delete_except` with the pairs to keep in a Parquet file, which DuckDB reads."""
+        with self.connect() as con:
+            tables = self._written(con, pipeline)
+            if not self._exists(con, tables):
+                return 0
+            return delete_pairs_not_in(con, tables.rows, kept, memory_limit=self.memory_limit)
 
     def replace_failures(self, pipeline: str, failures: pd.DataFrame) -> None:
         """Replaces the failure list with `failures` (`id, content_hash, reason`)."""

@@ -86,7 +86,8 @@ class Tables:
     raw: str  # the rows table's name, unquoted, for information_schema
 
 
-# DuckDB's memory while the stored keys are exported (`export_keys`)
+# DuckDB's memory while the stored keys are exported (`export_keys`) or matched
+# (`delete_pairs_not_in`)
 EXPORT_MEMORY_LIMIT = "128MB"
 
 
@@ -145,6 +146,30 @@ def export_keys(
         )
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
+
+
+def delete_pairs_not_in(
+    con: duckdb.DuckDBPyConnection, rows: str, kept: Path, *, memory_limit: str
+) -> int:
+    """Deletes the rows whose `(id, content_hash)` is not a row of the Parquet file `kept`.
+
+    An anti join on DuckDB's 64-bit `hash` of the id and of the content hash finds them,
+    within `EXPORT_MEMORY_LIMIT` (then the connection's `memory_limit` again): the strings of
+    5,000,000 pairs took the store's whole limit. A hash shared by chance can only keep a row
+    that should go, never delete one that should stay.
+    """
+    source = "'" + str(kept).replace("'", "''") + "'"
+    con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
+    try:
+        (deleted,) = con.execute(
+            f"DELETE FROM {rows} WHERE rowid IN (SELECT s.rowid FROM {rows} s ANTI JOIN "
+            f"(SELECT hash(id) AS id_key, hash(content_hash) AS hash_key FROM "
+            f"read_parquet({source})) k "
+            "ON k.id_key = hash(s.id) AND k.hash_key = hash(s.content_hash))"
+        ).fetchall()[0]
+    finally:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return int(deleted)
 
 
 def holds_chunks(con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:

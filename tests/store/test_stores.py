@@ -1,12 +1,16 @@
 """The store contract, for every store: upsert, delete, reuse by hash, stats, search, owners
 and generations. The BigQuery store runs against the BigQuery emulator."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from embed_assets import DuckDBEmbeddingStore
-from embed_assets.store.base import EmbeddingStore, embedding_rows
+from embed_assets.store.base import EmbeddingStore, delete_rows_not_in, embedding_rows
 from embed_assets.store.bigquery import BigQueryEmbeddingStore
 
 
@@ -35,6 +39,20 @@ def test_delete_except_removes_ids_that_left_and_stale_hashes(store: EmbeddingSt
     )
     assert deleted == 2
     assert store.read("p")["id"].tolist() == ["a"]
+
+
+def test_delete_rows_not_in_a_file_deletes_what_delete_except_deletes(
+    store: EmbeddingStore, tmp_path: Path
+) -> None:
+    """The pairs to keep as a Parquet file (landing's way): the same rows go, by exact pair."""
+    store.upsert("p", rows(["a", "b", "c", "d"], ["h1", "h2", "h3", "h4"], [[1, 0]] * 4))
+    kept = tmp_path / "kept.parquet"
+    # b's text changed, c left the corpus, d's hash is a's (the pair is what counts)
+    pq.write_table(pa.table({"id": ["a", "b", "d"], "content_hash": ["h1", "new", "h1"]}), kept)
+    assert delete_rows_not_in(store, "p", kept) == 3
+    assert store.read("p")["id"].tolist() == ["a"]
+    assert delete_rows_not_in(store, "p", kept) == 0
+    assert delete_rows_not_in(store, "never-written", kept) == 0
 
 
 def test_copy_by_hash_reuses_a_stored_vector(store: EmbeddingStore) -> None:
