@@ -7,6 +7,7 @@ files (or prompts tables, on a table staging); prediction files are read one at 
 (`jobs.prediction_files`).
 """
 
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -15,11 +16,11 @@ from typing import Any, cast
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.corpus.hashing import arrow_strings, content_hashes
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
+from embed_assets.jobs.manifest import count_stored_pairs, manifest_rows, write_kept_pairs
 from embed_assets.jobs.plan import (
     PLAN_REJECTED,
     PLAN_REUSE,
@@ -27,7 +28,6 @@ from embed_assets.jobs.plan import (
     PLAN_UNCHANGED,
     Plan,
     check_rows_kind,
-    pairs_present,
     plan_refresh,
     render_prompts_table,
     render_shard,
@@ -46,9 +46,10 @@ from embed_assets.predictions.lines import (
     parse_request_line,
 )
 from embed_assets.staging.base import Storage, TableStorage
-from embed_assets.store.base import EmbeddingStore, write_stored_keys
+from embed_assets.store.base import EmbeddingStore, delete_rows_not_in, write_stored_keys
 
 MISSING = "no prediction was returned for this row"
+COPY_BUFFER_BYTES = 8 * 2**20  # the manifest is copied to this machine 8 MiB at a time
 
 
 class InProcessPlacement:
@@ -267,22 +268,34 @@ class InProcessPlanning:
 
 
 class InProcessLanding:
-    """A submission's manifest read into this process, joined to its prediction files."""
+    """A submission's manifest on this machine, joined to its prediction files.
+
+    Only the rows submitted or reused come into the process; the rest of the manifest is
+    read by DuckDB where landing keeps, deletes and counts rows (`jobs.manifest`).
+    """
 
     def __init__(
         self, submission: Submission, *, backend: BatchBackend, store: EmbeddingStore
     ) -> None:
         self.submission, self.backend, self.store = submission, backend, store
         self.staging = backend.staging()
-        with self.staging.open_read(submission.manifest_uri) as handle:
-            self.manifest = pq.read_table(handle).to_pandas()
-        self.submitted = self.manifest[self.manifest["plan"] == PLAN_SUBMIT]
+        # the manifest's copy, the kept pairs, the stored keys and DuckDB's spill live as
+        # long as this object
+        self._folder = tempfile.TemporaryDirectory(prefix="embed-assets-landing-")
+        self.folder = Path(self._folder.name)
+        self.manifest = self.folder / "manifest.parquet"
+        with (
+            self.staging.open_read(submission.manifest_uri) as handle,
+            open(self.manifest, "wb") as local,
+        ):
+            shutil.copyfileobj(handle, local, COPY_BUFFER_BYTES)
+        self.submitted = manifest_rows(self.manifest, PLAN_SUBMIT, folder=self.folder)
         target: EmbeddingTarget = submission
         self.files = PredictionFiles(submission=target, store=store, submitted=self.submitted)
 
     def reuse_stored(self) -> int:
         """Copies the stored vector of each reused row's text to its id."""
-        reuse = self.manifest[self.manifest["plan"] == PLAN_REUSE]
+        reuse = manifest_rows(self.manifest, PLAN_REUSE, folder=self.folder)
         return self.store.copy_by_hash(self.submission.pipeline, reuse, self.submission.model)
 
     def land_output(
@@ -304,7 +317,7 @@ class InProcessLanding:
 
     def settle(self, *, log: Log) -> Settled:
         """Deletes what left the corpus, and lists the failed rows."""
-        files, manifest, submitted = self.files, self.manifest, self.submitted
+        files, submitted = self.files, self.submitted
         landed, failed_reason = files.landed, files.failed_reason
         missing = MISSING
         if files.unreadable:  # the row's line may be one of these: say where to look
@@ -326,15 +339,17 @@ class InProcessLanding:
                 "reason": failed["content_hash"].map(failed_reason).to_numpy(),
             }
         )
-        accepted = manifest[manifest["plan"] != PLAN_REJECTED]
-        keep = accepted[~accepted["content_hash"].isin(failed_reason.keys())]
-        deleted = self.store.delete_except(pipeline, keep)
-        stored = self.store.current_hashes(pipeline)
+        kept, stored = self.folder / "kept.parquet", self.folder / "stored.parquet"
+        counts = write_kept_pairs(
+            self.manifest, failed_hashes=list(failed_reason), path=kept, folder=self.folder
+        )
+        deleted = delete_rows_not_in(self.store, pipeline, kept)
+        write_stored_keys(self.store, pipeline, stored)
         return Settled(
-            corpus_rows=len(manifest),
-            rejected_rows=int((manifest["plan"] == PLAN_REJECTED).sum()),
+            corpus_rows=counts.corpus_rows,
+            rejected_rows=counts.rejected_rows,
             deleted_rows=deleted,
-            embedded_ids=int(pairs_present(accepted, stored).sum()),
+            embedded_ids=count_stored_pairs(kept, stored, folder=self.folder),
             failures=failures,
             shortened_vectors=files.shortened,
         )

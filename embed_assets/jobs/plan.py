@@ -8,17 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from embed_assets.corpus.hashing import arrow_strings
 from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import ConfigError, SubmissionError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
-from embed_assets.store.base import POSITION_COLUMNS, position_array
 
 PLAN_SUBMIT = "submit"
 PLAN_UNCHANGED = "unchanged"
@@ -79,40 +75,9 @@ def final_plan_sql(manifest: str, known: str) -> str:
     return (
         f"SELECT m.* REPLACE (CASE WHEN m.plan <> '{PLAN_NEW}' THEN m.plan WHEN "
         f"k.content_hash IS NOT NULL THEN '{PLAN_REUSE}' ELSE '{PLAN_SUBMIT}' END AS plan) "
-        f"FROM read_parquet({_quoted(manifest)}) m LEFT JOIN "
-        f"read_parquet({_quoted(known)}) k ON k.content_hash = m.content_hash"
+        f"FROM read_parquet({sql_path(manifest)}) m LEFT JOIN "
+        f"read_parquet({sql_path(known)}) k ON k.content_hash = m.content_hash"
     )
-
-
-def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
-    """The columns as an Arrow table; zero-copy for Arrow-backed columns.
-
-    Position columns (`chunk_start`, ...) have the table's types, NULL where the frame has none.
-    """
-    return pa.table(
-        {
-            name: position_array(frame, name, len(frame))
-            if name in POSITION_COLUMNS
-            else arrow_strings(frame[name])
-            for name in columns
-        }
-    )
-
-
-def pairs_present(pairs: pd.DataFrame, stored: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Which `(id, content_hash)` rows of `pairs` are also rows of `stored`, by a hash join."""
-    connection = duckdb.connect()
-    try:
-        connection.register("wanted", _arrow(pairs, ["id", "content_hash"]))
-        connection.register("stored", _arrow(stored, ["id", "content_hash"]))
-        found = connection.sql(
-            "SELECT s.id IS NOT NULL AS hit FROM (SELECT row_number() OVER () AS position, * "
-            "FROM wanted) w LEFT JOIN (SELECT DISTINCT id, content_hash FROM stored) s "
-            "ON s.id = w.id AND s.content_hash = w.content_hash ORDER BY w.position"
-        ).to_arrow_table()
-    finally:
-        connection.close()
-    return found.column("hit").to_numpy()
 
 
 def check_rows_kind(corpus: PreparedCorpus, stored: Path, *, pipeline: str) -> None:
@@ -162,7 +127,8 @@ def _config(spill: Path) -> dict[str, str | bool | int | float | list[str]]:
     }
 
 
-def _quoted(path: Path | str) -> str:
+def sql_path(path: Path | str) -> str:
+    """A file path as a quoted SQL string literal."""
     return "'" + str(path).replace("'", "''") + "'"
 
 
@@ -174,7 +140,7 @@ def _plan_sql(corpus: PreparedCorpus, stored: Path) -> str:
     memory limit instead of spilling. A false match needs a row's new content hash to share
     the 64-bit hash of its old one (about 1 in 10^19 per changed row).
     """
-    keys = f"read_parquet({_quoted(stored)})"
+    keys = f"read_parquet({sql_path(stored)})"
     places = ", c.document_id, c.chunk_index, c.chunk_start, c.chunk_end" if corpus.chunked else ""
     # a stored whole document, or (chunks) a stored chunk at the same place, is unchanged
     place = "hash(chunk_start, COALESCE(chunk_end, -1))"
@@ -191,7 +157,7 @@ def _plan_sql(corpus: PreparedCorpus, stored: Path) -> str:
             WHEN c.reason IS NOT NULL THEN '{PLAN_REJECTED}'
             WHEN {unchanged} THEN '{PLAN_UNCHANGED}'
             ELSE '{PLAN_NEW}' END AS plan, c.reason{places}
-        FROM read_parquet({_quoted(corpus.path)}) c
+        FROM read_parquet({sql_path(corpus.path)}) c
         LEFT JOIN (SELECT DISTINCT hash(id) AS i, hash(content_hash) AS h FROM {keys}
             WHERE chunk_start IS NULL) s ON s.i = hash(c.id) AND s.h = hash(c.content_hash)
         {same_chunk}
@@ -215,12 +181,12 @@ def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
     manifest, known = folder / "plan.parquet", folder / "known.parquet"
     connection = duckdb.connect(config=_config(folder / "spill"))
     try:
-        connection.execute(f"COPY ({_plan_sql(corpus, stored)}) TO {_quoted(manifest)}")
+        connection.execute(f"COPY ({_plan_sql(corpus, stored)}) TO {sql_path(manifest)}")
         # the new rows' texts the table holds (under other ids): exact, and few to look up
         connection.execute(
-            f"COPY (SELECT DISTINCT s.content_hash FROM read_parquet({_quoted(stored)}) s "
-            f"SEMI JOIN (SELECT DISTINCT content_hash FROM read_parquet({_quoted(manifest)}) "
-            f"WHERE plan = '{PLAN_NEW}') n ON n.content_hash = s.content_hash) TO {_quoted(known)}"
+            f"COPY (SELECT DISTINCT s.content_hash FROM read_parquet({sql_path(stored)}) s "
+            f"SEMI JOIN (SELECT DISTINCT content_hash FROM read_parquet({sql_path(manifest)}) "
+            f"WHERE plan = '{PLAN_NEW}') n ON n.content_hash = s.content_hash) TO {sql_path(known)}"
         )
         final = final_plan_sql(str(manifest), str(known))
         counts = dict.fromkeys(PLANS, 0) | {
@@ -232,12 +198,12 @@ def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
         # by the ids' 64-bit hashes: a count for the deletion guard, not what landing deletes
         stored_rows, deleted = connection.execute(
             f"SELECT count(*), count(*) FILTER (WHERE c.i IS NULL) FROM read_parquet("
-            f"{_quoted(stored)}) s LEFT JOIN (SELECT DISTINCT hash(id) AS i FROM read_parquet("
-            f"{_quoted(corpus.path)}) WHERE reason IS NULL) c ON c.i = hash(s.id)"
+            f"{sql_path(stored)}) s LEFT JOIN (SELECT DISTINCT hash(id) AS i FROM read_parquet("
+            f"{sql_path(corpus.path)}) WHERE reason IS NULL) c ON c.i = hash(s.id)"
         ).fetchall()[0]
         prompts = connection.sql(
             f"SELECT c.content_hash, any_value(c.content) AS content, any_value(c.title) AS title "
-            f"FROM read_parquet({_quoted(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash "
+            f"FROM read_parquet({sql_path(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash "
             f"FROM ({final}) WHERE plan = '{PLAN_SUBMIT}') m "
             "ON m.content_hash = c.content_hash GROUP BY c.content_hash ORDER BY c.content_hash"
         ).to_arrow_table()
@@ -277,7 +243,7 @@ def write_manifest(plan: Plan, shards: pa.Table, path: Path) -> None:
         connection.execute(
             f"COPY (SELECT m.*, CASE WHEN m.plan = '{PLAN_SUBMIT}' THEN s.shard ELSE -1 END "
             f"::BIGINT AS shard FROM ({plan.final_sql()}) m LEFT JOIN shards s "
-            f"ON s.content_hash = m.content_hash) TO {_quoted(path)}"
+            f"ON s.content_hash = m.content_hash) TO {sql_path(path)}"
         )
     finally:
         connection.close()
