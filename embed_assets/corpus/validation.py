@@ -285,9 +285,17 @@ def _blank_and_invisible(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Per text: empty or white space only; and (else) no visible character at all.
 
-    Arrow kernels do both without a Python string per row; null texts are neither.
+    Arrow kernels do both without a Python string per row; null texts are neither. Only the
+    texts with no visible character can be blank (white space is never visible), so only
+    they are measured for it: the regex stops at a text's first visible character, the blank
+    test would read every text to its end.
     """
-    visible = pc.match_substring_regex(texts, _VISIBLE)
-    blank_np = _blank(texts).fill_null(False).to_numpy(zero_copy_only=False)
-    invisible = pc.invert(visible).fill_null(False).to_numpy(zero_copy_only=False)
+    visible = pc.match_substring_regex(texts, _VISIBLE).fill_null(True)
+    invisible = pc.invert(visible).to_numpy(zero_copy_only=False)
+    blank_np = np.zeros(len(invisible), dtype=bool)
+    candidates = np.flatnonzero(invisible)
+    if candidates.size:
+        blank_np[candidates] = (
+            _blank(texts.take(pa.array(candidates))).fill_null(False).to_numpy(zero_copy_only=False)
+        )
     return blank_np, invisible & ~blank_np

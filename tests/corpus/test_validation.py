@@ -79,3 +79,35 @@ def test_hash_changes_with_everything_that_changes_a_vector() -> None:
     assert content_hashes(["text"], [None], **{**base, "model": "n"})[0] != reference  # type: ignore[arg-type]
     assert content_hashes(["text"], [None], **{**base, "task_type": "CLUSTERING"})[0] != reference  # type: ignore[arg-type]
     assert content_hashes(["text"], [None], **{**base, "output_dimensionality": 8})[0] != reference  # type: ignore[arg-type]
+
+
+def test_no_white_space_character_counts_as_visible() -> None:
+    """Validation tests for blankness only the texts with no visible character: that is exact
+    only if every character Arrow calls white space is one the visibility regex skips."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from embed_assets.corpus.validation import _VISIBLE
+
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    characters = pa.array(every, pa.string())
+    spaces = pc.filter(characters, pc.utf8_is_space(characters))
+    assert len(spaces) >= 25  # the ASCII ones and Unicode's separators
+    assert not pc.any(pc.match_substring_regex(spaces, _VISIBLE)).as_py()
+
+
+def test_white_space_of_every_kind_is_empty_content_and_format_characters_invisible() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "content": ["\u3000\u2028\t", "\u200b\u2060", "x\u200b", " \u00a0y", "\u00a0"],
+        }
+    )
+    reasons = validate_corpus(frame, CorpusColumns(), source="t").rows["reason"].tolist()
+    assert reasons == [
+        "empty or whitespace-only content",
+        "content has no visible characters",
+        None,
+        None,
+        "empty or whitespace-only content",
+    ]
