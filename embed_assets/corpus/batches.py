@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import prepared_corpus
-from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter
+from embed_assets.corpus.hashing import hash_prefix
+from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter, SourceTexts
 from embed_assets.corpus.validation import (
     CorpusColumns,
     CorpusError,
@@ -68,7 +69,10 @@ def prepare_parquet(
     Raises:
         CorpusError: the file cannot be read as Parquet, or a named column is missing.
     """
-    writer = PreparedWriter(output)
+    writer = PreparedWriter(
+        output,
+        texts=_source_texts(path, columns, chunking, model, task_type, output_dimensionality),
+    )
     for first, validated in _validated_batches(path, columns, source=source, batch_rows=batch_rows):
         writer.write(
             prepared_corpus(
@@ -85,6 +89,30 @@ def prepare_parquet(
     # more to fault than to reuse); with the file written, it goes back to the system
     pa.default_memory_pool().release_unused()
     return prepared
+
+
+def _source_texts(
+    path: Path,
+    columns: CorpusColumns,
+    chunking: Chunking | None,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+) -> SourceTexts | None:
+    """Where the texts stay: the source, for whole documents in a column of text, else None.
+
+    Chunks are cut from their documents, so the prepared file holds their texts.
+    """
+    try:
+        kind = pq.read_schema(path).field(columns.text_column).type
+    except (OSError, KeyError, pa.ArrowException):  # _validated_batches says what is wrong
+        return None
+    if chunking is not None or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    prefix = hash_prefix(
+        model=model, task_type=task_type, output_dimensionality=output_dimensionality
+    )
+    return SourceTexts(path=str(path.resolve()), column=columns.text_column, hash_prefix=prefix)
 
 
 def _validated_batches(

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from embed_assets.corpus.prepared import PreparedCorpus
-from embed_assets.errors import ConfigError, SubmissionError
+from embed_assets.errors import ConfigError, CorpusError, SubmissionError
 from embed_assets.models.catalog import ModelSpec
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
 
@@ -201,12 +201,7 @@ def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
             f"{sql_path(stored)}) s LEFT JOIN (SELECT DISTINCT hash(id) AS i FROM read_parquet("
             f"{sql_path(corpus.path)}) WHERE reason IS NULL) c ON c.i = hash(s.id)"
         ).fetchall()[0]
-        prompts = connection.sql(
-            f"SELECT c.content_hash, any_value(c.content) AS content, any_value(c.title) AS title "
-            f"FROM read_parquet({sql_path(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash "
-            f"FROM ({final}) WHERE plan = '{PLAN_SUBMIT}') m "
-            "ON m.content_hash = c.content_hash GROUP BY c.content_hash ORDER BY c.content_hash"
-        ).to_arrow_table()
+        prompts = _prompts(connection, corpus, final)
     finally:
         connection.close()
     if sum(counts.values()) != corpus.rows:  # every row has a plan, or nothing is submitted
@@ -227,6 +222,56 @@ def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
         deleted_rows=int(deleted),
         stored_rows=int(stored_rows),
     )
+
+
+def _prompts(connection: duckdb.DuckDBPyConnection, corpus: PreparedCorpus, final: str) -> pa.Table:
+    """The distinct texts to submit (`content_hash, content, title`), sorted by hash.
+
+    Texts left in a source file (`corpus.texts`) are read from it by row, and each is checked
+    against its hash: a source changed since it was prepared stops the refresh here, before a
+    text is sent under another text's hash.
+
+    Raises:
+        CorpusError: the source file cannot be read, or no longer holds the texts it did.
+    """
+    wanted = (
+        f"SELECT c.row, c.content_hash, c.content, c.title FROM read_parquet("
+        f"{sql_path(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash FROM ({final}) "
+        f"WHERE plan = '{PLAN_SUBMIT}') m ON m.content_hash = c.content_hash"
+    )
+    texts = corpus.texts
+    if texts is None:
+        return connection.sql(
+            "SELECT content_hash, any_value(content) AS content, any_value(title) AS title "
+            f"FROM ({wanted}) GROUP BY content_hash ORDER BY content_hash"
+        ).to_arrow_table()
+    column = '"' + texts.column.replace('"', '""') + '"'
+    try:
+        prompts = connection.sql(
+            "SELECT w.content_hash, any_value(s.text) AS content, any_value(w.title) AS title "
+            f"FROM ({wanted}) w LEFT JOIN (SELECT file_row_number AS row, {column} AS text "
+            f"FROM read_parquet({sql_path(texts.path)}, file_row_number = true)) s "
+            "ON s.row = w.row GROUP BY w.content_hash ORDER BY w.content_hash"
+        ).to_arrow_table()
+        connection.register("embed_assets_prompts", prompts)
+        (changed,) = connection.execute(
+            "SELECT count(*) FROM embed_assets_prompts WHERE content IS NULL OR "
+            "sha256($prefix || coalesce(title, '') || chr(31) || content) <> content_hash",
+            {"prefix": texts.hash_prefix},
+        ).fetchall()[0]
+        connection.unregister("embed_assets_prompts")
+    except duckdb.Error as error:
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        raise CorpusError(
+            f"the corpus file {texts.path} cannot be read for the texts to embed ({lines[0]}); "
+            "materialize the corpus asset again"
+        ) from error
+    if changed:
+        raise CorpusError(
+            f"the corpus file {texts.path} changed since the corpus was prepared ({changed} of "
+            f"the {prompts.num_rows} texts to embed differ); materialize the corpus asset again"
+        )
+    return prompts
 
 
 def write_manifest(plan: Plan, shards: pa.Table, path: Path) -> None:
