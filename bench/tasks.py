@@ -208,10 +208,22 @@ def main() -> None:
 
 @task
 def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]:
-    """The corpus and batch-job assets' work: read, validate, (chunk,) hash, diff, shard, write."""
+    """The corpus and batch-job assets' work: read, validate, (chunk,) hash, diff, shard, write.
+
+    What is written is what the batch job stages: the request shards, and the manifest of
+    every row with its shard (`InProcessPlanning.deal`), which landing reads.
+    """
+    import pyarrow as pa
+
     from embed_assets import EmbeddingPipeline
     from embed_assets.corpus.chunking import Chunking
-    from embed_assets.jobs.plan import check_rows_kind, plan_refresh, render_shard, shard_prompts
+    from embed_assets.jobs.plan import (
+        check_rows_kind,
+        plan_refresh,
+        render_shard,
+        shard_prompts,
+        write_manifest,
+    )
     from embed_assets.models.catalog import model_spec
     from embed_assets.staging.files import LocalStorage
     from embed_assets.store.base import write_stored_keys
@@ -236,6 +248,14 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
         check_rows_kind(corpus, keys, pipeline=PIPELINE)
         plan = plan_refresh(corpus, keys, folder=Path(work))
         shards = shard_prompts(plan.prompts, spec, spec.max_prompts_per_job)
+        sizes = [stop - first for first, stop in shards]
+        dealt = pa.table(
+            {
+                "content_hash": pa.array(plan.prompts["content_hash"].to_numpy(), pa.string()),
+                "shard": pa.array(np.repeat(np.arange(len(shards)), sizes), pa.int64()),
+            }
+        )
+        write_manifest(plan, dealt, Path(scratch) / "manifest.parquet")
         for shard, (first, stop) in enumerate(shards):
             staging.write_bytes(
                 staging.join(f"requests-{shard:05d}.jsonl"),
