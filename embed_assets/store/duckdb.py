@@ -120,9 +120,6 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """Returns `<file>:<table>`."""
         return f"{Path(self.path).resolve()}:{table_name(pipeline)}"
 
-    def _catalog(self, con: duckdb.DuckDBPyConnection) -> None:
-        create_catalog(con)
-
     def _ensure(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> None:
         con.execute(TABLE_DDL.format(table=tables.rows))
         for column, kind in ADDED_COLUMNS.items():
@@ -141,7 +138,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
     def _written(self, con: duckdb.DuckDBPyConnection, pipeline: str) -> Tables:
         """The generation refreshes write to: the one being built, else the live one."""
         table = table_name(pipeline)
-        self._catalog(con)
+        create_catalog(con)
         return next_tables(table) if read_generations(con, table).building else live_tables(table)
 
     def _drop(self, con: duckdb.DuckDBPyConnection, tables: Tables) -> None:
@@ -151,7 +148,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
     def generations(self, pipeline: str) -> Generations:
         """Returns the generation that serves and the one being built."""
         with self.connect() as con:
-            self._catalog(con)
+            create_catalog(con)
             return read_generations(con, table_name(pipeline))
 
     def owner(self, pipeline: str) -> TableIdentity | None:
@@ -167,7 +164,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         """
         table = table_name(identity.pipeline)
         with self.connect() as con:
-            self._catalog(con)
+            create_catalog(con)
             con.execute("BEGIN")
             try:
                 recorded = read_generations(con, table)
@@ -226,7 +223,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         table = table_name(pipeline)
         live, building = live_tables(table), next_tables(table)
         with self.connect() as con:
-            self._catalog(con)
+            create_catalog(con)
             con.execute("BEGIN")
             if read_generations(con, table).building is None:
                 con.execute("ROLLBACK")
@@ -269,7 +266,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
     def consumed_jobs(self, pipeline: str) -> set[str]:
         """Returns the names of the jobs whose output was landed or given up on."""
         with self.connect() as con:
-            self._catalog(con)
+            create_catalog(con)
             rows = con.execute(
                 f"SELECT job_name FROM {CONSUMED_TABLE} WHERE table_name = ?",
                 [table_name(pipeline)],
@@ -281,7 +278,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
         if not names:
             return
         with self.connect() as con:
-            self._catalog(con)
+            create_catalog(con)
             con.executemany(
                 f"INSERT OR IGNORE INTO {CONSUMED_TABLE} VALUES (?, ?, now())",
                 [[table_name(pipeline), name] for name in names],
@@ -335,19 +332,13 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
 
     def delete_except(self, pipeline: str, keep: pd.DataFrame) -> int:
         """Deletes rows whose (id, content_hash) pair is not in `keep`."""
-        with self.connect() as con:
-            tables = self._written(con, pipeline)
-            if not self._exists(con, tables):
-                return 0
-            con.register("keep", keep[["id", "content_hash"]])
-            return _scalar(
-                con,
-                f"DELETE FROM {tables.rows} t WHERE NOT EXISTS (SELECT 1 FROM keep k "
-                "WHERE k.id = t.id AND k.content_hash = t.content_hash)",
-            )
+        return self._delete_except(pipeline, keep[["id", "content_hash"]])
 
     def delete_except_file(self, pipeline: str, kept: Path) -> int:
         """`delete_except` with the pairs to keep in a Parquet file, which DuckDB reads."""
+        return self._delete_except(pipeline, kept)
+
+    def _delete_except(self, pipeline: str, kept: pd.DataFrame | Path) -> int:
         with self.connect() as con:
             tables = self._written(con, pipeline)
             if not self._exists(con, tables):

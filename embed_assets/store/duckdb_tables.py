@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from embed_assets.store.base import Generations, TableIdentity, generation_tables
 
@@ -149,22 +150,25 @@ def export_keys(
 
 
 def delete_pairs_not_in(
-    con: duckdb.DuckDBPyConnection, rows: str, kept: Path, *, memory_limit: str
+    con: duckdb.DuckDBPyConnection, rows: str, kept: pd.DataFrame | Path, *, memory_limit: str
 ) -> int:
-    """Deletes the rows whose `(id, content_hash)` is not a row of the Parquet file `kept`.
+    """Deletes the rows whose `(id, content_hash)` is not a row of `kept` (a Parquet file or a frame).
 
     An anti join on DuckDB's 64-bit `hash` of the id and of the content hash finds them,
     within `EXPORT_MEMORY_LIMIT` (then the connection's `memory_limit` again): the strings of
     5,000,000 pairs took the store's whole limit. A hash shared by chance can only keep a row
     that should go, never delete one that should stay.
     """
-    source = "'" + str(kept).replace("'", "''") + "'"
+    if isinstance(kept, pd.DataFrame):
+        con.register("embed_assets_kept", kept)
+        source = "embed_assets_kept"
+    else:
+        source = "read_parquet('" + str(kept).replace("'", "''") + "')"
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
     try:
         (deleted,) = con.execute(
             f"DELETE FROM {rows} WHERE rowid IN (SELECT s.rowid FROM {rows} s ANTI JOIN "
-            f"(SELECT hash(id) AS id_key, hash(content_hash) AS hash_key FROM "
-            f"read_parquet({source})) k "
+            f"(SELECT hash(id) AS id_key, hash(content_hash) AS hash_key FROM {source}) k "
             "ON k.id_key = hash(s.id) AND k.hash_key = hash(s.content_hash))"
         ).fetchall()[0]
     finally:
