@@ -99,15 +99,15 @@ def _source_texts(
     task_type: str | None,
     output_dimensionality: int | None,
 ) -> SourceTexts | None:
-    """Where the texts stay: the source, for whole documents in a column of text, else None.
+    """Where the texts stay: the source, for a column of text (documents or chunks), else None.
 
-    Chunks are cut from their documents, so the prepared file holds their texts.
+    A chunk's text is its document's between `chunk_start` and `chunk_end` (characters).
     """
     try:
         kind = pq.read_schema(path).field(columns.text_column).type
     except (OSError, KeyError, pa.ArrowException):  # _validated_batches says what is wrong
         return None
-    if chunking is not None or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
     prefix = hash_prefix(
         model=model, task_type=task_type, output_dimensionality=output_dimensionality

@@ -6,9 +6,9 @@ statements over the file (`jobs.plan`), so no step holds the corpus in memory. T
 rows are those `corpus.chunks.prepared_corpus` returns: `row, id, content, title,
 content_hash, reason`, and the chunk position columns when the corpus is chunked.
 
-Whole documents from a local Parquet file leave their texts there (`SourceTexts`): the
-prepared file's `content` is empty, and the texts to embed are read back from the source by
-row, then checked against their hashes (`jobs.plan`). Encoding every text again took a third
+A local Parquet corpus leaves its texts there (`SourceTexts`): the prepared file's `content`
+is empty, and the texts to embed (documents, or chunks by their character offsets) are read
+back from the source by row, then checked against their hashes (`jobs.plan`). Encoding every text again took a third
 of the preparation's CPU, and the file four times the disk.
 """
 
@@ -95,8 +95,8 @@ class PreparedCorpus(RowCounts):
         chunked: whether accepted rows are chunks.
         version: a fingerprint of the (id, content hash or reason) set; order-free.
         rejected_examples: the first few rejected rows (`row, id, reason`).
-        texts: where the texts are when the file does not hold them (whole documents from
-            a local Parquet file), else None.
+        texts: where the texts are when the file does not hold them (a local Parquet
+            corpus), else None.
     """
 
     path: str
@@ -113,9 +113,28 @@ class PreparedCorpus(RowCounts):
         table = pq.read_table(self.path, columns=columns)
         at = table.schema.get_field_index("content")
         if self.texts is not None and at >= 0:
-            source = pq.read_table(self.texts.path, columns=[self.texts.column]).column(0)
-            table = table.set_column(at, "content", source.cast(PREPARED_TYPES["content"]))
+            places = ["row", "chunk_start", "chunk_end"] if self.chunked else ["row"]
+            keys = pq.read_table(self.path, columns=places)
+            table = table.set_column(at, "content", _texts_read_back(keys, self.texts))
         return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _texts_read_back(table: pa.Table, texts: SourceTexts) -> pa.Array:
+    """Each row's text from the source: its document's, or its chunk's part of it.
+
+    `table` holds the rows' `row` (and a chunk's `chunk_start, chunk_end`).
+    """
+    documents = pq.read_table(texts.path, columns=[texts.column]).column(0).to_pylist()
+    rows = table.column("row").to_pylist()
+    if "chunk_start" not in table.column_names:
+        return pa.array([documents[row] for row in rows], PREPARED_TYPES["content"])
+    starts = table.column("chunk_start").to_pylist()
+    ends = table.column("chunk_end").to_pylist()
+    found = [
+        documents[row] if start is None or documents[row] is None else documents[row][start:end]
+        for row, start, end in zip(rows, starts, ends, strict=True)
+    ]
+    return pa.array(found, PREPARED_TYPES["content"])
 
 
 class PreparedWriter:

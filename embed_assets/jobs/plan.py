@@ -227,15 +227,16 @@ def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
 def _prompts(connection: duckdb.DuckDBPyConnection, corpus: PreparedCorpus, final: str) -> pa.Table:
     """The distinct texts to submit (`content_hash, content, title`), sorted by hash.
 
-    Texts left in a source file (`corpus.texts`) are read from it by row, and each is checked
-    against its hash: a source changed since it was prepared stops the refresh here, before a
-    text is sent under another text's hash.
+    Texts left in a source file (`corpus.texts`) are read from it by row (a chunk's by its
+    offsets in its document), and each is checked against its hash: a source changed since it
+    was prepared stops the refresh here, before a text is sent under another text's hash.
 
     Raises:
         CorpusError: the source file cannot be read, or no longer holds the texts it did.
     """
+    places = ", c.chunk_start, c.chunk_end" if corpus.chunked else ""
     wanted = (
-        f"SELECT c.row, c.content_hash, c.content, c.title FROM read_parquet("
+        f"SELECT c.row, c.content_hash, c.content, c.title{places} FROM read_parquet("
         f"{sql_path(corpus.path)}) c SEMI JOIN (SELECT DISTINCT content_hash FROM ({final}) "
         f"WHERE plan = '{PLAN_SUBMIT}') m ON m.content_hash = c.content_hash"
     )
@@ -246,10 +247,20 @@ def _prompts(connection: duckdb.DuckDBPyConnection, corpus: PreparedCorpus, fina
             f"FROM ({wanted}) GROUP BY content_hash ORDER BY content_hash"
         ).to_arrow_table()
     column = '"' + texts.column.replace('"', '""') + '"'
+    text = (  # a chunk is its document's text between its offsets (characters, end exclusive)
+        "CASE WHEN w.chunk_start IS NULL THEN s.text ELSE "
+        "substring(s.text, w.chunk_start + 1, w.chunk_end - w.chunk_start) END"
+        if corpus.chunked
+        else "s.text"
+    )
     try:
+        # the rows wanted first, as a table: counted, they are the join's build side, and the
+        # source's texts stream past them (built on, 500 MB of documents took the limit)
+        connection.execute(f"CREATE TEMP TABLE embed_assets_wanted AS {wanted}")
         prompts = connection.sql(
-            "SELECT w.content_hash, any_value(s.text) AS content, any_value(w.title) AS title "
-            f"FROM ({wanted}) w LEFT JOIN (SELECT file_row_number AS row, {column} AS text "
+            f"SELECT w.content_hash, any_value({text}) AS content, any_value(w.title) AS title "
+            "FROM embed_assets_wanted w LEFT JOIN (SELECT file_row_number AS row, "
+            f"{column} AS text "
             f"FROM read_parquet({sql_path(texts.path)}, file_row_number = true)) s "
             "ON s.row = w.row GROUP BY w.content_hash ORDER BY w.content_hash"
         ).to_arrow_table()

@@ -7,7 +7,7 @@ import pytest
 
 from embed_assets import EmbeddingPipeline
 from embed_assets.corpus.prepared import write_prepared
-from tests.helpers import VERTEX_MODEL, planned_against_an_empty_table
+from tests.helpers import VERTEX_MODEL, long_documents, planned_against_an_empty_table
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,6 +60,7 @@ def test_a_parquet_corpus_leaves_its_texts_in_the_source_and_they_are_read_back_
     assert prepared.texts is not None and prepared.texts.path == str(source.resolve())
     assert pq.read_table(prepared.path, columns=["content"]).column(0).null_count == len(texts)
     assert prepared.read()["content"].tolist() == texts
+    assert prepared.read(columns=["id", "content"])["content"].tolist() == texts
     plan = planned_against_an_empty_table(prepared, tmp_path / "plan")
     assert sorted(plan.prompts["content"]) == ["fifth", "first", "third"]
     assert set(plan.prompts["title"]) == {"T"}
@@ -84,17 +85,32 @@ def test_a_source_changed_after_preparation_stops_the_plan_before_any_text_is_se
         planned_against_an_empty_table(prepared, tmp_path / "plan-3")
 
 
-def test_chunked_and_non_parquet_corpora_keep_their_texts_in_the_prepared_file(
-    tmp_path: Path,
-) -> None:
+def test_chunks_are_read_back_from_their_documents_by_character_offsets(tmp_path: Path) -> None:
+    """Multi-byte and astral characters: the offsets are characters, as DuckDB's `substring`."""
     from embed_assets.corpus.chunking import Chunking
 
+    documents = [f"{text} café 漢字 😀 ü" * 3 for text in long_documents(6, words=300)]
+    source = _parquet_corpus(tmp_path / "corpus.parquet", [*documents, "   "])
+    chunked = _pipeline(source, chunking=Chunking(max_tokens=60)).prepare_file(tmp_path / "c")
+    assert chunked.texts is not None and chunked.chunked
+    rows = chunked.read()
+    chunks = rows[rows["chunk_start"].notna()]
+    assert len(chunks) > 2 * len(documents)
+    assert chunked.read(columns=["content"])["content"].tolist() == rows["content"].tolist()
+    for row, start, end, text in zip(
+        chunks["row"], chunks["chunk_start"], chunks["chunk_end"], chunks["content"], strict=True
+    ):
+        assert text == documents[row][start:end]
+    plan = planned_against_an_empty_table(chunked, tmp_path / "plan")
+    assert sorted(plan.prompts["content"]) == sorted(set(chunks["content"]))
+
+
+def test_sources_read_whole_keep_their_texts_in_the_prepared_file(tmp_path: Path) -> None:
     source = _parquet_corpus(tmp_path / "corpus.parquet", ["one text", "another text"])
-    chunked = _pipeline(source, chunking=Chunking(max_tokens=50)).prepare_file(tmp_path / "c")
-    assert chunked.texts is None
-    assert sorted(chunked.read()["content"].dropna()) == ["another text", "one text"]
     lines = tmp_path / "corpus.jsonl"
     pd.read_parquet(source).to_json(lines, orient="records", lines=True)
     from_lines = _pipeline(lines).prepare_file(tmp_path / "j")
     assert from_lines.texts is None
     assert from_lines.read()["content"].tolist() == ["one text", "another text"]
+    plan = planned_against_an_empty_table(from_lines, tmp_path / "plan")
+    assert sorted(plan.prompts["content"]) == ["another text", "one text"]
