@@ -8,8 +8,8 @@ content_hash, reason`, and the chunk position columns when the corpus is chunked
 
 A local Parquet corpus leaves its texts there (`SourceTexts`): the prepared file's `content`
 is empty, and the texts to embed (documents, or chunks by their character offsets) are read
-back from the source by row, then checked against their hashes (`jobs.plan`). Encoding every text again took a third
-of the preparation's CPU, and the file four times the disk.
+back from the source by row, then checked against their hashes (`jobs.plan`). Encoding every
+text again took a third of the preparation's CPU, and the file four times the disk.
 """
 
 import hashlib
@@ -163,11 +163,7 @@ class PreparedWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Appends one batch; every batch has the first one's columns."""
-        table = prepared_table(frame)
-        if self.texts is not None:
-            at = table.schema.get_field_index("content")
-            empty = pa.nulls(len(table), PREPARED_TYPES["content"])
-            table = table.set_column(at, "content", empty)
+        table = prepared_table(frame, with_texts=self.texts is None)
         if self._writer is None:
             self._names = table.schema.names
             self._writer = pq.ParquetWriter(self.path, table.schema, use_dictionary=["reason"])
@@ -231,8 +227,11 @@ def write_prepared(
     return writer.close()
 
 
-def prepared_table(frame: pd.DataFrame) -> pa.Table:
-    """A prepared frame's columns as Arrow, of the file's types (text not as Python objects)."""
+def prepared_table(frame: pd.DataFrame, *, with_texts: bool = True) -> pa.Table:
+    """A prepared frame's columns as Arrow, of the file's types (text not as Python objects).
+
+    Without `with_texts` the `content` column is empty (the texts stay in the source).
+    """
     columns = {}
     for name in frame.columns:
         kind = PREPARED_TYPES.get(str(name))
@@ -240,7 +239,9 @@ def prepared_table(frame: pd.DataFrame) -> pa.Table:
             continue
         values = frame[name]
         if pa.types.is_large_string(kind) or pa.types.is_string(kind):
-            if name == "content" and not _holds_text(values):
+            if name == "content" and not with_texts:
+                array = pa.nulls(len(frame), kind)
+            elif name == "content" and not _holds_text(values):
                 # numbers, lists or structs among the texts: those rows are rejected, and only
                 # the texts are kept
                 texts = [v if isinstance(v, str) else None for v in values.tolist()]
