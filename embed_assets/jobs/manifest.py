@@ -9,11 +9,10 @@ statements over the file, in bounded memory, spilling to the landing's folder.
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from embed_assets.jobs.plan import PLAN_MEMORY, PLAN_REJECTED, sql_path
+from embed_assets.jobs.plan import PLAN_REJECTED, plan_connection, sql_path
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ def manifest_rows(manifest: Path, plan: str, *, folder: Path) -> pd.DataFrame:
     DuckDB scans the file and keeps the matching rows, in the file's order (Arrow's filtered
     read held the whole file's columns first: 670 MB at 5,000,000 rows).
     """
-    connection = _connect(folder, ordered=True)
+    connection = plan_connection(folder / "spill", ordered=True)
     try:
         table = connection.sql(
             f"SELECT * FROM read_parquet({sql_path(manifest)}) WHERE plan = $plan",
@@ -55,7 +54,7 @@ def write_kept_pairs(
     Returns:
         The counts of the manifest's rows.
     """
-    connection = _connect(folder)
+    connection = plan_connection(folder / "spill")
     try:
         connection.register(
             "failed", pa.table({"content_hash": pa.array(failed_hashes, pa.string())})
@@ -82,7 +81,7 @@ def count_stored_pairs(kept: Path, stored: Path, *, folder: Path) -> int:
     them (`jobs.plan`): the strings of 1,000,000 pairs did not fit the memory limit. A false
     count needs a row's id and hash to both share a 64-bit hash with a stored pair's.
     """
-    connection = _connect(folder)
+    connection = plan_connection(folder / "spill")
     try:
         counted = connection.execute(
             f"SELECT count(*) FROM read_parquet({sql_path(kept)}) k SEMI JOIN "
@@ -93,13 +92,3 @@ def count_stored_pairs(kept: Path, stored: Path, *, folder: Path) -> int:
     finally:
         connection.close()
     return int(counted[0][0])
-
-
-def _connect(folder: Path, *, ordered: bool = False) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(
-        config={
-            "memory_limit": PLAN_MEMORY,
-            "temp_directory": str(folder / "spill"),
-            "preserve_insertion_order": ordered,
-        }
-    )

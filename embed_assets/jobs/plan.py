@@ -58,7 +58,7 @@ class Plan:
 
     def rows(self, plan: str) -> pd.DataFrame:
         """The rows of one plan, as a frame: for the few rows a step needs."""
-        connection = duckdb.connect(config=_config(Path(self.manifest).parent / "spill"))
+        connection = plan_connection(Path(self.manifest).parent / "spill")
         try:
             table = connection.sql(
                 f"SELECT * FROM ({self.final_sql()}) WHERE plan = $plan", params={"plan": plan}
@@ -118,18 +118,23 @@ def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) 
         )
 
 
-def _config(spill: Path) -> dict[str, str | bool | int | float | list[str]]:
-    """Bounded memory, spilling to `spill`; row order is not kept (the manifest needs none)."""
-    return {
-        "memory_limit": PLAN_MEMORY,
-        "temp_directory": str(spill),
-        "preserve_insertion_order": False,
-    }
-
-
 def sql_path(path: Path | str) -> str:
     """A file path as a quoted SQL string literal."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def plan_connection(spill: Path, *, ordered: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in `PLAN_MEMORY`, spilling to `spill`.
+
+    Row order is kept only when `ordered` (the manifest needs none, and keeping it costs memory).
+    """
+    return duckdb.connect(
+        config={
+            "memory_limit": PLAN_MEMORY,
+            "temp_directory": str(spill),
+            "preserve_insertion_order": ordered,
+        }
+    )
 
 
 def _plan_sql(corpus: PreparedCorpus, stored: Path) -> str:
@@ -179,7 +184,7 @@ def plan_refresh(corpus: PreparedCorpus, stored: Path, *, folder: Path) -> Plan:
         folder: where the manifest (and DuckDB's spill) go; it must outlive the plan.
     """
     manifest, known = folder / "plan.parquet", folder / "known.parquet"
-    connection = duckdb.connect(config=_config(folder / "spill"))
+    connection = plan_connection(folder / "spill")
     try:
         connection.execute(f"COPY ({_plan_sql(corpus, stored)}) TO {sql_path(manifest)}")
         # the new rows' texts the table holds (under other ids): exact, and few to look up
@@ -293,7 +298,7 @@ def write_manifest(plan: Plan, shards: pa.Table, path: Path) -> None:
         shards: `content_hash, shard` of every submitted text.
         path: the Parquet file to write.
     """
-    connection = duckdb.connect(config=_config(Path(path).parent / "spill"))
+    connection = plan_connection(Path(path).parent / "spill")
     try:
         connection.register("shards", shards)
         connection.execute(

@@ -128,6 +128,11 @@ def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
     return Generations(serving=serving, building=building)
 
 
+def _sql_path(path: Path | str) -> str:
+    """A file path as a quoted SQL string literal (`jobs.plan.sql_path`; a store imports no job)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def export_keys(
     con: duckdb.DuckDBPyConnection, rows: str, path: Path, *, memory_limit: str
 ) -> None:
@@ -138,12 +143,11 @@ def export_keys(
     under the store's 512 MB a table of 5,000,000 rows took 150 MB more than one of 1,000,000
     (64 MB made the export twice as slow).
     """
-    target = str(path).replace("'", "''")
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
     try:
         con.execute(
             f"COPY (SELECT id, content_hash, chunk_start, chunk_end FROM {rows}) "
-            f"TO '{target}' (FORMAT parquet)"
+            f"TO {_sql_path(path)} (FORMAT parquet)"
         )
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -163,7 +167,7 @@ def delete_pairs_not_in(
         con.register("embed_assets_kept", kept)
         source = "embed_assets_kept"
     else:
-        source = "read_parquet('" + str(kept).replace("'", "''") + "')"
+        source = f"read_parquet({_sql_path(kept)})"
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
     try:
         (deleted,) = con.execute(
