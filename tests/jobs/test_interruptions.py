@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(workdir: Path, corpus: Path, *options: str) -> subprocess.Popen[str]:
+    # a killed refresh cannot remove its temporary folders: they go where pytest cleans up
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "tests.refresh_process", str(workdir), str(corpus), *options],
         cwd=ROOT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(workdir / "tmp")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,6 +10,7 @@ zone after connecting. Arguments are local-bigquery's own (`serve --host ... --p
 import glob
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -20,12 +21,22 @@ _WHEELS = ("duckdb_extension_ducklake", "duckdb_extension_spatial")
 
 
 def _extension_directory() -> str:
-    """Lays out the wheels' extension files as DuckDB expects: `<dir>/<version>/<platform>/`."""
-    root = tempfile.mkdtemp(prefix="embed-assets-duckdb-ext-")
+    """Lays out the wheels' extension files as DuckDB expects: `<dir>/<version>/<platform>/`.
+
+    The layout lives in the emulator's environment and is made once: every emulator started
+    after reads the same folder (a temporary one per start was left behind by each, since the
+    emulator is stopped by a signal). Emulators starting at once each lay it out aside and
+    move it into place; the first move wins.
+    """
+    root = os.path.join(sys.prefix, "embed-assets-duckdb-extensions")
+    if os.path.isdir(root):
+        return root
+    aside = tempfile.mkdtemp(prefix="embed-assets-duckdb-extensions-", dir=sys.prefix)
     platform = duckdb.execute("PRAGMA platform").fetchall()[0][0]
     for wheel in _WHEELS:
         spec = importlib.util.find_spec(wheel)
         if spec is None or spec.origin is None:
+            shutil.rmtree(aside)
             sys.exit(
                 f"the BigQuery emulator's environment lacks {wheel}: run `make bigquery-emulator`"
             )
@@ -33,9 +44,13 @@ def _extension_directory() -> str:
             os.path.dirname(spec.origin), "extensions", "*", "*.duckdb_extension"
         )
         for path in glob.glob(pattern):
-            folder = os.path.join(root, os.path.basename(os.path.dirname(path)), platform)
+            folder = os.path.join(aside, os.path.basename(os.path.dirname(path)), platform)
             os.makedirs(folder, exist_ok=True)
             os.symlink(path, os.path.join(folder, os.path.basename(path)))
+    try:
+        os.rename(aside, root)
+    except OSError:  # another emulator moved its layout in first
+        shutil.rmtree(aside)
     return root
 
 
