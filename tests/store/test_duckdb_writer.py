@@ -156,3 +156,46 @@ def test_a_file_with_a_line_that_does_not_land_goes_to_the_line_parser(
     failed = landing.failed_reason.get(_hash("text number 4"), "") + " ".join(landing.unreadable)
     if reason is not None:
         assert "doc-4" not in landed_ids and reason in failed
+
+
+def test_a_writer_stores_floats_plain_and_gives_the_database_its_settings_back(
+    tmp_path: Path,
+) -> None:
+    """Embedding values do not compress: a writer skips DuckDB's float compressions.
+
+    The vectors read back exact; after the writer the database's own choice of disabled
+    compressions (here `fsst`) is what it was.
+    """
+    import duckdb
+
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    store.upsert("docs", _rows_for({"other": "an earlier row"}, seed=99))
+    with store.connect() as con:
+        con.execute("SET disabled_compression_methods = 'fsst'")
+        write = DuckDBWriter(con, store.table_ref("docs").rsplit(":", 1)[-1], memory_limit="256MB")
+        write.expect(keys_and_positions(_manifest(TEXTS)))
+        landed = write.land_file(
+            _good_file(tmp_path / "a.jsonl"), hash_prefix=PREFIX, model=MODEL, dimension=DIMENSION
+        )
+        assert landed is not None and landed.written == 13
+        write.finish()
+        (setting,) = con.execute(
+            "SELECT current_setting('disabled_compression_methods')"
+        ).fetchall()[0]
+    assert str(setting).lower() == "fsst"
+    with duckdb.connect(store.path, read_only=True) as con:
+        used = {
+            str(kind).lower()
+            for (kind,) in con.execute(
+                "SELECT DISTINCT compression FROM pragma_storage_info(?) "
+                "WHERE column_name = 'embedding'",
+                [store.table_ref("docs").rsplit(":", 1)[-1]],
+            ).fetchall()
+        }
+    assert not used & {"alp", "alprd"}, used
+    stored = _stored(store)
+    texts = sorted(set(TEXTS.values()))
+    by_text = {t: _vector(i) for i, t in enumerate(texts)}
+    for row in stored.itertuples():
+        want = _vector(99) if row.id == "other" else by_text[TEXTS[row.id]]
+        assert np.array_equal(np.asarray(row.embedding, np.float32), np.float32(want))
