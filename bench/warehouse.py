@@ -1,10 +1,11 @@
 """Figure 8: the warehouse-native path's memory does not grow with the corpus.
 
-The corpus (100,000 and 1,000,000 rows) is generated in the BigQuery emulator, and the corpus
-and batch-job assets' work (validate, hash, diff, shard, write prompts tables, create jobs)
-runs in a fresh process against it and the Vertex emulator, whose jobs are held in PENDING
-(embedding a million prompts is not what is measured). Peak RSS of that process at 1M rows
-is compared with the same process at 100k rows.
+The corpus (the preparation figure's smallest and largest sizes: 1,000,000 and 5,000,000 rows
+in the full run) is generated in the BigQuery emulator, and the corpus and batch-job assets'
+work (validate, hash, diff, shard, write prompts tables, create jobs) runs in a fresh process
+against it and the Vertex emulator, whose jobs are held in PENDING (embedding millions of
+prompts is not what is measured). Peak RSS of that process at the larger size is compared
+with the same process at the smaller.
 """
 
 import os
