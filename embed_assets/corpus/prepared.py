@@ -114,7 +114,9 @@ class PreparedCorpus(RowCounts):
         at = table.schema.get_field_index("content")
         if self.texts is not None and at >= 0:
             places = ["row", "chunk_start", "chunk_end"] if self.chunked else ["row"]
-            keys = pq.read_table(self.path, columns=places)
+            # the rows' places, from the table read when it has them (all columns were asked)
+            held = all(name in table.column_names for name in places)
+            keys = table if held else pq.read_table(self.path, columns=places)
             table = table.set_column(at, "content", _texts_read_back(keys, self.texts))
         return table.to_pandas(types_mapper=pd.ArrowDtype)
 
