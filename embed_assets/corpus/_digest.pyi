@@ -1,7 +1,6 @@
 from typing_extensions import Buffer
 
 def sha256_hex(
-    function: int,
     prefix: Buffer,
     offsets: Buffer,
     data: Buffer,
@@ -11,3 +10,5 @@ def sha256_hex(
     stop: int,
     into: Buffer,
 ) -> None: ...
+def engine() -> str: ...
+def use_portable(portable: bool = True) -> str: ...

@@ -1,9 +1,9 @@
 """Splitting a document into chunks within a model's input limit, at boundaries its text chooses.
 
 The rule on its own; `corpus.chunks` applies it to a corpus (`EmbeddingPipeline(chunking=...)`).
-It runs in compiled code (`_splitter.c`, built with the package), reading texts where Arrow
-holds them; `chunking.js` is the same rule for BigQuery, and tests hold both, cut for cut, to
-the rule in plain Python (`tests/corpus/reference_chunking.py`).
+It runs in compiled code (`_splitter.c`, built with the package where a compiler is found),
+reading texts where Arrow holds them, or else in pure Python (`corpus.pure_splitter`);
+`chunking.js` is the same rule for BigQuery. Tests hold the three to the same cuts.
 
 The rule, in a few lines:
 - A document whose text fits is one chunk.
@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from embed_assets.corpus import _splitter
+from embed_assets.corpus.accelerator import splitter
+from embed_assets.corpus.arrow_text import utf8_buffers
 from embed_assets.errors import ConfigError
 from embed_assets.models.tokens import TokenCounter
 
@@ -125,8 +126,8 @@ def split_strings(
 ) -> Cut:
     """`chunk_spans` of some strings of an Arrow array, read in place: no Python str each.
 
-    With `count_tokens=None` (the Vertex estimate) the texts are cut without holding the GIL,
-    so threads that call this cut on every core.
+    With `count_tokens=None` (the Vertex estimate) the compiled rule cuts without holding the
+    GIL, so threads that call this cut on every core.
 
     Args:
         array: an Arrow `string` or `large_string` array.
@@ -137,7 +138,7 @@ def split_strings(
             inside the chunk before it, by at most this many tokens (`Chunking`).
     """
     offsets, data = utf8_buffers(array)
-    counts, characters, places = _splitter.spans(
+    counts, characters, places = splitter().spans(
         offsets.tobytes(),
         data,
         np.asarray(documents, dtype=np.int64).tobytes(),
@@ -150,18 +151,3 @@ def split_strings(
         np.frombuffer(characters, dtype=np.int64).reshape(-1, 2),
         np.frombuffer(places, dtype=np.int64).reshape(-1, 2),
     )
-
-
-def arrow_chunks(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
-    """The arrays an Arrow column is made of (an array is its own one)."""
-    return list(values.chunks) if isinstance(values, pa.ChunkedArray) else [values]
-
-
-def utf8_buffers(array: pa.Array) -> tuple[npt.NDArray[np.int64], pa.Buffer]:
-    """An Arrow string array's text offsets (as int64, one more than its length) and bytes."""
-    _, offsets, data = array.buffers()
-    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    if offsets is None:  # an empty array
-        return np.zeros(len(array) + 1, dtype=np.int64), pa.py_buffer(b"")
-    positions = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1]
-    return positions.astype(np.int64), data if data is not None else pa.py_buffer(b"")

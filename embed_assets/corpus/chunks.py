@@ -19,8 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from embed_assets.corpus import _splitter
-from embed_assets.corpus.chunking import Chunking, Cut, split_strings, utf8_buffers
+from embed_assets.corpus.accelerator import compiled_module, splitter
+from embed_assets.corpus.arrow_text import utf8_buffers
+from embed_assets.corpus.chunking import Chunking, Cut, split_strings
 from embed_assets.corpus.hashing import arrow_strings, hash_column, normalized_corpus
 from embed_assets.corpus.validation import ValidatedCorpus, is_string_dtype
 from embed_assets.errors import ConfigError
@@ -32,8 +33,8 @@ from embed_assets.models.tokens import (
 )
 
 CHUNK_COLUMNS = ["id", "document_id", "chunk_index", "chunk_start", "chunk_end", "content", "title"]
-# the estimate is counted in compiled code without the GIL: texts of about this many bytes go
-# to one thread at a time, and every core cuts
+# the compiled rule counts the estimate without the GIL: texts of about this many bytes go to
+# one thread at a time, and every core cuts
 THREAD_BYTES = 4_000_000
 
 
@@ -91,8 +92,8 @@ def cut_documents(
         max_tokens: the most tokens a chunk may hold, title included.
         overlap_tokens: see `Chunking`.
         model: whose token count cuts (`models.tokens.token_counter`).
-        workers: threads that cut (default: one per core; with the Vertex estimate only, as a
-            model's own tokenizer is Python code).
+        workers: threads that cut (default: one per core; with the compiled rule and the Vertex
+            estimate only, as a model's own tokenizer and the pure-Python rule hold the GIL).
 
     Raises:
         ConfigError: a title alone leaves no room for text.
@@ -100,7 +101,8 @@ def cut_documents(
     count = token_counter(model)
     rooms = _rooms(titles, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count=count)
     exact = counts_exactly(model)
-    threads = 1 if exact else workers or os.cpu_count() or 1
+    parallel = not exact and compiled_module("_splitter") is not None
+    threads = (workers or os.cpu_count() or 1) if parallel else 1
     batches = _batches(texts, documents, threads)
 
     def cut(batch: tuple[pa.Array, slice, int]) -> Cut:
@@ -124,7 +126,7 @@ def cut_documents(
         firsts = np.cumsum([0, *map(len, places)])  # each batch's first chunk
         copies = [
             pool.submit(
-                _splitter.gather,
+                splitter().gather,
                 utf8_buffers(array)[1],
                 np.ascontiguousarray(place).tobytes(),
                 view[offsets[first] : offsets[stop]],

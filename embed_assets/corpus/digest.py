@@ -1,67 +1,60 @@
-"""Content hashes in compiled code, with the SHA-256 that Python's hashlib uses.
+"""Content hashes in compiled code, when the package was built with its extension.
 
 `corpus.hashing.hash_column` defines a content hash as the hex SHA-256 of
-`prefix || title || 0x1F || text`. DuckDB's `sha256` computes it in software; OpenSSL's
-libcrypto, which hashlib loads anyway, uses the CPU's SHA instructions and is several times
-faster. `_digest.sha256_hex` calls libcrypto's `SHA256` by address (found in the library
-hashlib loaded, and checked against hashlib before first use) on every core without the GIL.
-Where no libcrypto is found, `sha256_hex_column` returns None and DuckDB hashes.
+`prefix || title || 0x1F || text`. The extension `_digest` computes it on every core without
+the GIL, reading the texts where Arrow holds them, with its own SHA-256 (the CPU's SHA
+instructions where it has them). Before first use its output is checked against hashlib on
+texts that cross every block boundary; where the extension is missing or disagrees,
+`sha256_hex_column` returns None and DuckDB hashes (the same hashes).
 """
 
-import ctypes
-import ctypes.util
 import functools
 import hashlib
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from embed_assets.corpus import _digest
-from embed_assets.corpus.chunking import arrow_chunks, utf8_buffers
+from embed_assets.corpus.accelerator import Digest, compiled_module
+from embed_assets.corpus.arrow_text import arrow_chunks, utf8_buffers
 
 # rows hashed by one call: small enough that every core gets work, large enough to be cheap
 ROWS_PER_CALL = 65_536
 
 
 @functools.cache
-def sha256_function() -> int | None:
-    """The address of libcrypto's `SHA256(data, length, digest)`, or None where there is none."""
-    for path in _libcrypto_paths():
-        try:
-            function = ctypes.CDLL(path).SHA256
-        except (OSError, AttributeError):
-            continue
-        address = ctypes.cast(function, ctypes.c_void_p).value
-        if address and _agrees_with_hashlib(address):
-            return address
-    return None
+def compiled_digest() -> Digest | None:
+    """The `_digest` extension, once it has given hashlib's hashes; None where it has not."""
+    found = compiled_module("_digest")
+    if found is None:
+        return None
+    module = cast(Digest, found)
+    if _agrees_with_hashlib(module):
+        return module
+    module.use_portable()  # the CPU's SHA instructions disagreed: plain C, checked again
+    return module if _agrees_with_hashlib(module) else None
 
 
-def _libcrypto_paths() -> Iterator[str]:
-    """The libcrypto that hashlib loaded (Linux), then the one the linker finds."""
-    try:
-        import _hashlib  # noqa: F401  (loads the libcrypto that hashlib uses)
-
-        with open("/proc/self/maps") as maps:
-            yield from dict.fromkeys(line.split()[-1] for line in maps if "libcrypto" in line)
-    except (ImportError, OSError):  # a Python without OpenSSL, or not Linux
-        pass
-    found = ctypes.util.find_library("crypto")
-    if found:
-        yield found
-
-
-def _agrees_with_hashlib(address: int) -> bool:
-    prefix, title, text = b"model\x1f", "título".encode(), b"some text"
-    into = bytearray(64)
-    offsets = np.array([0, len(text)], dtype=np.int64)
-    title_offsets = np.array([0, len(title)], dtype=np.int64)
-    _digest.sha256_hex(address, prefix, offsets.data, text, title_offsets.data, title, 0, 1, into)
-    return into.decode() == hashlib.sha256(prefix + title + b"\x1f" + text).hexdigest()
+def _agrees_with_hashlib(module: Digest) -> bool:
+    """Texts of 0 to 300 bytes (every padding case, one to six blocks), with titles."""
+    prefix = b"model\x1f"
+    texts = [bytes(range(33, 33 + n % 90)) * (1 + n // 90) for n in range(300)]
+    titles = [("título" * (n % 4)).encode() for n in range(300)]
+    offsets = np.cumsum([0, *map(len, texts)], dtype=np.int64)
+    title_offsets = np.cumsum([0, *map(len, titles)], dtype=np.int64)
+    into = bytearray(64 * len(texts))
+    module.sha256_hex(
+        prefix, offsets.data, b"".join(texts), title_offsets.data, b"".join(titles), 0,
+        len(texts), into,
+    )  # fmt: skip
+    expected = b"".join(
+        hashlib.sha256(prefix + title + b"\x1f" + text).hexdigest().encode()
+        for text, title in zip(texts, titles, strict=True)
+    )
+    return bytes(into) == expected
 
 
 def sha256_hex_column(
@@ -72,10 +65,10 @@ def sha256_hex_column(
 ) -> pa.Array | None:
     """Each row's hex SHA-256 of `prefix || title || 0x1F || content`, null where not `valid`.
 
-    A missing title counts as an empty one. Returns None when no libcrypto is found.
+    A missing title counts as an empty one. Returns None without the compiled extension.
     """
-    function = sha256_function()
-    if function is None:
+    module = compiled_digest()
+    if module is None:
         return None
     count = len(contents)
     into = np.empty(count * 64, dtype=np.uint8)
@@ -92,7 +85,7 @@ def sha256_hex_column(
             calls.append((call, into[at : at + (stop - start) * 64].data))
         first += len(chunk)
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, max(1, len(calls)))) as pool:
-        for done in [pool.submit(_digest.sha256_hex, function, *c, out) for c, out in calls]:
+        for done in [pool.submit(module.sha256_hex, *c, out) for c, out in calls]:
             done.result()
     validity = valid & ~np.asarray(contents.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     width = pa.string() if count * 64 < 2**31 else pa.large_string()

@@ -1,7 +1,14 @@
-"""Content hashes in compiled code are the hashes hashlib and DuckDB give, byte for byte."""
+"""Content hashes in compiled code are the hashes hashlib and DuckDB give, byte for byte.
+
+DuckDB's `sha256` is the pure-Python installation's path; the extension hashes with the CPU's
+SHA instructions where it has them, else in portable C: each is held to hashlib here.
+"""
 
 import hashlib
+import importlib
 import random
+from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -26,15 +33,24 @@ def _texts(count: int, seed: int) -> list[str | None]:
     ]
 
 
-def test_libcrypto_is_found_here() -> None:
-    """Where this fails, hashing falls back to DuckDB: slower, the same hashes."""
-    assert digest.sha256_function() is not None
+@pytest.fixture
+def compiled(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The extension (CI builds it), in a fresh state: the CPU's SHA instructions if it has them."""
+    module = importlib.import_module("embed_assets.corpus._digest")
+    module.use_portable(False)
+    monkeypatch.setattr(digest, "compiled_digest", lambda: module)
+    yield module
+    module.use_portable(False)
 
 
+@pytest.mark.parametrize("engine", ["as built", "portable C"])
 @pytest.mark.parametrize("layout", ["python", "arrow chunks"])
 def test_compiled_hashes_are_hashlib_s_and_duckdb_s(
-    layout: str, monkeypatch: pytest.MonkeyPatch
+    compiled: ModuleType, engine: str, layout: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if engine == "portable C":
+        assert compiled.use_portable() == "portable C"
+    assert digest._agrees_with_hashlib(compiled)
     texts = _texts(3000, seed=1)
     rng = random.Random(2)
     titles = [rng.choice([None, "", "T", "Título ✓"]) for _ in texts]
@@ -65,6 +81,6 @@ def test_compiled_hashes_are_hashlib_s_and_duckdb_s(
         for text, title, ok in zip(texts, titles, mask, strict=True)
     ]
     assert compiled.to_pylist() == expected
-    monkeypatch.setattr(digest, "sha256_function", lambda: None)  # DuckDB's sha256 instead
+    monkeypatch.setattr(digest, "compiled_digest", lambda: None)  # DuckDB's sha256 instead
     duckdb = hash_column(contents, pd.Series(titles, dtype=object), mask=mask, **options)
     assert duckdb.to_pylist() == expected
