@@ -1,7 +1,7 @@
 """`EmbeddingPipelineComponent`: one embedding pipeline declared in a `defs.yaml`.
 
-Its schema is derived from `EmbeddingPipeline`'s fields (names, types, defaults and the
-descriptions of its docstring) and from the options of the backend and store resources, so a
+Its schema is derived from `EmbeddingPipeline`'s fields (names, types, defaults, and the
+descriptions of `pipeline.fields`, which its docstring repeats) and from the options of the backend and store resources, so a
 field added there is a YAML field here too, described the same way. Only what YAML cannot
 carry stays in Python: a corpus function and a translator (YAML shapes asset specs with
 Dagster's `post_processing` instead), and a backend's nested `gcs` resource.
@@ -19,8 +19,8 @@ from embed_assets.components.resources import BackendConfig, StoreConfig
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.pipeline.docs import field_descriptions
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+from embed_assets.pipeline.fields import FIELD_DESCRIPTIONS
 
 PYTHON_ONLY = frozenset({"translator"})  # YAML: Dagster's post_processing
 # a field named `model` would shadow `Resolvable.model()`: the attribute is renamed, not the key
@@ -87,13 +87,12 @@ SPECIAL: Mapping[str, tuple[Any, Any]] = {  # field -> (YAML type, resolver func
 def _pipeline_fields() -> list[tuple[str, Any, Any]]:
     """The Component's fields: every YAML-able pipeline field, then the resource blocks."""
     hints = typing.get_type_hints(EmbeddingPipeline)
-    described = field_descriptions(EmbeddingPipeline)
     out: list[tuple[str, Any, Any]] = []
     for spec in dataclasses.fields(EmbeddingPipeline):
         if spec.name in PYTHON_ONLY:
             continue
         yaml_type, resolve = SPECIAL.get(spec.name, (None, None))
-        options: dict[str, Any] = {"description": described[spec.name]}
+        options: dict[str, Any] = {"description": FIELD_DESCRIPTIONS[spec.name]}
         if spec.name in RENAMED:  # a default resolver would drop the YAML name
             options["model_field_name"] = spec.name
             yaml_type, resolve = hints[spec.name], resolve or _as_given

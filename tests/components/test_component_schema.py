@@ -1,6 +1,8 @@
 """The Component's schema is EmbeddingPipeline's: every field, the same names and words."""
 
 import dataclasses
+import inspect
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +21,7 @@ from embed_assets.components.embedding_pipeline import PYTHON_ONLY
 from embed_assets.components.resources import NOT_IN_YAML
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.errors import ConfigError
-from embed_assets.pipeline.docs import field_descriptions
+from embed_assets.pipeline.fields import FIELD_DESCRIPTIONS
 
 BLOCKS = {
     "backend": (LocalBatchBackend, VertexBatchBackend),
@@ -31,17 +33,33 @@ def _schema() -> dict:  # type: ignore[type-arg]
     return EmbeddingPipelineComponent.model().model_json_schema()
 
 
-def test_every_pipeline_field_is_documented_on_the_exported_class() -> None:
-    documented = field_descriptions(EmbeddingPipeline)
+def _docstring_attributes(cls: type) -> dict[str, str]:
+    """Each attribute's description in `cls`'s Google-style docstring, joined onto one line."""
+    lines = inspect.cleandoc(cls.__doc__ or "").splitlines()
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in lines[lines.index("Attributes:") + 1 :]:
+        if line and not line.startswith(" "):
+            break  # the next section
+        entry = re.match(r"^    (\w+): (.*)$", line)
+        if entry:
+            current = found.setdefault(entry.group(1), [entry.group(2)])
+        elif line.strip():
+            current.append(line.strip())
+    return {name: " ".join(words) for name, words in found.items()}
+
+
+def test_every_pipeline_field_is_described_in_code_and_in_the_docstring_alike() -> None:
+    """The descriptions YAML shows (code, kept under `-OO`) are the docstring's, word for word."""
     names = [field.name for field in dataclasses.fields(EmbeddingPipeline)]
-    assert [name for name in names if not documented.get(name)] == []
-    assert set(documented) == set(names)  # no description of a field that is gone
+    assert list(FIELD_DESCRIPTIONS) == names
+    assert _docstring_attributes(EmbeddingPipeline) == FIELD_DESCRIPTIONS
 
 
 def test_every_pipeline_field_is_a_yaml_field_with_its_name_and_description() -> None:
     """A field added to EmbeddingPipeline and not to the Component fails here."""
     properties = _schema()["properties"]
-    documented = field_descriptions(EmbeddingPipeline)
+    documented = FIELD_DESCRIPTIONS
     expected = {f.name for f in dataclasses.fields(EmbeddingPipeline)} - PYTHON_ONLY
     assert expected - set(properties) == set()
     assert set(properties) - expected == {"backend", "store"}
