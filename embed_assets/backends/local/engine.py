@@ -223,7 +223,8 @@ class LocalJobEngine:
         folder = self.job_dir(job_id)
         with open(folder / "worker.log", "ab") as log:
             child = subprocess.Popen(
-                [sys.executable, "-m", self.worker_module, str(folder)],
+                # -P: the working directory is not on sys.path, so no folder there shadows a module
+                [sys.executable, "-P", "-m", self.worker_module, str(folder)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
