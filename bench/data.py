@@ -240,12 +240,13 @@ def chunked_corpus(root: Path, *, documents: int, stored_fraction: float = 0.99)
     chunks' `content`, for the baseline) and `store.duckdb`, whose table has every chunk row
     but one in a hundred (8-d vectors: diffing reads only ids, hashes and places).
     """
-    from embed_assets.corpus import _splitter
+    from embed_assets.corpus import pure_splitter
     from embed_assets.corpus.chunking import Chunking
     from embed_assets.corpus.chunks import chunk_documents
 
-    # the data depend on the chunking rule: a new rule (or build of it) makes them anew
-    rule = hashlib.sha256(Path(_splitter.__file__).read_bytes()).hexdigest()[:8]
+    # the data depend on the chunking rule: a change to either of its sources makes them anew
+    sources = [Path(pure_splitter.__file__), Path(pure_splitter.__file__).with_name("_splitter.c")]
+    rule = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:8]
     folder = root / f"chunked-{documents}-{rule}"
     if _ready(folder):
         return folder
