@@ -328,10 +328,35 @@ def _common_options(*, top: bool) -> argparse.ArgumentParser:
     return options
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the package's version, its Python, and whether its accelerators are built.
+
+    Computed when asked for: the extensions are loaded only then.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, **options: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **options)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        import platform
+
+        from embed_assets import __version__
+        from embed_assets.corpus.accelerator import compiled_extensions
+
+        built = compiled_extensions()
+        speed = f"compiled accelerators: {', '.join(built)}" if built else "pure Python"
+        parser.exit(
+            message=f"embed-assets {__version__} (Python {platform.python_version()}; {speed})\n"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the command-line parser."""
     parser = argparse.ArgumentParser(
         prog="embed-assets", description=__doc__, parents=[_common_options(top=True)]
+    )
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version and whether it is compiled"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     common = _common_options(top=False)
