@@ -1,6 +1,6 @@
 """embed_assets: Dagster assets that keep a text corpus embedded with Vertex AI batch prediction.
 
-What a user imports is here; each name is explained in the README ("The public API").
+What a user imports is here; each name is explained in docs/public-api.md.
 """
 
 from embed_assets.backends.base import BatchBackend, JobRequest, JobState, JobStatus

@@ -158,7 +158,7 @@ def test_the_package_is_typed_and_versioned() -> None:
     assert embed_assets.__version__
 
 
-# -- one lifecycle, one error family (issue 18) ------------------------------------------------
+# -- one lifecycle, one error family ------------------------------------------------------------
 
 LIFECYCLE = ("embed_assets.jobs", "embed_assets.warehouse")
 CONCRETE = (  # backends, stores and staging locations of one kind

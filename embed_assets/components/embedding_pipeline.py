@@ -149,9 +149,9 @@ EmbeddingPipelineComponent = dg.scaffold_with(EmbeddingPipelineScaffolder)(
 
     `dg scaffold defs embed_assets.EmbeddingPipelineComponent <name>` writes a `defs.yaml` to
     start from. Every field is `EmbeddingPipeline`'s, with the same name and description (see
-    `dg list components --json` or the README); a relative `corpus` path, backend `workdir` or
-    store `path` is taken from the component's folder. `backend` and `store` take `type` and
-    the options of the resource of that type.
+    `dg list components --json` or docs/public-api.md); a relative `corpus` path, backend
+    `workdir` or store `path` is taken from the component's folder. `backend` and `store` take
+    `type` and the options of the resource of that type.
     """,
         },
     )

@@ -1,6 +1,6 @@
 """Truncation is never silent: texts longer than the model reads are counted, kept and warned of.
 
-The new user's run of the issue: 20 documents, 10 of them 6,000 words of real documentation,
+A new user's run: 20 documents, 10 of them 6,000 words of real documentation,
 through `embed-assets run` on the embedded default (lexical-hash reads 2,048 words).
 """
 
