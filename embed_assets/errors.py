@@ -11,9 +11,10 @@ the UI shows the cause and not a traceback (the traceback stays in the run's log
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dagster as dg
+if TYPE_CHECKING:  # Dagster is imported where a failure is made, not by every user of errors
+    import dagster as dg
 
 
 class EmbedAssetsError(Exception):
@@ -109,7 +110,7 @@ class MissingExtra(ConfigError, ImportError):
 
 def to_failure(
     error: EmbedAssetsError, *, hint: str = "", metadata: Mapping[str, Any] | None = None
-) -> dg.Failure:
+) -> "dg.Failure":
     """The `dg.Failure` a run ends with for `error`: its one line (and `hint`), no traceback.
 
     Args:
@@ -117,6 +118,8 @@ def to_failure(
         hint: a sentence added after the cause (e.g. what a retry does).
         metadata: more entries shown with the failure (e.g. a refused refresh's estimate).
     """
+    import dagster as dg
+
     text = str(error) if not hint else f"{error}. {hint}"
     return dg.Failure(
         description=text,

@@ -36,7 +36,7 @@ def _pipeline_name(args: argparse.Namespace, workdir: Path) -> str:
 
 
 def _pipeline_from_args(args: argparse.Namespace, workdir: Path) -> Any:
-    from embed_assets.cli.definitions import demo_pipeline
+    from embed_assets.cli.demo import demo_pipeline
     from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
     if args.corpus is None:
@@ -71,7 +71,7 @@ def _chunking(args: argparse.Namespace) -> Any:
 
 
 def _definitions(pipeline: Any, workdir: Path) -> Any:
-    from embed_assets.cli.definitions import build_definitions
+    from embed_assets.cli.demo import build_definitions
 
     return build_definitions(
         pipeline, workdir=workdir, with_neighbours=pipeline.name == "stdlib_docs"

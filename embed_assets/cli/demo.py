@@ -2,7 +2,8 @@
 
 The corpus needs no download: it parses the standard library's source files (no imports,
 so nothing runs) and takes the first paragraph of the docstring of every public module-level
-function and class.
+function and class. It is written once to `<workdir>/demo_corpus.jsonl`; `cli.definitions`
+(what `workspace.yaml` loads) and `embed-assets run` build the demo pipeline over that file.
 """
 
 import ast
@@ -14,9 +15,13 @@ import numpy as np
 import pandas as pd
 
 import embed_assets.pipeline.metadata as md
+from embed_assets.backends.local.resource import LocalBatchBackend
+from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.pipeline.names import pipeline_names
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
+DEMO_PIPELINE = "stdlib_docs"
+DEMO_CORPUS_FILE = "demo_corpus.jsonl"
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 _SKIPPED_PARTS = {
     "test",
@@ -161,3 +166,48 @@ def build_neighbours_asset(
         )
 
     return nearest_neighbours_asset
+
+
+def demo_corpus_file(workdir: Path) -> Path:
+    """Writes the standard library's docstrings to `<workdir>/demo_corpus.jsonl` once.
+
+    An existing file is left as it is: it may hold the user's edits.
+    """
+    path = workdir / DEMO_CORPUS_FILE
+    if not path.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".jsonl.partial")
+        stdlib_docstrings().to_json(partial, orient="records", lines=True, force_ascii=False)
+        partial.replace(path)
+    return path
+
+
+def demo_pipeline(
+    *, workdir: Path, model: str | None = None, sensor_interval_seconds: int = 5
+) -> EmbeddingPipeline:
+    """Returns the demo pipeline over the standard library's docstrings, kept in a file."""
+    return EmbeddingPipeline(
+        name=DEMO_PIPELINE,
+        corpus=str(demo_corpus_file(workdir)),
+        model=model,
+        title_column="title",
+        sensor_interval_seconds=sensor_interval_seconds,
+    )
+
+
+def build_definitions(
+    pipeline: EmbeddingPipeline, *, workdir: Path, with_neighbours: bool = True
+) -> dg.Definitions:
+    """Returns a pipeline's Definitions on the embedded default (local backend, DuckDB)."""
+    defs = pipeline.build_definitions(
+        backend=LocalBatchBackend(workdir=str(workdir)),
+        store=DuckDBEmbeddingStore(path=str(workdir / "embeddings.duckdb")),
+    )
+    if not with_neighbours:
+        return defs
+    neighbours = build_neighbours_asset(
+        embeddings_key=pipeline.embeddings_key,
+        pipeline_name=pipeline.name,
+        store_key=pipeline.names.store_key,
+    )
+    return dg.Definitions.merge(defs, dg.Definitions(assets=[neighbours]))

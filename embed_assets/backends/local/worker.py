@@ -23,7 +23,6 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from embed_assets.backends.local.bigquery_io import read_prompt_rows, write_prediction_rows
 from embed_assets.backends.local.engine import (
     ROWS_PER_OUTPUT_FILE,
     JobRecord,
@@ -286,6 +285,8 @@ def _options(
 def _request_lines(config: dict[str, Any]) -> list[bytes]:
     """The job's instances as JSON lines: from its JSONL file, or its BigQuery table."""
     if config.get("bigquerySource"):
+        from embed_assets.backends.local.bigquery_io import read_prompt_rows  # BigQuery jobs only
+
         return read_prompt_rows(config["bigquerySource"]["inputUri"])
     input_uri = config["gcsSource"]["uris"][0]
     with storage_for(input_uri).open_read(input_uri) as stream:
@@ -327,6 +328,8 @@ def _write_outputs(
     if destination and not (lines or errors):
         return  # a job that stopped before any row wrote no table
     if destination:
+        from embed_assets.backends.local.bigquery_io import write_prediction_rows
+
         model = record["model"].rsplit("/", 1)[-1]
         info = write_prediction_rows(
             destination["outputUri"], lines, model=model, stamp=stamp, errors=errors
