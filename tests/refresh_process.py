@@ -119,6 +119,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--staging-uri", default=None)
     parser.add_argument("--bigquery-dataset", default=None)
     args = parser.parse_args(argv)
+    # Ctrl-C as a terminal delivers it, even where this process was started from a background
+    # job of a non-interactive shell (which starts its commands with SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = prepare_workdir(Path(args.workdir))
     if args.interrupt_at_first_run_end:
         _interrupt_at_first_run_end(workdir)

@@ -111,7 +111,7 @@ def test_ctrl_c_as_the_submit_run_ends_stops_the_refresh_and_the_rerun_pays_noth
     )
     out, err = first.communicate(timeout=120)
     assert (work / "interrupted").exists()
-    assert first.returncode != 0, out  # stopped, not waited for the jobs and landed
+    assert first.returncode != 0, f"{out}\n{err[-4000:]}"  # stopped, not waited for and landed
     assert "KeyboardInterrupt" in err
     assert len(job_records(work)) == 3  # submitted before the signal
     summary = _rerun(work, tmp_path / "docs.csv")
@@ -170,14 +170,14 @@ def test_two_refreshes_at_once_the_second_refuses_and_nothing_is_paid_twice(
     corpus = make_corpus(400)
     corpus.to_csv(tmp_path / "docs.csv", index=False)
     work = tmp_path / "w"
-    # the first job runs 10 s: time for the second process to start (imports, instance) and
+    # the first job runs 25 s: time for the second process to start (imports, instance) and
     # reach the lock while the first still holds it, also when CI runs three tests at once
-    first = _start(work, tmp_path / "docs.csv", "--seconds-per-chunk", "10")
+    first = _start(work, tmp_path / "docs.csv", "--seconds-per-chunk", "25")
     _wait_for(lambda: len(job_records(work)) >= 1)
     second = _start(work, tmp_path / "docs.csv")
     _, err = second.communicate(timeout=120)
-    assert second.returncode != 0
-    assert f"pipeline docs is being refreshed by process {first.pid}" in err
+    assert second.returncode != 0, err
+    assert f"pipeline docs is being refreshed by process {first.pid}" in err, err
     out, err = first.communicate(timeout=240)
     assert first.returncode == 0, err
     assert json.loads(out.strip().splitlines()[-1])["embedded"] == 400
