@@ -69,6 +69,8 @@ class JobFault:
             instead of inline with a `status`.
         partial_output: with `final_state` FAILED, EXPIRED or CANCELLED, the job wrote half of
             its rows (paid for) before it stopped, and its record has no `outputInfo`.
+        crash: the worker process aborts after its first chunk, as a crash in compiled code
+            would end it (no Python error to catch).
     """
 
     final_state: FinalState | None = None
@@ -81,6 +83,7 @@ class JobFault:
     full_length_vectors: bool = False
     errors_apart: bool = False
     partial_output: bool = False
+    crash: bool = False
 
     def worker_faults(self) -> dict[str, Any]:
         """Returns the fault settings the job worker reads."""
@@ -93,6 +96,7 @@ class JobFault:
             "full_length_vectors": self.full_length_vectors,
             "errors_apart": self.errors_apart,
             "partial_output": self.partial_output,
+            "crash": self.crash,
         }
         if self.final_state in _ERRORS:
             faults["final_state"] = f"JOB_STATE_{self.final_state}"

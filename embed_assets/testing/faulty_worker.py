@@ -5,6 +5,7 @@ that the testing package wrote beside the job record (`faults.json`) and runs th
 worker with hooks that wait in PENDING, slow chunks down, fail rows, or change the final state.
 """
 
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ class FaultHooks(WorkerHooks):
         self.full_length_vectors = bool(faults.get("full_length_vectors", False))
         self.failed_rows_apart = bool(faults.get("errors_apart", False))
         self.partial_output = bool(faults.get("partial_output", False))
+        self.crash = bool(faults.get("crash", False))
 
     def records_output_info(self) -> bool:
         """A job that stopped with partial output has no `outputInfo`."""
@@ -64,7 +66,9 @@ class FaultHooks(WorkerHooks):
             time.sleep(0.2)
 
     def after_chunk(self, rows_done: int) -> None:
-        """Sleeps `seconds_per_chunk` after each chunk, so a job takes time."""
+        """Sleeps `seconds_per_chunk` after each chunk, so a job takes time; or aborts."""
+        if self.crash:
+            os.abort()
         if self.seconds_per_chunk:
             time.sleep(self.seconds_per_chunk)
 

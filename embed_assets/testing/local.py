@@ -53,11 +53,16 @@ class FaultyLocalBatchBackend(LocalBatchBackend):
     rows_per_output_file: int = Field(
         default=ROWS_PER_OUTPUT_FILE, description="Prediction rows per output file."
     )
+    crash: bool = Field(
+        default=False, description="A worker aborts after its first chunk (a native crash)."
+    )
 
     def engine(self) -> LocalJobEngine:
         """Returns an engine whose workers apply this backend's faults."""
         fault = JobFault(
-            seconds_per_chunk=self.seconds_per_chunk, fail_every_nth_row=self.fail_every_nth_row
+            seconds_per_chunk=self.seconds_per_chunk,
+            fail_every_nth_row=self.fail_every_nth_row,
+            crash=self.crash,
         )
         return FaultyJobEngine(
             Path(self.workdir) / "jobs",

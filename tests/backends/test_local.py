@@ -92,7 +92,21 @@ def test_a_killed_worker_is_reported_failed(tmp_path: Path) -> None:
     os.kill(pid, signal.SIGKILL)
     done = wait(backend, job.name, timeout=10)
     assert done.state is JobState.FAILED
-    assert done.error is not None and "exited before the job finished" in done.error.message
+    assert done.error is not None
+    assert f"worker process {pid} was killed by SIGKILL before the job" in done.error.message
+
+
+def test_a_worker_that_crashes_leaves_its_cause(tmp_path: Path) -> None:
+    """An abort in the worker (no Python error): the job's error names the signal and the log."""
+    backend = FaultyLocalBatchBackend(workdir=str(tmp_path), crash=True)
+    job = submit(backend, stage(backend, ["a", "b"]))
+    done = wait(backend, job.name, timeout=30)
+    assert done.state is JobState.FAILED and done.error is not None
+    assert "was killed by SIGABRT before the job finished: Fatal Python error: Aborted" in (
+        done.error.message
+    )
+    log = (tmp_path / "jobs" / job.name.rsplit("/", 1)[-1] / "worker.log").read_text()
+    assert "Current thread" in log and "after_chunk" in log  # the traceback faulthandler wrote
 
 
 def test_cancel_stops_a_running_job(tmp_path: Path) -> None:

@@ -43,5 +43,10 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     assert read_cursor(second.cursor).outcome is SensorOutcome.FAILED
     assert "FAILED" in (second.skip_message or "")
     assert second.asset_events  # the failure is reported as an observation
+    error = backend.get(name).error
+    assert error is not None  # the cause, as this process saw the worker it started end
+    assert f"the worker process {pid} was killed by SIGKILL before the job finished" in (
+        error.message
+    )
     third = tick_sensor(defs, pipeline, instance, second.cursor)
     assert not third.run_requests

@@ -12,6 +12,7 @@ production worker with hooks installed) by passing `worker_module`.
 import fcntl
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,7 @@ ROWS_PER_OUTPUT_FILE = 10_000
 WORKER_START_SECONDS = 5.0  # a worker due longer than this without starting was orphaned
 
 _children: list[subprocess.Popen[bytes]] = []
+_exit_statuses: dict[int, int] = {}  # pid -> return code of a worker this process started
 
 
 def utc_now_rfc3339() -> str:
@@ -61,7 +63,39 @@ def _age_seconds(rfc3339: str) -> float:
 
 def _reap_children() -> None:
     """Collects exit codes of finished workers so they do not linger as zombies."""
-    _children[:] = [child for child in _children if child.poll() is None]
+    for child in _children:
+        if child.poll() is not None:
+            _exit_statuses[child.pid] = child.returncode
+    _children[:] = [child for child in _children if child.returncode is None]
+
+
+def exit_description(pid: int) -> str:
+    """How a worker this process started ended: `was killed by SIGKILL`, `exited with code 1`.
+
+    A worker started by another process ended in a way this one cannot see: `exited`.
+    """
+    status = _exit_statuses.get(pid)
+    if status is None:
+        return "exited"
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with code {status}"
+
+
+def log_tail(path: Path, *, limit: int = 300) -> str:
+    """What a worker's log says of its end: a fatal error's report, else its last line, or ""."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 16384))
+            lines = [line.strip() for line in log.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    fatal = [line for line in lines if line.startswith("Fatal Python error")]
+    last = fatal[-1] if fatal else next((line for line in reversed(lines) if line), "")
+    return last[:limit]
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -284,12 +318,15 @@ class LocalJobEngine:
     def _mark_dead_worker(self, record: JobRecord) -> None:
         if JobState.parse(record["state"]).is_terminal:
             return  # it finished between our read and the lock
+        pid = record["workerPid"]
+        log = self.job_dir(self.job_id(record["name"])) / "worker.log"
+        last = log_tail(log)
         record["state"] = "JOB_STATE_FAILED"
         record["endTime"] = utc_now_rfc3339()
         record["error"] = {
             "code": 13,
-            "message": f"the worker process {record['workerPid']} exited before the job finished "
-            f"(its log: {self.job_dir(self.job_id(record['name'])) / 'worker.log'})",
+            "message": f"the worker process {pid} {exit_description(pid)} before the job "
+            f"finished{f': {last}' if last else ''} (its log: {log})",
         }
 
     def list(self) -> list[JobRecord]:

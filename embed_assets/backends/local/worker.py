@@ -8,9 +8,11 @@ shuffled, with a non-empty `status` on rows that failed. Any crash ends the job 
 defaults, and `embed_assets.testing` installs hooks that inject faults and slowness.
 """
 
+import faulthandler
 import fcntl
 import os
 import random
+import signal
 import sys
 import time
 import traceback
@@ -355,7 +357,13 @@ def _write_outputs(
 
 
 def main(argv: list[str], hooks: WorkerHooks | None = None) -> int:
-    """Runs the job in the folder named by argv[1]."""
+    """Runs the job in the folder named by argv[1].
+
+    A fatal error (a crash in compiled code, an abort) or SIGTERM writes every thread's
+    traceback to the worker's log (stderr) first, so a job its worker left unfinished says why.
+    """
+    faulthandler.enable()
+    faulthandler.register(signal.SIGTERM, chain=True)
     folder = Path(argv[1])
     engine = LocalJobEngine(folder.parent)
     job_id = folder.name
