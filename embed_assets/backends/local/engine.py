@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,11 @@ def exit_description(pid: int) -> str:
 
     A worker started by another process ended in a way this one cannot see: `exited`.
     """
+    for child in _children:  # gone from /proc, it may take a moment to be reported exited
+        if child.pid == pid:
+            with suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=2.0)
+    _reap_children()
     status = _exit_statuses.get(pid)
     if status is None:
         return "exited"
