@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     )
     from embed_assets.jobs.handler import SubmissionHandler
     from embed_assets.jobs.record import Submission
+    from embed_assets.models.catalog import BatchPrice, ModelSpec, PromptRule
     from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
     from embed_assets.pipeline.sensor import build_embedding_job_sensor
     from embed_assets.pipeline.translator import AssetSpecTranslator
+    from embed_assets.predictions.lines import RequestSchema
     from embed_assets.predictions.readers import read_predictions
     from embed_assets.store.base import EmbeddingStore, Warehouse
     from embed_assets.store.bigquery import BigQueryEmbeddingStore
@@ -41,6 +43,7 @@ _EXPORTS = {
     "BackendError": "embed_assets.errors",
     "BackendUnavailable": "embed_assets.errors",
     "BatchBackend": "embed_assets.backends.base",
+    "BatchPrice": "embed_assets.models.catalog",
     "BigQueryEmbeddingStore": "embed_assets.store.bigquery",
     "BigQueryQuery": "embed_assets.corpus.bigquery",
     "Chunking": "embed_assets.corpus.chunking",
@@ -53,8 +56,11 @@ _EXPORTS = {
     "JobState": "embed_assets.backends.base",
     "JobStatus": "embed_assets.backends.base",
     "LocalBatchBackend": "embed_assets.backends.local.resource",
+    "ModelSpec": "embed_assets.models.catalog",
     "PreparedCorpus": "embed_assets.corpus.prepared",
+    "PromptRule": "embed_assets.models.catalog",
     "RefreshRefused": "embed_assets.errors",
+    "RequestSchema": "embed_assets.predictions.lines",
     "Submission": "embed_assets.jobs.record",
     "SubmissionHandler": "embed_assets.jobs.handler",
     "VertexBatchBackend": "embed_assets.backends.vertex",
@@ -68,6 +74,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "BatchBackend",
+    "BatchPrice",
     "BigQueryEmbeddingStore",
     "BigQueryQuery",
     "Chunking",
@@ -80,8 +87,11 @@ __all__ = [
     "JobState",
     "JobStatus",
     "LocalBatchBackend",
+    "ModelSpec",
     "PreparedCorpus",
+    "PromptRule",
     "RefreshRefused",
+    "RequestSchema",
     "Submission",
     "SubmissionHandler",
     "VertexBatchBackend",

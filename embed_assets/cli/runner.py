@@ -220,7 +220,10 @@ def _run_locked(
     if submission is None:  # the batch-job run succeeded, so it recorded one
         raise PipelineRunError(f"{pipeline.batch_job_key.to_user_string()} recorded no submission")
     estimate = SpendEstimate.of(
-        submission.model, prompts=submission.prompts, characters=submission.characters
+        submission.model,
+        prompts=submission.prompts,
+        characters=submission.characters,
+        tokens=submission.tokens or None,
     )
     progress(
         f"submission {submission.submission_id}: {len(submission.jobs)} jobs, {estimate.describe()}"

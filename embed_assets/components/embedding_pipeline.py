@@ -11,14 +11,16 @@ import dataclasses
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import dagster as dg
+from pydantic import Field
 
 from embed_assets.components.resources import BackendConfig, StoreConfig
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
 from embed_assets.corpus.bigquery import BigQueryQuery
 from embed_assets.corpus.chunking import Chunking
+from embed_assets.models.catalog import BatchPrice, ModelSpec
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 from embed_assets.pipeline.fields import FIELD_DESCRIPTIONS
 
@@ -39,6 +41,41 @@ class UpstreamCorpus(dg.Model):
     """An upstream asset whose value is a DataFrame, as the corpus (`corpus: {asset: a/b}`)."""
 
     asset: str
+
+
+class ModelConfig(dg.Model):
+    """A model the library does not list yet (`model: {name: ..., schema: ..., dimension: ...}`).
+
+    The fields are `ModelSpec`'s; a price is per million characters or per million tokens.
+    """
+
+    name: str
+    request_schema: Literal["legacy", "gemini"] = Field(alias="schema")  # `schema` is pydantic's
+    dimension: int
+    min_dimensionality: int | None = 1
+    max_prompts_per_job: int = 30_000
+    max_bytes_per_job: int | None = None
+    max_input_tokens: int = 2048
+    batch_locations: list[str] = []
+    bigquery: bool = True
+    price_per_million_characters: float | None = None
+    price_per_million_tokens: float | None = None
+    prompt_rule: Literal["config", "inline"] = "config"
+
+
+def _model(
+    context: dg.ResolutionContext, value: str | ModelConfig | None
+) -> str | ModelSpec | None:
+    if not isinstance(value, ModelConfig):
+        return value
+    fields = value.model_dump()
+    fields["schema"] = fields.pop("request_schema")
+    characters = fields.pop("price_per_million_characters")
+    tokens = fields.pop("price_per_million_tokens")
+    price = None
+    if characters is not None or tokens is not None:
+        price = BatchPrice(per_million_characters=characters, per_million_tokens=tokens)
+    return ModelSpec(**fields, price=price)  # the spec makes its locations a tuple
 
 
 class ChunkingConfig(dg.Model):
@@ -78,6 +115,7 @@ def _as_given(context: dg.ResolutionContext, value: Any) -> Any:
 
 SPECIAL: Mapping[str, tuple[Any, Any]] = {  # field -> (YAML type, resolver function or None)
     "corpus": (str | BigQueryCorpus | UpstreamCorpus, _corpus),
+    "model": (str | ModelConfig | None, _model),
     "chunking": (ChunkingConfig | None, _chunking),
     # a template: '{{ automation_condition.on_cron("0 3 * * *") }}'
     "automation_condition": (str | None, None),
@@ -95,7 +133,7 @@ def _pipeline_fields() -> list[tuple[str, Any, Any]]:
         options: dict[str, Any] = {"description": FIELD_DESCRIPTIONS[spec.name]}
         if spec.name in RENAMED:  # a default resolver would drop the YAML name
             options["model_field_name"] = spec.name
-            yaml_type, resolve = hints[spec.name], resolve or _as_given
+            yaml_type, resolve = yaml_type or hints[spec.name], resolve or _as_given
         if yaml_type is not None:
             options["model_field_type"] = yaml_type
         resolver = dg.Resolver(resolve, **options) if resolve else dg.Resolver.default(**options)

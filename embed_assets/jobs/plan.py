@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import ConfigError, CorpusError, SubmissionError
-from embed_assets.models.catalog import ModelSpec
+from embed_assets.models.catalog import ModelSpec, PromptRule
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
 
 PLAN_SUBMIT = "submit"
@@ -352,9 +352,11 @@ def render_shard(
     """Renders the request lines of one shard (the Gemini key is the content hash).
 
     Gemini lines carry `output_dimensionality` and `auto_truncate` themselves; legacy jobs
-    get them as `modelParameters` when they are created.
+    get them as `modelParameters` when they are created. A model whose prompt rule is
+    `inline` reads the task type and title in each text.
     """
     gemini = spec.schema is RequestSchema.GEMINI
+    inline = spec.prompt_rule is PromptRule.INLINE
     lines = [
         request_line(
             Prompt(key=h, content=c, title=t),
@@ -362,6 +364,7 @@ def render_shard(
             task_type=task_type,
             output_dimensionality=dimensionality if gemini else None,
             auto_truncate=auto_truncate if gemini else None,
+            inline=inline,
         )
         for h, c, t in zip(
             prompts["content_hash"], prompts["content"], prompts["title"], strict=True

@@ -91,7 +91,7 @@ def cancel_duplicates(
     duplicates: list[JobStatus] = []
     for job in (job for job in found if job.name not in recorded):
         shard = job.labels.get(LABEL_SHARD, "?")
-        if not job.is_terminal:
+        if not job.state.is_finished_on_the_service:
             try:
                 job = backend.cancel(job.name)
                 log(f"shard {shard}: cancelled duplicate job {job.name} (a lost create answer)")
@@ -99,6 +99,17 @@ def cancel_duplicates(
                 log(f"shard {shard}: could not cancel duplicate job {job.name}: {error}")
         duplicates.append(job)
     return duplicates
+
+
+def shard_output_prefix(input_uri: str) -> str:
+    """Where a shard's job writes its predictions, from its request's URI ("": a table).
+
+    `.../<submission>/requests-00003.jsonl` writes below `.../<submission>/output/shard-00003`.
+    """
+    folder, _, name = input_uri.rpartition("/")
+    if not folder or not name.startswith("requests-"):
+        return ""  # a prompts table: the service names its prediction table
+    return f"{folder}/output/shard-{name.removeprefix('requests-').split('.', 1)[0]}"
 
 
 def create_or_reattach(
@@ -144,7 +155,8 @@ def create_or_reattach(
                 display_name=display_name,
                 model=submission.model,
                 input_uri=input_uri,
-                output_uri_prefix=staging.join(
+                output_uri_prefix=shard_output_prefix(input_uri)
+                or staging.join(
                     submission.pipeline, submission.submission_id, "output", f"shard-{shard:05d}"
                 ),
                 labels=labels,

@@ -1,47 +1,41 @@
-"""Where each model's batch jobs run, and which data locations a job in a region may read.
+"""Where a model's batch jobs run, and which data locations a job in a location may read.
 
-Vertex reads a job's input and writes its output only in the job's region or the
-multi-region that holds it (the `us`, `eu` and `asia` multi-regions, and the dual-regions
-named after them). gemini-embedding-001 batch runs in a few regions only (the batch
-embeddings page, 2026-12); the legacy models' batch regions are not listed there, so they are
-not checked.
+A model's batch locations are in its `ModelSpec` (`batch_locations`; empty: not checked).
+Vertex reads a job's input and writes its output only in the job's region or the multi-region
+that holds it (the `us`, `eu` and `asia` multi-regions, and the dual-regions named after them).
+A job in a multi-region location (`us`, `eu`) reads data in that multi-region or in a region
+inside it; a job in `global` reads data anywhere.
 """
 
 from embed_assets.errors import ConfigError
+from embed_assets.models.catalog import ModelSpec
 
-GEMINI_BATCH_REGIONS = (
-    "us-central1",
-    "us-east1",
-    "us-east4",
-    "us-west1",
-    "us-west4",
-    "europe-west1",
-    "europe-west4",
-)
-BATCH_REGIONS: dict[str, tuple[str, ...]] = {"gemini-embedding-001": GEMINI_BATCH_REGIONS}
-
+GLOBAL_LOCATION = "global"
 # a multi-region (or the prefix of a dual-region's name) and the regions inside it
 _MULTI_REGIONS = {"us": "us-", "nam": "us-", "eu": "europe-", "eur": "europe-", "asia": "asia-"}
 
 
-def check_batch_region(model: str, location: str) -> None:
-    """Raises `ConfigError` when `model`'s batch jobs do not run in `location`."""
-    regions = BATCH_REGIONS.get(model.rsplit("/", 1)[-1])
-    if regions is not None and location not in regions:
+def check_batch_region(spec: ModelSpec, location: str) -> None:
+    """Raises `ConfigError` when `spec`'s batch jobs do not run in `location`."""
+    if spec.batch_locations and location not in spec.batch_locations:
         raise ConfigError(
-            f"location={location!r}: {model} batch jobs run only in {', '.join(regions)}"
+            f"location={location!r}: {spec.name} batch jobs run only in "
+            f"{', '.join(spec.batch_locations)}"
         )
 
 
-def serves(region: str, data_location: str) -> bool:
-    """Tells whether a job in `region` may read and write data kept in `data_location`.
+def serves(location: str, data_location: str) -> bool:
+    """Tells whether a job in `location` may read and write data kept in `data_location`.
 
-    `data_location` is a bucket's or dataset's location as the service reports it
-    (`US-CENTRAL1`, `US`, `EU`, `NAM4`, `europe-west4`).
+    `location` is the job's Vertex location (`us-central1`, `us`, `global`); `data_location`
+    a bucket's or dataset's location as the service reports it (`US-CENTRAL1`, `US`, `EU`,
+    `NAM4`, `europe-west4`).
     """
+    job = location.strip().lower()
     where = data_location.strip().lower()
-    if where == region.lower():
+    if job == GLOBAL_LOCATION or where == job:
         return True
-    family = where.rstrip("0123456789")
-    prefix = _MULTI_REGIONS.get(family)
-    return prefix is not None and region.lower().startswith(prefix)
+    data_family = _MULTI_REGIONS.get(where.rstrip("0123456789"))
+    if job in _MULTI_REGIONS:  # a multi-region job: its multi-region, or a region inside it
+        return data_family == _MULTI_REGIONS[job] or where.startswith(_MULTI_REGIONS[job])
+    return data_family is not None and job.startswith(data_family)

@@ -197,7 +197,12 @@ def _batch_job_asset(
             data_version=version,
             metadata=md.submission_metadata(
                 submission,
-                cost=estimate_cost(submission.model, characters=submission.characters),
+                cost=estimate_cost(
+                    submission.model,
+                    characters=submission.characters,
+                    tokens=submission.tokens or None,
+                    estimated=True,
+                ),
             ),
         )
 
@@ -238,7 +243,10 @@ def _plan_and_submit(
                 asset_key=spec.batch_job_key,
                 metadata=md.spend_metadata(
                     SpendEstimate.of(
-                        planned.model, prompts=planned.prompts, characters=planned.characters
+                        planned.model,
+                        prompts=planned.prompts,
+                        characters=planned.characters,
+                        tokens=planned.tokens or None,
                     )
                 ),
             )

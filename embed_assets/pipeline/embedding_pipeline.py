@@ -26,7 +26,7 @@ from embed_assets.corpus.sources import PARQUET_SUFFIXES, read_corpus_file
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.settings import SubmissionSettings
-from embed_assets.models.catalog import model_spec, vector_dimension
+from embed_assets.models.catalog import ModelSpec, declare_model, model_spec, vector_dimension
 from embed_assets.models.registry import default_local_model
 from embed_assets.pipeline.assets import build_assets
 from embed_assets.pipeline.automation import build_automation_sensor, build_source_asset
@@ -67,8 +67,9 @@ class EmbeddingPipeline:
         corpus: A JSONL / CSV / Parquet path or `gs://` URI, a BigQuery table
             (`bq://project.dataset.table`) or `BigQueryQuery`, a function returning a
             DataFrame, or the key of an upstream asset whose value is a DataFrame.
-        model: Embedding model; defaults to all-MiniLM-L6-v2 when the `local` extra is
-            installed, else the lexical hashing model.
+        model: Embedding model, by name or (a model the library does not list) as a
+            `ModelSpec`; defaults to all-MiniLM-L6-v2 when the `local` extra is installed, else
+            the lexical hashing model.
         task_type: Sent with every prompt, e.g. `RETRIEVAL_DOCUMENT`.
         id_column: The corpus column holding unique row ids.
         text_column: The corpus column holding the text to embed.
@@ -116,7 +117,7 @@ class EmbeddingPipeline:
 
     name: str
     corpus: CorpusSource
-    model: str | None = None
+    model: str | ModelSpec | None = None
     task_type: str | None = "RETRIEVAL_DOCUMENT"
     id_column: str = "id"
     text_column: str = "content"
@@ -148,6 +149,8 @@ class EmbeddingPipeline:
 
     def __post_init__(self) -> None:
         check_pipeline_name(self.name)  # refused here, where the user first gives it
+        if isinstance(self.model, ModelSpec):
+            declare_model(self.model)  # every part of the library now knows it by its name
         spec = model_spec(self.resolved_model)
         spec.check_dimensionality(self.output_dimensionality)
         if self.chunking is not None:
@@ -269,7 +272,9 @@ class EmbeddingPipeline:
 
     @property
     def resolved_model(self) -> str:
-        """The model in use, after applying the default."""
+        """The name of the model in use, after applying the default."""
+        if isinstance(self.model, ModelSpec):
+            return self.model.name
         return self.model or default_local_model()
 
     @property

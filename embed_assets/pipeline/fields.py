@@ -17,8 +17,9 @@ FIELD_DESCRIPTIONS: Mapping[str, str] = {
         "the key of an upstream asset whose value is a DataFrame."
     ),
     "model": (
-        "Embedding model; defaults to all-MiniLM-L6-v2 when the `local` extra is installed, else "
-        "the lexical hashing model."
+        "Embedding model, by name or (a model the library does not list) as a `ModelSpec`; "
+        "defaults to all-MiniLM-L6-v2 when the `local` extra is installed, else the lexical "
+        "hashing model."
     ),
     "task_type": "Sent with every prompt, e.g. `RETRIEVAL_DOCUMENT`.",
     "id_column": "The corpus column holding unique row ids.",

@@ -29,7 +29,7 @@ GEMINI_JSON_COLUMNS = {
     "request": "STRUCT(content STRUCT(parts STRUCT(text VARCHAR)[]), "
     "embed_content_config STRUCT(task_type VARCHAR, title VARCHAR))",
     "response": f'STRUCT(embedding STRUCT("values" FLOAT[], statistics {_STATISTICS}), '
-    '"usageMetadata" STRUCT("promptTokenCount" BIGINT), "tokenCount" BIGINT)',
+    '"usageMetadata" STRUCT("promptTokenCount" BIGINT), "tokenCount" BIGINT, truncated BOOLEAN)',
     "status": "JSON",
     "error": "JSON",
 }

@@ -6,6 +6,12 @@ Legacy models (`text-embedding-005`, `text-multilingual-embedding-002`, and the 
 take `{"content", "task_type", "title"}` lines and echo them under `instance`; Gemini embedding
 models take `{"key", "request"}` lines and echo `key`. Output order is never the input order,
 so results are joined on the echoed instance or key, never on position.
+
+gemini-embedding-2 reads no task type or title from the request: "the model expects the task
+type and title to be inlined directly within the prompt" (Google's batch embeddings page). Its
+texts are written `title: {title or none} | text: {text}` for documents and
+`task: {task} | query: {text}` for the other tasks (`inline_prompt`), the forms of Google's
+embeddings guide.
 """
 
 from collections.abc import Iterable
@@ -25,6 +31,26 @@ class RequestSchema(Enum):
 
     LEGACY = "legacy"
     GEMINI = "gemini"
+
+
+# the `task:` of each task type whose texts are queries (other task types are documents)
+INLINE_TASKS = {
+    "RETRIEVAL_QUERY": "search result",
+    "QUESTION_ANSWERING": "question answering",
+    "FACT_VERIFICATION": "fact checking",
+    "CODE_RETRIEVAL_QUERY": "code retrieval",
+    "CLASSIFICATION": "classification",
+    "CLUSTERING": "clustering",
+    "SEMANTIC_SIMILARITY": "sentence similarity",
+}
+
+
+def inline_prompt(content: str, *, title: str | None, task_type: str | None) -> str:
+    """A text with its task type and title written into it, for a model that reads them there."""
+    task = INLINE_TASKS.get((task_type or "").upper())
+    if task is not None:
+        return f"task: {task} | query: {content}"
+    return f"title: {title or 'none'} | text: {content}"
 
 
 @dataclass(frozen=True)
@@ -52,13 +78,15 @@ def request_line(
     task_type: str | None,
     output_dimensionality: int | None = None,
     auto_truncate: bool | None = None,
+    inline: bool = False,
 ) -> bytes:
     """Serializes one prompt as a JSONL request line (with its trailing newline).
 
     A Gemini line carries the model's options in its `embed_content_config` (`task_type`,
     `title`, `output_dimensionality`, `auto_truncate`), which is where Vertex reads them for
     Gemini embedding; a legacy line carries only the instance, and its job's
-    `modelParameters` carry `outputDimensionality` and `autoTruncate`.
+    `modelParameters` carry `outputDimensionality` and `autoTruncate`. With `inline` (a Gemini
+    model that reads them in the text), the task type and title are in the text instead.
     """
     if schema is RequestSchema.LEGACY:
         legacy: dict[str, Any] = {"content": prompt.content}
@@ -68,15 +96,19 @@ def request_line(
             legacy["title"] = prompt.title
         return orjson.dumps(legacy) + b"\n"
     config: dict[str, Any] = {}
-    if task_type:
-        config["task_type"] = task_type
-    if prompt.title:
-        config["title"] = prompt.title
+    text = prompt.content
+    if inline:
+        text = inline_prompt(prompt.content, title=prompt.title, task_type=task_type)
+    else:
+        if task_type:
+            config["task_type"] = task_type
+        if prompt.title:
+            config["title"] = prompt.title
     if output_dimensionality:
         config["output_dimensionality"] = output_dimensionality
     if auto_truncate is not None:
         config["auto_truncate"] = auto_truncate
-    request: dict[str, Any] = {"content": {"parts": [{"text": prompt.content}]}}
+    request: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
     if config:
         request["embed_content_config"] = config
     return orjson.dumps({"key": prompt.key, "request": request}) + b"\n"
@@ -192,6 +224,8 @@ def _parse_prediction(
         or 0
     )
     stats = embedding.get("statistics") or {} if embedding else {}
+    # an EmbedContentResponse says `truncated` at its top level (prediction_service.proto)
+    truncated = response.get("truncated", stats.get("truncated", False))
     return (
         str(data.get("key", "")),
         "".join(p.get("text", "") for p in parts),
@@ -199,7 +233,7 @@ def _parse_prediction(
         config.get("task_type"),
         values,
         int(stats.get("token_count", tokens) or 0),
-        bool(stats.get("truncated", False)),
+        bool(truncated),
         status,
     )
 

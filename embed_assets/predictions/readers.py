@@ -49,7 +49,7 @@ _GEMINI_SELECT = """
     response.embedding."values" AS vector,
     coalesce(response.embedding.statistics.token_count, response."tokenCount",
         response."usageMetadata"."promptTokenCount", 0) AS token_count,
-    coalesce(response.embedding.statistics.truncated, false) AS truncated,
+    coalesce(response.truncated, response.embedding.statistics.truncated, false) AS truncated,
     status, error
 """
 # DuckDB's working memory while it parses one file (the parsed columns come on top)

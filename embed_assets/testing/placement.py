@@ -1,7 +1,7 @@
 """Where an emulated job's data lives: the location of its bucket or dataset, and the check.
 
 The emulator refuses a create whose input or output is outside the job's region and its
-multi-region, and a gemini-embedding-001 job in a region without batch, as Vertex does. The
+multi-region, and a job of a model in a location without its batch, as Vertex does. The
 locations are read from the GCS and BigQuery emulators over their REST APIs.
 """
 
@@ -12,8 +12,7 @@ from urllib.parse import quote
 import orjson
 
 from embed_assets.models.catalog import ModelSpec
-from embed_assets.models.regions import BATCH_REGIONS, serves
-from embed_assets.predictions.lines import RequestSchema
+from embed_assets.models.regions import serves
 from embed_assets.testing.rest import ApiError
 
 
@@ -51,15 +50,14 @@ def check_placement(
 ) -> None:
     """Raises `ApiError` 400 where Vertex would refuse the job's placement.
 
-    That is: a model without batch in `region`, Gemini data in BigQuery, or data kept outside
-    the job's region and multi-region.
+    That is: a model without batch in `region`, BigQuery data for a model that reads Cloud
+    Storage only, or data kept outside the job's region and multi-region.
     """
-    regions = BATCH_REGIONS.get(spec.name)
-    if regions is not None and region not in regions:
+    if spec.batch_locations and region not in spec.batch_locations:
         raise ApiError(
             400, "INVALID_ARGUMENT", f"{spec.name} batch prediction is not available in {region}"
         )
-    if spec.schema is RequestSchema.GEMINI and any(uri.startswith("bq://") for uri in uris):
+    if not spec.bigquery and any(uri.startswith("bq://") for uri in uris):
         raise ApiError(
             400,
             "INVALID_ARGUMENT",

@@ -5,7 +5,9 @@ import orjson
 import pytest
 from google.cloud import storage
 
+from embed_assets import BatchPrice, ModelSpec
 from embed_assets.cli.runner import PipelineRunError
+from embed_assets.jobs.record import pipeline_label
 from tests.helpers import assert_accounted, make_corpus, table
 
 pytestmark = pytest.mark.e2e  # each test runs the whole pipeline
@@ -53,7 +55,7 @@ def test_a_legacy_job_carries_its_options_as_model_parameters(
     assert vectors.shape == (20, 256)
     job = vertex_emulator.jobs()[0]
     assert job["modelParameters"] == {"outputDimensionality": 256, "autoTruncate": True}
-    assert job["labels"]["embed-assets-pipeline"] == "docs"
+    assert job["labels"]["embed-assets-pipeline"] == pipeline_label("docs")
 
 
 def _first_request_line(pipeline_name: str) -> dict:  # type: ignore[type-arg]
@@ -99,6 +101,26 @@ def test_a_gemini_job_without_auto_truncate_fails_a_long_row_as_vertex_does(
     assert_accounted(summary, corpus)
 
 
+@pytest.mark.parametrize(
+    ("model", "location", "words"),
+    [("gemini-embedding-001", "us-central1", 3000), ("gemini-embedding-2", "global", 9000)],
+)
+def test_a_gemini_job_reports_the_texts_it_cut_and_the_check_warns(
+    vertex_emulator, corpus_file, build, run, model: str, location: str, words: int
+) -> None:  # type: ignore[no-untyped-def]
+    """`truncated` is at the top of an EmbedContentResponse, where it is read and counted."""
+    corpus = make_corpus(5)
+    corpus.loc[0, "content"] = "word " * words  # over the model's input limit
+    backend = vertex_emulator.vertex_backend(location=location)
+    pipeline, defs = build(corpus_file(corpus), model=model, backend=backend)
+    summary = run(pipeline, defs)
+    assert (summary.embedded, summary.truncated) == (5, 1)
+    assert not summary.checks["not_truncated"] and "not_truncated" in summary.warnings
+    assert table(defs, pipeline).set_index("id")["truncated"].to_dict() == {
+        doc: doc == "doc-0000" for doc in corpus["id"]
+    }
+
+
 def test_a_local_model_or_a_bad_staging_uri_is_refused_before_any_upload(
     vertex_emulator, corpus_file, build, run
 ) -> None:  # type: ignore[no-untyped-def]
@@ -111,3 +133,20 @@ def test_a_local_model_or_a_bad_staging_uri_is_refused_before_any_upload(
         run(pipeline, defs)
     assert list(storage.Client(project="p").list_blobs("embed-assets")) == []
     assert vertex_emulator.calls["create"] == 0
+
+
+def test_a_model_the_library_does_not_list_is_declared_and_runs_end_to_end(
+    vertex_emulator, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    spec = ModelSpec(
+        name="text-embedding-declared-9",
+        schema="legacy",
+        dimension=512,
+        price=BatchPrice(per_million_characters=0.02),
+    )
+    pipeline, defs = build(corpus_file(make_corpus(6)), model=spec)
+    summary = run(pipeline, defs)
+    assert summary.embedded == 6 and summary.failed == 0
+    assert {len(vector) for vector in table(defs, pipeline)["embedding"]} == {512}
+    (job,) = vertex_emulator.jobs()
+    assert job["model"].endswith("/text-embedding-declared-9")

@@ -21,7 +21,9 @@ from embed_assets.components.embedding_pipeline import PYTHON_ONLY
 from embed_assets.components.resources import NOT_IN_YAML
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.errors import ConfigError
+from embed_assets.models.catalog import BatchPrice, ModelSpec, PromptRule, model_spec
 from embed_assets.pipeline.fields import FIELD_DESCRIPTIONS
+from embed_assets.predictions.lines import RequestSchema
 
 BLOCKS = {
     "backend": (LocalBatchBackend, VertexBatchBackend),
@@ -136,3 +138,38 @@ def test_an_option_of_another_resource_type_is_refused_in_one_line(tmp_path: Pat
     )
     with pytest.raises(ConfigError, match="backend type local takes no staging_uri"):
         component.backend.build(tmp_path)
+
+
+def test_yaml_declares_a_model_the_library_does_not_list(tmp_path: Path) -> None:
+    component = EmbeddingPipelineComponent.resolve_from_yaml(
+        """
+name: docs
+corpus: docs.jsonl
+model:
+  name: text-embedding-yaml-7
+  schema: gemini
+  dimension: 1024
+  min_dimensionality: 128
+  max_input_tokens: 4096
+  batch_locations: [us-central1]
+  bigquery: false
+  price_per_million_tokens: 0.1
+  prompt_rule: inline
+output_dimensionality: 256
+"""
+    )
+    pipeline = component.pipeline(tmp_path)
+    assert pipeline.resolved_model == "text-embedding-yaml-7" and pipeline.dimension == 256
+    assert model_spec("text-embedding-yaml-7") == ModelSpec(
+        name="text-embedding-yaml-7",
+        schema=RequestSchema.GEMINI,
+        dimension=1024,
+        min_dimensionality=128,
+        max_input_tokens=4096,
+        batch_locations=("us-central1",),
+        bigquery=False,
+        price=BatchPrice(per_million_tokens=0.1),
+        prompt_rule=PromptRule.INLINE,
+    )
+    properties = _schema()["properties"]["model"]
+    assert "ModelSpec" in properties["description"]

@@ -8,7 +8,11 @@ from google.cloud import storage
 
 from embed_assets.cli.runner import PipelineRunError, run_pipeline
 from embed_assets.pipeline.config import RefreshConfig
-from embed_assets.pipeline.metadata import ESTIMATED_COST_USD, ESTIMATED_PROMPTS
+from embed_assets.pipeline.metadata import (
+    ESTIMATED_COST_USD,
+    ESTIMATED_PROMPTS,
+    latest_submission,
+)
 from tests.cli.test_commands import cli
 from tests.helpers import assert_accounted, make_corpus, table
 
@@ -57,7 +61,9 @@ def test_a_refresh_above_the_cost_limit_is_refused_with_its_estimate(
     pipeline, defs = build(
         corpus_file(make_corpus(40)), model="gemini-embedding-001", max_estimated_cost_usd=1e-6
     )
-    with pytest.raises(PipelineRunError, match=r"40 prompts, [\d,]+ characters, ~[\d,]+ tokens"):
+    with pytest.raises(
+        PipelineRunError, match=r"40 prompts, [\d,]+ characters, at most [\d,]+ tokens"
+    ):
         run(pipeline, defs)
     assert vertex_emulator.calls["create"] == 0
     failed = [
@@ -95,3 +101,48 @@ def test_the_cli_refuses_over_the_limit_in_one_line_and_allows_it_with_the_flag(
     allowed = cli(*args, "--max-prompts-per-refresh", "5", "--allow-over-budget", cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
     assert "30 prompts" in allowed.stdout
+
+
+SCRIPTS = {  # texts that tokenize densely (a token a character or more) and sparsely
+    "latin": "document {i} about rivers, mountains and the number {i}{i}{i}",
+    "cjk": "東京は日本の首都です。第{i}章は川と山と海についての文書です。",
+    "emoji": "{i} 😀🎉🚀✨ 🌍🌋🏔️ party",
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_the_spend_estimate_is_never_below_the_tokens_counted(
+    vertex_emulator, corpus_file, build, run, instance, script: str
+) -> None:  # type: ignore[no-untyped-def]
+    """gemini-embedding-001 bills tokens: the estimate is at least what the service counts."""
+    corpus = make_corpus(20).assign(content=[SCRIPTS[script].format(i=i) for i in range(20)])
+    pipeline, defs = build(corpus_file(corpus), model="gemini-embedding-001")
+    summary = run(pipeline, defs)
+    submission = latest_submission(instance, pipeline.batch_job_key)
+    assert submission is not None and summary.tokens > 0
+    assert submission.tokens >= summary.tokens  # the estimate, and the tokens counted
+    assert submission.tokens <= submission.characters  # and at most one per character
+
+
+def test_a_cjk_corpus_under_a_spend_limit_is_refused_where_four_characters_a_token_passed(
+    vertex_emulator, corpus_file, build, run, instance
+) -> None:  # type: ignore[no-untyped-def]
+    corpus = make_corpus(30).assign(content=[SCRIPTS["cjk"].format(i=i) for i in range(30)])
+    characters = int(corpus["content"].str.len().sum())
+    price = 0.075 / 1e6  # gemini-embedding-001, batch, per token
+    limit = characters / 2 * price  # above characters / 4 tokens, below a token a character
+    pipeline, defs = build(
+        corpus_file(corpus), model="gemini-embedding-001", max_estimated_cost_usd=limit
+    )
+    with pytest.raises(PipelineRunError) as refused:
+        run(pipeline, defs)
+    assert "at most" in str(refused.value) and "tokens" in str(refused.value)
+    assert vertex_emulator.calls["create"] == 0
+    allowed = run_pipeline(
+        defs=defs,
+        pipeline=pipeline,
+        instance=instance,
+        poll_seconds=0.2,
+        refresh=RefreshConfig(allow_over_budget=True),
+    )
+    assert allowed.tokens * price > limit  # the service counted more than the limit allowed

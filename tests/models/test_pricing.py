@@ -10,8 +10,10 @@ def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
     assert round(legacy.usd, 6) == 0.04
     gemini = estimate_cost("gemini-embedding-001", characters=4_000_000, tokens=1_000_000)
     assert round(gemini.usd, 6) == 0.075
-    guessed = estimate_cost("gemini-embedding-001", characters=4_000_000)
-    assert "about 1000000 tokens" in guessed.basis
+    uncounted = estimate_cost("gemini-embedding-001", characters=4_000_000)
+    assert "at most 4000000 tokens (one per character)" in uncounted.basis  # never under
+    estimated = estimate_cost("gemini-embedding-2", characters=40, tokens=12, estimated=True)
+    assert "at most 12 tokens (estimated, never under) at $0.1/1M tokens" in estimated.basis
     metadata = cost_metadata(legacy)
     assert "estimate" in metadata["estimated_cost_basis"].value
     assert PRICE_TABLE_SOURCE in metadata["estimated_cost_basis"].value

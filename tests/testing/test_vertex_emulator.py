@@ -165,12 +165,12 @@ def test_bad_requests_are_refused_with_the_field_named(vertex_emulator) -> None:
     assert status == 401 and body["error"]["status"] == "UNAUTHENTICATED"
     client = genai_client(vertex_emulator)
     src = stage_requests(2)
-    cases = [
-        ({"model": "text-bison"}, "is not an embedding model"),
-        ({"labels": {"Bad Key": "x"}}, "label Bad Key"),
-        ({"modelParameters": {"outputDimensionality": 4096}}, "output_dimensionality=4096"),
+    cases = [  # a model it does not serve is not found, as the service answers
+        ({"model": "text-bison"}, 404, "PublisherModel publishers/google/models/text-bison"),
+        ({"labels": {"Bad Key": "x"}}, 400, "label Bad Key"),
+        ({"modelParameters": {"outputDimensionality": 4096}}, 400, "output_dimensionality=4096"),
     ]
-    for change, message in cases:
+    for change, code, message in cases:
         with pytest.raises(errors.ClientError) as refused:
             client.batches.create(
                 model=change.pop("model", "text-embedding-005"),
@@ -181,7 +181,7 @@ def test_bad_requests_are_refused_with_the_field_named(vertex_emulator) -> None:
                     http_options=types.HttpOptions(extra_body=change),
                 ),
             )
-        assert refused.value.code == 400 and message in (refused.value.message or "")
+        assert refused.value.code == code and message in (refused.value.message or "")
     assert vertex_emulator.jobs() == []
 
 

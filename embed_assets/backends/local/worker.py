@@ -113,14 +113,22 @@ def _prediction_line(
     truncated: bool,
     status: str,
     gemini: bool,
+    token_field: str = "usageMetadata",
 ) -> bytes:
-    if gemini:  # as the service writes them: `tokenCount` an int64 string, no statistics
+    if gemini:  # an EmbedContentResponse: `truncated` at its top level, no statistics
         line: dict[str, Any] = {"key": prompt.key, "request": orjson.loads(raw)["request"]}
         if status:
             line["status"] = status
             line["processed_time"] = datetime.now(UTC).isoformat()
         else:
-            line["response"] = {"embedding": {"values": vector}, "tokenCount": str(tokens)}
+            # `tokenCount` (an int64 string) as live gemini-embedding-001 jobs were seen to
+            # write it, or `usageMetadata.promptTokenCount` as the protos' EmbedContentResponse
+            counted = (
+                {"tokenCount": str(tokens)}
+                if token_field == "tokenCount"
+                else {"usageMetadata": {"promptTokenCount": tokens}}
+            )
+            line["response"] = {"embedding": {"values": vector}, **counted, "truncated": truncated}
         return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)
     instance = orjson.loads(raw)
     predictions = (
@@ -233,12 +241,9 @@ def _embed(
         for offset, prompt in enumerate(prompts):
             tokens = int(result.token_counts[offset]) if result is not None else 0
             cut = bool(result.truncated[offset]) if result is not None else False
-            status = errors[offset]
-            if not status and cut and not auto_truncate:
-                status = (
-                    f"3: input of {tokens} tokens is longer than the model's limit of "
-                    f"{model.max_input_tokens} and autoTruncate is false"
-                )
+            status = errors[offset] or _cut_status(
+                cut and not auto_truncate, tokens, model.max_input_tokens
+            )
             status = hooks.row_status(start + offset, status)
             line = _prediction_line(
                 prompt,
@@ -249,6 +254,7 @@ def _embed(
                 cut,
                 status,
                 gemini,
+                (record.get("emulation") or {}).get("tokenField", "usageMetadata"),
             )
             if status and not gemini and hooks.errors_apart():
                 failed_lines.append(_error_line(line))
@@ -271,6 +277,16 @@ def _embed(
     elif failed:
         state = "JOB_STATE_PARTIALLY_SUCCEEDED"
     _finish(engine, job_id, *hooks.final_state(state, job_error))
+
+
+def _cut_status(refused: bool, tokens: int, limit: int) -> str:
+    """The status of a row the model would cut where autoTruncate is false ("" otherwise)."""
+    if not refused:
+        return ""
+    return (
+        f"3: input of {tokens} tokens is longer than the model's limit of {limit} "
+        "and autoTruncate is false"
+    )
 
 
 def _options(
@@ -301,7 +317,12 @@ def _model_for(record: JobRecord) -> LocalEmbeddingModel:
     model = load_local_model(local_model)
     emulation = record.get("emulation")
     if emulation:
-        return ProjectedModel(model, name=emulation["model"], dimension=emulation["dimension"])
+        return ProjectedModel(
+            model,
+            name=emulation["model"],
+            dimension=emulation["dimension"],
+            max_input_tokens=emulation.get("maxInputTokens"),
+        )
     return model
 
 
