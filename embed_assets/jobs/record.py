@@ -5,9 +5,12 @@ The record is the contract between the batch-job asset, the sensor and the embed
 """
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from embed_assets.store.base import table_name
 
 LABEL_PIPELINE = "embed-assets-pipeline"
 LABEL_SUBMISSION = "embed-assets-submission"
@@ -47,6 +50,7 @@ class Submission:
         rejected_rows: rows rejected by validation.
         prompts: distinct texts submitted.
         characters: characters submitted.
+        tokens: their tokens, estimated never to fall short (0: not counted).
         unchanged_rows: rows already in the store with the same hash.
         reused_rows: rows whose vector exists in the store under another id.
         stale_rows: stored rows to delete or replace (ids that left or changed).
@@ -77,6 +81,7 @@ class Submission:
     reused_rows: int
     stale_rows: int
     rejected_by_reason: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    tokens: int = 0
     adopted_prompts: int = 0
     rows_landed_while_planning: int = 0
     warehouse: bool = False
@@ -97,7 +102,7 @@ class Submission:
     def job_labels(self, shard: int) -> dict[str, str]:
         """Returns the labels that identify one shard's job (lowercase, as Vertex requires)."""
         return {
-            LABEL_PIPELINE: label_value(self.pipeline),
+            LABEL_PIPELINE: pipeline_label(self.pipeline),
             LABEL_SUBMISSION: label_value(self.submission_id),
             LABEL_SHARD: f"{shard:05d}",
         }
@@ -120,3 +125,14 @@ def label_value(text: str) -> str:
     """Makes a Vertex label value: lowercase letters, digits, `-` and `_`, at most 63 chars."""
     cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text.lower())
     return cleaned[:63]
+
+
+def pipeline_label(pipeline: str) -> str:
+    """The label that says which pipeline a job belongs to, exactly: `docs-1f2e3d4c`.
+
+    A label value is lowercase, so the name alone would give `Docs` and `docs` (one project,
+    two tables) the same label, and each would adopt or cancel the other's jobs. The name is
+    kept readable, followed by a hash of the exact name and of its table.
+    """
+    digest = hashlib.sha256(f"{pipeline}\x1f{table_name(pipeline)}".encode()).hexdigest()[:8]
+    return f"{label_value(pipeline)[:54]}-{digest}"
