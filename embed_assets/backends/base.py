@@ -5,6 +5,7 @@ The sensor and the assets only ever see these types, never an SDK's, so every ba
 """
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -29,6 +30,8 @@ class JobState(Enum):
     UPDATING = "UPDATING"
     PARTIALLY_SUCCEEDED = "PARTIALLY_SUCCEEDED"
     UNSPECIFIED = "UNSPECIFIED"
+    # not a Vertex state: the service no longer has the job (its GET answers 404 NOT_FOUND)
+    GONE = "GONE"
 
     @classmethod
     def parse(cls, value: object) -> "JobState":
@@ -42,8 +45,17 @@ class JobState(Enum):
 
     @property
     def is_terminal(self) -> bool:
-        """True for SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, CANCELLED and EXPIRED."""
+        """True once the job will not go on.
+
+        SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, CANCELLED and EXPIRED; PAUSED too (batch
+        prediction jobs have no resume call), and GONE.
+        """
         return self in TERMINAL_STATES
+
+    @property
+    def is_finished_on_the_service(self) -> bool:
+        """True for the states in which Vertex refuses a cancel (the job ended there)."""
+        return self in SERVICE_FINISHED_STATES
 
     @property
     def has_output(self) -> bool:
@@ -51,7 +63,7 @@ class JobState(Enum):
         return self in (JobState.SUCCEEDED, JobState.PARTIALLY_SUCCEEDED)
 
 
-TERMINAL_STATES = frozenset(
+SERVICE_FINISHED_STATES = frozenset(
     {
         JobState.SUCCEEDED,
         JobState.PARTIALLY_SUCCEEDED,
@@ -60,6 +72,10 @@ TERMINAL_STATES = frozenset(
         JobState.EXPIRED,
     }
 )
+# JobService has Pause and Resume calls for model monitoring jobs only, none for batch
+# prediction jobs, and python-aiplatform counts PAUSED among the complete states: a paused
+# batch job would hold a submission back for good, so it ends there (and is cancelled)
+TERMINAL_STATES = SERVICE_FINISHED_STATES | {JobState.PAUSED, JobState.GONE}
 
 
 @dataclass(frozen=True)
@@ -138,8 +154,23 @@ class JobStatus:
         if self.error is not None:
             text += f" error {self.error.code}: {self.error.message}"
         if self.state is JobState.PAUSED:
-            text += "; paused on Vertex AI, waited for until it resumes or is cancelled"
+            text += (
+                "; paused on Vertex AI, where a batch job cannot be resumed: cancelled so it "
+                "bills no more, what it wrote is landed and its other texts are sent again"
+            )
         return text
+
+    @classmethod
+    def gone(cls, name: str, *, output_uri_prefix: str = "") -> "JobStatus":
+        """A job the service no longer has (404): final, with where its output would be."""
+        return cls(
+            name=name,
+            state=JobState.GONE,
+            output_uri_prefix=output_uri_prefix,
+            error=JobError(
+                code=5, message="the service no longer has this job (404 NOT_FOUND: deleted)"
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -204,6 +235,16 @@ class BatchBackend(Protocol):
     def console_url(self, job: JobStatus) -> str | None:
         """Returns a link to the job for humans, if there is one."""
         ...
+
+
+def calls_within(backend: BatchBackend, seconds: float) -> AbstractContextManager[None]:
+    """Bounds the backend's calls in the block to `seconds`, where it bounds calls at all.
+
+    A backend that talks to a service offers `calls_within(seconds)` (`VertexBatchBackend`);
+    a local one has no call to bound.
+    """
+    bound = getattr(backend, "calls_within", None)
+    return bound(seconds) if callable(bound) else nullcontext()
 
 
 def _output_location(info: Mapping[str, Any]) -> str | None:

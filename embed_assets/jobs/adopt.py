@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.errors import BackendError
-from embed_assets.jobs.record import LABEL_PIPELINE, LABEL_SUBMISSION, label_value
+from embed_assets.jobs.cancel import cancel_paused
+from embed_assets.jobs.record import LABEL_PIPELINE, LABEL_SUBMISSION, label_value, pipeline_label
 from embed_assets.jobs.rows import HeldTexts, Log, PlanningRows
 from embed_assets.jobs.settings import same_model
 from embed_assets.store.base import EmbeddingStore
@@ -67,9 +68,10 @@ def adopt_paid_jobs(
     adopted: list[HeldTexts] = []
     finished: list[JobStatus] = []
     useless: list[JobStatus] = []
-    for job in backend.find_jobs({LABEL_PIPELINE: label_value(pipeline)}):
-        if job.name in consumed or job.labels.get(LABEL_SUBMISSION) == own:
+    for listed in backend.find_jobs({LABEL_PIPELINE: pipeline_label(pipeline)}):
+        if listed.name in consumed or listed.labels.get(LABEL_SUBMISSION) == own:
             continue
+        job = cancel_paused(backend, listed, log=log)  # paused: it bills no more, then lands
         held = None
         # a stopped job may have written paid rows without saying where (no outputInfo): its
         # output is listed, but only for a job that could hold texts at all (a listing costs)

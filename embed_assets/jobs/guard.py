@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from embed_assets.errors import OverBudget, RefreshRefused
 from embed_assets.jobs.rows import PlanCounts
-from embed_assets.models.pricing import BATCH_PRICES, CHARACTERS_PER_TOKEN, estimate_cost
+from embed_assets.models.catalog import model_spec
+from embed_assets.models.pricing import estimate_cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +47,7 @@ class SpendEstimate:
         model: the model the prompts go to.
         prompts: prompts to submit (texts adopted from earlier jobs are not counted).
         characters: their characters.
-        tokens: their input tokens, estimated from characters (None: the model bills
+        tokens: their input tokens, estimated never to fall short (None: the model bills
             characters, or runs locally).
         usd: the estimated cost in USD (list prices).
         basis: what `usd` was computed from.
@@ -60,18 +61,27 @@ class SpendEstimate:
     basis: str
 
     @classmethod
-    def of(cls, model: str, *, prompts: int, characters: int) -> "SpendEstimate":
-        """Estimates the spend of `prompts` prompts of `characters` characters."""
-        cost = estimate_cost(model, characters=characters)
-        price = BATCH_PRICES.get(model.rsplit("/", 1)[-1])
-        tokens = None
-        if price is not None and price.per_million_tokens is not None:
-            tokens = int(characters / CHARACTERS_PER_TOKEN)
-        return cls(model, prompts, characters, tokens, cost.usd, cost.basis)
+    def of(
+        cls, model: str, *, prompts: int, characters: int, tokens: int | None = None
+    ) -> "SpendEstimate":
+        """Estimates the spend of `prompts` prompts of `characters` characters.
+
+        Args:
+            model: the model the prompts go to.
+            prompts: prompts to submit.
+            characters: their characters.
+            tokens: their tokens, estimated never to fall short; None where they were not
+                counted (a model billed by tokens then counts one per character, which the
+                estimate never exceeds).
+        """
+        billed = model_spec(model).bills_tokens
+        counted = (tokens if tokens is not None else characters) if billed else None
+        cost = estimate_cost(model, characters=characters, tokens=counted, estimated=True)
+        return cls(model, prompts, characters, counted, cost.usd, cost.basis)
 
     def describe(self) -> str:
-        """`120 prompts, 54,000 characters, ~13,500 tokens, ~$0.001013 estimated`: one line."""
-        tokens = f", ~{self.tokens:,} tokens" if self.tokens is not None else ""
+        """`120 prompts, 54,000 characters, at most 13,500 tokens, ~$0.001013 estimated`."""
+        tokens = f", at most {self.tokens:,} tokens" if self.tokens is not None else ""
         return (
             f"{self.prompts:,} prompts, {self.characters:,} characters{tokens}, "
             f"~${self.usd:.6f} estimated"

@@ -17,12 +17,13 @@ import dagster as dg
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.errors import (
     BackendError,
+    JobNotFound,
     RefreshRefused,
     SubmissionError,
     SubmissionSuperseded,
 )
 from embed_assets.jobs.adopt import adopt_paid_jobs
-from embed_assets.jobs.cancel import cancel_unfinished_jobs
+from embed_assets.jobs.cancel import cancel_paused, cancel_unfinished_jobs
 from embed_assets.jobs.guard import (
     RefreshLimits,
     SpendEstimate,
@@ -42,7 +43,7 @@ from embed_assets.jobs.record import Submission, SubmittedJob, label_value
 from embed_assets.jobs.retention import discard_staged_files
 from embed_assets.jobs.rows import Dealt, HeldTexts, PlanCounts, PlanningRows, RowPlacement
 from embed_assets.jobs.settings import SubmissionSettings, table_identity
-from embed_assets.jobs.submit import cancel_duplicates, submit_shards
+from embed_assets.jobs.submit import cancel_duplicates, shard_output_prefix, submit_shards
 from embed_assets.staging.base import Storage
 from embed_assets.store.base import EmbeddingStore, same_vectors
 
@@ -158,6 +159,7 @@ class SubmissionHandler:
                 submission,
                 prompts=dealt.prompts,
                 characters=dealt.characters,
+                tokens=dealt.tokens or 0,
                 adopted_prompts=dealt.adopted_texts,
             ),
             placement=placement,
@@ -246,8 +248,19 @@ class SubmissionHandler:
         return result
 
     def statuses(self) -> list[JobStatus]:
-        """Returns the current status of every job."""
-        return [self.backend.get(job.name) for job in self.submission.jobs]
+        """Returns the current status of every job (GONE for one the service no longer has)."""
+        return [self._status(job) for job in self.submission.jobs]
+
+    def _stopped_if_paused(self, status: JobStatus, *, log: Log) -> JobStatus:
+        """A paused job cancelled, so it bills no more; it lands as it is, paused or cancelled."""
+        after = cancel_paused(self.backend, status, log=log)
+        return after if after.is_terminal else status
+
+    def _status(self, job: SubmittedJob) -> JobStatus:
+        try:
+            return self.backend.get(job.name)
+        except JobNotFound:  # deleted: what it wrote before is where its shard's output goes
+            return JobStatus.gone(job.name, output_uri_prefix=shard_output_prefix(job.input_uri))
 
     def wrote_output(self) -> bool:
         """Tells whether any job wrote a prediction file or table (stopped jobs included)."""
@@ -293,7 +306,9 @@ class SubmissionHandler:
                 "now binds a backend and store that keep its rows elsewhere: materialize the "
                 "batch job to refresh with the current resources"
             )
-        statuses = self.statuses()  # read once: for landing, then for the files to delete
+        statuses = [  # read once: for landing, then for the files to delete
+            self._stopped_if_paused(status, log=log) for status in self.statuses()
+        ]
         check_finished(submission, statuses)
         duplicates = cancel_duplicates(backend=self.backend, submission=submission, log=log)
         if duplicates:
@@ -327,7 +342,9 @@ def _check_spend(
     log: Log,
 ) -> None:
     """Says what the refresh will pay for; refuses it above the spend limits (`check_spend`)."""
-    estimate = SpendEstimate.of(settings.model, prompts=dealt.prompts, characters=dealt.characters)
+    estimate = SpendEstimate.of(
+        settings.model, prompts=dealt.prompts, characters=dealt.characters, tokens=dealt.tokens
+    )
     log(f"estimated spend of this refresh: {estimate.describe()} ({estimate.basis})")
     try:
         check_spend(estimate, limits=limits, pipeline=settings.pipeline)

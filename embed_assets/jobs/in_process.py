@@ -39,6 +39,7 @@ from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import Dealt, HeldTexts, Log, PlanCounts, Settled, Shard
 from embed_assets.jobs.settings import EmbeddingTarget, SubmissionSettings
 from embed_assets.models.catalog import model_spec
+from embed_assets.models.tokens import estimate_prompt_tokens
 from embed_assets.predictions.lines import (
     Prompt,
     RequestLine,
@@ -237,17 +238,28 @@ class InProcessPlanning:
         manifest = self.folder / "manifest.parquet"
         write_manifest(plan, shards, manifest)
         self.staging.upload_file(manifest, submission.manifest_uri)
-        content = self._prompts["content"]
         return Dealt(
             adopted=[
                 Shard(shard, held.prompts, held.characters) for shard, held in enumerate(adopted)
             ],
             fresh=[
-                Shard(shard, stop - start, int(content.iloc[start:stop].str.len().sum()))
-                for shard, (start, stop) in self._ranges.items()
+                self._shard(shard, start, stop) for shard, (start, stop) in self._ranges.items()
             ],
             adopted_texts=len(in_flight),
         )
+
+    def _shard(self, shard: int, start: int, stop: int) -> Shard:
+        """One new shard's prompts, characters and (for a model billed by tokens) tokens."""
+        rows = self._prompts.iloc[start:stop]
+        characters = int(rows["content"].str.len().sum())
+        if not model_spec(self.settings.model).bills_tokens:
+            return Shard(shard, stop - start, characters)
+        tokens = estimate_prompt_tokens(
+            arrow_strings(rows["content"]),
+            arrow_strings(rows["title"]),
+            model=self.settings.model,
+        )
+        return Shard(shard, stop - start, characters, tokens)
 
     def stage(self, *, submission: Submission, shard: int, input_uri: str) -> None:
         """Writes the shard's JSONL request lines, or its prompts table on a table staging."""

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from embed_assets.backends.base import BackendError, BackendUnavailable, BatchBackend, JobState
+from embed_assets.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    BatchBackend,
+    JobState,
+    JobStatus,
+)
+from embed_assets.errors import JobNotFound
+from embed_assets.jobs.cancel import cancel_paused
 from embed_assets.jobs.record import SubmittedJob
 
 
@@ -51,7 +59,8 @@ def poll_jobs(
     """Polls each unfinished job at most once, until the deadline.
 
     A round that runs out of time records where it stopped, and the next round starts there,
-    so every job is polled in turn however many there are.
+    so every job is polled in turn however many there are. A job found PAUSED is cancelled
+    (`cancel_paused`); a job the service no longer has (404) is GONE; both are final.
 
     Args:
         backend: where the jobs run.
@@ -81,7 +90,9 @@ def poll_jobs(
             return PollResult(known, index, calls, changes)
         calls += 1
         try:
-            status = backend.get(job.name)
+            status = cancel_paused(backend, backend.get(job.name), log=_info(log))
+        except JobNotFound:  # deleted: final, never polled again; what it wrote still lands
+            status = JobStatus.gone(job.name)
         except BackendUnavailable as error:  # the jobs run on; read them again next round
             if log:
                 log.warning(f"{error}; will retry next tick")
@@ -94,3 +105,7 @@ def poll_jobs(
         if status.state.value != previous:
             changes.append(status.describe())
     return PollResult(known, 0, calls, changes)
+
+
+def _info(log: logging.Logger | dg.DagsterLogManager | None) -> Callable[[str], None]:
+    return log.info if log is not None else lambda line: None

@@ -82,11 +82,14 @@ class Shard:
         shard: its number; adopted jobs come first.
         prompts: distinct texts in it.
         characters: characters of those texts.
+        tokens: their tokens, estimated never to fall short (0: not counted; the model
+            bills characters, or the rows are in the warehouse).
     """
 
     shard: int
     prompts: int
     characters: int
+    tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,12 @@ class Dealt:
     def characters(self) -> int:
         """Characters this submission pays for."""
         return sum(shard.characters for shard in self.fresh)
+
+    @property
+    def tokens(self) -> int | None:
+        """Tokens this submission pays for, estimated never to fall short (None: not counted)."""
+        counted = [shard.tokens for shard in self.fresh if shard.tokens]
+        return sum(counted) if len(counted) == len(self.fresh) and counted else None
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Self
 from embed_assets.backends.base import JobState
 from embed_assets.backends.local.engine import JobRecord, LocalJobEngine
 from embed_assets.bigquery.client import EMULATOR_VARIABLE as BIGQUERY_EMULATOR_VARIABLE
-from embed_assets.models.catalog import model_spec
+from embed_assets.errors import ConfigError
+from embed_assets.models.catalog import SHIPPED, model_spec
 from embed_assets.models.registry import LEXICAL_MODEL
 from embed_assets.predictions.lines import RequestSchema
-from embed_assets.testing.faults import FaultPlan, JobFault
+from embed_assets.testing.faults import STUCK_SECONDS, FaultPlan, JobFault
 from embed_assets.testing.faulty_worker import FAULTY_WORKER_MODULE, write_job_faults
 from embed_assets.testing.gcs import GcsEmulator, free_port
 from embed_assets.testing.placement import check_placement
@@ -45,7 +46,9 @@ from embed_assets.testing.server import LocalServer, LocalServerError
 if TYPE_CHECKING:
     from embed_assets.backends.vertex import VertexBatchBackend
 
-EMULATED_MODELS = ("text-embedding-005", "text-multilingual-embedding-002", "gemini-embedding-001")
+# the models shipped with the library that the emulator serves; a model declared with a
+# `ModelSpec` in the emulator's process is served too
+EMULATED_MODELS = tuple(spec.name for spec in SHIPPED if not spec.local)
 
 
 def project_number(project: str) -> str:
@@ -191,7 +194,7 @@ class VertexEmulator(LocalServer):
             self._reopen = None
         for engine in list(self._engines.values()):
             for record in engine.list():
-                if not JobState.parse(record["state"]).is_terminal:
+                if not JobState.parse(record["state"]).is_finished_on_the_service:
                     engine.cancel(record["name"])
         if self._server is not None:
             self._server.shutdown()
@@ -205,6 +208,16 @@ class VertexEmulator(LocalServer):
             self._tempdir = None
 
     # -- faults and inspection ---------------------------------------------------------------
+
+    def delete_job(self, name: str) -> None:
+        """Deletes a job whatever its state, as someone might in the console while it runs.
+
+        Its worker is told to stop, its record goes, and its GET answers 404 from then on
+        (the REST `delete` refuses an unfinished job, as Vertex's does).
+        """
+        for engine in list(self._engines.values()):
+            if name.startswith(engine.name_prefix):
+                engine.delete(name)
 
     def inject(
         self, fault: JobFault, *, count: int | None = 1, display_name_contains: str | None = None
@@ -288,14 +301,17 @@ class VertexEmulator(LocalServer):
             raise ApiError(400, "INVALID_ARGUMENT", "displayName is required")
         model = str(body.get("model", ""))
         name = model.rsplit("/", 1)[-1]
-        if name not in EMULATED_MODELS:
+        try:
+            spec = model_spec(name)
+        except ConfigError:
+            spec = None
+        if spec is None or spec.local:
             raise ApiError(
-                400,
-                "INVALID_ARGUMENT",
-                f"model {model!r} is not an embedding model this emulator serves "
-                f"({', '.join(EMULATED_MODELS)})",
+                404,
+                "NOT_FOUND",
+                f"The PublisherModel {model} does not exist (emulated: this emulator serves "
+                f"{', '.join(EMULATED_MODELS)} and the models declared in its process).",
             )
-        spec = model_spec(name)
         source = input_uri(body.get("inputConfig") or {})
         destination = output_prefix(body.get("outputConfig") or {})
         parameters = dict(body.get("modelParameters") or {})  # Gemini jobs do not read them
@@ -321,7 +337,15 @@ class VertexEmulator(LocalServer):
             model_parameters=parameters,
             extra={
                 "localModel": self.local_model,
-                "emulation": {"model": name, "dimension": spec.dimension},
+                "emulation": {
+                    "model": name,
+                    "dimension": spec.dimension,
+                    "maxInputTokens": spec.max_input_tokens,
+                    # live gemini-embedding-001 jobs were seen writing `tokenCount`
+                    "tokenField": "tokenCount"
+                    if name == "gemini-embedding-001"
+                    else "usageMetadata",
+                },
                 **(
                     {"queuedUntil": time.time() + fault.queued_seconds}
                     if fault.queued_seconds
@@ -330,9 +354,11 @@ class VertexEmulator(LocalServer):
                 **(
                     {
                         "pausedFrom": time.time() + fault.queued_seconds,
-                        "pausedUntil": time.time() + fault.queued_seconds + fault.paused_seconds,
+                        "pausedUntil": time.time()
+                        + fault.queued_seconds
+                        + STUCK_SECONDS,
                     }
-                    if fault.paused_seconds
+                    if fault.stuck_paused
                     else {}
                 ),
             },
@@ -361,7 +387,7 @@ class VertexEmulator(LocalServer):
         """Asks a job to stop; a finished job cannot be cancelled."""
         record = self.get(engine, job_id)
         state = JobState.parse(record["state"])
-        if state.is_terminal:
+        if state.is_finished_on_the_service:
             raise ApiError(
                 400,
                 "FAILED_PRECONDITION",
@@ -375,7 +401,7 @@ class VertexEmulator(LocalServer):
         """Deletes a job record; a job that has not finished cannot be deleted."""
         record = self.get(engine, job_id)
         state = JobState.parse(record["state"])
-        if not state.is_terminal:
+        if not state.is_finished_on_the_service:
             raise ApiError(
                 400,
                 "FAILED_PRECONDITION",

@@ -42,6 +42,7 @@ _ERRORS: dict[str, dict[str, Any]] = {
     "CANCELLED": {"code": 1, "message": "The batch prediction job was cancelled (emulated)."},
 }
 
+STUCK_SECONDS = 10 * 365 * 24 * 3600.0  # "until it is cancelled": longer than any test
 _HTTP_STATUS = {429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 500: "INTERNAL", 408: "UNKNOWN"}
 
 
@@ -60,8 +61,8 @@ class JobFault:
             may stay queued for hours).
         pending_seconds: seconds the job waits in PENDING before it may run.
         seconds_per_chunk: extra seconds per chunk of 512 rows while RUNNING.
-        paused_seconds: seconds the job shows JOB_STATE_PAUSED (after any queued time) before
-            it goes on.
+        stuck_paused: the job shows JOB_STATE_PAUSED until it is cancelled (a batch job has no
+            resume call).
         full_length_vectors: return the model's full-length vectors whatever dimensionality
             was asked (two public clients report this of Gemini batch jobs).
         errors_apart: failed rows of legacy jobs go to `errors_*` files (Cloud Storage) or an
@@ -79,7 +80,7 @@ class JobFault:
     queued_seconds: float = 0.0
     pending_seconds: float = 0.0
     seconds_per_chunk: float = 0.0
-    paused_seconds: float = 0.0
+    stuck_paused: bool = False
     full_length_vectors: bool = False
     errors_apart: bool = False
     partial_output: bool = False
@@ -88,7 +89,9 @@ class JobFault:
     def worker_faults(self) -> dict[str, Any]:
         """Returns the fault settings the job worker reads."""
         faults: dict[str, Any] = {
-            "pending_seconds": self.queued_seconds + self.paused_seconds + self.pending_seconds,
+            "pending_seconds": self.queued_seconds
+            + (STUCK_SECONDS if self.stuck_paused else 0.0)
+            + self.pending_seconds,
             "seconds_per_chunk": self.seconds_per_chunk,
             "fail_every_nth_row": self.fail_every_nth_row
             or (5 if self.final_state == "PARTIALLY_SUCCEEDED" else 0),
@@ -214,6 +217,11 @@ class FaultPlan:
         """Holds every API call that arrives in the next `seconds` until they have passed."""
         with self._lock:
             self._stalled_until = time.monotonic() + seconds
+
+    def end_stall(self) -> None:
+        """Serves calls again from now on (calls held already are still held their time)."""
+        with self._lock:
+            self._stalled_until = 0.0
 
     def stall_remaining(self) -> float:
         """Seconds this call must wait before it is served (0 when not stalled)."""

@@ -9,7 +9,6 @@ import pytest
 from embed_assets import BigQueryEmbeddingStore, DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.bigquery.client import bigquery_client
 from embed_assets.cli.runner import RunSummary, run_pipeline
-from embed_assets.pipeline.metadata import JOBS_PAUSED, latest_submission
 from embed_assets.testing import JobFault
 from embed_assets.testing.emulator import VertexEmulator
 from embed_assets.testing.fixtures import BigQueryTestSpace
@@ -17,10 +16,7 @@ from tests.helpers import (
     VERTEX_MODEL,
     assert_accounted,
     make_corpus,
-    materialize_submission,
     table,
-    tick_sensor,
-    tick_until_requested,
     write_bigquery_table,
 )
 
@@ -99,25 +95,6 @@ def test_a_cancelled_job_without_output_info_still_lands_the_rows_it_wrote(
     assert_accounted(summary, corpus)
     again = run(pipeline, defs)
     assert (again.prompts, again.embedded) == (10, 20)  # only the unpaid half again
-
-
-def test_a_paused_job_is_shown_as_paused_and_waited_for(
-    make_vertex_emulator, corpus_file, build, instance
-) -> None:  # type: ignore[no-untyped-def]
-    # paused 8 s: still paused at the first tick, under CI load too
-    emulator = make_vertex_emulator(fault=JobFault(paused_seconds=8.0))
-    pipeline, defs = build(corpus_file(make_corpus(10)), backend=emulator.vertex_backend())
-    materialize_submission(defs, pipeline, instance)
-    tick = tick_sensor(defs, pipeline, instance, None)
-    assert not tick.run_requests
-    assert "1 PAUSED" in (tick.skip_message or "")
-    assert "paused on Vertex AI" in (tick.skip_message or "")
-    assert tick.asset_events[0].metadata[JOBS_PAUSED].value == 1
-    submission = latest_submission(instance, pipeline.batch_job_key)
-    backend = defs.resources[pipeline.names.backend_key]
-    assert "paused on Vertex AI" in backend.get(submission.jobs[0].name).describe()
-    tick, _ = tick_until_requested(defs, pipeline, instance, ticks=100, cursor=tick.cursor)
-    assert len(tick.run_requests) == 1
 
 
 def test_vectors_longer_than_asked_for_are_cut_renormalized_and_counted(
