@@ -51,9 +51,11 @@ $(BIGQUERY_VENV)/.installed: $(BIGQUERY_LOCK)
 # Google Cloud paths call, in their own environment (built with uv: seconds, not minutes), and
 # the tests of those paths through the real clients.
 FLOOR_VENV := .venv-floor
-FLOOR_PACKAGES := dagster dagster-gcp google-genai google-cloud-bigquery
-# (the SDK calls, network faults and request shapes; BigQuery staging and SQL landing)
+FLOOR_PACKAGES := dagster dagster-gcp google-genai google-cloud-bigquery duckdb
+# (the SDK calls, its retries and timeouts under network and job faults, request shapes;
+# BigQuery staging and SQL landing)
 FLOOR_TESTS := tests/backends/test_vertex_clients.py tests/backends/test_vertex_network.py \
+	tests/backends/test_vertex_faults.py tests/backends/test_vertex_job_ends.py \
 	tests/backends/test_vertex_models.py \
 	tests/backends/test_vertex_bigquery.py::test_jobs_read_prompt_tables_and_write_prediction_tables \
 	tests/store/test_bigquery_landing.py

@@ -9,16 +9,12 @@ model drops `labels`, which re-attaching needs, and refuses an `error` whose `de
 objects, which is what the service sends for failed jobs.
 """
 
-import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
-from functools import partial
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any, ClassVar
 
 import dagster as dg
-import orjson
-import pydantic
 from dagster_gcp import GCSResource
 from pydantic import Field, PrivateAttr
 
@@ -29,39 +25,19 @@ from embed_assets.backends.base import (
     JobStatus,
     earliest,
 )
+from embed_assets.backends.vertex_calls import CallBounds, CallPolicy, LastResponse, call_vertex
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
-from embed_assets.errors import ConfigError
-from embed_assets.models.catalog import model_spec
+from embed_assets.errors import ConfigError, JobNotFound
+from embed_assets.models.catalog import known_models, model_spec
 from embed_assets.models.regions import check_batch_region, serves
-from embed_assets.models.registry import local_model_names
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.base import Storage
 from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.staging.files import GcsStorage, split_gs_uri
 
-RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
 LIST_PAGE_SIZE = 100
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """What google-genai re-raises when the network fails after its retries.
-
-    httpx's and httpx2's own exceptions (neither derives from `OSError`), google-auth's
-    `TransportError` (a failed token refresh), and `OSError` itself.
-    """
-    found: list[type[BaseException]] = [OSError]
-    for module in ("httpx", "httpx2"):
-        try:
-            found.append(__import__(module).HTTPError)
-        except (ImportError, AttributeError):
-            continue
-    try:
-        from google.auth.exceptions import TransportError
-
-        found.append(TransportError)
-    except ImportError:
-        pass
-    return tuple(found)
+# google-genai's multi-regional locations (`_api_client._MULTI_REGIONAL_LOCATIONS`, 1.72.0)
+MULTI_REGIONAL_LOCATIONS = ("us", "eu")
 
 
 def _errors_tables(predictions_uri: str) -> list[str]:
@@ -75,25 +51,6 @@ def _errors_tables(predictions_uri: str) -> list[str]:
     if table.startswith("predictions"):
         names.insert(0, "errors" + table.removeprefix("predictions"))
     return [f"{dataset}.{name}" for name in names]
-
-
-class _LastResponse:
-    """Keeps the body of the last HTTP response each thread received."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def hook(self, response: Any) -> None:
-        response.read()
-        self._local.body = response.content
-
-    def clear(self) -> None:
-        self._local.body = b""
-
-    def json(self) -> dict[str, Any]:
-        body = getattr(self._local, "body", b"")
-        data = orjson.loads(body) if body else {}
-        return data if isinstance(data, dict) else {}
 
 
 class VertexBatchBackend(dg.ConfigurableResource):
@@ -157,7 +114,8 @@ class VertexBatchBackend(dg.ConfigurableResource):
     _storage_client: Any = PrivateAttr(default=None)
     _bigquery: Any = PrivateAttr(default=None)
     _clients: ExitStack = PrivateAttr(default_factory=ExitStack)
-    _last: _LastResponse = PrivateAttr(default_factory=_LastResponse)
+    _last: LastResponse = PrivateAttr(default_factory=LastResponse)
+    _bounds: CallBounds = PrivateAttr(default_factory=CallBounds)
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -186,15 +144,9 @@ class VertexBatchBackend(dg.ConfigurableResource):
                 import google.oauth2.credentials
 
                 credentials = google.oauth2.credentials.Credentials(token=self.access_token)
-            options = types.HttpOptions(
+            options = types.HttpOptions(  # each call sets its timeout and retries (vertex_calls)
                 api_version=self.api_version,
                 timeout=int(self.timeout_seconds * 1000),
-                retry_options=types.HttpRetryOptions(
-                    attempts=self.retry_attempts,
-                    initial_delay=self.retry_initial_delay_seconds,
-                    max_delay=self.retry_max_delay_seconds,
-                    http_status_codes=RETRY_STATUS_CODES,
-                ),
                 client_args={"event_hooks": {"response": [self._last.hook]}},
             )
             if self.api_endpoint:
@@ -235,56 +187,62 @@ class VertexBatchBackend(dg.ConfigurableResource):
 
     @property
     def endpoint(self) -> str:
-        """The base URL the API calls go to."""
-        return self.api_endpoint or f"https://{self.location}-aiplatform.googleapis.com"
+        """The base URL the API calls go to, as google-genai chooses it for the location."""
+        if self.api_endpoint:
+            return self.api_endpoint
+        if self.location == "global":
+            return "https://aiplatform.googleapis.com"
+        if self.location in MULTI_REGIONAL_LOCATIONS:
+            return f"https://aiplatform.{self.location}.rep.googleapis.com"
+        return f"https://{self.location}-aiplatform.googleapis.com"
 
-    def _call(self, call: Callable[[], Any], what: str) -> dict[str, Any]:
-        """Makes one SDK call and returns the raw JSON the service answered.
+    def calls_within(self, seconds: float) -> AbstractContextManager[None]:
+        """Bounds every call made in the block to end within `seconds` from now.
 
-        Raises:
-            BackendUnavailable: no answer (a network error, or 408/429/5xx after the retries).
-            BackendError: the service refused the request.
+        Each call's timeout and its retries are clipped to the time left, and no call starts
+        once it is spent (`BackendUnavailable`): a sensor tick against an endpoint that never
+        answers ends within its budget, and the next tick goes on.
         """
-        from google.genai import errors
+        return self._bounds.within(seconds)
 
-        self._last.clear()
-        try:
-            call()
-        except pydantic.ValidationError:
-            pass  # the SDK's model refused the answer (e.g. error.details objects); we read it raw
-        except errors.APIError as error:
-            text = f"{what}: HTTP {error.code} {error.status or ''} {error.message or ''}".strip()
-            if error.code in RETRY_STATUS_CODES:
-                raise BackendUnavailable(
-                    f"{text} (after {self.retry_attempts} attempts)"
-                ) from error
-            raise BackendError(text) from error
-        except _transport_errors() as error:  # refused, reset, timed out: after every retry
-            cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            raise BackendUnavailable(
-                f"{what}: Vertex AI at {self.endpoint} is unreachable ({cause})"
-            ) from error
-        return self._last.json()
+    def _call(
+        self, call: Callable[[Any], Any], what: str, *, retry: bool = True, job_call: bool = False
+    ) -> dict[str, Any]:
+        """Makes one SDK call with its own `HttpOptions` (`vertex_calls.call_vertex`)."""
+        policy = CallPolicy(
+            timeout_seconds=self.timeout_seconds,
+            attempts=self.retry_attempts,
+            initial_delay_seconds=self.retry_initial_delay_seconds,
+            max_delay_seconds=self.retry_max_delay_seconds,
+            endpoint=self.endpoint,
+        )
+        return call_vertex(
+            call,
+            what,
+            policy=policy,
+            bounds=self._bounds,
+            last=self._last,
+            retry=retry,
+            job_call=job_call,
+        )
 
     # -- the BatchBackend protocol -------------------------------------------------------------
 
     def validate_model(self, *, model: str, output_dimensionality: int | None) -> None:
         """Refuses local-only models, unknown models and unsupported dimensionalities."""
         self._check_staging_uri()
-        if model in local_model_names():
-            raise ConfigError(
-                f"model={model!r} is a local model; VertexBatchBackend runs text-embedding-005, "
-                "text-multilingual-embedding-002 or gemini-embedding-001"
-            )
         spec = model_spec(model)
+        if spec.local:
+            served = ", ".join(s.name for s in known_models() if not s.local)
+            raise ConfigError(f"model={model!r} is a local model; VertexBatchBackend runs {served}")
         spec.check_dimensionality(output_dimensionality)
-        if is_bigquery_uri(self.staging_uri) and spec.schema is RequestSchema.GEMINI:
+        if is_bigquery_uri(self.staging_uri) and not spec.bigquery:
+            readers = ", ".join(s.name for s in known_models() if s.bigquery and not s.local)
             raise ConfigError(
                 f"staging_uri={self.staging_uri!r}: Vertex reads {model} batch jobs from Cloud "
-                "Storage only; use a gs:// staging_uri, or text-embedding-005 / "
-                "text-multilingual-embedding-002 with BigQuery"
+                f"Storage only; use a gs:// staging_uri, or a model that reads BigQuery ({readers})"
             )
-        check_batch_region(model, self.location)
+        check_batch_region(spec, self.location)
         self._check_staging_location()
 
     def _check_staging_location(self) -> None:
@@ -324,24 +282,20 @@ class VertexBatchBackend(dg.ConfigurableResource):
             if request.output_dimensionality:
                 parameters["outputDimensionality"] = request.output_dimensionality
             body["modelParameters"] = parameters
-        config = types.CreateBatchJobConfig(
-            display_name=request.display_name,
-            dest=request.output_uri_prefix,
-            http_options=types.HttpOptions(
-                extra_body=body, retry_options=types.HttpRetryOptions(attempts=1)
-            ),
-        )
         client = self.genai_client()
+
+        def create(options: Any) -> Any:
+            config = types.CreateBatchJobConfig(
+                display_name=request.display_name,
+                dest=request.output_uri_prefix,
+                http_options=options.model_copy(update={"extra_body": body}),
+            )
+            return client.batches.create(model=request.model, src=request.input_uri, config=config)
+
         what = f"creating batch job {request.display_name}"
         for attempt in range(1, max(1, self.retry_attempts) + 1):
             try:
-                raw = self._call(
-                    lambda: client.batches.create(
-                        model=request.model, src=request.input_uri, config=config
-                    ),
-                    what,
-                )
-                return JobStatus.from_rest(raw)
+                return JobStatus.from_rest(self._call(create, what, retry=False))
             except BackendUnavailable as error:
                 lost = error
             time.sleep(self._retry_delay(attempt))
@@ -366,32 +320,53 @@ class VertexBatchBackend(dg.ConfigurableResource):
         jobs: list[JobStatus] = []
         token: str | None = None
         while True:
-            config = types.ListBatchJobsConfig(
-                filter=text, page_size=LIST_PAGE_SIZE, page_token=token
-            )
-            page = self._call(partial(client.batches.list, config=config), "listing batch jobs")
+
+            def list_page(options: Any, after: str | None = token) -> Any:
+                config = types.ListBatchJobsConfig(
+                    filter=text, page_size=LIST_PAGE_SIZE, page_token=after, http_options=options
+                )
+                return client.batches.list(config=config)
+
+            page = self._call(list_page, "listing batch jobs")
             jobs += [JobStatus.from_rest(job) for job in page.get("batchPredictionJobs", [])]
             token = page.get("nextPageToken")
             if not token:
                 return [j for j in jobs if all(j.labels.get(k) == v for k, v in labels.items())]
 
     def get(self, name: str) -> JobStatus:
-        """Returns a job's current status."""
+        """Returns a job's current status.
+
+        Raises:
+            JobNotFound: the service no longer has the job (404: it was deleted).
+        """
+        from google.genai import types
+
         client = self.genai_client()
-        return JobStatus.from_rest(
-            self._call(lambda: client.batches.get(name=name), f"reading batch job {name}")
-        )
+
+        def read(options: Any) -> Any:
+            return client.batches.get(
+                name=name, config=types.GetBatchJobConfig(http_options=options)
+            )
+
+        return JobStatus.from_rest(self._call(read, f"reading batch job {name}", job_call=True))
 
     def cancel(self, name: str) -> JobStatus:
         """Asks Vertex to cancel a job; a job that already finished is left as it is."""
+        from google.genai import types
+
         client = self.genai_client()
+
+        def cancel(options: Any) -> Any:
+            config = types.CancelBatchJobConfig(http_options=options)
+            return client.batches.cancel(name=name, config=config)
+
         try:
-            self._call(lambda: client.batches.cancel(name=name), f"cancelling batch job {name}")
-        except BackendUnavailable:
+            self._call(cancel, f"cancelling batch job {name}", job_call=True)
+        except (BackendUnavailable, JobNotFound):
             raise
         except BackendError:
             status = self.get(name)
-            if status.is_terminal:
+            if status.state.is_finished_on_the_service:
                 return status  # it finished before the cancel arrived
             raise
         return self.get(name)

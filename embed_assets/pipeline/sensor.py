@@ -10,7 +10,7 @@ import time
 
 import dagster as dg
 
-from embed_assets.backends.base import BackendError, BatchBackend, JobState
+from embed_assets.backends.base import BackendError, BatchBackend, JobState, calls_within
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.polling import PollResult
 from embed_assets.jobs.record import Submission
@@ -103,14 +103,15 @@ def build_embedding_job_sensor(
                 cursor=cursor.serialize(),
             )
         backend: BatchBackend = getattr(context.resources, backend_key)
-        return _follow(
-            context,
-            SubmissionHandler(backend=backend, submission=submission),
-            cursor,
-            job_asset_key,
-            time_budget_seconds,
-            minimum_interval_seconds,
-        )
+        with calls_within(backend, time_budget_seconds):  # each call's timeout and retries too
+            return _follow(
+                context,
+                SubmissionHandler(backend=backend, submission=submission),
+                cursor,
+                job_asset_key,
+                time_budget_seconds,
+                minimum_interval_seconds,
+            )
 
     return _sensor
 
@@ -190,18 +191,12 @@ def _progress_event(
 def _waiting(
     submission: Submission, result: PollResult, finished: int, interval_seconds: int
 ) -> str:
-    """Why the tick waits: jobs not finished, some paused, or the service unreachable."""
+    """Why the tick waits: jobs not finished, or the service unreachable."""
     total = len(submission.jobs)
     text = (
         f"{total - finished} of {total} jobs of submission {submission.submission_id} not "
         f"finished yet ({_state_counts(result)})"
     )
-    paused = sum(1 for state in result.states.values() if state == JobState.PAUSED.value)
-    if paused:
-        text += (
-            f"; {paused} paused on Vertex AI: they resume when the service or a user resumes "
-            "them (cancel with `embed-assets cancel`)"
-        )
     if result.unreachable:
         text += f"; Vertex AI is unreachable ({result.unreachable}), the jobs run on there"
     return f"{text}; next check in {interval_seconds} s"

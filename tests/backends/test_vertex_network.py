@@ -10,10 +10,12 @@ from collections import Counter
 import pytest
 
 from embed_assets.backends.base import BackendUnavailable
+from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.cli.runner import run_pipeline
 from embed_assets.jobs.record import LABEL_SHARD
 from embed_assets.pipeline.cursor import read_cursor
 from embed_assets.pipeline.metadata import latest_landing
+from embed_assets.pipeline.sensor import DEFAULT_TIME_BUDGET_SECONDS
 from embed_assets.testing import JobFault
 from tests.helpers import (
     assert_accounted,
@@ -23,7 +25,7 @@ from tests.helpers import (
     tick_until_requested,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
 
 @pytest.fixture
@@ -156,3 +158,37 @@ def test_a_create_that_reaches_nothing_raises_unavailable_naming_the_endpoint(
     emulator.refuse_connections(60.0)
     with pytest.raises(BackendUnavailable, match=r"Vertex AI at http://127\.0\.0\.1:\d+ is unr"):
         backend.find_jobs({"embed-assets-pipeline": "x"})
+
+
+def test_a_tick_against_an_endpoint_that_never_answers_ends_within_its_budget(
+    make_vertex_emulator, corpus_file, build, instance
+) -> None:  # type: ignore[no-untyped-def]
+    """The backend's defaults (60 s timeouts, 5 attempts) and the sensor's 40 s budget."""
+    emulator = make_vertex_emulator()
+    defaults = {  # what a user gets: `vertex_backend` otherwise shortens the retry delays
+        name: VertexBatchBackend.model_fields[name].default
+        for name in (
+            "timeout_seconds",
+            "retry_attempts",
+            "retry_initial_delay_seconds",
+            "retry_max_delay_seconds",
+        )
+    }
+    assert defaults == {
+        "timeout_seconds": 60.0,
+        "retry_attempts": 5,
+        "retry_initial_delay_seconds": 1.0,
+        "retry_max_delay_seconds": 60.0,
+    }
+    backend = emulator.vertex_backend(**defaults)
+    pipeline, defs = build(corpus_file(make_corpus(8)), backend=backend)
+    materialize_submission(defs, pipeline, instance)
+    emulator.faults.stall(600.0)  # accepts every call and answers none for ten minutes
+    started = time.monotonic()
+    tick = tick_sensor(defs, pipeline, instance, None)
+    assert time.monotonic() - started <= DEFAULT_TIME_BUDGET_SECONDS + 5
+    assert not tick.run_requests
+    assert "Vertex AI is unreachable" in (tick.skip_message or "")
+    emulator.faults.end_stall()
+    tick, _ = tick_until_requested(defs, pipeline, instance, ticks=100, cursor=tick.cursor)
+    assert len(tick.run_requests) == 1
