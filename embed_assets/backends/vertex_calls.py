@@ -59,10 +59,17 @@ class LastResponse:
         """Reads and keeps the response's body."""
         response.read()
         self._local.body = response.content
+        self._local.status = response.status_code
 
     def clear(self) -> None:
         """Forgets the last body of this thread."""
         self._local.body = b""
+        self._local.status = 0
+
+    def answered(self) -> bool:
+        """True when this thread's last call got a successful answer with a body."""
+        status = getattr(self._local, "status", 0)
+        return 200 <= status < 300 and bool(getattr(self._local, "body", b""))
 
     def json(self) -> dict[str, Any]:
         """The last body of this thread, parsed ({} when there is none)."""
@@ -188,8 +195,11 @@ def _call_once(
     last.clear()
     try:
         call(options)
-    except pydantic.ValidationError:
-        pass  # the SDK's model refused the answer (e.g. error.details objects); we read it raw
+    except (pydantic.ValidationError, AttributeError, TypeError, KeyError, ValueError):
+        # the SDK could not parse a good answer (an error's `details` objects: some versions
+        # refuse them, some fail on them while pruning fields); it is read raw
+        if not last.answered():
+            raise
     except errors.APIError as error:
         text = f"{what}: HTTP {error.code} {error.status or ''} {error.message or ''}".strip()
         if job_call and error.code == 404:
