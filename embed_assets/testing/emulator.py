@@ -354,9 +354,7 @@ class VertexEmulator(LocalServer):
                 **(
                     {
                         "pausedFrom": time.time() + fault.queued_seconds,
-                        "pausedUntil": time.time()
-                        + fault.queued_seconds
-                        + STUCK_SECONDS,
+                        "pausedUntil": time.time() + fault.queued_seconds + STUCK_SECONDS,
                     }
                     if fault.stuck_paused
                     else {}
