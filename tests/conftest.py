@@ -17,6 +17,29 @@ from embed_assets.testing.fixtures import (  # noqa: F401
 )
 from tests.helpers import VERTEX_MODEL
 
+# The files whose tests take longest (minutes: the UI, the BigQuery emulator, a fresh install)
+# start first, so pytest-xdist's workers end together instead of one running them at the end.
+LONGEST_FIRST = (
+    "tests/ui/",
+    "tests/backends/test_vertex_bigquery.py",
+    "tests/test_packaging.py",
+    "tests/jobs/test_interruptions_bigquery.py",
+    "tests/store/test_stores.py",
+    "tests/cli/test_full_disk.py",
+    "tests/pipeline/test_chunked_pipeline.py",
+    "tests/jobs/test_interruptions.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Runs the longest files' tests first, in the order listed, each file's in its order."""
+
+    def place(item: pytest.Item) -> int:
+        found = [i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)]
+        return found[0] if found else len(LONGEST_FIRST)
+
+    items.sort(key=place)
+
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:

@@ -174,9 +174,10 @@ class DagsterDev:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    # without a terminal, dagster dev ignores SIGTERM: its group is killed after a short wait
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        process.wait(timeout=3)
     except ProcessLookupError:
         return
     except subprocess.TimeoutExpired:
