@@ -1,7 +1,10 @@
 """Reading a corpus source: JSONL, CSV or Parquet, from a local path or a `gs://` URI."""
 
+import codecs
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,8 @@ from embed_assets.corpus.validation import CorpusError
 from embed_assets.staging.files import storage_for
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-SUPPORTED_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", *PARQUET_SUFFIXES)
+STREAMED_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv")  # read a batch at a time
+SUPPORTED_SUFFIXES = (*STREAMED_SUFFIXES, *PARQUET_SUFFIXES)
 
 
 def read_corpus_file(
@@ -34,30 +38,55 @@ def read_corpus_file(
             f"corpus {path_or_uri}: unknown format {suffix or '(no suffix)'}; "
             "use .jsonl, .csv or .parquet"
         )
+    with local_corpus_file(path_or_uri, gcs_client=gcs_client) as local:
+        return _parse_corpus_file(local, suffix, shown=path_or_uri, encoding=encoding)
+
+
+@contextmanager
+def local_corpus_file(path_or_uri: str, *, gcs_client: object = None) -> Iterator[Path]:
+    """The corpus as a local file: the path itself, or a `gs://` object downloaded.
+
+    A download goes to a temporary folder (removed on exit), so the corpus is read from
+    disk, never held whole in memory.
+
+    Raises:
+        CorpusError: the file or object does not exist.
+    """
     if path_or_uri.startswith("gs://"):
         with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / f"corpus{suffix}"
+            local = Path(tmp) / f"corpus{Path(path_or_uri).suffix.lower()}"
             storage = storage_for(path_or_uri, gcs_client=gcs_client)
             if not storage.exists(path_or_uri):
                 raise CorpusError(f"corpus {path_or_uri} does not exist")
             storage.download_file(path_or_uri, local)
-            return _parse_corpus_file(local, suffix, shown=path_or_uri, encoding=encoding)
+            yield local
+        return
     local = Path(path_or_uri)
     if not local.is_file():
         raise CorpusError(f"corpus file {path_or_uri} does not exist")
-    return _parse_corpus_file(local, suffix, shown=path_or_uri, encoding=encoding)
+    yield local
 
 
 def _parse_corpus_file(path: Path, suffix: str, *, shown: str, encoding: str) -> pd.DataFrame:
-    try:
+    with parse_errors(suffix, shown=shown, encoding=encoding):
         if suffix in (".csv",):
-            return pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[], encoding=encoding
-            )
+            return pd.read_csv(path, **csv_options(encoding))
         if suffix in PARQUET_SUFFIXES:
             # Arrow-backed columns: a million 500-character texts take 0.5 GB, not 1.1 GB
             return pd.read_parquet(path, dtype_backend="pyarrow")
         return _read_jsonl(path, encoding=encoding)
+
+
+def csv_options(encoding: str) -> dict[str, Any]:
+    """How a CSV corpus is read: every value the text it holds (no type or NA guessing)."""
+    return {"dtype": str, "keep_default_na": False, "na_values": [], "encoding": encoding}
+
+
+@contextmanager
+def parse_errors(suffix: str, *, shown: str, encoding: str) -> Iterator[None]:
+    """Turns whatever reading a corpus file raises into one `CorpusError` line naming it."""
+    try:
+        yield
     except UnicodeDecodeError:
         hint = "; try --encoding latin-1 (or the encoding field)" if encoding == "utf-8" else ""
         raise CorpusError(f"corpus file {shown} is not {encoding}{hint}") from None
@@ -87,30 +116,49 @@ def _read_jsonl(path: Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     Raises:
         CorpusError: a line is not a JSON object (the message names the line).
     """
-    records: list[dict[str, Any]] = []
+    records = list(jsonl_records(path, encoding=encoding))
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    return records_frame(records, columns)
+
+
+def records_frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """JSONL records as a frame: one object column per name, None where a record lacks it."""
+    return pd.DataFrame(
+        {name: pd.Series([r.get(name) for r in records], dtype=object) for name in columns}
+    )
+
+
+def jsonl_records(path: Path, *, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
+    """Each line's JSON object, as written (blank lines skipped); one line in memory at a time.
+
+    Raises:
+        CorpusError: a line is not a JSON object (the message names the line).
+    """
+    utf8 = codecs.lookup(encoding).name == "utf-8"  # orjson reads (and checks) UTF-8 bytes
     with path.open("rb") as stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
             try:
-                text = line.decode(encoding)
-            except UnicodeDecodeError:
-                hint = (
-                    "; try --encoding latin-1 (or the encoding field)"
-                    if encoding == "utf-8"
-                    else ""
-                )
-                raise CorpusError(f"line {number} is not {encoding}{hint}") from None
-            try:
-                record = orjson.loads(text)
+                record = orjson.loads(line if utf8 else _decoded(line, number, encoding))
             except orjson.JSONDecodeError as error:
+                _decoded(line, number, encoding)  # a line that is not `encoding` says so
                 raise CorpusError(f"line {number} is not valid JSON ({error})") from None
-            if isinstance(record, dict) and any(_beyond_float(v) for v in record.values()):
-                record = json.loads(text)  # orjson reads integers past 64 bits as floats
+            if (
+                isinstance(record, dict)
+                and float in map(type, record.values())  # rare: look closer only then
+                and any(_beyond_float(v) for v in record.values())
+            ):
+                # orjson reads integers past 64 bits as floats
+                record = json.loads(_decoded(line, number, encoding))
             if not isinstance(record, dict):
                 raise CorpusError(f"line {number} is not a JSON object")
-            records.append(record)
-    columns = list(dict.fromkeys(key for record in records for key in record))
-    return pd.DataFrame(
-        {name: pd.Series([r.get(name) for r in records], dtype=object) for name in columns}
-    )
+            yield record
+
+
+def _decoded(line: bytes, number: int, encoding: str) -> str:
+    try:
+        return line.decode(encoding)
+    except UnicodeDecodeError:
+        hint = "; try --encoding latin-1 (or the encoding field)" if encoding == "utf-8" else ""
+        raise CorpusError(f"line {number} is not {encoding}{hint}") from None

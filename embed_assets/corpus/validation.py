@@ -187,7 +187,8 @@ def check_ids(values: pd.Series, *, repeated: pa.Array | None = None) -> Checked
     if repeated is None:
         twice = _repeated(ids)
     else:
-        found = pc.is_in(pa.array(ids), value_set=repeated.cast(pa.string()))
+        texts = pa.array(ids, type=pa.string(), from_pandas=True)  # a batch of no ids: nulls
+        found = pc.is_in(texts, value_set=repeated.cast(pa.string()))
         twice = found.fill_null(False).to_numpy(zero_copy_only=False)
     reasons[twice & has_id] = REASON_DUPLICATE_ID
     return CheckedIds(ids, reasons)

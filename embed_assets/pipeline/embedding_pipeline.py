@@ -22,7 +22,13 @@ from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, prepared_corpus
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
-from embed_assets.corpus.sources import PARQUET_SUFFIXES, read_corpus_file
+from embed_assets.corpus.sources import (
+    PARQUET_SUFFIXES,
+    STREAMED_SUFFIXES,
+    local_corpus_file,
+    read_corpus_file,
+)
+from embed_assets.corpus.streams import prepare_in_batches
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.settings import SubmissionSettings
@@ -332,23 +338,32 @@ class EmbeddingPipeline:
     def prepare_file(self, path: Path, *, upstream: pd.DataFrame | None = None) -> PreparedCorpus:
         """Loads and prepares the corpus into the Parquet file `path` (what the corpus asset does).
 
-        A local Parquet corpus is read a batch of documents at a time
-        (`corpus.batches.prepare_parquet`): neither its documents nor its chunks are ever all
-        in memory. Other sources are read whole, then written. The rows are the same.
+        Files are read a batch of documents at a time: a local Parquet corpus with
+        `corpus.batches.prepare_parquet` (its texts stay in it), JSONL and CSV, local or on
+        Cloud Storage (downloaded to a temporary file first), with
+        `corpus.streams.prepare_in_batches`, which also writes an upstream asset's frame a
+        slice at a time. Neither the documents nor their chunks are ever all in memory.
+        BigQuery and function sources are read whole, then written. The rows are the same.
         """
-        if isinstance(self.corpus, str):
-            source = Path(self.corpus)
-            if source.suffix.lower() in PARQUET_SUFFIXES and source.is_file():
-                return prepare_parquet(
-                    source,
-                    output=path,
-                    columns=self.columns,
-                    source=self.describe_source(),
-                    chunking=self.chunking,
-                    model=self.resolved_model,
-                    task_type=self.task_type,
-                    output_dimensionality=self.output_dimensionality,
-                )
+        options: dict[str, Any] = {
+            "output": path,
+            "columns": self.columns,
+            "source": self.describe_source(),
+            "chunking": self.chunking,
+            "model": self.resolved_model,
+            "task_type": self.task_type,
+            "output_dimensionality": self.output_dimensionality,
+        }
+        if isinstance(self.corpus, dg.AssetKey):
+            frame = self.load_corpus(upstream)
+            return prepare_in_batches(None, frame=frame, **options)
+        if isinstance(self.corpus, str) and not is_bigquery_uri(self.corpus):
+            suffix = Path(self.corpus).suffix.lower()
+            if suffix in PARQUET_SUFFIXES and Path(self.corpus).is_file():
+                return prepare_parquet(Path(self.corpus), **options)
+            if suffix in STREAMED_SUFFIXES:
+                with local_corpus_file(self.corpus) as local:
+                    return prepare_in_batches(local, encoding=self.encoding, **options)
         return write_prepared(self.prepare_source(upstream), path)
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,233 @@
+"""JSONL, CSV and upstream-frame corpora prepared a batch at a time give the whole-file rows.
+
+Each source is prepared twice: read whole (`read_corpus_file`, then `prepare`) and a batch at
+a time (`prepare_in_batches`, with batches small enough to split every kind of row apart);
+the prepared rows are compared row by row, with their counts and version.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embed_assets import EmbeddingPipeline
+from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
+from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.streams import prepare_in_batches
+from embed_assets.corpus.validation import CorpusError
+from tests.helpers import VERTEX_MODEL, module_documentation
+
+pytestmark = pytest.mark.timeout(120)
+
+CHUNKING = Chunking(max_tokens=300)
+NBSP = "\u00a0"
+# ids as a JSONL line writes them: leading zeros, past 2**53, float-looking, NBSP, unusable
+JSONL_LINES = [
+    '{"id": "007", "content": "leading zeros stay", "title": "Zeros"}',
+    '{"id": 9007199254740993, "content": "2**53 + 1 stays exact"}',
+    '{"id": "1.0", "content": "an id that looks like a float"}',
+    '{"id": 1.5, "content": "a float id is refused"}',
+    '{"id": "a' + NBSP + 'b", "content": "an id with NBSP"}',
+    "",
+    '{"id": "dup", "content": "first of a repeated id"}',
+    '{"id": null, "content": "no id"}',
+    '{"id": "blank", "content": "   "}',
+    '{"id": "num", "content": 12}',
+    '{"id": " ", "content": "a blank id"}',
+    '{"id": "", "content": "an empty id"}',
+    json.dumps({"id": "argparse", "content": module_documentation("argparse")}),
+    '{"id": "dup", "content": "second of a repeated id, in another batch"}',
+    json.dumps({"id": "json", "content": module_documentation("json"), "title": "JSON"}),
+    '{"id": "late-key", "content": "a key only this line has", "extra": true}',
+]
+CSV_TEXT = (
+    "id,content,title\n"
+    "007,leading zeros stay,Zeros\n"
+    "9007199254740993,2**53 + 1 stays exact,\n"
+    "1.0,an id that looks like a float,\n"
+    f"a{NBSP}b,an id with NBSP,\n"
+    "dup,first of a repeated id,\n"
+    ',"no id",\n'
+    'blank,"   ",\n'
+    f'textwrap,"{module_documentation("textwrap").replace(chr(34), chr(34) * 2)}",Textwrap\n'
+    "dup,second of a repeated id,\n"
+    'multi,"a text\nover two lines",\n'
+)
+
+
+def _pipeline(corpus: str, chunking: Chunking | None) -> EmbeddingPipeline:
+    return EmbeddingPipeline(
+        name="docs", corpus=corpus, model=VERTEX_MODEL, title_column="title", chunking=chunking
+    )
+
+
+def _streamed(
+    pipeline: EmbeddingPipeline, path: Path | None, batch_rows: int, **kw: object
+) -> PreparedCorpus:
+    return prepare_in_batches(
+        path,
+        output=(path or Path(str(kw.pop("folder")))).with_name("streamed.parquet"),
+        columns=pipeline.columns,
+        source=pipeline.describe_source(),
+        chunking=pipeline.chunking,
+        model=pipeline.resolved_model,
+        task_type=pipeline.task_type,
+        output_dimensionality=pipeline.output_dimensionality,
+        batch_rows=batch_rows,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _same(found: pd.DataFrame, whole: pd.DataFrame) -> None:
+    as_objects = [
+        frame.astype(object).map(lambda v: None if v is pd.NA or v is np.nan else v)
+        for frame in (found, whole)
+    ]
+    pd.testing.assert_frame_equal(*as_objects)
+
+
+def _document_ids(prepared: PreparedCorpus) -> list[str | None]:
+    """Each source row's id as prepared (a chunk's id is its document's, then `#n`)."""
+    rows = prepared.read().drop_duplicates("row")
+    return [None if pd.isna(v) else str(v).rsplit("#", 1)[0] for v in rows["id"]]
+
+
+def _check(streamed: PreparedCorpus, whole: pd.DataFrame, folder: Path) -> None:
+    at_once = write_prepared(whole, folder / "at-once.parquet")
+    _same(streamed.read(), at_once.read())
+    assert streamed.version == at_once.version
+    assert streamed.rejected_by_reason == at_once.rejected_by_reason
+    assert (streamed.rows, streamed.documents) == (at_once.rows, at_once.documents)
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunks", "documents"])
+@pytest.mark.parametrize("batch_rows", [1, 3, 1000])
+def test_a_jsonl_corpus_in_batches_gives_the_rows_read_whole(
+    tmp_path: Path, batch_rows: int, chunked: bool
+) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(JSONL_LINES) + "\n", encoding="utf-8")
+    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    whole = pipeline.prepare(read_corpus_file(str(path)))
+    streamed = _streamed(pipeline, path, batch_rows)
+    _check(streamed, whole, tmp_path)
+    assert _document_ids(streamed)[:5] == ["007", "9007199254740993", "1.0", None, f"a{NBSP}b"]
+    rows = streamed.read().drop_duplicates("row")
+    assert rows["reason"].value_counts().to_dict() == {
+        "duplicate id": 2,
+        "missing id": 3,  # null, blank and empty
+        "id is a number with a fraction": 1,
+        "empty or whitespace-only content": 1,
+        "content is not text": 1,
+    }
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunks", "documents"])
+@pytest.mark.parametrize("batch_rows", [1, 4])
+def test_a_csv_corpus_in_batches_gives_the_rows_read_whole(
+    tmp_path: Path, batch_rows: int, chunked: bool
+) -> None:
+    path = tmp_path / "corpus.csv"
+    path.write_text(CSV_TEXT, encoding="utf-8")
+    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    whole = pipeline.prepare(read_corpus_file(str(path)))
+    streamed = _streamed(pipeline, path, batch_rows)
+    _check(streamed, whole, tmp_path)
+    assert _document_ids(streamed)[:4] == ["007", "9007199254740993", "1.0", f"a{NBSP}b"]
+
+
+def test_an_upstream_frame_is_written_a_slice_at_a_time_with_the_rows_read_whole(
+    tmp_path: Path,
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "a", None, "c"],
+            "content": [module_documentation("csv"), "b", "again", "no id", "c"],
+            "title": [None, "B", None, None, None],
+        }
+    )
+    pipeline = _pipeline("unused.jsonl", CHUNKING)
+    whole = pipeline.prepare(frame)
+    streamed = _streamed(pipeline, None, 2, frame=frame, folder=tmp_path / "x")
+    _check(streamed, whole, tmp_path)
+
+
+def test_an_invalid_line_in_the_middle_fails_the_file_in_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [*JSONL_LINES[:4], "{not json", *JSONL_LINES[4:]]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    pipeline = _pipeline(str(path), None)
+    with pytest.raises(CorpusError) as whole:
+        read_corpus_file(str(path))
+    with pytest.raises(CorpusError) as streamed:
+        _streamed(pipeline, path, 2)
+    assert str(streamed.value) == str(whole.value)
+    assert "line 5 is not valid JSON" in str(streamed.value)
+    assert not (tmp_path / "streamed.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "suffix", "message"),
+    [
+        (b"\xef\xbb\xbf" + b'{"id": "a", "content": "x"}\n', ".jsonl", "line 1"),
+        (b'{"id": "a", "content": "caf\xe9"}\n', ".jsonl", "not utf-8"),
+        (b"id,content,title\na,caf\xe9,t\n", ".csv", "not utf-8"),
+        (b"", ".csv", "cannot be parsed as CSV"),
+    ],
+    ids=["bom", "latin-1-jsonl", "latin-1-csv", "empty-csv"],
+)
+def test_encodings_boms_and_empty_files_fail_as_when_read_whole(
+    tmp_path: Path, data: bytes, suffix: str, message: str
+) -> None:
+    path = tmp_path / f"corpus{suffix}"
+    path.write_bytes(data)
+    pipeline = _pipeline(str(path), None)
+    with pytest.raises(CorpusError) as whole:
+        pipeline.prepare(read_corpus_file(str(path)))
+    with pytest.raises(CorpusError) as streamed:
+        _streamed(pipeline, path, 2)
+    assert str(streamed.value) == str(whole.value)
+    assert message in str(streamed.value)
+
+
+def test_a_file_changed_after_preparation_leaves_the_prepared_texts_as_they_were(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(JSONL_LINES) + "\n", encoding="utf-8")
+    pipeline = _pipeline(str(path), CHUNKING)
+    streamed = pipeline.prepare_file(tmp_path / "prepared.parquet")
+    before = streamed.read()
+    path.write_text('{"id": "007", "content": "another text"}\n', encoding="utf-8")
+    after = streamed.read()
+    _same(after, before)  # the texts were copied into the prepared file, hashes and all
+    assert "leading zeros stay" in after["content"].tolist()
+
+
+def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
+    vertex_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Through google-cloud-storage and fake-gcs-server: the rows of the local file."""
+    from google.cloud import storage
+
+    text = "\n".join(JSONL_LINES) + "\n"
+    storage.Client(project="test").bucket("embed-assets").blob(
+        "corpus/docs.jsonl"
+    ).upload_from_string(text)
+    local = tmp_path / "docs.jsonl"
+    local.write_text(text, encoding="utf-8")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    remote = _pipeline("gs://embed-assets/corpus/docs.jsonl", CHUNKING)
+    streamed = remote.prepare_file(tmp_path / "remote.parquet")
+    here = _pipeline(str(local), CHUNKING).prepare_file(tmp_path / "local.parquet")
+    _same(streamed.read(), here.read())
+    assert streamed.version == here.version
+    assert not list(temporary.iterdir())  # the download went with its folder
