@@ -6,6 +6,7 @@ sensors are built from it (`pipeline.assets`, `pipeline.checks`, `pipeline.senso
 """
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -307,11 +308,22 @@ class EmbeddingPipeline:
             chunked=self.chunking is not None,
         )
 
-    def load_corpus(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Loads the raw corpus from its source."""
+    def load_corpus(self, upstream: Any = None) -> pd.DataFrame:
+        """Loads the raw corpus from its source (an upstream asset's frame, path or URI)."""
         if isinstance(self.corpus, dg.AssetKey):
             if upstream is None:
                 raise ConfigError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
+            if isinstance(upstream, str | os.PathLike):
+                location = os.fspath(upstream)
+                if is_bigquery_uri(location):
+                    return read_bigquery_corpus(location)
+                return read_corpus_file(location, encoding=self.encoding)
+            if not isinstance(upstream, pd.DataFrame):
+                raise ConfigError(
+                    f"corpus asset {self.corpus.to_user_string()} gave a "
+                    f"{type(upstream).__name__}; it should give a pandas DataFrame, or the path "
+                    "or URI of a Parquet, JSONL or CSV file (or a bq:// table)"
+                )
             return upstream
         if isinstance(self.corpus, BigQueryQuery):
             return read_bigquery_corpus(self.corpus)
@@ -331,19 +343,19 @@ class EmbeddingPipeline:
             return self.corpus.describe()
         return getattr(self.corpus, "__name__", "corpus function")
 
-    def prepare_source(self, upstream: pd.DataFrame | None = None) -> pd.DataFrame:
+    def prepare_source(self, upstream: Any = None) -> pd.DataFrame:
         """Loads the corpus and prepares it (`load_corpus`, then `prepare`), as one frame."""
         return self.prepare(self.load_corpus(upstream))
 
-    def prepare_file(self, path: Path, *, upstream: pd.DataFrame | None = None) -> PreparedCorpus:
+    def prepare_file(self, path: Path, *, upstream: Any = None) -> PreparedCorpus:
         """Loads and prepares the corpus into the Parquet file `path` (what the corpus asset does).
 
         Files are read a batch of documents at a time: a local Parquet corpus with
         `corpus.batches.prepare_parquet` (its texts stay in it), JSONL and CSV, local or on
         Cloud Storage (downloaded to a temporary file first), with
-        `corpus.streams.prepare_in_batches`, which also writes an upstream asset's frame a
-        slice at a time. Neither the documents nor their chunks are ever all in memory.
-        BigQuery and function sources are read whole, then written. The rows are the same.
+        `corpus.streams.prepare_in_batches`. An upstream asset may give a frame (written a
+        slice at a time) or, for a large corpus, the path or URI of such a file. BigQuery and
+        function sources are read whole, then written. The rows are the same either way.
         """
         options: dict[str, Any] = {
             "output": path,
@@ -355,16 +367,29 @@ class EmbeddingPipeline:
             "output_dimensionality": self.output_dimensionality,
         }
         if isinstance(self.corpus, dg.AssetKey):
-            frame = self.load_corpus(upstream)
-            return prepare_in_batches(None, frame=frame, **options)
-        if isinstance(self.corpus, str) and not is_bigquery_uri(self.corpus):
-            suffix = Path(self.corpus).suffix.lower()
-            if suffix in PARQUET_SUFFIXES and Path(self.corpus).is_file():
-                return prepare_parquet(Path(self.corpus), **options)
-            if suffix in STREAMED_SUFFIXES:
-                with local_corpus_file(self.corpus) as local:
-                    return prepare_in_batches(local, encoding=self.encoding, **options)
+            if isinstance(upstream, str | os.PathLike):
+                return self._prepare_location(os.fspath(upstream), options, upstream=upstream)
+            return prepare_in_batches(None, frame=self.load_corpus(upstream), **options)
+        if isinstance(self.corpus, str):
+            return self._prepare_location(self.corpus, options, upstream=upstream)
         return write_prepared(self.prepare_source(upstream), path)
+
+    def _prepare_location(
+        self, location: str, options: dict[str, Any], *, upstream: Any
+    ) -> PreparedCorpus:
+        suffix = Path(location).suffix.lower()
+        if not is_bigquery_uri(location):
+            if suffix in PARQUET_SUFFIXES and Path(location).is_file():
+                return prepare_parquet(Path(location), **options)
+            if suffix in STREAMED_SUFFIXES:
+                with local_corpus_file(location) as local:
+                    return prepare_in_batches(local, encoding=self.encoding, **options)
+        frame = (
+            read_bigquery_corpus(location)
+            if is_bigquery_uri(location)
+            else read_corpus_file(location, encoding=self.encoding)
+        )
+        return write_prepared(self.prepare(frame), options["output"])
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Validates, hashes and (with `chunking`) splits a raw corpus.

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
+from embed_assets.cli.runner import run_pipeline
 from tests.helpers import make_corpus
 
 pytestmark = pytest.mark.e2e  # materializes and observes real assets
@@ -80,3 +81,29 @@ def test_a_corpus_asset_upstream_refreshes_the_pipeline_when_it_materializes(
     assert job.execute_in_process(instance=instance, asset_selection=keys[:1]).success
     requested, _ = _requested(defs, instance, cursor, now + datetime.timedelta(seconds=30))
     assert requested == {"docs/corpus", "docs/embedding_batch_job"}
+
+
+def test_an_upstream_asset_that_gives_a_file_s_path_is_embedded_from_the_file(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """For a large corpus the upstream gives a path: the file is read a batch at a time."""
+    path = tmp_path / "docs.jsonl"
+    corpus = make_corpus(12)
+    corpus.to_json(path, orient="records", lines=True)
+
+    @dg.asset(key="raw_docs")
+    def raw_docs() -> str:
+        return str(path)
+
+    pipeline = EmbeddingPipeline(name="docs", corpus=dg.AssetKey("raw_docs"), model="lexical-hash")
+    store = DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb"))
+    defs = dg.Definitions.merge(
+        pipeline.build_definitions(backend=LocalBatchBackend(workdir=str(tmp_path)), store=store),
+        dg.Definitions(assets=[raw_docs]),
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey("raw_docs"), pipeline.corpus_key]
+    assert job.execute_in_process(instance=instance, asset_selection=keys).success
+    summary = run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
+    assert summary.failed == 0 and summary.prompts == len(corpus)
+    assert sorted(store.read("docs")["id"]) == sorted(corpus["id"])
