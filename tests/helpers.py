@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -180,3 +181,12 @@ def write_bigquery_table(table: str, frame: pd.DataFrame, *, project: str) -> st
         )
         client.load_table_from_file(buffer, f"{project}.{table}", job_config=config).result()
     return f"bq://{project}.{table}"
+
+
+def assert_same_rows(found: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Asserts two frames hold the same rows, whichever way each marks a missing value."""
+    as_objects = [
+        frame.astype(object).map(lambda v: None if v is pd.NA or v is np.nan else v)
+        for frame in (found, expected)
+    ]
+    pd.testing.assert_frame_equal(*as_objects)

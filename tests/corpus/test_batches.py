@@ -8,7 +8,6 @@ whole file.
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,7 +19,12 @@ from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusError
-from tests.helpers import VERTEX_MODEL, module_documentation, planned_against_an_empty_table
+from tests.helpers import (
+    VERTEX_MODEL,
+    assert_same_rows,
+    module_documentation,
+    planned_against_an_empty_table,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -67,14 +71,6 @@ def _prepared(pipeline: EmbeddingPipeline, path: Path, batch_rows: int) -> Prepa
     )
 
 
-def _same(found: pd.DataFrame, whole: pd.DataFrame) -> None:
-    as_objects = [
-        frame.astype(object).map(lambda v: None if v is pd.NA or v is np.nan else v)
-        for frame in (found, whole)
-    ]
-    pd.testing.assert_frame_equal(*as_objects)
-
-
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunks", "documents"])
 @pytest.mark.parametrize(("group_rows", "batch_rows"), [(2, 1), (2, 3), (5, 4), (3, 100)])
 def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
@@ -85,7 +81,7 @@ def test_batches_of_documents_give_the_rows_of_the_file_read_whole(
     pipeline = _pipeline(path, CHUNKING if chunked else None)
     whole = pipeline.prepare(read_corpus_file(str(path)))
     prepared = _prepared(pipeline, path, batch_rows)
-    _same(prepared.read(), whole)
+    assert_same_rows(prepared.read(), whole)
     rejected = whole.loc[whole["reason"].notna()]
     # a missing id is null whichever way the column holds it (None, or NA in an Arrow column)
     ids = [None if pd.isna(value) else value for value in rejected["id"]]
@@ -144,7 +140,7 @@ def test_a_column_of_no_text_is_rejected_row_by_row_as_when_read_whole(tmp_path:
     whole = pipeline.prepare(read_corpus_file(str(path)))
     assert whole["content"].tolist() == [1, 2, 3]
     # what is not text is not kept: the rejected rows' content is empty in the prepared file
-    _same(found, whole.assign(content=None))
+    assert_same_rows(found, whole.assign(content=None))
     assert set(found["reason"]) == {"content is not text"}
 
 

@@ -9,7 +9,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +18,7 @@ from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.streams import prepare_in_batches
 from embed_assets.corpus.validation import CorpusError
-from tests.helpers import VERTEX_MODEL, module_documentation
+from tests.helpers import VERTEX_MODEL, assert_same_rows, module_documentation
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -82,14 +81,6 @@ def _streamed(
     )
 
 
-def _same(found: pd.DataFrame, whole: pd.DataFrame) -> None:
-    as_objects = [
-        frame.astype(object).map(lambda v: None if v is pd.NA or v is np.nan else v)
-        for frame in (found, whole)
-    ]
-    pd.testing.assert_frame_equal(*as_objects)
-
-
 def _document_ids(prepared: PreparedCorpus) -> list[str | None]:
     """Each source row's id as prepared (a chunk's id is its document's, then `#n`)."""
     rows = prepared.read().drop_duplicates("row")
@@ -98,7 +89,7 @@ def _document_ids(prepared: PreparedCorpus) -> list[str | None]:
 
 def _check(streamed: PreparedCorpus, whole: pd.DataFrame, folder: Path) -> None:
     at_once = write_prepared(whole, folder / "at-once.parquet")
-    _same(streamed.read(), at_once.read())
+    assert_same_rows(streamed.read(), at_once.read())
     assert streamed.version == at_once.version
     assert streamed.rejected_by_reason == at_once.rejected_by_reason
     assert (streamed.rows, streamed.documents) == (at_once.rows, at_once.documents)
@@ -206,7 +197,7 @@ def test_a_file_changed_after_preparation_leaves_the_prepared_texts_as_they_were
     before = streamed.read()
     path.write_text('{"id": "007", "content": "another text"}\n', encoding="utf-8")
     after = streamed.read()
-    _same(after, before)  # the texts were copied into the prepared file, hashes and all
+    assert_same_rows(after, before)  # the texts were copied into the prepared file, hashes and all
     assert "leading zeros stay" in after["content"].tolist()
 
 
@@ -228,6 +219,6 @@ def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
     remote = _pipeline("gs://embed-assets/corpus/docs.jsonl", CHUNKING)
     streamed = remote.prepare_file(tmp_path / "remote.parquet")
     here = _pipeline(str(local), CHUNKING).prepare_file(tmp_path / "local.parquet")
-    _same(streamed.read(), here.read())
+    assert_same_rows(streamed.read(), here.read())
     assert streamed.version == here.version
     assert not list(temporary.iterdir())  # the download went with its folder
