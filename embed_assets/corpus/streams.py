@@ -16,17 +16,28 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from embed_assets.corpus.batches import BATCH_ROWS, ID_COUNT_MEMORY
+from embed_assets.bigquery.client import is_bigquery_uri
+from embed_assets.corpus.batches import BATCH_ROWS, ID_COUNT_MEMORY, prepare_parquet
+from embed_assets.corpus.bigquery import read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import prepared_corpus
-from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter
-from embed_assets.corpus.sources import csv_options, jsonl_records, parse_errors
+from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter, write_prepared
+from embed_assets.corpus.sources import (
+    PARQUET_SUFFIXES,
+    STREAMED_SUFFIXES,
+    csv_options,
+    jsonl_records,
+    local_corpus_file,
+    parse_errors,
+    read_corpus_file,
+)
 from embed_assets.corpus.validation import (
     CorpusColumns,
     check_columns,
     check_ids,
     validate_corpus,
 )
+from embed_assets.errors import ConfigError
 
 # the rows of a source, a batch at a time, holding the columns named
 Batches = Callable[[list[str]], Iterator[pd.DataFrame]]
@@ -65,7 +76,8 @@ def prepare_in_batches(
         CorpusError: the file cannot be read, or a named column is missing.
     """
     if source_file is None:
-        assert frame is not None, "a file or a frame"
+        if frame is None:
+            raise ConfigError("prepare_in_batches needs a source file or a frame")
         present, repeated, batches = _frame_batches(frame, columns, batch_rows)
     elif source_file.suffix.lower() == ".csv":
         present, repeated, batches = _csv_batches(source_file, columns, encoding, batch_rows)
@@ -88,6 +100,36 @@ def prepare_in_batches(
         validated = validate_corpus(empty, columns, source=source)
         writer.write(_prepared(validated, chunking, model, task_type, output_dimensionality, 0))
     return writer.close()
+
+
+def read_location(location: str, *, encoding: str) -> pd.DataFrame:
+    """A corpus file (local or `gs://`) or a `bq://` table, read whole."""
+    if is_bigquery_uri(location):
+        return read_bigquery_corpus(location)
+    return read_corpus_file(location, encoding=encoding)
+
+
+def prepare_location(
+    location: str,
+    prepare: Callable[[pd.DataFrame], pd.DataFrame],
+    *,
+    encoding: str,
+    **options: Any,
+) -> PreparedCorpus:
+    """A corpus file or table prepared into `options["output"]`, a batch at a time if it can be.
+
+    Parquet (`prepare_parquet`: its texts stay in it), JSONL and CSV (`prepare_in_batches`,
+    a `gs://` object downloaded first) are read in batches; a `bq://` table, or a Parquet
+    object on Cloud Storage, is read whole and given to `prepare` (`EmbeddingPipeline.prepare`).
+    """
+    suffix = Path(location).suffix.lower()
+    if not is_bigquery_uri(location):
+        if suffix in PARQUET_SUFFIXES and Path(location).is_file():
+            return prepare_parquet(Path(location), **options)
+        if suffix in STREAMED_SUFFIXES:
+            with local_corpus_file(location) as local:
+                return prepare_in_batches(local, encoding=encoding, **options)
+    return write_prepared(prepare(read_location(location, encoding=encoding)), options["output"])
 
 
 def _read(

@@ -17,19 +17,11 @@ import dagster as dg
 import pandas as pd
 
 from embed_assets.backends.base import BatchBackend
-from embed_assets.bigquery.client import is_bigquery_uri
-from embed_assets.corpus.batches import prepare_parquet
 from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, prepared_corpus
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
-from embed_assets.corpus.sources import (
-    PARQUET_SUFFIXES,
-    STREAMED_SUFFIXES,
-    local_corpus_file,
-    read_corpus_file,
-)
-from embed_assets.corpus.streams import prepare_in_batches
+from embed_assets.corpus.streams import prepare_in_batches, prepare_location, read_location
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.settings import SubmissionSettings
@@ -314,10 +306,7 @@ class EmbeddingPipeline:
             if upstream is None:
                 raise ConfigError(f"corpus asset {self.corpus.to_user_string()} was not loaded")
             if isinstance(upstream, str | os.PathLike):
-                location = os.fspath(upstream)
-                if is_bigquery_uri(location):
-                    return read_bigquery_corpus(location)
-                return read_corpus_file(location, encoding=self.encoding)
+                return read_location(os.fspath(upstream), encoding=self.encoding)
             if not isinstance(upstream, pd.DataFrame):
                 raise ConfigError(
                     f"corpus asset {self.corpus.to_user_string()} gave a "
@@ -327,10 +316,8 @@ class EmbeddingPipeline:
             return upstream
         if isinstance(self.corpus, BigQueryQuery):
             return read_bigquery_corpus(self.corpus)
-        if isinstance(self.corpus, str) and is_bigquery_uri(self.corpus):
-            return read_bigquery_corpus(self.corpus)
         if isinstance(self.corpus, str):
-            return read_corpus_file(self.corpus, encoding=self.encoding)
+            return read_location(self.corpus, encoding=self.encoding)
         return self.corpus()
 
     def describe_source(self) -> str:
@@ -368,28 +355,12 @@ class EmbeddingPipeline:
         }
         if isinstance(self.corpus, dg.AssetKey):
             if isinstance(upstream, str | os.PathLike):
-                return self._prepare_location(os.fspath(upstream), options, upstream=upstream)
+                location = os.fspath(upstream)
+                return prepare_location(location, self.prepare, encoding=self.encoding, **options)
             return prepare_in_batches(None, frame=self.load_corpus(upstream), **options)
         if isinstance(self.corpus, str):
-            return self._prepare_location(self.corpus, options, upstream=upstream)
+            return prepare_location(self.corpus, self.prepare, encoding=self.encoding, **options)
         return write_prepared(self.prepare_source(upstream), path)
-
-    def _prepare_location(
-        self, location: str, options: dict[str, Any], *, upstream: Any
-    ) -> PreparedCorpus:
-        suffix = Path(location).suffix.lower()
-        if not is_bigquery_uri(location):
-            if suffix in PARQUET_SUFFIXES and Path(location).is_file():
-                return prepare_parquet(Path(location), **options)
-            if suffix in STREAMED_SUFFIXES:
-                with local_corpus_file(location) as local:
-                    return prepare_in_batches(local, encoding=self.encoding, **options)
-        frame = (
-            read_bigquery_corpus(location)
-            if is_bigquery_uri(location)
-            else read_corpus_file(location, encoding=self.encoding)
-        )
-        return write_prepared(self.prepare(frame), options["output"])
 
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Validates, hashes and (with `chunking`) splits a raw corpus.
