@@ -80,9 +80,13 @@ def prepare_in_batches(
             raise ConfigError("prepare_in_batches needs a source file or a frame")
         present, repeated, batches = _frame_batches(frame, columns, batch_rows)
     elif source_file.suffix.lower() == ".csv":
-        present, repeated, batches = _csv_batches(source_file, columns, encoding, batch_rows)
+        present, repeated, batches = _csv_batches(
+            source_file, columns, encoding, batch_rows, shown=source
+        )
     else:
-        present, repeated, batches = _jsonl_batches(source_file, columns, encoding, batch_rows)
+        present, repeated, batches = _jsonl_batches(
+            source_file, columns, encoding, batch_rows, shown=source
+        )
     check_columns(pd.DataFrame(columns=present), columns, source=source)
     wanted = [columns.id_column, columns.text_column, columns.title_column]
     names = list(dict.fromkeys(c for c in wanted if c))
@@ -163,10 +167,9 @@ def _prepared(
 
 
 def _jsonl_batches(
-    path: Path, columns: CorpusColumns, encoding: str, batch_rows: int
+    path: Path, columns: CorpusColumns, encoding: str, batch_rows: int, *, shown: str
 ) -> tuple[list[str], pa.Array, Batches]:
     """A JSONL file's keys (in the order lines give them) and repeated ids, read in one pass."""
-    shown = str(path)
     keys: dict[str, None] = {}
     ids = _IdCounter()
     with parse_errors(path.suffix.lower(), shown=shown, encoding=encoding):
@@ -193,12 +196,12 @@ def _jsonl_batches(
 
 
 def _csv_batches(
-    path: Path, columns: CorpusColumns, encoding: str, batch_rows: int
+    path: Path, columns: CorpusColumns, encoding: str, batch_rows: int, *, shown: str
 ) -> tuple[list[str], pa.Array, Batches]:
     """A CSV file's header and repeated ids (its id column read alone, a batch at a time)."""
     options = csv_options(encoding)
     ids = _IdCounter()
-    with parse_errors(".csv", shown=str(path), encoding=encoding):
+    with parse_errors(".csv", shown=shown, encoding=encoding):
         present = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
         if columns.id_column in present:
             for chunk in pd.read_csv(

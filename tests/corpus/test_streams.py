@@ -222,3 +222,11 @@ def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
     assert_same_rows(streamed.read(), here.read())
     assert streamed.version == here.version
     assert not list(temporary.iterdir())  # the download went with its folder
+    bad = "\n".join([JSONL_LINES[0], "{not json"]) + "\n"
+    storage.Client(project="test").bucket("embed-assets").blob(
+        "corpus/bad.jsonl"
+    ).upload_from_string(bad)
+    with pytest.raises(CorpusError) as refused:
+        _pipeline("gs://embed-assets/corpus/bad.jsonl", None).prepare_file(tmp_path / "bad.parquet")
+    assert str(refused.value).startswith("corpus file gs://embed-assets/corpus/bad.jsonl ")
+    assert "line 2 is not valid JSON" in str(refused.value)
