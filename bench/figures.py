@@ -15,6 +15,7 @@ from bench.data import (
 )
 from bench.harness import MB, Row, ratio_row, run_task
 from bench.sensor_tick import measure_ticks
+from bench.sources import sources
 from bench.warehouse import warehouse
 
 Result = tuple[list[Row], dict[str, Any]]
@@ -378,4 +379,5 @@ FIGURES = {
     "local_model": local_model,
     "warehouse": warehouse,
     "accelerators": accelerators,
+    "sources": sources,
 }

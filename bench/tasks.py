@@ -269,6 +269,26 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
 
 
 @task
+def prepare_source(path: str, chunk_tokens: int | None = None) -> dict[str, Any]:
+    """The corpus asset's work alone: a corpus file read, validated, hashed and written."""
+    from embed_assets import EmbeddingPipeline
+    from embed_assets.corpus.chunking import Chunking
+
+    pipeline = EmbeddingPipeline(
+        name=PIPELINE,
+        corpus=path,
+        model=MODEL,
+        task_type=TASK_TYPE,
+        chunking=Chunking(max_tokens=chunk_tokens) if chunk_tokens else None,
+    )
+    with tempfile.TemporaryDirectory() as work:
+        start = time.perf_counter()
+        prepared = pipeline.prepare_file(Path(work) / "corpus.parquet")
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": prepared.rows}
+
+
+@task
 def prepare_chunked_duckdb(folder: str) -> dict[str, Any]:
     """Baseline: the split-free work over the same chunks: one statement hashes and anti-joins.
 
