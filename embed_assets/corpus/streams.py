@@ -8,6 +8,7 @@ whole-file readers (`corpus.sources`) and `validate_corpus` give. Values are rea
 (`jsonl_records`, CSV as text), so there is no type inference to change an id.
 """
 
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.batches import BATCH_ROWS, ID_COUNT_MEMORY, prepare_parquet
@@ -248,11 +250,16 @@ def _column(values: list[Any]) -> pd.Series:
 
 
 class _IdCounter:
-    """Counts ids (as `check_ids` reads them) in DuckDB, within bounded memory."""
+    """Counts ids (as `check_ids` reads them) in bounded memory.
+
+    The ids go to a temporary Parquet file a batch at a time; DuckDB then finds the repeated
+    ones in it, spilling to disk past `ID_COUNT_MEMORY` (as for a Parquet corpus).
+    """
 
     def __init__(self) -> None:
-        self._connection = duckdb.connect(config={"memory_limit": ID_COUNT_MEMORY})
-        self._connection.execute("CREATE TABLE ids (id VARCHAR)")
+        self._folder = tempfile.TemporaryDirectory(prefix="embed-assets-ids-")
+        self._path = Path(self._folder.name) / "ids.parquet"
+        self._writer = pq.ParquetWriter(self._path, pa.schema([("id", pa.string())]))
 
     def add(self, values: Iterable[Any] | pd.Series) -> None:
         """Counts a batch of raw id values (ids that are missing or unusable do not count)."""
@@ -261,17 +268,26 @@ class _IdCounter:
             return
         checked = check_ids(series.reset_index(drop=True), repeated=pa.array([], pa.string()))
         kept = pa.table({"id": pa.array(checked.ids, type=pa.string(), from_pandas=True)})
-        kept = kept.filter(pa.array(checked.reasons == None))  # noqa: E711
-        self._connection.register("batch", kept)
-        self._connection.execute("INSERT INTO ids SELECT id FROM batch")
-        self._connection.unregister("batch")
+        self._writer.write_table(kept.filter(pa.array(checked.reasons == None)))  # noqa: E711
 
     def repeated(self) -> pa.Array:
-        """The ids held by more than one row, as text; the connection is closed."""
+        """The ids held by more than one row, as text; the temporary file is removed."""
         try:
-            found = self._connection.sql(
-                "SELECT id FROM ids GROUP BY id HAVING count(*) > 1"
-            ).to_arrow_table()
+            self._writer.close()
+            connection = duckdb.connect(
+                config={
+                    "memory_limit": ID_COUNT_MEMORY,
+                    "temp_directory": self._folder.name,
+                    "preserve_insertion_order": False,
+                }
+            )
+            try:
+                found = connection.sql(
+                    "SELECT id FROM read_parquet($path) GROUP BY id HAVING count(*) > 1",
+                    params={"path": str(self._path)},
+                ).to_arrow_table()
+            finally:
+                connection.close()
         finally:
-            self._connection.close()
+            self._folder.cleanup()
         return found.column("id").combine_chunks().cast(pa.string())
