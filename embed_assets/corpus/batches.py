@@ -7,6 +7,7 @@ memory, so no batch needs the others. The rows are the ones the whole file gives
 at once.
 """
 
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -190,14 +191,33 @@ def _repeated_ids(path: Path, schema: pa.Schema, name: str) -> pa.Array | None:
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
     ):
         return None
-    quoted = '"' + name.replace('"', '""') + '"'
-    connection = duckdb.connect(config={"memory_limit": ID_COUNT_MEMORY})
-    try:
-        found = connection.sql(
-            f"SELECT CAST({quoted} AS VARCHAR) AS id FROM read_parquet($path) "
-            f"WHERE {quoted} IS NOT NULL GROUP BY 1 HAVING count(*) > 1",
-            params={"path": str(path)},
-        ).to_arrow_table()
-    finally:
-        connection.close()
+    return repeated_values(path, '"' + name.replace('"', '""') + '"')
+
+
+def repeated_values(path: Path, column: str) -> pa.Array:
+    """The values (as text) of a Parquet file's column that more than one row holds.
+
+    DuckDB counts them in `ID_COUNT_MEMORY`, spilling to a temporary folder past it; nulls
+    do not count.
+
+    Args:
+        path: the Parquet file.
+        column: the column, quoted for SQL.
+    """
+    with tempfile.TemporaryDirectory(prefix="embed-assets-ids-") as spill:
+        connection = duckdb.connect(
+            config={
+                "memory_limit": ID_COUNT_MEMORY,
+                "temp_directory": spill,
+                "preserve_insertion_order": False,
+            }
+        )
+        try:
+            found = connection.sql(
+                f"SELECT CAST({column} AS VARCHAR) AS id FROM read_parquet($path) "
+                f"WHERE {column} IS NOT NULL GROUP BY 1 HAVING count(*) > 1",
+                params={"path": str(path)},
+            ).to_arrow_table()
+        finally:
+            connection.close()
     return found.column("id").combine_chunks().cast(pa.string())

@@ -1,25 +1,27 @@
 """JSONL, CSV and in-memory corpora prepared a batch of documents at a time.
 
-The source is read twice: once for its columns and ids (an id that repeats anywhere rejects
-every row holding it; DuckDB counts them in bounded memory), then a batch of rows at a time,
-each batch validated, hashed (and cut into chunks), appended to the prepared file and dropped.
-Neither the documents nor their chunks are ever all in memory, and the rows are the ones the
-whole-file readers (`corpus.sources`) and `validate_corpus` give. Values are read as written
-(`jsonl_records`, CSV as text), so there is no type inference to change an id.
+An id that repeats anywhere in the source rejects every row holding it, so the ids are
+counted first (by DuckDB, in bounded memory); then each batch of rows is validated, hashed
+(and cut into chunks), appended to the prepared file and dropped. Neither the documents nor
+their chunks are ever all in memory, and the rows are the ones the whole-file readers
+(`corpus.sources`) and `validate_corpus` give. Values are read as written (`jsonl_batches`,
+CSV as text), so there is no type inference to change an id.
 """
 
+import contextlib
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from itertools import chain
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embed_assets.bigquery.client import is_bigquery_uri
-from embed_assets.corpus.batches import BATCH_ROWS, ID_COUNT_MEMORY, prepare_parquet
+from embed_assets.corpus.batches import BATCH_ROWS, prepare_parquet, repeated_values
 from embed_assets.corpus.bigquery import read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import prepared_corpus
@@ -28,21 +30,23 @@ from embed_assets.corpus.sources import (
     PARQUET_SUFFIXES,
     STREAMED_SUFFIXES,
     csv_options,
-    jsonl_records,
+    jsonl_batches,
     local_corpus_file,
     parse_errors,
     read_corpus_file,
 )
 from embed_assets.corpus.validation import (
+    CheckedIds,
     CorpusColumns,
+    ValidatedCorpus,
     check_columns,
     check_ids,
     validate_corpus,
 )
-from embed_assets.errors import ConfigError
+from embed_assets.errors import ConfigError, CorpusError
 
-# the rows of a source, a batch at a time, holding the columns named
-Batches = Callable[[list[str]], Iterator[pd.DataFrame]]
+# each batch of a source's rows validated
+Validated = Iterator[ValidatedCorpus]
 
 
 def prepare_in_batches(
@@ -77,35 +81,56 @@ def prepare_in_batches(
     Raises:
         CorpusError: the file cannot be read, or a named column is missing.
     """
-    if source_file is None:
-        if frame is None:
-            raise ConfigError("prepare_in_batches needs a source file or a frame")
-        present, repeated, batches = _frame_batches(frame, columns, batch_rows)
-    elif source_file.suffix.lower() == ".csv":
-        present, repeated, batches = _csv_batches(
-            source_file, columns, encoding, batch_rows, shown=source
-        )
-    else:
-        present, repeated, batches = _jsonl_batches(
-            source_file, columns, encoding, batch_rows, shown=source
-        )
-    check_columns(pd.DataFrame(columns=present), columns, source=source)
     wanted = [columns.id_column, columns.text_column, columns.title_column]
     names = list(dict.fromkeys(c for c in wanted if c))
-    writer = PreparedWriter(output)
-    first = 0
-    kind = source_file.suffix.lower() if source_file is not None else ".jsonl"
-    for batch in _read(batches(names), kind, source, encoding):
-        batch = batch.reset_index(drop=True)
-        checked = check_ids(batch[columns.id_column], repeated=repeated)
-        validated = validate_corpus(batch, columns, source=source, checked_ids=checked)
-        writer.write(_prepared(validated, chunking, model, task_type, output_dimensionality, first))
-        first += len(batch)
-    if first == 0:  # no rows: the columns alone
-        empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
-        validated = validate_corpus(empty, columns, source=source)
-        writer.write(_prepared(validated, chunking, model, task_type, output_dimensionality, 0))
-    return writer.close()
+
+    def write(validated: Validated) -> PreparedCorpus:
+        writer = PreparedWriter(output)
+        first = 0
+        try:
+            for batch in validated:
+                writer.write(
+                    prepared_corpus(
+                        batch,
+                        chunking=chunking,
+                        model=model,
+                        task_type=task_type,
+                        output_dimensionality=output_dimensionality,
+                        first_row=first,
+                    )
+                )
+                first += batch.source_rows
+        except BaseException:  # a file that cannot be read leaves no prepared file
+            with contextlib.suppress(Exception):
+                writer.close()
+            output.unlink(missing_ok=True)
+            raise
+        return writer.close()
+
+    with tempfile.TemporaryDirectory(prefix="embed-assets-") as work:
+        ids = _IdCounter(Path(work) / "ids.parquet")
+        batches = _SourceBatches(columns, names, source=source, batch_rows=batch_rows)
+        if source_file is None:
+            if frame is None:
+                raise ConfigError("prepare_in_batches needs a source file or a frame")
+            present, validated = batches.of_frame(frame, ids)
+        elif source_file.suffix.lower() == ".csv":
+            present, validated = batches.of_csv(source_file, encoding, ids)
+        else:
+            # parsed once, its ids counted on the way; parsed again only when one repeats
+            keys: dict[str, None] = {}
+            prepared = write(batches.of_jsonl(source_file, encoding, keys=keys, counted=ids))
+            try:
+                check_columns(pd.DataFrame(columns=list(keys)), columns, source=source)
+            except CorpusError:
+                output.unlink(missing_ok=True)
+                raise
+            repeated = ids.repeated()
+            if not len(repeated):
+                return prepared
+            return write(batches.of_jsonl(source_file, encoding, keys={}, repeated=repeated))
+        check_columns(pd.DataFrame(columns=present), columns, source=source)
+        return write(validated)
 
 
 def read_location(location: str, *, encoding: str) -> pd.DataFrame:
@@ -138,156 +163,158 @@ def prepare_location(
     return write_prepared(prepare(read_location(location, encoding=encoding)), options["output"])
 
 
-def _read(
-    batches: Iterator[pd.DataFrame], suffix: str, source: str, encoding: str
-) -> Iterator[pd.DataFrame]:
-    """The batches, with an error in reading one said as the whole-file readers say it."""
-    while True:
-        with parse_errors(suffix, shown=source, encoding=encoding):
-            batch = next(batches, None)
-        if batch is None:
-            return
-        yield batch
+# a batch's ids checked before the source's repeated ones are known
+_NO_IDS = pa.array([], pa.string())
 
 
-def _prepared(
-    validated: Any,
-    chunking: Chunking | None,
-    model: str,
-    task_type: str | None,
-    output_dimensionality: int | None,
-    first_row: int,
-) -> pd.DataFrame:
-    return prepared_corpus(
-        validated,
-        chunking=chunking,
-        model=model,
-        task_type=task_type,
-        output_dimensionality=output_dimensionality,
-        first_row=first_row,
-    )
+class _SourceBatches:
+    """A source's rows validated a batch at a time, the ids that repeat anywhere refused.
+
+    A JSONL file is validated as it is parsed, its ids counted on the way (no id is known
+    to repeat until the end). A CSV file's id column, or a frame's, is counted first; then
+    its rows are validated.
+    """
+
+    def __init__(
+        self, columns: CorpusColumns, names: list[str], *, source: str, batch_rows: int
+    ) -> None:
+        self.columns = columns
+        self.names = names  # the source columns read: id, text and title
+        self.source = source
+        self.batch_rows = batch_rows
+
+    def of_jsonl(
+        self,
+        path: Path,
+        encoding: str,
+        *,
+        keys: dict[str, None],
+        repeated: pa.Array = _NO_IDS,
+        counted: "_IdCounter | None" = None,
+    ) -> Validated:
+        """A JSONL file's batches, validated with `repeated` the ids that repeat.
+
+        Args:
+            path: the file.
+            encoding: its text encoding.
+            keys: filled with the keys, in the order lines give them (until every name is
+                seen: they matter only to say which one is missing).
+            repeated: the ids known to repeat.
+            counted: where the ids are counted, if anywhere.
+        """
+
+        def rows() -> Iterator[pd.DataFrame]:
+            parsed = jsonl_batches(path, encoding=encoding, batch_lines=self.batch_rows)
+            while True:
+                with parse_errors(path.suffix.lower(), shown=self.source, encoding=encoding):
+                    records = next(parsed, None)
+                if records is None:
+                    return
+                if not keys.keys() >= set(self.names):
+                    keys.update(dict.fromkeys(chain.from_iterable(records)))
+                yield pd.DataFrame({name: _values(records, name) for name in self.names})
+
+        return self._or_empty(self._validated(rows(), repeated, counted))
+
+    def of_csv(
+        self, path: Path, encoding: str, counted: "_IdCounter"
+    ) -> tuple[list[str], Validated]:
+        """A CSV file's header and validated batches (its id column counted first)."""
+        options = csv_options(encoding)
+        id_column = self.columns.id_column
+        with parse_errors(".csv", shown=self.source, encoding=encoding):
+            present = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
+            if id_column in present:
+                for chunk in pd.read_csv(
+                    path, usecols=[id_column], chunksize=self.batch_rows, **options
+                ):
+                    counted.add(check_ids(chunk[id_column], repeated=_NO_IDS))
+        repeated = counted.repeated()
+        if not set(self.names) <= set(present):  # check_columns says which is missing
+            return present, iter(())
+
+        def rows() -> Iterator[pd.DataFrame]:
+            chunks = pd.read_csv(path, usecols=self.names, chunksize=self.batch_rows, **options)
+            while True:
+                with parse_errors(".csv", shown=self.source, encoding=encoding):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+
+        return present, self._or_empty(self._validated(rows(), repeated))
+
+    def of_frame(self, frame: pd.DataFrame, counted: "_IdCounter") -> tuple[list[str], Validated]:
+        """An upstream asset's frame, validated a slice at a time."""
+        present = [str(c) for c in frame.columns]
+        if not set(self.names) <= set(present):
+            return present, iter(())
+        counted.add(check_ids(frame[self.columns.id_column], repeated=_NO_IDS))
+        slices = (
+            frame.iloc[start : start + self.batch_rows][self.names]
+            for start in range(0, len(frame), self.batch_rows)
+        )
+        return present, self._or_empty(self._validated(slices, counted.repeated()))
+
+    def _validated(
+        self,
+        batches: Iterator[pd.DataFrame],
+        repeated: pa.Array,
+        counted: "_IdCounter | None" = None,
+    ) -> Validated:
+        for batch in batches:
+            batch = batch.reset_index(drop=True)
+            checked = check_ids(batch[self.columns.id_column], repeated=repeated)
+            if counted is not None:
+                counted.add(checked)
+            yield validate_corpus(batch, self.columns, source=self.source, checked_ids=checked)
+
+    def _or_empty(self, batches: Validated) -> Validated:
+        """The batches, or for a source of no rows one batch of none (the file's columns)."""
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch
+        if empty:
+            rows = pd.DataFrame({name: pd.Series([], dtype=object) for name in self.names})
+            yield validate_corpus(rows, self.columns, source=self.source)
 
 
-def _jsonl_batches(
-    path: Path, columns: CorpusColumns, encoding: str, batch_rows: int, *, shown: str
-) -> tuple[list[str], pa.Array, Batches]:
-    """A JSONL file's keys (in the order lines give them) and repeated ids, read in one pass."""
-    keys: dict[str, None] = {}
-    ids = _IdCounter()
-    with parse_errors(path.suffix.lower(), shown=shown, encoding=encoding):
-        held: list[Any] = []
-        for record in jsonl_records(path, encoding=encoding):
-            keys.update(dict.fromkeys(record))
-            held.append(record.get(columns.id_column))
-            if len(held) >= batch_rows:
-                ids.add(_column(held))
-                held = []
-        ids.add(_column(held))
-
-    def batches(names: list[str]) -> Iterator[pd.DataFrame]:
-        records: list[dict[str, Any]] = []
-        for record in jsonl_records(path, encoding=encoding):
-            records.append(record)
-            if len(records) >= batch_rows:
-                yield _frame(records, names)
-                records = []
-        if records:
-            yield _frame(records, names)
-
-    return list(keys), ids.repeated(), batches
-
-
-def _csv_batches(
-    path: Path, columns: CorpusColumns, encoding: str, batch_rows: int, *, shown: str
-) -> tuple[list[str], pa.Array, Batches]:
-    """A CSV file's header and repeated ids (its id column read alone, a batch at a time)."""
-    options = csv_options(encoding)
-    ids = _IdCounter()
-    with parse_errors(".csv", shown=shown, encoding=encoding):
-        present = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
-        if columns.id_column in present:
-            for chunk in pd.read_csv(
-                path, usecols=[columns.id_column], chunksize=batch_rows, **options
-            ):
-                ids.add(chunk[columns.id_column])
-
-    def batches(names: list[str]) -> Iterator[pd.DataFrame]:
-        yield from pd.read_csv(path, usecols=names, chunksize=batch_rows, **options)
-
-    return present, ids.repeated(), batches
-
-
-def _frame_batches(
-    frame: pd.DataFrame, columns: CorpusColumns, batch_rows: int
-) -> tuple[list[str], pa.Array, Batches]:
-    """An upstream asset's frame, sliced (its chunks are made and written a slice at a time)."""
-    present = [str(c) for c in frame.columns]
-    ids = _IdCounter()
-    if columns.id_column in frame.columns:
-        ids.add(frame[columns.id_column])
-
-    def batches(names: list[str]) -> Iterator[pd.DataFrame]:
-        for start in range(0, len(frame), batch_rows):
-            yield frame.iloc[start : start + batch_rows][names]
-
-    return present, ids.repeated(), batches
-
-
-def _frame(records: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
-    """A batch of JSONL records as the columns named (None where a record lacks one)."""
-    return pd.DataFrame({name: _column([r.get(name) for r in records]) for name in names})
-
-
-def _column(values: list[Any]) -> pd.Series:
-    """Values as read, in the column validation reads fastest with the same outcome.
+def _values(records: list[dict[str, Any]], name: str) -> pd.Series:
+    """A batch of JSONL records' values for one key (None where a record lacks it).
 
     An Arrow text column when each value is text or None (validated as a whole, as a Parquet
     column is); else objects (validated one by one, as the whole-file reader's).
     """
-    if all(value is None or type(value) is str for value in values):
+    values = list(map(methodcaller("get", name), records))
+    if _TEXT_OR_NONE.issuperset(map(type, values)):
         return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, pa.string())), copy=False)
     return pd.Series(values, dtype=object)
 
 
-class _IdCounter:
-    """Counts ids (as `check_ids` reads them) in bounded memory.
+_TEXT_OR_NONE = frozenset({str, type(None)})
 
-    The ids go to a temporary Parquet file a batch at a time; DuckDB then finds the repeated
-    ones in it, spilling to disk past `ID_COUNT_MEMORY` (as for a Parquet corpus).
+
+class _IdCounter:
+    """Counts a source's ids in bounded memory.
+
+    The ids go to a Parquet file a batch at a time; DuckDB then finds the repeated ones in
+    it (`repeated_values`), as for a Parquet corpus.
     """
 
-    def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="embed-assets-ids-")
-        self._path = Path(self._folder.name) / "ids.parquet"
-        self._writer = pq.ParquetWriter(self._path, pa.schema([("id", pa.string())]))
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._writer = pq.ParquetWriter(path, pa.schema([("id", pa.string())]))
 
-    def add(self, values: Iterable[Any] | pd.Series) -> None:
-        """Counts a batch of raw id values (ids that are missing or unusable do not count)."""
-        series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-        if series.empty:
-            return
-        checked = check_ids(series.reset_index(drop=True), repeated=pa.array([], pa.string()))
-        kept = pa.table({"id": pa.array(checked.ids, type=pa.string(), from_pandas=True)})
-        self._writer.write_table(kept.filter(pa.array(checked.reasons == None)))  # noqa: E711
+    def add(self, checked: CheckedIds) -> None:
+        """Counts a batch's ids as `check_ids` read them (a missing or unusable id does not)."""
+        kept = pa.array(checked.ids, type=pa.string(), from_pandas=True)
+        self._writer.write_table(pa.table({"id": kept.filter(pa.array(checked.reasons == None))}))  # noqa: E711
 
     def repeated(self) -> pa.Array:
-        """The ids held by more than one row, as text; the temporary file is removed."""
+        """The ids held by more than one row, as text; the file is removed."""
+        self._writer.close()
         try:
-            self._writer.close()
-            connection = duckdb.connect(
-                config={
-                    "memory_limit": ID_COUNT_MEMORY,
-                    "temp_directory": self._folder.name,
-                    "preserve_insertion_order": False,
-                }
-            )
-            try:
-                found = connection.sql(
-                    "SELECT id FROM read_parquet($path) GROUP BY id HAVING count(*) > 1",
-                    params={"path": str(self._path)},
-                ).to_arrow_table()
-            finally:
-                connection.close()
+            return repeated_values(self._path, "id")
         finally:
-            self._folder.cleanup()
-        return found.column("id").combine_chunks().cast(pa.string())
+            self._path.unlink()

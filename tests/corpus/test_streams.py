@@ -15,7 +15,7 @@ import pytest
 from embed_assets import EmbeddingPipeline
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
-from embed_assets.corpus.sources import read_corpus_file
+from embed_assets.corpus.sources import jsonl_batches, read_corpus_file
 from embed_assets.corpus.streams import prepare_in_batches
 from embed_assets.corpus.validation import CorpusError
 from tests.helpers import VERTEX_MODEL, assert_same_rows, module_documentation
@@ -28,6 +28,7 @@ NBSP = "\u00a0"
 JSONL_LINES = [
     '{"id": "007", "content": "leading zeros stay", "title": "Zeros"}',
     '{"id": 9007199254740993, "content": "2**53 + 1 stays exact"}',
+    '{"id": 123456789012345678901234, "content": "past 64 bits, exact", "score": 0.5}',
     '{"id": "1.0", "content": "an id that looks like a float"}',
     '{"id": 1.5, "content": "a float id is refused"}',
     '{"id": "a' + NBSP + 'b", "content": "an id with NBSP"}',
@@ -106,7 +107,14 @@ def test_a_jsonl_corpus_in_batches_gives_the_rows_read_whole(
     whole = pipeline.prepare(read_corpus_file(str(path)))
     streamed = _streamed(pipeline, path, batch_rows)
     _check(streamed, whole, tmp_path)
-    assert _document_ids(streamed)[:5] == ["007", "9007199254740993", "1.0", None, f"a{NBSP}b"]
+    assert _document_ids(streamed)[:6] == [
+        "007",
+        "9007199254740993",
+        "123456789012345678901234",
+        "1.0",
+        None,
+        f"a{NBSP}b",
+    ]
     rows = streamed.read().drop_duplicates("row")
     assert rows["reason"].value_counts().to_dict() == {
         "duplicate id": 2,
@@ -115,6 +123,34 @@ def test_a_jsonl_corpus_in_batches_gives_the_rows_read_whole(
         "empty or whitespace-only content": 1,
         "content is not text": 1,
     }
+
+
+@pytest.mark.parametrize("batch_lines", [1, 3, 1000])
+def test_jsonl_batches_read_each_line_as_the_standard_library_does(
+    tmp_path: Path, batch_lines: int
+) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(["", *JSONL_LINES, "  "]), encoding="utf-8")
+    expected = [json.loads(line) for line in JSONL_LINES if line.strip()]
+    batches = list(jsonl_batches(path, batch_lines=batch_lines))
+    assert [record for batch in batches for record in batch] == expected
+    assert all(0 < len(batch) <= batch_lines for batch in batches)
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunks", "documents"])
+@pytest.mark.parametrize("batch_rows", [2, 1000])
+def test_a_jsonl_corpus_with_no_repeated_id_gives_the_rows_read_whole(
+    tmp_path: Path, batch_rows: int, chunked: bool
+) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [line for line in JSONL_LINES if '"dup"' not in line]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    whole = pipeline.prepare(read_corpus_file(str(path)))
+    streamed = _streamed(pipeline, path, batch_rows)
+    _check(streamed, whole, tmp_path)
+    assert "duplicate id" not in streamed.rejected_by_reason
+    assert "123456789012345678901234" in _document_ids(streamed)
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunks", "documents"])
