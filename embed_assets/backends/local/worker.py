@@ -218,9 +218,10 @@ def _embed(
     out: list[bytes] = []
     failed_lines: list[bytes] = []  # failed rows written apart, as the protos describe
     ok = failed = 0
-    for start in range(0, total, CHUNK_ROWS):
+    done = 0
+    for positions in _chunks(parsed):
         check_cancel()
-        chunk = parsed[start : start + CHUNK_ROWS]
+        chunk = [parsed[position] for position in positions]
         prompts = [line.prompt for line in chunk]
         task_type = chunk[0].task_type if chunk else None
         dims, auto_truncate = _options(chunk, params, gemini=gemini)
@@ -238,17 +239,17 @@ def _embed(
             vectors = np.zeros((len(prompts), 1), dtype=np.float32)
             result = None
             errors = [f"embedding failed: {error}" for _ in prompts]
-        for offset, prompt in enumerate(prompts):
+        for offset, (position, prompt) in enumerate(zip(positions, prompts, strict=True)):
             tokens = int(result.token_counts[offset]) if result is not None else 0
             cut = bool(result.truncated[offset]) if result is not None else False
             status = errors[offset] or _cut_status(
                 cut and not auto_truncate, tokens, model.max_input_tokens
             )
-            status = hooks.row_status(start + offset, status)
+            status = hooks.row_status(position, status)
             line = _prediction_line(
                 prompt,
                 chunk[offset][1],
-                raw_lines[start + offset],
+                raw_lines[position],
                 vectors[offset],
                 tokens,
                 cut,
@@ -264,8 +265,9 @@ def _embed(
                 failed += 1
             else:
                 ok += 1
+        done += len(chunk)
         _record_counts(engine, job_id, ok, failed)
-        hooks.after_chunk(start + len(chunk))
+        hooks.after_chunk(done)
     check_cancel()
     rows_per_file = int(record.get("rowsPerOutputFile") or ROWS_PER_OUTPUT_FILE)
     _write_outputs(engine, record, job_id, hooks.output_lines(out), rows_per_file, failed_lines)
@@ -277,6 +279,34 @@ def _embed(
     elif failed:
         state = "JOB_STATE_PARTIALLY_SUCCEEDED"
     _finish(engine, job_id, *hooks.final_state(state, job_error))
+
+
+def _chunks(lines: list[RequestLine]) -> list[list[int]]:
+    """The lines' positions in chunks of one set of options each, longest text first.
+
+    Chunks hold at most `CHUNK_ROWS` lines. The model pads each batch to its longest text and sorts only the texts it is given:
+    chunks cut in this order pad as little as one call with every text would.
+    """
+
+    def options(position: int) -> tuple[str, str, str]:
+        line = lines[position]
+        return str(line.task_type), str(line.output_dimensionality), str(line.auto_truncate)
+
+    def length(position: int) -> int:
+        prompt = lines[position].prompt
+        return len(prompt.content) + len(prompt.title or "")
+
+    order = sorted(range(len(lines)), key=lambda position: (options(position), -length(position)))
+    chunks: list[list[int]] = []
+    for position in order:
+        if (
+            not chunks
+            or len(chunks[-1]) >= CHUNK_ROWS
+            or options(chunks[-1][0]) != options(position)
+        ):
+            chunks.append([])
+        chunks[-1].append(position)
+    return chunks
 
 
 def _cut_status(refused: bool, tokens: int, limit: int) -> str:
