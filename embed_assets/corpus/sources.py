@@ -1,17 +1,14 @@
 """Reading a corpus source: JSONL, CSV or Parquet, from a local path or a `gs://` URI."""
 
-import codecs
-import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
+from embed_assets.corpus.jsonl import jsonl_records
 from embed_assets.corpus.validation import CorpusError
 from embed_assets.staging.files import storage_for
 
@@ -103,11 +100,6 @@ def parse_errors(suffix: str, *, shown: str, encoding: str) -> Iterator[None]:
         ) from error
 
 
-def _beyond_float(value: object) -> bool:
-    """A float too large to hold every integer exactly (it may have been an integer)."""
-    return isinstance(value, float) and abs(value) >= 2**53
-
-
 def _read_jsonl(path: Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Reads JSONL with every value exactly as written: one object column per key.
 
@@ -127,87 +119,3 @@ def records_frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataF
     return pd.DataFrame(
         {name: pd.Series([r.get(name) for r in records], dtype=object) for name in columns}
     )
-
-
-def jsonl_records(path: Path, *, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
-    """Each line's JSON object, as written (blank lines skipped); one batch in memory at a time.
-
-    Raises:
-        CorpusError: a line is not a JSON object (the message names the line).
-    """
-    for batch in jsonl_batches(path, encoding=encoding):
-        yield from batch
-
-
-def jsonl_batches(
-    path: Path, *, encoding: str = "utf-8", batch_lines: int = 16_384
-) -> Iterator[list[dict[str, Any]]]:
-    """The file's JSON objects, as written (blank lines skipped), up to `batch_lines` at a time.
-
-    A batch of UTF-8 lines is parsed by orjson in one call; a batch that fails that (a bad
-    line, another encoding, an integer past 64 bits) is read line by line, which names the
-    line and reads such integers exactly.
-
-    Raises:
-        CorpusError: a line is not a JSON object (the message names the line).
-    """
-    utf8 = codecs.lookup(encoding).name == "utf-8"  # orjson reads (and checks) UTF-8 bytes
-    first = 1
-    with path.open("rb") as stream:
-        while lines := list(islice(stream, batch_lines)):
-            records = _parsed_at_once(lines) if utf8 else None
-            if records is None:
-                records = [
-                    _record(line, first + i, encoding, utf8=utf8)
-                    for i, line in enumerate(lines)
-                    if line.strip()
-                ]
-            first += len(lines)
-            if records:
-                yield records
-
-
-def _parsed_at_once(lines: list[bytes]) -> list[dict[str, Any]] | None:
-    """The lines' objects parsed in one call, or None where only line-by-line reading is sure."""
-    filled = list(filter(None, map(bytes.strip, lines)))
-    try:
-        records = list(map(orjson.loads, filled))
-    except orjson.JSONDecodeError:
-        return None
-    if not {dict}.issuperset(map(type, records)):
-        return None
-    if float in set(map(type, chain.from_iterable(map(dict.values, records)))):
-        records = [_exact(record, line) for record, line in zip(records, filled, strict=True)]
-    return records
-
-
-def _exact(record: Any, line: bytes | str) -> Any:
-    """The record with integers past 64 bits read exactly (orjson reads them as floats)."""
-    if (
-        isinstance(record, dict)
-        and float in map(type, record.values())
-        and any(_beyond_float(v) for v in record.values())
-    ):
-        return json.loads(line)
-    return record
-
-
-def _record(line: bytes, number: int, encoding: str, *, utf8: bool) -> dict[str, Any]:
-    """One line's object, read exactly; the error names the line."""
-    try:
-        record = orjson.loads(line if utf8 else _decoded(line, number, encoding))
-    except orjson.JSONDecodeError as error:
-        _decoded(line, number, encoding)  # a line that is not `encoding` says so
-        raise CorpusError(f"line {number} is not valid JSON ({error})") from None
-    record = _exact(record, line if utf8 else _decoded(line, number, encoding))
-    if not isinstance(record, dict):
-        raise CorpusError(f"line {number} is not a JSON object")
-    return record
-
-
-def _decoded(line: bytes, number: int, encoding: str) -> str:
-    try:
-        return line.decode(encoding)
-    except UnicodeDecodeError:
-        hint = "; try --encoding latin-1 (or the encoding field)" if encoding == "utf-8" else ""
-        raise CorpusError(f"line {number} is not {encoding}{hint}") from None

@@ -4,15 +4,13 @@ An id that repeats anywhere in the source rejects every row holding it, so the i
 counted first (by DuckDB, in bounded memory); then each batch of rows is validated, hashed
 (and cut into chunks), appended to the prepared file and dropped. Neither the documents nor
 their chunks are ever all in memory, and the rows are the ones the whole-file readers
-(`corpus.sources`) and `validate_corpus` give. Values are read as written (`jsonl_batches`,
+(`corpus.sources`) and `validate_corpus` give. Values are read as written (`corpus.jsonl`,
 CSV as text), so there is no type inference to change an id.
 """
 
 import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
-from itertools import chain
-from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,12 @@ from embed_assets.corpus.batches import BATCH_ROWS, prepare_parquet, repeated_va
 from embed_assets.corpus.bigquery import read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import prepared_corpus
+from embed_assets.corpus.jsonl import jsonl_frames
 from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter, write_prepared
 from embed_assets.corpus.sources import (
     PARQUET_SUFFIXES,
     STREAMED_SUFFIXES,
     csv_options,
-    jsonl_batches,
     local_corpus_file,
     parse_errors,
     read_corpus_file,
@@ -204,15 +202,15 @@ class _SourceBatches:
         """
 
         def rows() -> Iterator[pd.DataFrame]:
-            parsed = jsonl_batches(path, encoding=encoding, batch_lines=self.batch_rows)
+            frames = jsonl_frames(
+                path, self.names, encoding=encoding, batch_lines=self.batch_rows, keys=keys
+            )
             while True:
                 with parse_errors(path.suffix.lower(), shown=self.source, encoding=encoding):
-                    records = next(parsed, None)
-                if records is None:
+                    frame = next(frames, None)
+                if frame is None:
                     return
-                if not keys.keys() >= set(self.names):
-                    keys.update(dict.fromkeys(chain.from_iterable(records)))
-                yield pd.DataFrame({name: _values(records, name) for name in self.names})
+                yield frame
 
         return self._or_empty(self._validated(rows(), repeated, counted))
 
@@ -278,21 +276,6 @@ class _SourceBatches:
         if empty:
             rows = pd.DataFrame({name: pd.Series([], dtype=object) for name in self.names})
             yield validate_corpus(rows, self.columns, source=self.source)
-
-
-def _values(records: list[dict[str, Any]], name: str) -> pd.Series:
-    """A batch of JSONL records' values for one key (None where a record lacks it).
-
-    An Arrow text column when each value is text or None (validated as a whole, as a Parquet
-    column is); else objects (validated one by one, as the whole-file reader's).
-    """
-    values = list(map(methodcaller("get", name), records))
-    if _TEXT_OR_NONE.issuperset(map(type, values)):
-        return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, pa.string())), copy=False)
-    return pd.Series(values, dtype=object)
-
-
-_TEXT_OR_NONE = frozenset({str, type(None)})
 
 
 class _IdCounter:

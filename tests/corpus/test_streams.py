@@ -14,8 +14,9 @@ import pytest
 
 from embed_assets import EmbeddingPipeline
 from embed_assets.corpus.chunking import Chunking
+from embed_assets.corpus.jsonl import jsonl_batches, jsonl_frames
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
-from embed_assets.corpus.sources import jsonl_batches, read_corpus_file
+from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.streams import prepare_in_batches
 from embed_assets.corpus.validation import CorpusError
 from tests.helpers import VERTEX_MODEL, assert_same_rows, module_documentation
@@ -266,3 +267,65 @@ def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
         _pipeline("gs://embed-assets/corpus/bad.jsonl", None).prepare_file(tmp_path / "bad.parquet")
     assert str(refused.value).startswith("corpus file gs://embed-assets/corpus/bad.jsonl ")
     assert "line 2 is not valid JSON" in str(refused.value)
+
+
+def _frames(path: Path, *, apart: bool, batch_lines: int = 3) -> tuple[list[pd.DataFrame], list]:
+    keys: dict[str, None] = {}
+    frames = list(
+        jsonl_frames(
+            path,
+            ["id", "content", "title"],
+            encoding="utf-8",
+            batch_lines=batch_lines,
+            keys=keys,
+            apart=apart,
+        )
+    )
+    return frames, list(keys)
+
+
+def test_a_reader_process_gives_the_frames_and_keys_parsed_here(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(JSONL_LINES) + "\n", encoding="utf-8")
+    here, here_keys = _frames(path, apart=False)
+    apart, apart_keys = _frames(path, apart=True)
+    assert apart_keys == here_keys == ["id", "content", "title", "score"]
+    assert len(apart) == len(here) > 1
+    for mine, theirs in zip(apart, here, strict=True):
+        pd.testing.assert_frame_equal(mine, theirs)
+
+
+def test_a_reader_process_says_a_bad_line_as_parsing_here_does(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join([*JSONL_LINES[:4], "{not json", *JSONL_LINES[4:]]))
+    with pytest.raises(CorpusError) as here:
+        _frames(path, apart=False)
+    with pytest.raises(CorpusError) as apart:
+        _frames(path, apart=True)
+    assert str(apart.value) == str(here.value)
+    assert "line 5 is not valid JSON" in str(apart.value)
+
+
+def test_a_reader_process_stops_when_its_reader_stops_early(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    line = json.dumps({"id": "x", "content": module_documentation("json")})
+    path.write_text("\n".join(line.replace('"x"', f'"{n}"') for n in range(20_000)))
+    others = _children()  # a server another test started
+    frames = jsonl_frames(
+        path, ["id", "content"], encoding="utf-8", batch_lines=10, keys={}, apart=True
+    )
+    first = next(frames)
+    assert list(first["id"]) == [str(n) for n in range(10)]
+    readers = _children() - others
+    assert len(readers) == 1
+    frames.close()  # the caller failed, or was cancelled, after one batch
+    assert _children() - others == set()
+    assert not Path(f"/proc/{readers.pop()}").exists()
+
+
+def _children() -> set[int]:
+    """This process's child processes, from /proc."""
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        found |= {int(pid) for pid in (task / "children").read_text().split()}
+    return found
