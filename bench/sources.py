@@ -2,7 +2,7 @@
 
 The preparation figures' documents (and chunked documents), written once more as JSONL and
 CSV beside their Parquet file; each is prepared by `EmbeddingPipeline.prepare_file` in a
-process of its own. Memory (the process's peak with its JSONL reader process's) must stay
+process of its own. Memory (the process's peak with its JSONL reader processes') must stay
 flat from the smallest size to the largest and near the Parquet path's; JSONL's time is
 reported against Parquet's.
 """

@@ -288,9 +288,13 @@ def prepare_source(path: str, chunk_tokens: int | None = None) -> dict[str, Any]
         start = time.perf_counter()
         prepared = pipeline.prepare_file(Path(work) / "corpus.parquet")
         seconds = time.perf_counter() - start
-    # a large JSONL file is parsed in a reader process: its memory counts too
-    reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return {"seconds": seconds, "rows": prepared.rows, "children_peak_rss_bytes": reader}
+    # a large JSONL file is parsed by reader processes: their memory counts too (each as
+    # much as the largest one, an upper bound)
+    from embed_assets.corpus.jsonl import READER_PROCESSES
+
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    readers = largest * READER_PROCESSES if path.endswith(".jsonl") else 0
+    return {"seconds": seconds, "rows": prepared.rows, "children_peak_rss_bytes": readers}
 
 
 @task

@@ -2,20 +2,21 @@
 
 orjson parses a batch of lines in one call; a batch it cannot read exactly (a bad line,
 another encoding, an integer past 64 bits) is read line by line, which names the line.
-A large file is parsed in a reader process of its own (`python -P -m
-embed_assets.corpus.jsonl`), so the caller validates and hashes one batch while the next
-is parsed.
+A large file is parsed in reader processes (`python -P -m embed_assets.corpus.jsonl`),
+each taking every n-th batch, so the caller validates and hashes one batch while the next
+ones are parsed.
 """
 
 import codecs
+import contextlib
 import json
 import os
 import pickle
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from itertools import chain, islice
+from collections.abc import Generator, Iterator
+from itertools import chain, count, islice
 from operator import methodcaller
 from pathlib import Path
 from typing import IO, Any, cast
@@ -26,8 +27,10 @@ import pyarrow as pa
 
 from embed_assets.corpus.validation import CorpusError
 
-# a file this large is parsed in a reader process (smaller ones take less than its start)
+# a file this large is parsed in reader processes (smaller ones take less than their start)
 READER_PROCESS_BYTES = 64 << 20
+# parsing takes longer than what the caller does with a batch; one core is the caller's
+READER_PROCESSES = max(0, min(2, (os.cpu_count() or 1) - 1))
 
 
 def jsonl_records(path: Path, *, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
@@ -52,25 +55,44 @@ def jsonl_batches(
     Raises:
         CorpusError: a line is not a JSON object (the message names the line).
     """
+    for records in _batches(path, encoding, batch_lines, part=0, parts=1):
+        if records:
+            yield records
+
+
+def _batches(
+    path: Path, encoding: str, batch_lines: int, *, part: int, parts: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The records of every `parts`-th batch of lines, from the `part`-th (0-based).
+
+    The lines of the other batches are read past, not parsed; a batch of blank lines gives
+    no record.
+    """
     utf8 = codecs.lookup(encoding).name == "utf-8"  # orjson reads (and checks) UTF-8 bytes
     first = 1
     with path.open("rb") as stream:
-        while lines := list(islice(stream, batch_lines)):
-            records = _parsed_at_once(lines) if utf8 else None
-            if records is None:
-                records = [
-                    _record(line, first + i, encoding, utf8=utf8)
-                    for i, line in enumerate(lines)
-                    if line.strip()
-                ]
+        for index in count():
+            lines = list(islice(stream, batch_lines))
+            if not lines:
+                return
+            records = None
+            if index % parts == part:
+                records = _parsed_at_once(lines) if utf8 else None
+                if records is None:
+                    records = [
+                        _record(line, first + i, encoding, utf8=utf8)
+                        for i, line in enumerate(lines)
+                        if line.strip()
+                    ]
             first += len(lines)
-            if records:
+            del lines  # the batch is in memory once, as records
+            if records is not None:
                 yield records
 
 
 def _parsed_at_once(lines: list[bytes]) -> list[dict[str, Any]] | None:
     """The lines' objects parsed in one call, or None where only line-by-line reading is sure."""
-    filled = list(filter(None, map(bytes.strip, lines)))
+    filled = list(filter(bytes.strip, lines))  # the lines themselves, not stripped copies
     try:
         records = list(map(orjson.loads, filled))
     except orjson.JSONDecodeError:
@@ -141,8 +163,8 @@ def jsonl_frames(
     encoding: str,
     batch_lines: int,
     keys: dict[str, None],
-    apart: bool | None = None,
-) -> Iterator[pd.DataFrame]:
+    readers: int | None = None,
+) -> Generator[pd.DataFrame, None, None]:
     """The file's records a batch at a time, as the columns named (`record_values`).
 
     Args:
@@ -152,92 +174,145 @@ def jsonl_frames(
         batch_lines: lines parsed at a time.
         keys: filled with the keys, in the order lines give them, until every name is seen
             (they matter only to say which one is missing).
-        apart: parse in a reader process; by default for a file of `READER_PROCESS_BYTES` or
-            more on a machine of more than one core.
+        readers: how many reader processes parse it (0: this one); by default
+            `READER_PROCESSES` for a file of `READER_PROCESS_BYTES` or more, else 0.
 
     Raises:
         CorpusError: a line is not a JSON object (the message names the line).
     """
-    if apart is None:
-        apart = path.stat().st_size >= READER_PROCESS_BYTES and (os.cpu_count() or 1) > 1
-    if not apart:
+    if readers is None:
+        readers = READER_PROCESSES if path.stat().st_size >= READER_PROCESS_BYTES else 0
+    if not readers:
         for records in jsonl_batches(path, encoding=encoding, batch_lines=batch_lines):
-            _note_keys(keys, records, names)
-            yield pd.DataFrame({name: record_values(records, name) for name in names})
+            yield _frame(records, names, keys)
         return
-    yield from _from_reader_process(path, names, encoding, batch_lines, keys)
+    yield from _from_reader_processes(path, names, encoding, batch_lines, keys, readers)
 
 
-def _note_keys(keys: dict[str, None], records: list[dict[str, Any]], names: list[str]) -> None:
+def _frame(records: list[dict[str, Any]], names: list[str], keys: dict[str, None]) -> pd.DataFrame:
+    """The records' columns named; the records are emptied (their texts are in the frame)."""
     if not keys.keys() >= set(names):
         keys.update(dict.fromkeys(chain.from_iterable(records)))
+    frame = pd.DataFrame({name: record_values(records, name) for name in names})
+    records.clear()
+    return frame
 
 
-def _from_reader_process(
-    path: Path, names: list[str], encoding: str, batch_lines: int, keys: dict[str, None]
+def _from_reader_processes(
+    path: Path,
+    names: list[str],
+    encoding: str,
+    batch_lines: int,
+    keys: dict[str, None],
+    readers: int,
 ) -> Iterator[pd.DataFrame]:
-    """The frames a reader process parses and sends, pickled, through a pipe.
+    """The frames reader processes parse and send, pickled, through pipes.
 
-    The pipe holds little, so the reader is at most a batch or two ahead. The process is
-    stopped when the caller stops reading, whatever the reason.
+    Each of the `readers` parses every n-th batch; their frames are taken in turn, so
+    they come in the file's order. A pipe holds little, so a reader is at most a batch or
+    two ahead. The processes are stopped when the caller stops reading, for any reason.
     """
-    arguments = json.dumps({"path": str(path), "names": names, "encoding": encoding})
-    with tempfile.TemporaryFile() as errors:
-        reader = subprocess.Popen(
-            [sys.executable, "-P", "-m", __name__, arguments, str(batch_lines)],
+    with contextlib.ExitStack() as stack:
+        processes = [
+            stack.enter_context(
+                _ReaderProcess(path, names, encoding, batch_lines, part=part, parts=readers)
+            )
+            for part in range(readers)
+        ]
+        for index in count():
+            message = processes[index % readers].received()
+            if message[0] == "end":
+                return
+            if message[0] == "error":
+                raise CorpusError(message[1])
+            if message[0] == "failed":
+                raise OSError(message[1])
+            frame, seen = message[1], message[2]
+            keys.update(dict.fromkeys(seen))
+            if frame is not None:
+                yield frame
+
+
+class _ReaderProcess:
+    """One reader process (`main`), stopped on exit whatever it is doing."""
+
+    def __init__(
+        self,
+        path: Path,
+        names: list[str],
+        encoding: str,
+        batch_lines: int,
+        *,
+        part: int,
+        parts: int,
+    ) -> None:
+        self.arguments = json.dumps(
+            {
+                "path": str(path),
+                "names": names,
+                "encoding": encoding,
+                "batch_lines": batch_lines,
+                "part": part,
+                "parts": parts,
+            }
+        )
+
+    def __enter__(self) -> "_ReaderProcess":
+        self.errors = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-P", "-m", __name__, self.arguments],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=errors,
+            stderr=self.errors,
             close_fds=True,
         )
-        stream = cast(IO[bytes], reader.stdout)  # stdout=PIPE
+        self.stream = cast(IO[bytes], self.process.stdout)  # stdout=PIPE
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.errors.close()
+
+    def received(self) -> Any:
+        """The next message the process sent."""
         try:
-            while True:
-                message = _received(stream, reader, errors)
-                if message[0] == "end":
-                    return
-                if message[0] == "error":
-                    raise CorpusError(message[1])
-                if message[0] == "failed":
-                    raise OSError(message[1])
-                frame, seen = message[1], message[2]
-                keys.update(dict.fromkeys(seen))
-                yield frame
-        finally:
-            stream.close()
-            if reader.poll() is None:
-                reader.kill()
-            reader.wait()
-
-
-def _received(stream: IO[bytes], reader: subprocess.Popen[bytes], errors: IO[bytes]) -> Any:
-    try:
-        return pickle.load(stream)  # noqa: S301 - our own reader process, through our own pipe
-    except EOFError:
-        reader.wait()
-        errors.seek(0)
-        last = (errors.read().decode(errors="replace").strip().splitlines() or [""])[-1]
-        raise OSError(
-            f"the JSONL reader process ended early (exit code {reader.returncode}) {last}".strip()
-        ) from None
+            return pickle.load(self.stream)  # noqa: S301 - our own process, through our pipe
+        except EOFError:
+            self.process.wait()
+            self.errors.seek(0)
+            said = self.errors.read().decode(errors="replace").strip().splitlines() or [""]
+            raise OSError(
+                f"the JSONL reader process ended early (exit code {self.process.returncode}) "
+                f"{said[-1]}".strip()
+            ) from None
 
 
 def main(argv: list[str]) -> int:
-    """The reader process: parses the file and pickles each batch's frame to stdout."""
-    arguments, batch_lines = json.loads(argv[0]), int(argv[1])
+    """A reader process: parses its batches of the file, pickling each one's frame to stdout.
+
+    A batch of blank lines sends no frame, so the caller knows which batch comes next.
+    """
+    arguments = json.loads(argv[0])
     names: list[str] = arguments["names"]
     out = sys.stdout.buffer
     keys: dict[str, None] = {}
     try:
-        parsed = jsonl_batches(
-            Path(arguments["path"]), encoding=arguments["encoding"], batch_lines=batch_lines
+        parsed = _batches(
+            Path(arguments["path"]),
+            arguments["encoding"],
+            arguments["batch_lines"],
+            part=arguments["part"],
+            parts=arguments["parts"],
         )
         for records in parsed:
             known = len(keys)
-            _note_keys(keys, records, names)
-            frame = pd.DataFrame({name: record_values(records, name) for name in names})
+            frame = _frame(records, names, keys) if records else None
             pickle.dump(("rows", frame, list(keys)[known:]), out, protocol=5)
             out.flush()
+            del frame
     except CorpusError as error:
         pickle.dump(("error", str(error)), out)
     except Exception as error:  # said by the caller as any error in reading the file

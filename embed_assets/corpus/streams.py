@@ -107,7 +107,9 @@ def prepare_in_batches(
 
     with tempfile.TemporaryDirectory(prefix="embed-assets-") as work:
         ids = _IdCounter(Path(work) / "ids.parquet")
-        batches = _SourceBatches(columns, names, source=source, batch_rows=batch_rows)
+        batches = _SourceBatches(
+            columns, names, source=source, batch_rows=batch_rows, parse_apart=chunking is None
+        )
         if source_file is None:
             if frame is None:
                 raise ConfigError("prepare_in_batches needs a source file or a frame")
@@ -174,12 +176,21 @@ class _SourceBatches:
     """
 
     def __init__(
-        self, columns: CorpusColumns, names: list[str], *, source: str, batch_rows: int
+        self,
+        columns: CorpusColumns,
+        names: list[str],
+        *,
+        source: str,
+        batch_rows: int,
+        parse_apart: bool,
     ) -> None:
         self.columns = columns
         self.names = names  # the source columns read: id, text and title
         self.source = source
         self.batch_rows = batch_rows
+        # a large JSONL file may be parsed in a reader process (not while chunks are cut on
+        # every core: it was slower and held more memory then)
+        self.parse_apart = parse_apart
 
     def of_jsonl(
         self,
@@ -203,14 +214,20 @@ class _SourceBatches:
 
         def rows() -> Iterator[pd.DataFrame]:
             frames = jsonl_frames(
-                path, self.names, encoding=encoding, batch_lines=self.batch_rows, keys=keys
+                path,
+                self.names,
+                encoding=encoding,
+                batch_lines=self.batch_rows,
+                keys=keys,
+                readers=None if self.parse_apart else 0,
             )
-            while True:
-                with parse_errors(path.suffix.lower(), shown=self.source, encoding=encoding):
-                    frame = next(frames, None)
-                if frame is None:
-                    return
-                yield frame
+            with contextlib.closing(frames):  # a reader process stops with the caller
+                while True:
+                    with parse_errors(path.suffix.lower(), shown=self.source, encoding=encoding):
+                        frame = next(frames, None)
+                    if frame is None:
+                        return
+                    yield frame
 
         return self._or_empty(self._validated(rows(), repeated, counted))
 

@@ -269,7 +269,7 @@ def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
     assert "line 2 is not valid JSON" in str(refused.value)
 
 
-def _frames(path: Path, *, apart: bool, batch_lines: int = 3) -> tuple[list[pd.DataFrame], list]:
+def _frames(path: Path, *, readers: int, batch_lines: int = 3) -> tuple[list[pd.DataFrame], list]:
     keys: dict[str, None] = {}
     frames = list(
         jsonl_frames(
@@ -278,49 +278,55 @@ def _frames(path: Path, *, apart: bool, batch_lines: int = 3) -> tuple[list[pd.D
             encoding="utf-8",
             batch_lines=batch_lines,
             keys=keys,
-            apart=apart,
+            readers=readers,
         )
     )
     return frames, list(keys)
 
 
-def test_a_reader_process_gives_the_frames_and_keys_parsed_here(tmp_path: Path) -> None:
+@pytest.mark.parametrize("readers", [1, 2, 3])
+def test_reader_processes_give_the_frames_and_keys_parsed_here(
+    tmp_path: Path, readers: int
+) -> None:
     path = tmp_path / "corpus.jsonl"
-    path.write_text("\n".join(JSONL_LINES) + "\n", encoding="utf-8")
-    here, here_keys = _frames(path, apart=False)
-    apart, apart_keys = _frames(path, apart=True)
+    # a batch of blank lines (lines 7 to 9) gives no frame; the others come in the file's order
+    lines = [*JSONL_LINES[:6], "", " ", "", *JSONL_LINES[6:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    here, here_keys = _frames(path, readers=0)
+    apart, apart_keys = _frames(path, readers=readers)
     assert apart_keys == here_keys == ["id", "content", "title", "score"]
-    assert len(apart) == len(here) > 1
+    assert len(apart) == len(here) > readers
     for mine, theirs in zip(apart, here, strict=True):
         pd.testing.assert_frame_equal(mine, theirs)
 
 
-def test_a_reader_process_says_a_bad_line_as_parsing_here_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("readers", [1, 2])
+def test_reader_processes_say_a_bad_line_as_parsing_here_does(tmp_path: Path, readers: int) -> None:
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join([*JSONL_LINES[:4], "{not json", *JSONL_LINES[4:]]))
     with pytest.raises(CorpusError) as here:
-        _frames(path, apart=False)
+        _frames(path, readers=0)
     with pytest.raises(CorpusError) as apart:
-        _frames(path, apart=True)
+        _frames(path, readers=readers)
     assert str(apart.value) == str(here.value)
     assert "line 5 is not valid JSON" in str(apart.value)
 
 
-def test_a_reader_process_stops_when_its_reader_stops_early(tmp_path: Path) -> None:
+def test_reader_processes_stop_when_their_caller_stops_early(tmp_path: Path) -> None:
     path = tmp_path / "corpus.jsonl"
     line = json.dumps({"id": "x", "content": module_documentation("json")})
     path.write_text("\n".join(line.replace('"x"', f'"{n}"') for n in range(20_000)))
     others = _children()  # a server another test started
     frames = jsonl_frames(
-        path, ["id", "content"], encoding="utf-8", batch_lines=10, keys={}, apart=True
+        path, ["id", "content"], encoding="utf-8", batch_lines=10, keys={}, readers=2
     )
     first = next(frames)
     assert list(first["id"]) == [str(n) for n in range(10)]
     readers = _children() - others
-    assert len(readers) == 1
+    assert len(readers) == 2
     frames.close()  # the caller failed, or was cancelled, after one batch
     assert _children() - others == set()
-    assert not Path(f"/proc/{readers.pop()}").exists()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in readers)
 
 
 def _children() -> set[int]:
