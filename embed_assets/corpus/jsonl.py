@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Generator, Iterator
-from itertools import chain, count, islice
+from itertools import chain, count
 from operator import methodcaller
 from pathlib import Path
 from typing import IO, Any, cast
@@ -27,6 +27,9 @@ import pyarrow as pa
 
 from embed_assets.corpus.validation import CorpusError
 
+# a batch of lines holds at most about this many bytes (fewer documents when they are long:
+# 100,000 documents of 5,000 characters took 891 MB at 16,384 a batch, 618 MB at 8,192)
+BATCH_BYTES = 32 << 20
 # a file this large is parsed in reader processes (smaller ones take less than their start)
 READER_PROCESS_BYTES = 64 << 20
 # parsing takes longer than what the caller does with a batch; one core is the caller's
@@ -71,10 +74,7 @@ def _batches(
     utf8 = codecs.lookup(encoding).name == "utf-8"  # orjson reads (and checks) UTF-8 bytes
     first = 1
     with path.open("rb") as stream:
-        for index in count():
-            lines = list(islice(stream, batch_lines))
-            if not lines:
-                return
+        for index, lines in enumerate(_line_batches(stream, batch_lines)):
             records = None
             if index % parts == part:
                 records = _parsed_at_once(lines) if utf8 else None
@@ -88,6 +88,22 @@ def _batches(
             del lines  # the batch is in memory once, as records
             if records is not None:
                 yield records
+
+
+def _line_batches(stream: IO[bytes], batch_lines: int) -> Iterator[list[bytes]]:
+    """The stream's lines, up to `batch_lines` at a time and about `BATCH_BYTES` at most.
+
+    A batch of long documents is held as bytes, then as text twice (Python's and Arrow's)
+    while it is validated and hashed: its size in bytes bounds the memory.
+    """
+    held: list[bytes] = []
+    while True:
+        if len(held) < batch_lines:
+            held += stream.readlines(BATCH_BYTES)  # whole lines, about that many bytes
+        if not held:
+            return
+        batch, held = held[:batch_lines], held[batch_lines:]
+        yield batch
 
 
 def _parsed_at_once(lines: list[bytes]) -> list[dict[str, Any]] | None:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from embed_assets import EmbeddingPipeline
+from embed_assets.corpus import jsonl
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.jsonl import jsonl_batches, jsonl_frames
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
@@ -335,3 +336,16 @@ def _children() -> set[int]:
     for task in Path("/proc/self/task").iterdir():
         found |= {int(pid) for pid in (task / "children").read_text().split()}
     return found
+
+
+def test_a_batch_of_long_lines_holds_fewer_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "BATCH_BYTES", 1_000)
+    path = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"id": str(n), "content": "word " * 60}) for n in range(40)]
+    path.write_text("\n".join(lines))
+    batches = list(jsonl_batches(path, batch_lines=100))
+    assert [record for batch in batches for record in batch] == [json.loads(x) for x in lines]
+    assert len(batches) >= 10
+    assert max(len(batch) for batch in batches) <= 4  # lines of 320 bytes, about 1,000 bytes
