@@ -18,6 +18,7 @@ from embed_assets.errors import PipelineRunError
 from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.record import Submission
+from embed_assets.pipeline.automation import record_source_version
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -208,6 +209,7 @@ def _run_locked(
         key.to_python_identifier(): config for key in (pipeline.corpus_key, pipeline.batch_job_key)
     }
     _fail_abandoned_runs(instance, pipeline.name, progress)
+    record_source_version(instance, pipeline)
     _execute(
         defs,
         instance,

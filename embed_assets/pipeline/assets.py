@@ -31,7 +31,12 @@ from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import RowPlacement
 from embed_assets.models.pricing import estimate_cost
-from embed_assets.pipeline.checks import corpus_check_specs, rejected_rows_result
+from embed_assets.pipeline.checks import (
+    corpus_check_specs,
+    embeddings_check_specs,
+    rejected_rows_result,
+    table_check_results,
+)
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
@@ -303,42 +308,58 @@ def _embeddings_asset(
     spec: PipelineView, *, kinds: set[str], placement: RowPlacement
 ) -> dg.AssetsDefinition:
     names = spec.names
+    shaped = spec.asset_spec(EMBEDDINGS_ASSET)
+    asset_spec = shaped.replace_attributes(
+        deps=[spec.batch_job_key], skippable=True, kinds=set(shaped.kinds) | kinds
+    )
 
-    @dg.asset(
-        **asset_arguments(spec, EMBEDDINGS_ASSET, kinds=kinds),
-        deps=[spec.batch_job_key],
+    @dg.multi_asset(
+        name="__".join(spec.embeddings_key.path),
+        specs=[asset_spec],
+        check_specs=embeddings_check_specs(spec),
+        can_subset=True,  # the UI may execute one check alone
         required_resource_keys={names.backend_key, names.store_key},
-        output_required=False,
     )
     def embeddings(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        backend: BatchBackend = getattr(context.resources, names.backend_key)
-        store: EmbeddingStore = getattr(context.resources, names.store_key)
-        submission = _submission_to_land(context, spec)
-        if submission is None:
-            context.log.info(
-                f"no submission yet: {spec.batch_job_key.to_user_string()} has never been "
-                "materialized; nothing to land"
-            )
-            return
-        handler = SubmissionHandler(backend=backend, submission=submission, placement=placement)
-        try:  # one landing at a time: a second one would find the staged files deleted
-            with refresh_lock(
-                lock_folder(context.instance.root_directory),
-                spec.name,
-                holder=f"run {context.run.run_id}",
-                kind="land",
-            ):
-                why_not = _nothing_to_land(context, spec, handler)
-                if why_not is not None:
-                    context.log.info(why_not)
-                    return
-                yield from _land(context, spec, handler, store)
-        except RefreshInProgress as error:
-            context.log.info(f"{error}; this run lands nothing")
-        except BackendError as error:
-            raise to_failure(error) from error
+        if spec.embeddings_key in context.selected_asset_keys:
+            yield from _land_if_due(context, spec, placement)
+        # after a landing, of the table it wrote; else of the table as it is
+        yield from table_check_results(context, spec)
 
     return embeddings
+
+
+def _land_if_due(
+    context: dg.AssetExecutionContext, spec: PipelineView, placement: RowPlacement
+) -> Iterator[dg.MaterializeResult]:
+    """Lands the submission to land, if any is due; else says in one line why not."""
+    names = spec.names
+    backend: BatchBackend = getattr(context.resources, names.backend_key)
+    store: EmbeddingStore = getattr(context.resources, names.store_key)
+    submission = _submission_to_land(context, spec)
+    if submission is None:
+        context.log.info(
+            f"no submission yet: {spec.batch_job_key.to_user_string()} has never been "
+            "materialized; nothing to land"
+        )
+        return
+    handler = SubmissionHandler(backend=backend, submission=submission, placement=placement)
+    try:  # one landing at a time: a second one would find the staged files deleted
+        with refresh_lock(
+            lock_folder(context.instance.root_directory),
+            spec.name,
+            holder=f"run {context.run.run_id}",
+            kind="land",
+        ):
+            why_not = _nothing_to_land(context, spec, handler)
+            if why_not is not None:
+                context.log.info(why_not)
+                return
+            yield from _land(context, spec, handler, store)
+    except RefreshInProgress as error:
+        context.log.info(f"{error}; this run lands nothing")
+    except BackendError as error:
+        raise to_failure(error) from error
 
 
 def _land(

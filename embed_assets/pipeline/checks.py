@@ -69,66 +69,67 @@ def rejected_rows_result(
     )
 
 
-def build_embeddings_checks(spec: PipelineView) -> dg.AssetChecksDefinition:
-    """The embeddings asset's checks, run after each landing from what the landing measured.
+def embeddings_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
+    """The embeddings asset's checks: evaluated by each run of the asset, landing or not.
 
-    They are a step of their own, so a run in which `embeddings` lands nothing (its jobs are
-    still running) skips them with it. `dimension`, `finite_values` and `rows_accounted` are
-    blocking: bad vectors or lost rows never reach the assets downstream.
+    `dimension`, `finite_values` and `rows_accounted` are blocking: bad vectors or lost rows
+    never reach the assets downstream.
     """
     key = spec.embeddings_key
     # with chunking, coverage and accounting are of chunk rows (a rejected document: one row)
     rows = "chunks" if spec.chunking is not None else "rows"
     corpus_rows = "Chunks (and rejected documents)" if spec.chunking is not None else "Corpus rows"
+    return [
+        dg.AssetCheckSpec(
+            COVERAGE,
+            asset=key,
+            description=f"At least {spec.min_coverage:.0%} of accepted {rows} are embedded.",
+        ),
+        dg.AssetCheckSpec(
+            DIMENSION,
+            asset=key,
+            description=f"Every vector has {spec.dimension} values.",
+            blocking=True,
+        ),
+        dg.AssetCheckSpec(
+            FINITE_VALUES,
+            asset=key,
+            description="No vector holds NaN or infinity.",
+            blocking=True,
+        ),
+        dg.AssetCheckSpec(
+            ROWS_ACCOUNTED,
+            asset=key,
+            description=f"{corpus_rows} = embedded + failed + rejected.",
+            blocking=True,
+        ),
+        dg.AssetCheckSpec(
+            NOT_TRUNCATED,
+            asset=key,
+            description="No text was longer than the model reads and cut to fit "
+            f"({model_spec(spec.resolved_model).max_input_tokens} tokens for "
+            f"{spec.resolved_model}).",
+        ),
+    ]
 
-    @dg.multi_asset_check(
-        name=f"{spec.names.asset_prefix}_embeddings_checks",
-        can_subset=True,  # the UI may execute one check alone
-        specs=[
-            dg.AssetCheckSpec(
-                COVERAGE,
-                asset=key,
-                description=f"At least {spec.min_coverage:.0%} of accepted {rows} are embedded.",
-            ),
-            dg.AssetCheckSpec(
-                DIMENSION,
-                asset=key,
-                description=f"Every vector has {spec.dimension} values.",
-                blocking=True,
-            ),
-            dg.AssetCheckSpec(
-                FINITE_VALUES,
-                asset=key,
-                description="No vector holds NaN or infinity.",
-                blocking=True,
-            ),
-            dg.AssetCheckSpec(
-                ROWS_ACCOUNTED,
-                asset=key,
-                description=f"{corpus_rows} = embedded + failed + rejected.",
-                blocking=True,
-            ),
-            dg.AssetCheckSpec(
-                NOT_TRUNCATED,
-                asset=key,
-                description="No text was longer than the model reads and cut to fit "
-                f"({model_spec(spec.resolved_model).max_input_tokens} tokens for "
-                f"{spec.resolved_model}).",
-            ),
-        ],
-    )
-    def embeddings_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        # the landing of this run; in a run of the checks alone, the latest landing
-        event = context.instance.get_latest_materialization_event(key)
-        if event is None:
-            raise dg.Failure(description=f"{key.to_user_string()} has not been materialized yet")
-        landing = md.read_landing(event)
-        selected = {check.name for check in context.selected_asset_check_keys}
-        for result in embeddings_check_results(spec, landing):
-            if result.check_name in selected:
-                yield result
 
-    return embeddings_checks
+def table_check_results(
+    context: dg.AssetExecutionContext, spec: PipelineView
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected embeddings checks of the table as it is: as its latest landing left it.
+
+    A run that lands nothing (the table is up to date, or its jobs still run) evaluates them
+    too, so they always show the table, never "skipped". Before any landing there is no
+    table to check, and no result.
+    """
+    event = context.instance.get_latest_materialization_event(spec.embeddings_key)
+    landing = md.read_landing(event) if event is not None else {}
+    if not landing:
+        return
+    selected = {check.name for check in context.selected_asset_check_keys}
+    for result in embeddings_check_results(spec, landing):
+        if result.check_name in selected:
+            yield result
 
 
 def embeddings_check_results(

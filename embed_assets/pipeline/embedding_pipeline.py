@@ -28,8 +28,12 @@ from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.models.catalog import ModelSpec, declare_model, model_spec, vector_dimension
 from embed_assets.models.registry import default_local_model
 from embed_assets.pipeline.assets import build_assets
-from embed_assets.pipeline.automation import build_automation_sensor, build_source_asset
-from embed_assets.pipeline.checks import build_embeddings_checks
+from embed_assets.pipeline.automation import (
+    build_automation_sensor,
+    build_source_asset,
+    build_source_sensor,
+)
+from embed_assets.pipeline.cron import CronSchedule
 from embed_assets.pipeline.names import (
     ASSETS,
     BATCH_JOB_ASSET,
@@ -100,7 +104,8 @@ class EmbeddingPipeline:
             `AutomationCondition.on_cron("0 3 * * *")` for nightly; None: only on request).
         observe_cron: How often a corpus file, `gs://` object or BigQuery source is observed
             (a cheap fingerprint: size and mtime, generation and MD5, or the tables'
-            last-modified times); None: never by itself.
+            last-modified times), a cron string in UTC; an observation is recorded, with no
+            run, only when the source changed; None: never by itself.
         backend_key: Resource key of the batch backend (default `<name>_embedding_backend`).
         store_key: Resource key of the embedding store (default `<name>_embedding_store`).
         key_prefix: The asset keys' prefix (default: the name), e.g. `["search", "docs"]` for
@@ -161,6 +166,8 @@ class EmbeddingPipeline:
             raise ConfigError(
                 f"max_estimated_cost_usd={self.max_estimated_cost_usd} must not be negative"
             )
+        if self.observe_cron:
+            CronSchedule.parse(self.observe_cron)  # refuses a schedule it cannot read
         for fraction in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
             if not 0.0 <= getattr(self, fraction) <= 1.0:
                 raise ConfigError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")
@@ -394,6 +401,7 @@ class EmbeddingPipeline:
             resources[self.names.store_key] = store
         source = build_source_asset(self)
         automation = build_automation_sensor(self)
+        observer = build_source_sensor(self)
         return dg.Definitions(
             assets=[
                 *([source] if source else []),
@@ -405,7 +413,6 @@ class EmbeddingPipeline:
                     placement=row_placement(self, backend, store),
                 ),
             ],
-            asset_checks=[build_embeddings_checks(self)],
             sensors=[
                 build_embedding_job_sensor(
                     job_asset_key=self.batch_job_key,
@@ -415,6 +422,7 @@ class EmbeddingPipeline:
                     name=self.names.sensor,
                 ),
                 *([automation] if automation else []),
+                *([observer] if observer else []),
             ],
             resources=resources,
         )

@@ -66,8 +66,9 @@ FIELD_DESCRIPTIONS: Mapping[str, str] = {
     ),
     "observe_cron": (
         "How often a corpus file, `gs://` object or BigQuery source is observed (a cheap "
-        "fingerprint: size and mtime, generation and MD5, or the tables' last-modified times); "
-        "None: never by itself."
+        "fingerprint: size and mtime, generation and MD5, or the tables' last-modified times), "
+        "a cron string in UTC; an observation is recorded, with no run, only when the source "
+        "changed; None: never by itself."
     ),
     "backend_key": "Resource key of the batch backend (default `<name>_embedding_backend`).",
     "store_key": "Resource key of the embedding store (default `<name>_embedding_store`).",

@@ -54,7 +54,8 @@ class PipelineNames:
         group: the asset group.
         sensor: the job-completion sensor.
         pool: the Dagster pool of the batch-job asset (give it a limit of 1 to queue runs).
-        automation_sensor: the sensor that observes the source and refreshes corpus and jobs.
+        automation_sensor: the sensor that refreshes corpus and jobs by their conditions.
+        source_sensor: the sensor that observes the corpus source.
         backend_key: resource key of the batch backend.
         store_key: resource key of the embedding store.
         table: the embedding table.
@@ -67,6 +68,7 @@ class PipelineNames:
     sensor: str
     pool: str
     automation_sensor: str
+    source_sensor: str
     backend_key: str
     store_key: str
     table: str
@@ -116,6 +118,7 @@ def pipeline_names(
         sensor=f"{name}_batch_job_sensor",
         pool=f"embed_assets/{name}",
         automation_sensor=f"{name}_automation_sensor",
+        source_sensor=f"{name}_source_sensor",
         backend_key=backend_key or f"{name}_{BACKEND_KEY_SUFFIX}",
         store_key=store_key or f"{name}_{STORE_KEY_SUFFIX}",
         table=table_name(name),

@@ -22,23 +22,9 @@ from embed_assets.pipeline.metadata import (
     progress_metadata,
 )
 from embed_assets.pipeline.names import pipeline_names
+from embed_assets.pipeline.runs import run_materializing
 
 DEFAULT_TIME_BUDGET_SECONDS = 40.0
-_IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
-
-
-def _run_materializing(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
-    """The id of an unfinished run that materializes `key` (it may land the submission)."""
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS), limit=100):
-        if run.asset_selection and key in run.asset_selection:
-            return run.run_id
-    return None
 
 
 def build_embedding_job_sensor(
@@ -95,7 +81,7 @@ def build_embedding_job_sensor(
                 skip_reason=f"submission {submission.submission_id} is already in the table",
                 cursor=cursor.with_outcome(SensorOutcome.ALREADY_LANDED).serialize(),
             )
-        running = _run_materializing(context.instance, embeddings_key)
+        running = run_materializing(context.instance, embeddings_key)
         if running is not None:  # e.g. Materialize all, whose embeddings step lands finished jobs
             return dg.SensorResult(
                 skip_reason=f"run {running} is materializing {embeddings_key.to_user_string()}; "

@@ -54,10 +54,11 @@ def test_materialize_all_then_an_edited_corpus_refreshes_everything_by_itself(
         [] if landed_by_materialize_all else [landed["runId"]]
     ), f"Materialize all was {run_id}"
     assert latest(dev, ["docs", "embeddings"]) is not None
-    # the source's first observation may come after corpus ran: a no-op refresh follows
+    # the source's first observation may come after corpus ran (then it waits for the
+    # automation to have seen that run): a no-op refresh follows
     dev.wait_for(
         lambda: set(stale(dev).values()) == {"FRESH"},
-        timeout=120,
+        timeout=180,
         what=f"every asset to be fresh (now {stale(dev)})",
         every=2.0,
     )
