@@ -242,7 +242,7 @@ def _from_reader_processes(
             if message[0] == "error":
                 raise CorpusError(message[1])
             if message[0] == "failed":
-                raise OSError(message[1])
+                raise CorpusError(message[1])
             frame, seen = message[1], message[2]
             keys.update(dict.fromkeys(seen))
             if frame is not None:
@@ -300,7 +300,7 @@ class _ReaderProcess:
             self.process.wait()
             self.errors.seek(0)
             said = self.errors.read().decode(errors="replace").strip().splitlines() or [""]
-            raise OSError(
+            raise CorpusError(
                 f"the JSONL reader process ended early (exit code {self.process.returncode}) "
                 f"{said[-1]}".strip()
             ) from None

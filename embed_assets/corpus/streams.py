@@ -83,27 +83,14 @@ def prepare_in_batches(
     names = list(dict.fromkeys(c for c in wanted if c))
 
     def write(validated: Validated) -> PreparedCorpus:
-        writer = PreparedWriter(output)
-        first = 0
-        try:
-            for batch in validated:
-                writer.write(
-                    prepared_corpus(
-                        batch,
-                        chunking=chunking,
-                        model=model,
-                        task_type=task_type,
-                        output_dimensionality=output_dimensionality,
-                        first_row=first,
-                    )
-                )
-                first += batch.source_rows
-        except BaseException:  # a file that cannot be read leaves no prepared file
-            with contextlib.suppress(Exception):
-                writer.close()
-            output.unlink(missing_ok=True)
-            raise
-        return writer.close()
+        return _written(
+            validated,
+            output,
+            chunking=chunking,
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+        )
 
     with tempfile.TemporaryDirectory(prefix="embed-assets-") as work:
         ids = _IdCounter(Path(work) / "ids.parquet")
@@ -131,6 +118,39 @@ def prepare_in_batches(
             return write(batches.of_jsonl(source_file, encoding, keys={}, repeated=repeated))
         check_columns(pd.DataFrame(columns=present), columns, source=source)
         return write(validated)
+
+
+def _written(
+    validated: Validated,
+    output: Path,
+    *,
+    chunking: Chunking | None,
+    model: str,
+    task_type: str | None,
+    output_dimensionality: int | None,
+) -> PreparedCorpus:
+    """The validated batches hashed (and chunked) into `output`; none is left if one fails."""
+    writer = PreparedWriter(output)
+    first = 0
+    try:
+        for batch in validated:
+            writer.write(
+                prepared_corpus(
+                    batch,
+                    chunking=chunking,
+                    model=model,
+                    task_type=task_type,
+                    output_dimensionality=output_dimensionality,
+                    first_row=first,
+                )
+            )
+            first += batch.source_rows
+    except BaseException:  # a file that cannot be read leaves no prepared file
+        with contextlib.suppress(Exception):
+            writer.close()
+        output.unlink(missing_ok=True)
+        raise
+    return writer.close()
 
 
 def read_location(location: str, *, encoding: str) -> pd.DataFrame:

@@ -29,6 +29,18 @@ def _requested(defs: dg.Definitions, instance: dg.DagsterInstance, cursor, when)
     return keys, result.cursor
 
 
+def _file_pipeline(tmp_path: Path) -> tuple[Path, EmbeddingPipeline, dg.Definitions]:
+    """A pipeline of a 10-row CSV corpus file, with its definitions."""
+    path = tmp_path / "docs.csv"
+    make_corpus(10).to_csv(path, index=False)
+    pipeline = EmbeddingPipeline(name="docs", corpus=str(path), model="lexical-hash")
+    defs = pipeline.build_definitions(
+        backend=LocalBatchBackend(workdir=str(tmp_path)),
+        store=DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb")),
+    )
+    return path, pipeline, defs
+
+
 def _observe(
     defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
 ) -> tuple[list[dg.AssetObservation], str | None, str | None]:
@@ -48,13 +60,7 @@ def test_an_edited_corpus_file_is_observed_with_no_run_and_refreshes_corpus_and_
     tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(source_observation, "SETTLE_SECONDS", 0)  # (its own test below)
-    path = tmp_path / "docs.csv"
-    make_corpus(10).to_csv(path, index=False)
-    pipeline = EmbeddingPipeline(name="docs", corpus=str(path), model="lexical-hash")
-    defs = pipeline.build_definitions(
-        backend=LocalBatchBackend(workdir=str(tmp_path)),
-        store=DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb")),
-    )
+    path, pipeline, defs = _file_pipeline(tmp_path)
     start = datetime.datetime(2026, 11, 22, 12, 0, 5)
     events, cursor, skipped = _observe(defs, instance, None)
     assert events == [] and skipped and "next tick" in skipped
@@ -160,13 +166,7 @@ def test_an_edit_a_manual_run_read_first_is_refreshed_once_and_leaves_corpus_in_
 ) -> None:
     """Observed: an edit, then 'Materialize all' within the minute: 'Unsynced' for good."""
     monkeypatch.setattr(source_observation, "SETTLE_SECONDS", 3)
-    path = tmp_path / "docs.csv"
-    make_corpus(10).to_csv(path, index=False)
-    pipeline = EmbeddingPipeline(name="docs", corpus=str(path), model="lexical-hash")
-    defs = pipeline.build_definitions(
-        backend=LocalBatchBackend(workdir=str(tmp_path)),
-        store=DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb")),
-    )
+    path, pipeline, defs = _file_pipeline(tmp_path)
     start = datetime.datetime(2026, 11, 22, 12, 0, 5)
     _, cursor, _ = _observe(defs, instance, None)
     _, automation = _requested(defs, instance, None, start)
@@ -214,13 +214,7 @@ def test_a_headless_run_records_the_version_it_read_so_the_ui_finds_nothing_to_r
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     """Observed: right after `dagster dev` started, corpus and batch job re-ran for nothing."""
-    path = tmp_path / "docs.csv"
-    make_corpus(10).to_csv(path, index=False)
-    pipeline = EmbeddingPipeline(name="docs", corpus=str(path), model="lexical-hash")
-    defs = pipeline.build_definitions(
-        backend=LocalBatchBackend(workdir=str(tmp_path)),
-        store=DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb")),
-    )
+    _, pipeline, defs = _file_pipeline(tmp_path)
     run_pipeline(defs=defs, pipeline=pipeline, instance=instance, poll_seconds=0.2)
     recorded = latest_source_version(instance, pipeline.source_key)  # type: ignore[arg-type]
     assert recorded is not None and _input_version(instance, pipeline) == recorded
