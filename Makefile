@@ -102,7 +102,7 @@ test: $(VENV)/.installed-dev
 # the same instance as `make run`; created here too, so `make dev` also works on its own
 dev: $(VENV)/.installed-run
 	$(BIN)/python -c "from pathlib import Path; from embed_assets.cli.workdir import prepare_workdir; prepare_workdir(Path('.embed-assets'))"
-	DAGSTER_HOME=$(CURDIR)/.embed-assets/dagster HF_HUB_OFFLINE=1 $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR)/.embed-assets/dagster HF_HUB_OFFLINE=1 $(BIN)/dg dev -w workspace.yaml
 
 bench: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench

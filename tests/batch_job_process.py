@@ -18,7 +18,7 @@ import dagster as dg
 
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.backends.base import JobRequest, JobStatus
-from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.pipeline.history import latest_submission
 from embed_assets.testing import FaultyLocalBatchBackend
 
 

@@ -233,7 +233,7 @@ def _latest_submission_and_backend(args: argparse.Namespace) -> tuple[Any, Any] 
     """
     import dagster as dg
 
-    from embed_assets.pipeline.metadata import latest_submission
+    from embed_assets.pipeline.history import latest_submission
 
     home = os.environ.get("DAGSTER_HOME")
     workdir = prepare_workdir(Path(args.workdir))

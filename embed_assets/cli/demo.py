@@ -114,6 +114,14 @@ def nearest_neighbours(
     return indices, scores
 
 
+NEIGHBOUR_COLUMNS = {
+    "id": "a document of the embedding table",
+    "rank": "1 for its nearest neighbour",
+    "neighbour_id": "the neighbour's id",
+    "similarity": "cosine similarity, -1 to 1",
+}
+
+
 def build_neighbours_asset(
     *,
     embeddings_key: dg.AssetKey,
@@ -153,12 +161,16 @@ def build_neighbours_asset(
         with store.connect() as con:
             con.register("result", result)
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM result")
-        preview = result[result["rank"] == 1].head(5).round({"similarity": 3})
+            columns = [(str(c[0]), str(c[1])) for c in con.execute(f"DESCRIBE {target}").fetchall()]
+        preview = result[result["rank"] == 1].head(5)
         context.log.info(f"wrote {len(result)} neighbour rows for {len(ids)} documents to {target}")
         return dg.MaterializeResult(
             metadata={
                 md.ROW_COUNT: dg.MetadataValue.int(len(result)),
                 md.TABLE_NAME: dg.MetadataValue.text(target),
+                md.COLUMN_SCHEMA: dg.MetadataValue.table_schema(
+                    md.column_schema(columns, NEIGHBOUR_COLUMNS)
+                ),
                 md.PREVIEW: dg.MetadataValue.md(
                     md.markdown_table(preview, ["id", "neighbour_id", "similarity"])
                 ),

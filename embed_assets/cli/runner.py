@@ -22,13 +22,9 @@ from embed_assets.pipeline.automation import record_source_version
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+from embed_assets.pipeline.history import latest_landing, latest_submission
 from embed_assets.pipeline.lock import RefreshInProgress, lock_folder, refresh_lock
-from embed_assets.pipeline.metadata import (
-    RUN_KEY_TAG,
-    SENSOR_NAME_TAG,
-    latest_landing,
-    latest_submission,
-)
+from embed_assets.pipeline.metadata import RUN_KEY_TAG, SENSOR_NAME_TAG
 from embed_assets.store.base import EmbeddingStore
 
 PIPELINE_TAG = "embed_assets/pipeline"  # on every run the headless runner launches

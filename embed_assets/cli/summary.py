@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING
 
+from embed_assets.human import plural
+
 if TYPE_CHECKING:  # the runner imports Dagster; `embed-assets --help` need not
     from embed_assets.cli.runner import RunSummary
 
@@ -53,7 +55,8 @@ def print_summary(
         lines.append("failed rows:\n" + summary.failed_examples)
     if summary.truncated:
         lines.append(
-            f"truncated       {summary.truncated} rows were longer than {summary.model} reads; "
+            f"truncated       {plural(summary.truncated, 'row was', 'rows were')} longer than "
+            f"{summary.model} reads; "
             f"only their start was embedded (e.g. {', '.join(summary.truncated_examples)})"
         )
     if sample:

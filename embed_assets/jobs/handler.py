@@ -220,6 +220,7 @@ class SubmissionHandler:
         deadline: float,
         log: logging.Logger | dg.DagsterLogManager | None = None,
         clock: Callable[[], float] = time.monotonic,
+        done: Mapping[str, int] | None = None,
     ) -> PollResult:
         """Polls the unfinished jobs once each, until `deadline` (see `poll_jobs`).
 
@@ -234,6 +235,7 @@ class SubmissionHandler:
             deadline=deadline,
             log=log,
             clock=clock,
+            done_before=done,
         )
         if not result.unreachable and result.finished(self.submission.jobs) < len(
             self.submission.jobs

@@ -7,6 +7,7 @@ Rows that failed are recorded; the next refresh submits them again because the s
 lacks their hash.
 """
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -14,9 +15,12 @@ import pandas as pd
 
 from embed_assets.backends.base import JobStatus
 from embed_assets.errors import SubmissionNotFinished
+from embed_assets.human import duration, plural, progress
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import LandingRows
 from embed_assets.store.base import EmbeddingStore, Generations
+
+PROGRESS_EVERY_SECONDS = 5.0
 
 
 def check_finished(submission: Submission, statuses: Sequence[JobStatus]) -> None:
@@ -93,6 +97,8 @@ def land_submission(
     report = LandingReport(submission_id=submission.submission_id, pipeline=submission.pipeline)
     report.job_states = {s.name: s.state.value for s in statuses}
     report.reused_rows = rows.reuse_stored()  # before new texts replace the rows it reads
+    started = said = time.monotonic()
+    expected = sum(job.prompts for job in submission.jobs)
     for status in statuses:
         job_failed = None
         if not status.state.has_output:
@@ -100,11 +106,19 @@ def land_submission(
             job_failed = f"job {status.name} ended {status.state.value}{error}"
             log(job_failed)
         # a failed, cancelled or expired job may still have written rows: they are paid for
-        for uri, written, tokens in rows.land_output(status, job_failed=job_failed):
+        for _uri, written, tokens in rows.land_output(status, job_failed=job_failed):
             report.prediction_files += 1
             report.written_rows += written
             report.tokens += tokens
-            log(f"landed {uri}: {report.written_rows} rows written so far")
+            now = time.monotonic()
+            if now - said >= PROGRESS_EVERY_SECONDS:  # a long landing says how far it is
+                written = min(report.written_rows, expected)
+                log(f"landing: {progress(written, expected, elapsed=now - started)} written")
+                said = now
+    log(
+        f"landed {plural(report.prediction_files, 'prediction file')} in "
+        f"{duration(time.monotonic() - started)}: {plural(report.written_rows, 'row')} written"
+    )
     settled = rows.settle(log=log)
     report.corpus_rows = settled.corpus_rows
     report.rejected_rows = settled.rejected_rows

@@ -29,6 +29,8 @@ class PollResult:
         calls: `get` calls made.
         changes: one line per job whose state changed.
         unreachable: why the service could not be read this round ("" when it could).
+        done: rows each unfinished job has processed so far (embedded or failed), by job
+            name, as its completion stats last said.
     """
 
     states: Mapping[str, str]
@@ -36,6 +38,7 @@ class PollResult:
     calls: int = 0
     changes: list[str] = field(default_factory=list)
     unreachable: str = ""
+    done: Mapping[str, int] = field(default_factory=dict)
 
     def finished(self, jobs: Sequence[SubmittedJob]) -> int:
         """Counts the jobs known to be in a terminal state."""
@@ -43,6 +46,15 @@ class PollResult:
             1
             for job in jobs
             if job.name in self.states and JobState(self.states[job.name]).is_terminal
+        )
+
+    def rows_done(self, jobs: Sequence[SubmittedJob]) -> int:
+        """Rows processed: all of a finished job's, an unfinished one's as last reported."""
+        return sum(
+            job.prompts
+            if job.name in self.states and JobState(self.states[job.name]).is_terminal
+            else min(self.done.get(job.name, 0), job.prompts)
+            for job in jobs
         )
 
 
@@ -55,6 +67,7 @@ def poll_jobs(
     deadline: float,
     log: logging.Logger | dg.DagsterLogManager | None = None,
     clock: Callable[[], float] = time.monotonic,
+    done_before: Mapping[str, int] | None = None,
 ) -> PollResult:
     """Polls each unfinished job at most once, until the deadline.
 
@@ -70,8 +83,10 @@ def poll_jobs(
         deadline: the `clock` reading at which to stop.
         log: where to say why a round stopped early.
         clock: a monotonic clock.
+        done_before: the rows each job had processed by the earlier rounds.
     """
     known = dict(states)
+    done = dict(done_before or {})
     calls = 0
     changes: list[str] = []
     start = resume_at % len(jobs) if jobs else 0
@@ -87,7 +102,7 @@ def poll_jobs(
                     f"the tick's time budget is spent after {calls} polls; the next tick "
                     f"resumes at job {index + 1} of {len(jobs)}"
                 )
-            return PollResult(known, index, calls, changes)
+            return PollResult(known, index, calls, changes, done=done)
         calls += 1
         try:
             status = cancel_paused(backend, backend.get(job.name), log=_info(log))
@@ -96,15 +111,16 @@ def poll_jobs(
         except BackendUnavailable as error:  # the jobs run on; read them again next round
             if log:
                 log.warning(f"{error}; will retry next tick")
-            return PollResult(known, index, calls, changes, unreachable=str(error))
+            return PollResult(known, index, calls, changes, unreachable=str(error), done=done)
         except BackendError as error:  # the service refuses: try again next round
             if log:
                 log.warning(f"could not read {job.name}: {error}; will retry next tick")
-            return PollResult(known, index, calls, changes)
+            return PollResult(known, index, calls, changes, done=done)
         known[job.name] = status.state.value
+        done[job.name] = status.successful_count + status.failed_count
         if status.state.value != previous:
             changes.append(status.describe())
-    return PollResult(known, 0, calls, changes)
+    return PollResult(known, 0, calls, changes, done=done)
 
 
 def _info(log: logging.Logger | dg.DagsterLogManager | None) -> Callable[[str], None]:

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+import embed_assets.pipeline.history as history
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
 from embed_assets.corpus.prepared import PreparedCorpus
@@ -139,8 +140,9 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
                         version=prepared.version,
                         model=spec.resolved_model,
                         source=spec.describe_source(),
+                        columns=md.file_columns(prepared.path),
                     ),
-                    "dagster/uri": dg.MetadataValue.path(prepared.path),
+                    md.URI: dg.MetadataValue.path(prepared.path),
                 },
             )
         yield output
@@ -193,11 +195,14 @@ def _batch_job_asset(
             f"{submission.stale_rows} stale stored rows"
         )
         # a submission that changes nothing keeps the version, so nothing downstream goes stale
-        previous = md.latest_data_version(context.instance, spec.batch_job_key)
+        previous = history.latest_data_version(context.instance, spec.batch_job_key)
         if submission.needs_landing or previous is None:
             version = _version("submission", submission_id)
         else:
             version = dg.DataVersion(previous)
+        in_force = history.submission_in_force(context.instance, spec.embeddings_key)
+        if not submission.needs_landing:
+            context.log.info(md.nothing_new(in_force))
         return dg.MaterializeResult(
             data_version=version,
             metadata=md.submission_metadata(
@@ -208,6 +213,8 @@ def _batch_job_asset(
                     tokens=submission.tokens or None,
                     estimated=True,
                 ),
+                version=version.value,
+                in_force=in_force,
             ),
         )
 
@@ -273,13 +280,13 @@ def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineView) -
     """The submission a run lands: the one its tag names (the sensor's run), else the latest."""
     wanted = context.run.tags.get(md.RUN_TAG_SUBMISSION)
     if wanted:
-        found = md.find_submission(context.instance, spec.batch_job_key, wanted)
+        found = history.find_submission(context.instance, spec.batch_job_key, wanted)
         if found is None:
             raise dg.Failure(
                 description=f"submission {wanted} was not found in the batch-job history"
             )
         return found
-    return md.latest_submission(context.instance, spec.batch_job_key)
+    return history.latest_submission(context.instance, spec.batch_job_key)
 
 
 def _nothing_to_land(
@@ -289,7 +296,10 @@ def _nothing_to_land(
     submission = handler.submission
     if not submission.needs_landing:
         return f"submission {submission.submission_id} changed nothing: the table is up to date"
-    if md.landed_submission_id(context.instance, spec.embeddings_key) == submission.submission_id:
+    if (
+        history.landed_submission_id(context.instance, spec.embeddings_key)
+        == submission.submission_id
+    ):
         return f"submission {submission.submission_id} is already in the table"
     if md.RUN_TAG_SUBMISSION in context.run.tags:
         return None  # the sensor's run: every job has finished
@@ -390,12 +400,12 @@ def _land(
         ),
         metadata=md.landing_metadata(
             report,
-            submission=submission,
             stats=stats,
             table=store.table_ref(spec.name),
             dimension=dimension,
             cost=cost,
             preview=store.preview(spec.name, rows=md.EXAMPLES),
+            staging_kept=spec.keep_staging,
         ),
     )
 

@@ -30,6 +30,7 @@ DATA_VERSION_TAG = "dagster/data_version"
 SOURCE_SENSOR_SECONDS = 30
 # the automation sensor ticks at least this often (`build_automation_sensor`), with a margin
 SETTLE_SECONDS = 35
+SOURCE_STATE = "state"  # metadata: the size and time, or generation, a version was read from
 
 
 def source_version(location: str | BigQueryQuery) -> tuple[str, str]:
@@ -53,7 +54,7 @@ def build_source_asset(spec: PipelineView) -> dg.SourceAsset | None:
     def observe() -> dg.ObserveResult:
         version, fingerprint = source_version(location)
         return dg.ObserveResult(
-            data_version=dg.DataVersion(version), metadata={"fingerprint": fingerprint}
+            data_version=dg.DataVersion(version), metadata={SOURCE_STATE: fingerprint}
         )
 
     shown = location if isinstance(location, str) else location.sql
@@ -164,7 +165,7 @@ def record_source_version(instance: dg.DagsterInstance, spec: PipelineView) -> N
 
 def _observation(key: dg.AssetKey, version: str, fingerprint: str) -> dg.AssetObservation:
     return dg.AssetObservation(
-        asset_key=key, metadata={"fingerprint": fingerprint}, tags={DATA_VERSION_TAG: version}
+        asset_key=key, metadata={SOURCE_STATE: fingerprint}, tags={DATA_VERSION_TAG: version}
     )
 
 

@@ -5,7 +5,9 @@ from typing import Any
 
 import dagster as dg
 
+import embed_assets.pipeline.history as history
 import embed_assets.pipeline.metadata as md
+from embed_assets.human import plural
 from embed_assets.jobs.guard import rejected_fraction
 from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.view import PipelineView
@@ -123,7 +125,7 @@ def table_check_results(
     table to check, and no result.
     """
     event = context.instance.get_latest_materialization_event(spec.embeddings_key)
-    landing = md.read_landing(event) if event is not None else {}
+    landing = history.read_landing(event) if event is not None else {}
     if not landing:
         return
     selected = {check.name for check in context.selected_asset_check_keys}
@@ -164,7 +166,7 @@ def embeddings_check_results(
             passed=wrong == 0,
             description=None
             if wrong == 0
-            else f"{wrong} vectors are not {landing['dimension']} long",
+            else f"{plural(wrong, 'vector is', 'vectors are')} not {landing['dimension']} long",
             metadata={
                 md.ROWS_WITH_WRONG_DIMENSION: wrong,
                 md.EXPECTED_DIMENSION: int(landing["dimension"]),
@@ -173,7 +175,9 @@ def embeddings_check_results(
         dg.AssetCheckResult(
             check_name=FINITE_VALUES,
             passed=non_finite == 0,
-            description=None if non_finite == 0 else f"{non_finite} vectors hold NaN or infinity",
+            description=None
+            if non_finite == 0
+            else f"{plural(non_finite, 'vector holds', 'vectors hold')} NaN or infinity",
             metadata={md.ROWS_WITH_NON_FINITE_VALUES: non_finite},
         ),
         dg.AssetCheckResult(
@@ -181,8 +185,8 @@ def embeddings_check_results(
             passed=corpus == embedded + failed + rejected,
             description=None
             if corpus == embedded + failed + rejected
-            else f"{corpus} corpus rows but {embedded} embedded + {failed} failed + {rejected} "
-            "rejected",
+            else f"{plural(corpus, 'corpus row')} but {embedded} embedded + {failed} failed + "
+            f"{rejected} rejected",
             metadata={
                 md.CORPUS_ROWS: corpus,
                 md.EMBEDDED: embedded,
@@ -205,13 +209,14 @@ def _not_truncated(spec: PipelineView, landing: Mapping[str, Any]) -> dg.AssetCh
         severity=dg.AssetCheckSeverity.WARN,
         description=None
         if truncated == 0
-        else f"{truncated} rows were longer than {spec.resolved_model} reads ({limit} tokens) "
+        else f"{plural(truncated, 'row was', 'rows were')} longer than {spec.resolved_model} "
+        f"reads ({limit} tokens) "
         f"and only their start was embedded (e.g. {', '.join(examples)}); embed them in chunks "
         "(chunking=Chunking()), shorten them, or set auto_truncate=False to have them fail "
         "and be listed instead",
         metadata={
             md.TRUNCATED_ROWS: truncated,
-            md.TRUNCATED_EXAMPLES: dg.MetadataValue.json(examples),
+            md.TRUNCATED_EXAMPLES: dg.MetadataValue.text(", ".join(examples) or "none"),
             md.MAX_INPUT_TOKENS: limit,
         },
     )

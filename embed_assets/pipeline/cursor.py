@@ -57,16 +57,20 @@ class JobSensorCursor:
         states: the last known state of each polled job, by job name.
         outcome: set once the sensor has decided; None while jobs are followed.
         resume_at: the job the next tick polls first (where the last one ran out of time).
+        done: rows each unfinished job had processed at its last poll, by job name.
     """
 
     submission_id: str | None = None
     states: Mapping[str, str] = field(default_factory=dict)
     outcome: SensorOutcome | None = None
     resume_at: int = 0
+    done: Mapping[str, int] = field(default_factory=dict)
 
     def with_poll(self, result: PollResult) -> "JobSensorCursor":
         """Returns the cursor after a round of polling."""
-        return dataclasses.replace(self, states=dict(result.states), resume_at=result.resume_at)
+        return dataclasses.replace(
+            self, states=dict(result.states), resume_at=result.resume_at, done=dict(result.done)
+        )
 
     def with_outcome(self, outcome: SensorOutcome) -> "JobSensorCursor":
         """Returns the cursor with the sensor's final word on the submission."""
@@ -81,6 +85,7 @@ class JobSensorCursor:
                 "states": dict(self.states),
                 "outcome": self.outcome.value if self.outcome else None,
                 "resume_at": self.resume_at,
+                "done": dict(self.done),
             }
         ).decode()
 
@@ -102,12 +107,16 @@ class JobSensorCursor:
         submission_id, resume_at = data.get("submission_id"), data.get("resume_at", 0)
         if not isinstance(submission_id, str | None) or not isinstance(resume_at, int):
             raise CursorUnreadable("submission_id or resume_at has the wrong type")
+        done = data.get("done") or {}  # absent from cursors written before it was kept
+        if not isinstance(done, dict) or not all(isinstance(v, int) for v in done.values()):
+            raise CursorUnreadable("done is not a mapping of job names to row counts")
         outcome = data.get("outcome")
         return cls(
             submission_id=submission_id,
             states=states,
             outcome=SensorOutcome(outcome) if outcome is not None else None,
             resume_at=resume_at,
+            done=done,
         )
 
 

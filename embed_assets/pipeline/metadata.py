@@ -1,16 +1,20 @@
-"""Every metadata key the library writes, the builders that write them, and the readers.
+"""Every metadata key the library writes, and the builders that write them.
 
-Keys that code reads back are namespaced (`embed_assets/...`); the rest are for people and
-only written. Standard Dagster keys are used where they apply.
+A page holds fewer than 15 rows a person reads: Dagster's own keys where they apply, a few
+figures in human formats, tables as Markdown. The records code reads back (`history`) are
+namespaced (`embed_assets/...`), one compact line each, last.
 """
 
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import orjson
 import pandas as pd
+import pyarrow.parquet as pq
 
+import embed_assets.human as human
 from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
@@ -18,9 +22,8 @@ from embed_assets.models.pricing import CostEstimate
 from embed_assets.store.base import StoreStats, TableIdentity
 
 # -- read back by the library ------------------------------------------------------------------
-SUBMISSION_RECORD = "embed_assets/submission"  # the whole submission record, JSON
-SUBMISSION_ID = "embed_assets/submission_id"  # which submission a materialization is about
-LANDING_REPORT = "embed_assets/landing"  # what landing did, JSON
+SUBMISSION_RECORD = "embed_assets/submission"  # the whole submission record, compact JSON
+LANDING_REPORT = "embed_assets/landing"  # what landing did, compact JSON
 RUN_TAG_SUBMISSION = "embed_assets/submission_id"  # run tag: the submission a run lands
 
 # -- Dagster's own run tags the library reads or sets --------------------------------------------
@@ -36,53 +39,42 @@ COLUMN_SCHEMA = "dagster/column_schema"
 URI = "dagster/uri"
 
 # -- for people ----------------------------------------------------------------------------------
-CORPUS_VERSION = "corpus_version"
+DATA_VERSION = "data_version"
 ACCEPTED_ROWS = "accepted_rows"
 REJECTED_ROWS = "rejected_rows"
-REJECTED_BY_REASON = "rejected_by_reason"
-REJECTED_EXAMPLES = "rejected_examples"
+REJECTIONS = "rejections"
 REJECTED_FRACTION = "rejected_fraction"
 MAX_REJECTED_FRACTION = "max_rejected_fraction"
 SOURCE = "source"
 MODEL = "model"
 JOBS = "jobs"
-JOB_NAMES = "job_names"
 PROMPTS = "prompts"
-CHARACTERS = "characters"
-CORPUS_ROWS = "corpus_rows"
-UNCHANGED_ROWS = "unchanged_rows"
-REUSED_ROWS = "reused_rows"
-STALE_ROWS = "stale_rows"
-MANIFEST_URI = "manifest_uri"
-OUTPUT_URI = "output_uri"
-ADOPTED_PROMPTS = "adopted_prompts"
+ROWS = "rows"
+STATUS = "status"
+SUBMISSION_ID = "submission"  # which submission a materialization or an observation is about
+IN_FORCE = "submission_in_force"
+ESTIMATED_COST = "estimated_cost"
 ESTIMATED_COST_USD = "estimated_cost_usd"
 ESTIMATED_PROMPTS = "estimated_prompts"
 ESTIMATED_CHARACTERS = "estimated_characters"
 ESTIMATED_TOKENS = "estimated_tokens"
-ESTIMATED_COST_BASIS = "estimated_cost_basis"
-TABLE = "table"
-SERVING_MODEL = "serving_model"  # the model of the vectors the table serves
-BUILDING_MODEL = "building_model"  # set while a new generation is built beside the table
-GENERATION_SWITCHED = "generation_switched"
-DIMENSION = "dimension"
 EMBEDDED_ROWS = "embedded_rows"
-WRITTEN_ROWS = "written_rows"
 DELETED_ROWS = "deleted_rows"
 FAILED_ROWS = "failed_rows"
-FAILED_EXAMPLES = "failed_examples"
-TOKENS = "tokens"
-PREDICTION_FILES = "prediction_files"
-JOB_STATES = "job_states"
-DUPLICATE_JOBS = "duplicate_jobs"  # second jobs of a shard (lost create answers), not landed
-SHORTENED_VECTORS = "shortened_vectors"  # longer than asked for: cut and renormalized
-TRUNCATED_ROWS = "truncated_rows"  # texts the model cut to its input limit
-TRUNCATED_EXAMPLES = "truncated_examples"
-MAX_INPUT_TOKENS = "max_input_tokens"
+FAILURES = "failures"
+STAGING = "staging"
+CORPUS_ROWS = "corpus_rows"
+PROGRESS = "progress"
+ROWS_DONE = "rows_done"
+ROWS_TOTAL = "rows_total"
 JOBS_FINISHED = "jobs_finished"
 JOBS_TOTAL = "jobs_total"
 JOBS_PAUSED = "jobs_paused"
+JOB_STATES = "job_states"
 PREVIEW = "preview"
+# read back from the landing record
+TRUNCATED_ROWS = "truncated_rows"  # texts the model cut to its input limit
+TRUNCATED_EXAMPLES = "truncated_examples"
 # asset-check metadata
 COVERAGE = "coverage"
 ROWS_WITH_WRONG_DIMENSION = "rows_with_wrong_dimension"
@@ -91,8 +83,38 @@ ROWS_WITH_NON_FINITE_VALUES = "rows_with_non_finite_values"
 EMBEDDED = "embedded"
 FAILED = "failed"
 REJECTED = "rejected"
+MAX_INPUT_TOKENS = "max_input_tokens"
 
 EXAMPLES = 5
+
+# what the columns of an embedding table hold, for its column schema
+EMBEDDING_COLUMNS = {
+    "id": "the corpus row's id, as the source wrote it (with chunking: `<document>#<chunk>`)",
+    "content_hash": "what was embedded, hashed",
+    "embedding": "the vector",
+    "model": "the model that embedded it",
+    "token_count": "the tokens the model read",
+    "embedded_at": "when its prediction was landed",
+    "truncated": "the model cut the text to its input limit",
+    "document_id": "with chunking: the document of the chunk",
+    "chunk_index": "with chunking: the chunk's place in its document",
+    "chunk_start": "with chunking: the chunk's first character in the document",
+    "chunk_end": "with chunking: the character after the chunk",
+}
+# ... and of a prepared corpus file
+CORPUS_COLUMNS = {
+    "id": "the row's id, as the source wrote it",
+    "content": "the text to embed",
+    "title": "the title sent with the text",
+    "content_hash": "what is embedded, hashed",
+}
+
+
+def _cell(value: Any) -> str:
+    """A table cell: a fraction to three places (`0.567`, not `0.5669999718666077`)."""
+    fraction = isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+    text = f"{value:.3f}".rstrip("0").rstrip(".") if fraction else str(value)
+    return text.replace("|", "\\|")
 
 
 def markdown_table(rows: pd.DataFrame, columns: list[str], *, limit: int = EXAMPLES) -> str:
@@ -101,27 +123,24 @@ def markdown_table(rows: pd.DataFrame, columns: list[str], *, limit: int = EXAMP
         return "none"
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows.head(limit)[columns].itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines)
 
 
-def table_schema(dimension: int) -> dg.TableSchema:
-    """The columns of an embedding table."""
+def column_schema(
+    columns: Sequence[tuple[str, str]], descriptions: Mapping[str, str]
+) -> dg.TableSchema:
+    """The column schema of a table as its store declares it, described where known."""
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(
-                "id", "VARCHAR", description="the corpus row's id, as the source wrote it"
-            ),
-            dg.TableColumn("content_hash", "VARCHAR", description="what was embedded, hashed"),
-            dg.TableColumn("embedding", f"FLOAT[{dimension}]", description="the vector"),
-            dg.TableColumn("model", "VARCHAR"),
-            dg.TableColumn("token_count", "INTEGER"),
-            dg.TableColumn("embedded_at", "TIMESTAMPTZ"),
-            dg.TableColumn(
-                "truncated", "BOOLEAN", description="the model cut the text to its input limit"
-            ),
+            dg.TableColumn(name, kind, description=descriptions.get(name)) for name, kind in columns
         ]
     )
+
+
+def file_columns(path: str) -> list[tuple[str, str]]:
+    """`(name, Arrow type)` of each column of a Parquet file."""
+    return [(field.name, str(field.type)) for field in pq.read_schema(path)]
 
 
 def preview_table(rows: pd.DataFrame) -> str:
@@ -137,27 +156,27 @@ def preview_table(rows: pd.DataFrame) -> str:
     return markdown_table(shown, ["id", "model", "embedding", "token_count"], limit=len(rows))
 
 
+def _record(data: Any) -> dg.TextMetadataValue:
+    """A record the library reads back: one compact line, not a JSON tree to scroll past."""
+    return dg.MetadataValue.text(orjson.dumps(data).decode())
+
+
 def spend_metadata(estimate: SpendEstimate) -> dict[str, Any]:
     """What a refresh is about to pay for, before its jobs are created (or why it was refused)."""
     entries: dict[str, Any] = {
         ESTIMATED_PROMPTS: dg.MetadataValue.int(estimate.prompts),
         ESTIMATED_CHARACTERS: dg.MetadataValue.int(estimate.characters),
-        ESTIMATED_COST_USD: dg.MetadataValue.float(estimate.usd),  # small refreshes cost < $0.0001
-        ESTIMATED_COST_BASIS: dg.MetadataValue.text(
-            CostEstimate(estimate.usd, estimate.basis).describe()
-        ),
+        ESTIMATED_COST: cost_value(CostEstimate(estimate.usd, estimate.basis)),
+        ESTIMATED_COST_USD: dg.MetadataValue.float(estimate.usd),  # for a plot or a policy
     }
     if estimate.tokens is not None:
         entries[ESTIMATED_TOKENS] = dg.MetadataValue.int(estimate.tokens)
     return entries
 
 
-def cost_metadata(cost: CostEstimate) -> dict[str, Any]:
-    """The estimated cost, labelled as an estimate with the price source."""
-    return {
-        ESTIMATED_COST_USD: dg.MetadataValue.float(round(cost.usd, 4)),
-        ESTIMATED_COST_BASIS: dg.MetadataValue.text(cost.describe()),
-    }
+def cost_value(cost: CostEstimate) -> dg.TextMetadataValue:
+    """`$0.0012 (an estimate: …)`: the amount first, labelled as an estimate with its basis."""
+    return dg.MetadataValue.text(f"{human.usd(cost.usd)} ({cost.describe()})")
 
 
 def corpus_counts_metadata(
@@ -168,56 +187,117 @@ def corpus_counts_metadata(
     version: str,
     model: str,
     source: str,
+    columns: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The corpus asset's metadata: row counts, rejections by reason and a few examples.
+    """The corpus asset's metadata: row counts, rejections by reason with examples, the schema.
 
     `examples`: `row, id, reason` of a few rejected rows.
     """
     rejected = sum(rejected_by_reason.values())
-    return {
-        CORPUS_VERSION: version,
+    entries: dict[str, Any] = {
         ROW_COUNT: dg.MetadataValue.int(rows),
         ACCEPTED_ROWS: dg.MetadataValue.int(rows - rejected),
         REJECTED_ROWS: dg.MetadataValue.int(rejected),
-        REJECTED_BY_REASON: dg.MetadataValue.json(rejected_by_reason),
-        REJECTED_EXAMPLES: dg.MetadataValue.md(markdown_table(examples, ["row", "id", "reason"])),
-        MODEL: model,
-        SOURCE: source,
     }
-
-
-def submission_metadata(submission: Submission, *, cost: CostEstimate) -> dict[str, Any]:
-    """The batch-job asset's metadata: what a person looks for first, the full record last."""
-    jobs_table = "\n".join(
-        ["| shard | job | prompts | requests |", "|---|---|---|---|"]
-        + [
-            f"| {j.shard} | {f'[{j.name}]({j.url})' if j.url else f'`{j.name}`'}"
-            f"{' (adopted)' if j.adopted else ''} | {j.prompts:,} | `{j.input_uri}` |"
-            for j in submission.jobs
-        ]
-    )
+    if rejected:
+        entries[REJECTIONS] = dg.MetadataValue.md(_rejections(rejected_by_reason, examples))
+    if columns:
+        entries[COLUMN_SCHEMA] = dg.MetadataValue.table_schema(
+            column_schema(columns, CORPUS_COLUMNS)
+        )
     return {
-        PROMPTS: dg.MetadataValue.int(submission.prompts),
-        JOBS: dg.MetadataValue.int(len(submission.jobs)),
-        JOB_NAMES: dg.MetadataValue.md(jobs_table if submission.jobs else "no job: nothing new"),
-        **cost_metadata(cost),
-        MANIFEST_URI: dg.MetadataValue.path(submission.manifest_uri),
-        OUTPUT_URI: dg.MetadataValue.path(submission.output_uri),
-        MODEL: dg.MetadataValue.text(submission.model),
-        CHARACTERS: dg.MetadataValue.int(submission.characters),
-        CORPUS_ROWS: dg.MetadataValue.int(submission.corpus_rows),
-        REJECTED_ROWS: dg.MetadataValue.int(submission.rejected_rows),
-        UNCHANGED_ROWS: dg.MetadataValue.int(submission.unchanged_rows),
-        REUSED_ROWS: dg.MetadataValue.int(submission.reused_rows),
-        STALE_ROWS: dg.MetadataValue.int(submission.stale_rows),
-        ADOPTED_PROMPTS: dg.MetadataValue.int(submission.adopted_prompts),
-        SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
-        SUBMISSION_RECORD: dg.MetadataValue.json(submission.to_json()),  # read back; shown last
+        **entries,
+        SOURCE: dg.MetadataValue.text(source),
+        MODEL: dg.MetadataValue.text(model),
+        DATA_VERSION: dg.MetadataValue.text(version),
     }
+
+
+def _rejections(by_reason: Mapping[str, int], examples: pd.DataFrame) -> str:
+    """`| reason | rows | for example |`, most rows first."""
+    lines = ["| reason | rows | for example |", "|---|---|---|"]
+    for reason, count in sorted(by_reason.items(), key=lambda item: -item[1]):
+        some = examples[examples["reason"] == reason] if not examples.empty else examples
+        ids = ", ".join(
+            f"`{i}` (row {r})"
+            for i, r in zip(some.get("id", []), some.get("row", []), strict=False)
+        )
+        lines.append(f"| {_cell(reason)} | {count:,} | {_cell(ids) or '-'} |")
+    return "\n".join(lines)
+
+
+def submission_metadata(
+    submission: Submission,
+    *,
+    cost: CostEstimate,
+    version: str,
+    in_force: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The batch-job asset's metadata: the figures a person looks for, the record last.
+
+    Args:
+        submission: what was submitted.
+        cost: its estimated cost.
+        version: the data version the materialization records.
+        in_force: for a submission with nothing to land, `(submission id, run id)` of the
+            landing the table reflects, if any.
+    """
+    entries: dict[str, Any] = {}
+    if not submission.needs_landing:
+        entries[STATUS] = dg.MetadataValue.text(nothing_new(in_force))
+        if in_force is not None:
+            entries[IN_FORCE] = dg.MetadataValue.dagster_run(in_force[1])
+    else:
+        entries.update(
+            {
+                PROMPTS: dg.MetadataValue.int(submission.prompts),
+                ESTIMATED_COST: cost_value(cost),
+                JOBS: dg.MetadataValue.md(_jobs_table(submission)),
+            }
+        )
+    return {
+        **entries,
+        ROWS: dg.MetadataValue.text(_row_plan(submission)),
+        MODEL: dg.MetadataValue.text(submission.model),
+        SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
+        DATA_VERSION: dg.MetadataValue.text(version),
+        SUBMISSION_RECORD: _record(submission.to_json()),  # read back; shown last
+    }
+
+
+def nothing_new(in_force: tuple[str, str] | None) -> str:
+    """The one line of a refresh with nothing to embed, naming what the table reflects."""
+    if in_force is None:
+        return "nothing new to embed"
+    return f"nothing new to embed: the table reflects submission {in_force[0]}"
+
+
+def _jobs_table(submission: Submission) -> str:
+    """One row per job; its requests as a path, not a link (landing removes them)."""
+    lines = ["| shard | job | prompts | requests |", "|---|---|---|---|"]
+    for job in submission.jobs:
+        name = f"[{job.name}]({job.url})" if job.url else f"`{job.name}`"
+        adopted = " (adopted)" if job.adopted else ""
+        lines.append(f"| {job.shard} | {name}{adopted} | {job.prompts:,} | `{job.input_uri}` |")
+    return "\n".join(lines)
+
+
+def _row_plan(submission: Submission) -> str:
+    """`40 corpus rows: 30 to embed, 8 unchanged, 2 reused, 1 stale, 0 rejected`."""
+    parts = [
+        f"{submission.prompts:,} to embed",
+        f"{submission.unchanged_rows:,} unchanged",
+        f"{submission.reused_rows:,} reused",
+        f"{submission.stale_rows:,} stale",
+        f"{submission.rejected_rows:,} rejected",
+    ]
+    if submission.adopted_prompts:
+        parts.append(f"{submission.adopted_prompts:,} in jobs adopted from an earlier submission")
+    return f"{human.plural(submission.corpus_rows, 'corpus row')}: {', '.join(parts)}"
 
 
 def landing_record(report: LandingReport, *, stats: StoreStats, dimension: int) -> dict[str, Any]:
-    """What landing did and what the serving table holds, as JSON.
+    """What landing did and what the serving table holds.
 
     The CLI's summary and the embeddings checks read it back.
     """
@@ -258,141 +338,64 @@ def _model(identity: TableIdentity | None) -> str | None:
 def landing_metadata(
     report: LandingReport,
     *,
-    submission: Submission,
     stats: StoreStats,
     table: str,
     dimension: int,
     cost: CostEstimate,
     preview: pd.DataFrame,
+    staging_kept: bool,
 ) -> dict[str, Any]:
     """The embeddings asset's metadata after landing a submission."""
-    return {
+    serving = _model(report.generations.serving) or "-"
+    building = _model(report.generations.building)
+    entries: dict[str, Any] = {
         ROW_COUNT: dg.MetadataValue.int(stats.rows),
         TABLE_NAME: dg.MetadataValue.text(table),
-        COLUMN_SCHEMA: dg.MetadataValue.table_schema(table_schema(dimension)),
-        PREVIEW: dg.MetadataValue.md(preview_table(preview)),
-        SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
-        LANDING_REPORT: dg.MetadataValue.json(
-            landing_record(report, stats=stats, dimension=dimension)
+        COLUMN_SCHEMA: dg.MetadataValue.table_schema(
+            column_schema(stats.columns, EMBEDDING_COLUMNS)
         ),
-        TABLE: dg.MetadataValue.text(table),
-        MODEL: dg.MetadataValue.text(submission.model),
-        SERVING_MODEL: dg.MetadataValue.text(_model(report.generations.serving) or "-"),
-        BUILDING_MODEL: dg.MetadataValue.text(_model(report.generations.building) or "-"),
-        GENERATION_SWITCHED: dg.MetadataValue.bool(report.switched),
-        DIMENSION: dg.MetadataValue.int(dimension),
+        PREVIEW: dg.MetadataValue.md(preview_table(preview)),
+        MODEL: dg.MetadataValue.text(
+            f"{serving}; {building} is being built beside it" if building else serving
+        ),
         EMBEDDED_ROWS: dg.MetadataValue.int(report.embedded_ids),
-        WRITTEN_ROWS: dg.MetadataValue.int(report.written_rows),
-        REUSED_ROWS: dg.MetadataValue.int(report.reused_rows),
-        DELETED_ROWS: dg.MetadataValue.int(report.deleted_rows),
         FAILED_ROWS: dg.MetadataValue.int(report.failed_rows),
         REJECTED_ROWS: dg.MetadataValue.int(report.rejected_rows),
-        FAILED_EXAMPLES: dg.MetadataValue.md(markdown_table(report.failures, ["id", "reason"])),
-        PROMPTS: dg.MetadataValue.int(submission.prompts),
-        CHARACTERS: dg.MetadataValue.int(submission.characters),
-        TOKENS: dg.MetadataValue.int(report.tokens),
-        **cost_metadata(cost),
-        PREDICTION_FILES: dg.MetadataValue.int(report.prediction_files),
-        JOB_STATES: dg.MetadataValue.json(report.job_states),
-        DUPLICATE_JOBS: dg.MetadataValue.int(report.duplicate_jobs),
-        SHORTENED_VECTORS: dg.MetadataValue.int(report.shortened_vectors),
-        TRUNCATED_ROWS: dg.MetadataValue.int(stats.truncated),
+        DELETED_ROWS: dg.MetadataValue.int(report.deleted_rows),
+        ESTIMATED_COST: cost_value(cost),
     }
+    if report.failed_rows:
+        entries[FAILURES] = dg.MetadataValue.md(markdown_table(report.failures, ["id", "reason"]))
+    entries[STAGING] = dg.MetadataValue.text(
+        "kept (keep_staging)" if staging_kept else "requests and predictions removed after landing"
+    )
+    entries[LANDING_REPORT] = _record(landing_record(report, stats=stats, dimension=dimension))
+    return entries
 
 
 def progress_metadata(
-    submission: Submission, states: Mapping[str, str], *, finished: int
+    submission: Submission,
+    states: Mapping[str, str],
+    *,
+    finished: int,
+    done: int,
+    elapsed: float | None,
 ) -> dict[str, Any]:
-    """An observation of the batch-job asset: how many jobs finished, and in which states."""
+    """An observation of the batch-job asset: rows and jobs done so far, and time left."""
     counts: dict[str, int] = {}
     for job in submission.jobs:
         state = states.get(job.name, "UNKNOWN")
         counts[state] = counts.get(state, 0) + 1
+    total = sum(job.prompts for job in submission.jobs)
     return {
-        SUBMISSION_ID: submission.submission_id,
+        PROGRESS: dg.MetadataValue.text(human.progress(done, total, elapsed=elapsed)),
+        ROWS_DONE: dg.MetadataValue.int(done),
+        ROWS_TOTAL: dg.MetadataValue.int(total),
         JOBS_FINISHED: dg.MetadataValue.int(finished),
         JOBS_TOTAL: dg.MetadataValue.int(len(submission.jobs)),
         JOBS_PAUSED: dg.MetadataValue.int(counts.get("PAUSED", 0)),
-        JOB_STATES: dg.MetadataValue.json(dict(sorted(counts.items()))),
+        JOB_STATES: dg.MetadataValue.text(
+            ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        ),
+        SUBMISSION_ID: dg.MetadataValue.text(submission.submission_id),
     }
-
-
-# -- readers -------------------------------------------------------------------------------------
-
-
-def _value(entry: Any) -> Any:
-    """The plain value of a metadata entry (a `MetadataValue` or a raw value)."""
-    return getattr(entry, "value", entry)
-
-
-def _json(entry: Any) -> Any:
-    """The data of a JSON metadata entry (also when it was stored as a JSON string)."""
-    data = _value(entry)
-    return orjson.loads(data) if isinstance(data, (str, bytes)) else data
-
-
-def submission_from_metadata(metadata: Mapping[str, Any]) -> Submission | None:
-    """Reads the submission record back (None when the metadata holds none)."""
-    entry = metadata.get(SUBMISSION_RECORD)
-    return None if entry is None else Submission.from_json(_json(entry))
-
-
-def landing_from_metadata(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Reads the landing record back (None when the metadata holds none)."""
-    entry = metadata.get(LANDING_REPORT)
-    return None if entry is None else dict(_json(entry))
-
-
-def read_landing(event: dg.EventLogEntry) -> dict[str, Any]:
-    """Reads the landing record of one embeddings materialization event ({} if none)."""
-    materialization = event.asset_materialization
-    if materialization is None:
-        return {}
-    return landing_from_metadata(materialization.metadata) or {}
-
-
-def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> Mapping[str, Any] | None:
-    event = instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        return None
-    return event.asset_materialization.metadata
-
-
-def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
-    """Returns the data version of an asset's latest materialization (None before any)."""
-    event = instance.get_latest_materialization_event(key)
-    materialization = event.asset_materialization if event is not None else None
-    return (materialization.tags or {}).get(DATA_VERSION_TAG) if materialization else None
-
-
-def latest_submission(instance: dg.DagsterInstance, job_asset: dg.AssetKey) -> Submission | None:
-    """Returns the record of the latest materialization of the batch-job asset."""
-    metadata = _latest_metadata(instance, job_asset)
-    return None if metadata is None else submission_from_metadata(metadata)
-
-
-def find_submission(
-    instance: dg.DagsterInstance, job_asset: dg.AssetKey, submission_id: str, *, search: int = 50
-) -> Submission | None:
-    """Returns the record with this id among the latest `search` materializations."""
-    for record in instance.fetch_materializations(job_asset, limit=search).records:
-        materialization = record.asset_materialization
-        if materialization is None:
-            continue
-        submission = submission_from_metadata(materialization.metadata)
-        if submission is not None and submission.submission_id == submission_id:
-            return submission
-    return None
-
-
-def landed_submission_id(instance: dg.DagsterInstance, embeddings: dg.AssetKey) -> str | None:
-    """Returns the id of the submission the embeddings asset last landed."""
-    metadata = _latest_metadata(instance, embeddings)
-    entry = None if metadata is None else metadata.get(SUBMISSION_ID)
-    return None if entry is None else str(_value(entry))
-
-
-def latest_landing(instance: dg.DagsterInstance, embeddings: dg.AssetKey) -> dict[str, Any]:
-    """Returns the landing record of the latest embeddings materialization ({} if none)."""
-    metadata = _latest_metadata(instance, embeddings)
-    return (landing_from_metadata(metadata) if metadata is not None else None) or {}

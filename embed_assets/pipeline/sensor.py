@@ -11,16 +11,13 @@ import time
 import dagster as dg
 
 from embed_assets.backends.base import BackendError, BatchBackend, JobState, calls_within
+from embed_assets.human import progress
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.polling import PollResult
 from embed_assets.jobs.record import Submission
 from embed_assets.pipeline.cursor import JobSensorCursor, SensorOutcome, read_cursor
-from embed_assets.pipeline.metadata import (
-    RUN_TAG_SUBMISSION,
-    landed_submission_id,
-    latest_submission,
-    progress_metadata,
-)
+from embed_assets.pipeline.history import landed_submission_id, latest_submission, submitted_at
+from embed_assets.pipeline.metadata import RUN_TAG_SUBMISSION, progress_metadata
 from embed_assets.pipeline.names import pipeline_names
 from embed_assets.pipeline.runs import run_materializing
 
@@ -117,20 +114,35 @@ def _follow(
         resume_at=cursor.resume_at,
         deadline=time.monotonic() + time_budget_seconds,
         log=context.log,
+        done=cursor.done,
     )
+    before = cursor
     cursor = cursor.with_poll(result)
     for line in result.changes:
         context.log.info(line)
     finished = result.finished(submission.jobs)
+    done = result.rows_done(submission.jobs)
+    submitted = submitted_at(context.instance, job_asset_key)
+    elapsed = time.time() - submitted if submitted is not None else None
+    moved = result.changes or done != _rows_done(before, submission)
     events = (
-        [_progress_event(submission, cursor, job_asset_key, finished)] if result.changes else []
+        [
+            dg.AssetObservation(
+                asset_key=job_asset_key,
+                metadata=progress_metadata(
+                    submission, cursor.states, finished=finished, done=done, elapsed=elapsed
+                ),
+            )
+        ]
+        if moved
+        else []
     )
     if finished < len(submission.jobs):
-        return dg.SensorResult(
-            asset_events=events,
-            cursor=cursor.serialize(),
-            skip_reason=_waiting(submission, result, finished, minimum_interval_seconds),
+        waiting = _waiting(
+            submission, result, finished, minimum_interval_seconds, done=done, elapsed=elapsed
         )
+        context.log.info(waiting)  # the tick's own log says it too
+        return dg.SensorResult(asset_events=events, cursor=cursor.serialize(), skip_reason=waiting)
     states = [JobState(cursor.states[job.name]) for job in submission.jobs]
     stopped = bool(submission.jobs) and not any(s.has_output for s in states)
     try:  # a stopped job may have written rows (paid for) before it stopped: they land
@@ -165,23 +177,26 @@ def _follow(
     )
 
 
-def _progress_event(
-    submission: Submission, cursor: JobSensorCursor, asset_key: dg.AssetKey, finished: int
-) -> dg.AssetObservation:
-    return dg.AssetObservation(
-        asset_key=asset_key,
-        metadata=progress_metadata(submission, cursor.states, finished=finished),
-    )
+def _rows_done(cursor: JobSensorCursor, submission: Submission) -> int:
+    """The rows done as of the cursor's last poll."""
+    return PollResult(cursor.states, done=cursor.done).rows_done(submission.jobs)
 
 
 def _waiting(
-    submission: Submission, result: PollResult, finished: int, interval_seconds: int
+    submission: Submission,
+    result: PollResult,
+    finished: int,
+    interval_seconds: int,
+    *,
+    done: int,
+    elapsed: float | None,
 ) -> str:
-    """Why the tick waits: jobs not finished, or the service unreachable."""
+    """Why the tick waits (jobs not finished, or the service unreachable), and how far they are."""
     total = len(submission.jobs)
+    rows = sum(job.prompts for job in submission.jobs)
     text = (
         f"{total - finished} of {total} jobs of submission {submission.submission_id} not "
-        f"finished yet ({_state_counts(result)})"
+        f"finished yet ({_state_counts(result)}): {progress(done, rows, elapsed=elapsed)}"
     )
     if result.unreachable:
         text += f"; Vertex AI is unreachable ({result.unreachable}), the jobs run on there"

@@ -121,7 +121,7 @@ def warehouse_corpus_outputs(
                     model=spec.resolved_model,
                     source=spec.describe_source(),
                 ),
-                "dagster/uri": dg.MetadataValue.path(corpus.table),
+                md.TABLE_NAME: dg.MetadataValue.text(corpus.table),
             },
         )
     yield rejected_rows_result(

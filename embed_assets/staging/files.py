@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,7 +94,9 @@ class LocalStorage:
             stat = Path(uri).stat()
         except FileNotFoundError:
             return None
-        return f"size {stat.st_size}, mtime_ns {stat.st_mtime_ns}"
+        seconds, nanoseconds = divmod(stat.st_mtime_ns, 1_000_000_000)
+        modified = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{stat.st_size:,} bytes, modified {modified}.{nanoseconds:09d} UTC"
 
     def delete(self, uri: str) -> int:
         """Deletes a file, or a folder with everything in it; returns the files deleted."""

@@ -263,6 +263,7 @@ class StoreStats:
     tokens: int
     truncated: int = 0
     truncated_examples: tuple[str, ...] = ()
+    columns: tuple[tuple[str, str], ...] = ()  # (name, type as the store declares it)
 
 
 @runtime_checkable

@@ -423,7 +423,7 @@ class BigQueryEmbeddingStore(dg.ConfigurableResource):
         tables = live_tables(table_name(pipeline))
         with self.client() as client:
             self._ensure(client, tables)
-            return read_stats(client, self._ref(tables.rows), dimension=dimension)
+            return read_stats(client, f"{self.dataset_id}.{tables.rows}", dimension=dimension)
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:
         """Returns the `k` documents of the live table closest to `vector` (cosine), best first.

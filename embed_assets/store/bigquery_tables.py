@@ -7,7 +7,7 @@ store's own begins with one, followed by a kind and `__`: `_failures__docs`, `_n
 no pipeline's name can make two of them meet.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from google.cloud import bigquery
@@ -287,8 +287,9 @@ def add_columns(client: bigquery.Client, table_id: str, table: str, added: dict[
             run_query(client, ROWS_MIGRATION.format(table=table, column=column, kind=kind))
 
 
-def read_stats(client: bigquery.Client, table: str, *, dimension: int) -> StoreStats:
-    """What the checks need to know about the rows table `table` (quoted)."""
+def read_stats(client: bigquery.Client, table_id: str, *, dimension: int) -> StoreStats:
+    """What the checks and the asset's page need to know about a rows table."""
+    table = f"`{table_id}`"
     row = query_rows(client, STATS_SQL.format(table=table), {"dimension": dimension})[0]
     truncated = int(str(row[4] or 0))
     examples = (
@@ -303,7 +304,16 @@ def read_stats(client: bigquery.Client, table: str, *, dimension: int) -> StoreS
         tokens=int(str(row[3])),
         truncated=truncated,
         truncated_examples=tuple(str(r[0]) for r in examples),
+        columns=tuple(column_types(client.get_table(table_id).schema)),
     )
+
+
+def column_types(schema: Sequence[bigquery.SchemaField]) -> list[tuple[str, str]]:
+    """`(name, type)` of each column, a repeated field as `ARRAY<type>`."""
+    return [
+        (field.name, f"ARRAY<{field.field_type}>" if field.mode == "REPEATED" else field.field_type)
+        for field in schema
+    ]
 
 
 def _text(value: object) -> str | None:

@@ -408,6 +408,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
                 f"SELECT id FROM {tables.rows} WHERE truncated ORDER BY id LIMIT ?",
                 [TRUNCATED_EXAMPLES],
             ).fetchall()
+            columns = con.execute(f"DESCRIBE {tables.rows}").fetchall()
         return StoreStats(
             rows=int(row[0]),
             wrong_dimension=int(row[1]),
@@ -415,6 +416,7 @@ class DuckDBEmbeddingStore(dg.ConfigurableResource):
             tokens=int(row[3]),
             truncated=int(row[4]),
             truncated_examples=tuple(str(r[0]) for r in examples),
+            columns=tuple((str(c[0]), str(c[1])) for c in columns),
         )
 
     def search(self, pipeline: str, vector: npt.NDArray[np.float32], *, k: int) -> pd.DataFrame:

@@ -5,7 +5,7 @@ import pytest
 from embed_assets.backends.base import JobState
 from embed_assets.cli.runner import PipelineRunError
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
-from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.pipeline.history import latest_submission
 from embed_assets.testing import JobFault
 from tests.helpers import assert_accounted, make_corpus, materialize_submission, table, tick_sensor
 

@@ -10,7 +10,8 @@ import pytest
 
 from embed_assets.backends.base import JobState
 from embed_assets.pipeline.cursor import read_cursor
-from embed_assets.pipeline.metadata import RUN_TAG_SUBMISSION, latest_submission
+from embed_assets.pipeline.history import latest_submission
+from embed_assets.pipeline.metadata import RUN_TAG_SUBMISSION
 from embed_assets.testing import JobFault, VertexEmulator
 from tests.helpers import make_corpus, materialize_submission, table, tick_until_requested
 

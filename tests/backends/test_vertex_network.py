@@ -14,7 +14,7 @@ from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.cli.runner import run_pipeline
 from embed_assets.jobs.record import LABEL_SHARD
 from embed_assets.pipeline.cursor import read_cursor
-from embed_assets.pipeline.metadata import latest_landing
+from embed_assets.pipeline.history import latest_landing
 from embed_assets.pipeline.sensor import DEFAULT_TIME_BUDGET_SECONDS
 from embed_assets.testing import JobFault
 from tests.helpers import (

@@ -13,7 +13,7 @@ import pytest
 
 from embed_assets.backends.base import JobRequest, JobState
 from embed_assets.cli import main
-from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.pipeline.history import latest_submission
 from embed_assets.testing import JobFault
 from embed_assets.testing.gcs import free_port
 from tests.helpers import make_corpus

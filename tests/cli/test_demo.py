@@ -1,8 +1,13 @@
 """The demo corpus and the downstream nearest-neighbours computation."""
 
-import numpy as np
+import re
 
-from embed_assets.cli.demo import nearest_neighbours, stdlib_docstrings
+import dagster as dg
+import numpy as np
+import pytest
+
+from embed_assets.cli.demo import build_neighbours_asset, nearest_neighbours, stdlib_docstrings
+from tests.helpers import make_corpus
 
 
 def test_stdlib_corpus_has_a_few_thousand_documented_names() -> None:
@@ -19,3 +24,28 @@ def test_nearest_neighbours_excludes_self_and_orders_by_similarity() -> None:
     assert index[0].tolist() == [1, 3]
     assert index[2].tolist() == [3, 1]
     assert (score[:, 0] >= score[:, 1]).all()
+
+
+@pytest.mark.e2e  # lands a table first
+def test_the_neighbours_table_shows_its_columns_and_similarities_to_three_places(
+    instance: dg.DagsterInstance, corpus_file, build, run
+) -> None:  # type: ignore[no-untyped-def]
+    pipeline, defs = build(corpus_file(make_corpus(8)))
+    run(pipeline, defs)
+    key = pipeline.names.store_key
+    asset = build_neighbours_asset(
+        embeddings_key=pipeline.embeddings_key, pipeline_name="docs", store_key=key
+    )
+    result = dg.materialize([asset], resources={key: defs.resources[key]}, instance=instance)
+    (materialization,) = result.asset_materializations_for_node(asset.node_def.name)
+    schema = materialization.metadata["dagster/column_schema"].value
+    assert isinstance(schema, dg.TableSchema)
+    assert [(c.name, c.type) for c in schema.columns] == [
+        ("id", "VARCHAR"),
+        ("rank", "BIGINT"),
+        ("neighbour_id", "VARCHAR"),
+        ("similarity", "FLOAT"),
+    ]
+    preview = str(materialization.metadata["preview"].value)
+    similarities = [line.rsplit("|", 2)[-2].strip() for line in preview.splitlines()[2:]]
+    assert similarities and all(re.fullmatch(r"-?\d\.\d{1,3}|-?\d", s) for s in similarities)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from embed_assets.pipeline.metadata import RUN_TAG_SUBMISSION, latest_submission
+from embed_assets.pipeline.history import latest_submission
+from embed_assets.pipeline.metadata import RUN_TAG_SUBMISSION
 from embed_assets.testing import FaultyLocalBatchBackend
 from tests.helpers import make_corpus, materialize_submission, table, tick_sensor
 

@@ -8,11 +8,8 @@ from google.cloud import storage
 
 from embed_assets.cli.runner import PipelineRunError, run_pipeline
 from embed_assets.pipeline.config import RefreshConfig
-from embed_assets.pipeline.metadata import (
-    ESTIMATED_COST_USD,
-    ESTIMATED_PROMPTS,
-    latest_submission,
-)
+from embed_assets.pipeline.history import latest_submission
+from embed_assets.pipeline.metadata import ESTIMATED_COST_USD, ESTIMATED_PROMPTS
 from tests.cli.test_commands import cli
 from tests.helpers import assert_accounted, make_corpus, table
 

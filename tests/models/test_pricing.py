@@ -2,7 +2,7 @@
 
 from embed_assets.backends.base import parse_time
 from embed_assets.models.pricing import PRICE_TABLE_SOURCE, estimate_cost
-from embed_assets.pipeline.metadata import cost_metadata
+from embed_assets.pipeline.metadata import cost_value
 
 
 def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
@@ -14,9 +14,9 @@ def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
     assert "at most 4000000 tokens (one per character)" in uncounted.basis  # never under
     estimated = estimate_cost("gemini-embedding-2", characters=40, tokens=12, estimated=True)
     assert "at most 12 tokens (estimated, never under) at $0.1/1M tokens" in estimated.basis
-    metadata = cost_metadata(legacy)
-    assert "estimate" in metadata["estimated_cost_basis"].value
-    assert PRICE_TABLE_SOURCE in metadata["estimated_cost_basis"].value
+    shown = cost_value(legacy).value
+    assert shown.startswith("$0.0400 (") and "estimate" in shown
+    assert PRICE_TABLE_SOURCE in shown
     assert estimate_cost("lexical-hash", characters=10).usd == 0.0
 
 

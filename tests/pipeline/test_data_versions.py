@@ -5,7 +5,7 @@ import time
 import dagster as dg
 import pytest
 
-from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.pipeline.history import latest_submission
 from tests.helpers import make_corpus, materialize_submission
 
 pytestmark = pytest.mark.e2e  # each test runs the whole pipeline

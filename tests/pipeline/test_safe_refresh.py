@@ -11,7 +11,7 @@ import pytest
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
 from embed_assets.cli.runner import PipelineRunError
 from embed_assets.pipeline.config import RefreshConfig
-from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.pipeline.history import latest_submission
 from tests.helpers import make_corpus, table
 
 pytestmark = pytest.mark.e2e  # each test runs the whole pipeline

@@ -7,7 +7,7 @@ import time
 
 from embed_assets import JobState
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
-from embed_assets.pipeline.metadata import latest_submission
+from embed_assets.pipeline.history import latest_submission
 from embed_assets.testing import FaultyLocalBatchBackend
 from tests.helpers import make_corpus, materialize_submission, tick_sensor
 
@@ -33,7 +33,9 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     assert "1 of 1 jobs" in (first.skip_message or "")
     # PENDING or, once its worker has started (a fraction of a second), RUNNING
     assert re.search(
-        r"not finished yet \(1 (PENDING|RUNNING)\); next check in 30 s", first.skip_message or ""
+        r"not finished yet \(1 (PENDING|RUNNING)\): \d+ of 20 rows \(\d+%\), \d+ s elapsed.*; "
+        "next check in 30 s",
+        first.skip_message or "",
     )
     deadline = time.monotonic() + 30
     while backend.get(name).state is not JobState.RUNNING and time.monotonic() < deadline:
@@ -54,3 +56,29 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     )
     third = tick_sensor(defs, pipeline, instance, second.cursor)
     assert not third.run_requests
+
+
+def test_while_jobs_run_each_tick_says_rows_done_the_time_elapsed_and_the_time_left(
+    instance, corpus_file, build, workdir
+) -> None:  # type: ignore[no-untyped-def]
+    backend = FaultyLocalBatchBackend(workdir=str(workdir), seconds_per_chunk=3)  # 512 rows
+    pipeline, defs = build(corpus_file(make_corpus(1100)), backend=backend)
+    materialize_submission(defs, pipeline, instance)
+    cursor, said, observed = None, [], []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        tick = tick_sensor(defs, pipeline, instance, cursor)
+        cursor = tick.cursor
+        observed += [dict(event.metadata) for event in tick.asset_events]
+        if tick.run_requests:
+            break
+        said.append(tick.skip_message or "")
+        time.sleep(0.5)
+    assert tick.run_requests
+    partway = r": 512 of 1,100 rows \(47%\), \d+ s elapsed, about \d+ (s|min) left; next check"
+    assert [line for line in said if re.search(partway, line)], said
+    assert {(o["rows_done"].value, o["rows_total"].value) for o in observed} >= {
+        (512, 1100),
+        (1100, 1100),
+    }
+    assert "elapsed" in observed[-1]["progress"].value

@@ -110,7 +110,7 @@ def test_a_wrong_vector_in_the_table_blocks_the_assets_downstream(
     assert not result.success
     failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
     assert set(failed) == {"dimension"}
-    assert "1 vectors are not 256 long" in (failed["dimension"].description or "")
+    assert "1 vector is not 256 long" in (failed["dimension"].description or "")
     assert "downstream" not in {k for k, v in _steps(result).items() if v == "STEP_SUCCESS"}
 
 

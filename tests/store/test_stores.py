@@ -77,6 +77,21 @@ def test_stats_count_wrong_dimensions_and_non_finite_vectors(store: EmbeddingSto
     )
     stats = store.stats("p", dimension=2)
     assert (stats.rows, stats.wrong_dimension, stats.non_finite, stats.tokens) == (3, 1, 1, 4)
+    names = [name for name, _ in stats.columns]  # every column, as the store declares it
+    assert names == [
+        "id",
+        "content_hash",
+        "embedding",
+        "model",
+        "token_count",
+        "embedded_at",
+        "truncated",
+        "document_id",
+        "chunk_index",
+        "chunk_start",
+        "chunk_end",
+    ]
+    assert dict(stats.columns)["embedding"] in ("FLOAT[]", "ARRAY<FLOAT>", "ARRAY<FLOAT64>")
 
 
 def test_truncated_rows_are_kept_copied_and_counted_with_examples(store: EmbeddingStore) -> None:

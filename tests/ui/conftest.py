@@ -1,4 +1,4 @@
-"""A real `dagster dev` (webserver + daemon) on 127.0.0.1, started per test and always stopped."""
+"""A real `dg dev` (webserver + daemon) on 127.0.0.1, started per test and always stopped."""
 
 from __future__ import annotations
 
@@ -81,6 +81,19 @@ query SensorRuns($sensor: String!) { runsOrError(filter: {tags: [{key: "dagster/
 LATEST = """
 query Latest($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
   ... on Asset { assetMaterializations(limit: 1) { runId timestamp } } } }
+"""
+RUNS = """
+query Runs($statuses: [RunStatus!]) { runsOrError(filter: {statuses: $statuses}) {
+  ... on Runs { results { runId } } } }
+"""
+OBSERVED = """
+query Observed($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+  ... on Asset { assetObservations(limit: 1) { timestamp } } } }
+"""
+CHECKS = """
+query Checks($path: [String!]!) { assetNodes(assetKeys: [{path: $path}]) {
+  assetChecksOrError { ... on AssetChecks { checks { name
+    executionForLatestMaterialization { status } } } } } }
 """
 STALENESS = """
 { assetNodes { assetKey { path } staleStatus isMaterializable } }
@@ -187,7 +200,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
-    """Starts `dagster dev` on a free port in its own process group; ends the group after."""
+    """Starts `dg dev` (as `make dev` does) on a free port in its own process group; ends the
+    group after."""
     work, home = tmp_path / "work", tmp_path / "dagster_home"
     work.mkdir()
     home.mkdir()
@@ -198,7 +212,12 @@ def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
     log = tmp_path / "dagster_dev.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-f", str(tmp_path / "ui_definitions.py")]
+            [
+                str(Path(sys.executable).parent / "dg"),
+                "dev",
+                "-f",
+                str(tmp_path / "ui_definitions.py"),
+            ]
             + ["-h", "127.0.0.1", "-p", str(port)],
             cwd=ROOT,
             env={
@@ -227,3 +246,23 @@ def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
         yield dev
     finally:
         _stop(process)
+
+
+def run_ids(dev: DagsterDev, statuses: tuple[str, ...] | None = None) -> list[str]:
+    """The ids of every run (of those in `statuses`, when given)."""
+    found = dev.graphql(RUNS, {"statuses": list(statuses) if statuses else None})
+    return [str(run["runId"]) for run in found["runsOrError"]["results"]]
+
+
+def source_observed(dev: DagsterDev) -> bool:
+    found = dev.graphql(OBSERVED, {"path": ["docs", "source"]})["assetOrError"]
+    return bool(found["assetObservations"])
+
+
+def check_states(dev: DagsterDev, path: list[str]) -> dict[str, str | None]:
+    """Each check's status as the asset page shows it: of the latest materialization."""
+    (node,) = dev.graphql(CHECKS, {"path": path})["assetNodes"]
+    return {
+        check["name"]: (check["executionForLatestMaterialization"] or {}).get("status")
+        for check in node["assetChecksOrError"]["checks"]
+    }
