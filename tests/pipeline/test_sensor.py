@@ -5,6 +5,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from embed_assets import JobState
 from embed_assets.pipeline.cursor import SensorOutcome, read_cursor
 from embed_assets.pipeline.history import latest_submission
@@ -58,10 +60,16 @@ def test_a_killed_worker_ends_failed_and_no_run_is_requested(
     assert not third.run_requests
 
 
+@pytest.mark.parametrize("backend_kind", ["local", "vertex"])
 def test_while_jobs_run_each_tick_says_rows_done_the_time_elapsed_and_the_time_left(
-    instance, corpus_file, build, workdir
+    backend_kind, instance, corpus_file, build, workdir, make_vertex_emulator
 ) -> None:  # type: ignore[no-untyped-def]
-    backend = FaultyLocalBatchBackend(workdir=str(workdir), seconds_per_chunk=3)  # 512 rows
+    """From the local backend's progress, or the service's completion stats (google-genai)."""
+    backend = (  # 3 s per chunk of 512 rows
+        make_vertex_emulator(seconds_per_chunk=3).vertex_backend()
+        if backend_kind == "vertex"
+        else FaultyLocalBatchBackend(workdir=str(workdir), seconds_per_chunk=3)
+    )
     pipeline, defs = build(corpus_file(make_corpus(1100)), backend=backend)
     materialize_submission(defs, pipeline, instance)
     cursor, said, observed = None, [], []
