@@ -167,7 +167,7 @@ def build_neighbours_asset(
         return dg.MaterializeResult(
             metadata={
                 md.ROW_COUNT: dg.MetadataValue.int(len(result)),
-                md.TABLE_NAME: dg.MetadataValue.text(target),
+                md.TABLE_NAME: dg.MetadataValue.text(f"{Path(store.path).resolve()}:{target}"),
                 md.COLUMN_SCHEMA: dg.MetadataValue.table_schema(
                     md.column_schema(columns, NEIGHBOUR_COLUMNS)
                 ),

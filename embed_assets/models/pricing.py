@@ -24,10 +24,6 @@ class CostEstimate:
     usd: float
     basis: str
 
-    def describe(self) -> str:
-        """One line, labelled as an estimate, with what it was computed from and the price source."""
-        return f"estimate: {self.basis}; list prices from {PRICE_TABLE_SOURCE} as of {PRICE_TABLE_DATE}"
-
 
 def estimate_cost(
     model: str, *, characters: int, tokens: int | None = None, estimated: bool = False

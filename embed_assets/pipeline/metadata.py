@@ -18,7 +18,7 @@ import embed_assets.human as human
 from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
-from embed_assets.models.pricing import CostEstimate
+from embed_assets.models.pricing import PRICE_TABLE_DATE, CostEstimate
 from embed_assets.store.base import StoreStats, TableIdentity
 
 # -- read back by the library ------------------------------------------------------------------
@@ -107,13 +107,15 @@ CORPUS_COLUMNS = {
     "content": "the text to embed",
     "title": "the title sent with the text",
     "content_hash": "what is embedded, hashed",
+    "row": "the row's place in the source",
+    "reason": "why the row was rejected (empty when it was accepted)",
 }
 
 
 def _cell(value: Any) -> str:
     """A table cell: a fraction to three places (`0.567`, not `0.5669999718666077`)."""
     fraction = isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
-    text = f"{value:.3f}".rstrip("0").rstrip(".") if fraction else str(value)
+    text = f"{value:.3f}" if fraction else str(value)
     return text.replace("|", "\\|")
 
 
@@ -175,8 +177,13 @@ def spend_metadata(estimate: SpendEstimate) -> dict[str, Any]:
 
 
 def cost_value(cost: CostEstimate) -> dg.TextMetadataValue:
-    """`$0.0012 (an estimate: …)`: the amount first, labelled as an estimate with its basis."""
-    return dg.MetadataValue.text(f"{human.usd(cost.usd)} ({cost.describe()})")
+    """`$0.0012 (estimate: …)`: the amount first, labelled as an estimate with its basis.
+
+    The price table's source is in the docs: the value stays short enough to read in a row.
+    """
+    return dg.MetadataValue.text(
+        f"{human.usd(cost.usd)} (estimate: {cost.basis}; list prices of {PRICE_TABLE_DATE})"
+    )
 
 
 def corpus_counts_metadata(
@@ -274,7 +281,7 @@ def nothing_new(in_force: tuple[str, str] | None) -> str:
 
 def _jobs_table(submission: Submission) -> str:
     """One row per job; its requests as a path, not a link (landing removes them)."""
-    lines = ["| shard | job | prompts | requests |", "|---|---|---|---|"]
+    lines = ["| shard | job | prompts | requests (removed once landed) |", "|---|---|---|---|"]
     for job in submission.jobs:
         name = f"[{job.name}]({job.url})" if job.url else f"`{job.name}`"
         adopted = " (adopted)" if job.adopted else ""

@@ -1,7 +1,7 @@
 """Cost estimates come from one price table and say they are estimates."""
 
 from embed_assets.backends.base import parse_time
-from embed_assets.models.pricing import PRICE_TABLE_SOURCE, estimate_cost
+from embed_assets.models.pricing import PRICE_TABLE_DATE, estimate_cost
 from embed_assets.pipeline.metadata import cost_value
 
 
@@ -15,8 +15,8 @@ def test_legacy_models_bill_characters_and_gemini_bills_tokens() -> None:
     estimated = estimate_cost("gemini-embedding-2", characters=40, tokens=12, estimated=True)
     assert "at most 12 tokens (estimated, never under) at $0.1/1M tokens" in estimated.basis
     shown = cost_value(legacy).value
-    assert shown.startswith("$0.0400 (") and "estimate" in shown
-    assert PRICE_TABLE_SOURCE in shown
+    assert shown.startswith("$0.0400 (estimate: ") and PRICE_TABLE_DATE in shown
+    assert "2,000,000 characters" in shown or "2000000 characters" in shown
     assert estimate_cost("lexical-hash", characters=10).usd == 0.0
 
 
