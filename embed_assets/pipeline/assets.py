@@ -27,7 +27,6 @@ from embed_assets.errors import (
 )
 from embed_assets.jobs.guard import SpendEstimate
 from embed_assets.jobs.handler import SubmissionHandler
-from embed_assets.jobs.in_process import InProcessPlacement
 from embed_assets.jobs.landing import LandingReport
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import RowPlacement
@@ -43,7 +42,7 @@ from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
 from embed_assets.pipeline.prepared_files import prepare_into_instance, prepared_here
 from embed_assets.pipeline.view import PipelineView
-from embed_assets.pipeline.warehouse import warehouse_corpus_outputs
+from embed_assets.pipeline.warehouse import placement_of, warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.warehouse.corpus import WarehouseCorpus
 
@@ -53,26 +52,24 @@ def build_assets(
     *,
     backend_kind: str | None = None,
     store_kind: str | None = None,
-    warehouse_staging: str | None = None,
-    placement: RowPlacement | None = None,
+    in_warehouse: bool = False,
 ) -> list[dg.AssetsDefinition]:
     """Returns the corpus, batch-job and embeddings assets of a pipeline, with their checks.
+
+    Where the rows live is chosen by each run from the resources it has bound
+    (`pipeline.warehouse.placement_of`).
 
     Args:
         spec: the pipeline.
         backend_kind: the Dagster kind of the bound backend (`vertexai`, `python`), if known.
         store_kind: the Dagster kind of the bound store (`duckdb`), if known.
-        warehouse_staging: the `bq://` staging of a warehouse-native pipeline (see
-            `pipeline.warehouse`): the corpus is then staged there, not loaded.
-        placement: where the rows live (`pipeline.warehouse.row_placement`; default: here).
+        in_warehouse: the corpus is staged in BigQuery, as far as is known when building (its
+            kind).
     """
-    placement = placement or InProcessPlacement()
     return [
-        _corpus_asset(spec, warehouse_staging=warehouse_staging),
-        _batch_job_asset(
-            spec, kinds={backend_kind} if backend_kind else set(), placement=placement
-        ),
-        _embeddings_asset(spec, kinds={store_kind} if store_kind else set(), placement=placement),
+        _corpus_asset(spec, in_warehouse=in_warehouse),
+        _batch_job_asset(spec, kinds={backend_kind} if backend_kind else set()),
+        _embeddings_asset(spec, kinds={store_kind} if store_kind else set()),
     ]
 
 
@@ -96,23 +93,25 @@ def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
 
-def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.AssetsDefinition:
+def _corpus_asset(spec: PipelineView, *, in_warehouse: bool) -> dg.AssetsDefinition:
     upstream = spec.corpus if isinstance(spec.corpus, dg.AssetKey) else None
     ins = {"source": dg.AssetIn(key=upstream)} if upstream is not None else {}
+    names = spec.names
 
     @dg.asset(
-        **asset_arguments(
-            spec, CORPUS_ASSET, kinds={"bigquery" if warehouse_staging else "parquet"}
-        ),
+        **asset_arguments(spec, CORPUS_ASSET, kinds={"bigquery" if in_warehouse else "parquet"}),
         ins=ins,
         deps=[spec.source_key] if spec.source_key else None,
         check_specs=corpus_check_specs(spec),
+        required_resource_keys={names.backend_key, names.store_key},  # they say where rows live
     )
     def corpus(
         context: dg.AssetExecutionContext, config: RefreshConfig, **inputs: pd.DataFrame
     ) -> Iterator[Any]:
-        if warehouse_staging:
-            yield from warehouse_corpus_outputs(context, spec, config, warehouse_staging)
+        placement = placement_of(context, spec)
+        context.log.info(placement.reason)
+        if placement.staging is not None:
+            yield from warehouse_corpus_outputs(context, spec, config, placement.staging)
             return
         try:
             prepared = prepare_into_instance(
@@ -156,9 +155,7 @@ def _corpus_asset(spec: PipelineView, *, warehouse_staging: str | None) -> dg.As
     return corpus
 
 
-def _batch_job_asset(
-    spec: PipelineView, *, kinds: set[str], placement: RowPlacement
-) -> dg.AssetsDefinition:
+def _batch_job_asset(spec: PipelineView, *, kinds: set[str]) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
@@ -172,6 +169,12 @@ def _batch_job_asset(
         config: RefreshConfig,
         corpus: Any,  # a PreparedCorpus, or a WarehouseCorpus (Dagster types no union)
     ) -> dg.MaterializeResult:
+        placement = placement_of(context, spec)
+        if isinstance(corpus, WarehouseCorpus) != (placement.staging is not None):
+            raise dg.Failure(
+                description=f"the corpus was prepared {_where(corpus)}, but this run's "
+                f"{placement.reason}; materialize {spec.corpus_key.to_user_string()} again"
+            )
         if isinstance(corpus, PreparedCorpus):
             try:
                 corpus = prepared_here(corpus, spec, context.instance.root_directory)
@@ -184,7 +187,7 @@ def _batch_job_asset(
                 holder=f"run {context.run.run_id}",
                 kind="submit",
             ):
-                submission = _plan_and_submit(context, spec, config, corpus, placement)
+                submission = _plan_and_submit(context, spec, config, corpus, placement.rows)
         except RefreshInProgress as error:
             raise to_failure(error) from error
         submission_id = submission.submission_id
@@ -219,6 +222,10 @@ def _batch_job_asset(
         )
 
     return embedding_batch_job
+
+
+def _where(corpus: object) -> str:
+    return "in BigQuery" if isinstance(corpus, WarehouseCorpus) else "in this process"
 
 
 def _plan_and_submit(
@@ -314,9 +321,7 @@ def _nothing_to_land(
     return None
 
 
-def _embeddings_asset(
-    spec: PipelineView, *, kinds: set[str], placement: RowPlacement
-) -> dg.AssetsDefinition:
+def _embeddings_asset(spec: PipelineView, *, kinds: set[str]) -> dg.AssetsDefinition:
     names = spec.names
     shaped = spec.asset_spec(EMBEDDINGS_ASSET)
     asset_spec = shaped.replace_attributes(
@@ -332,7 +337,7 @@ def _embeddings_asset(
     )
     def embeddings(context: dg.AssetExecutionContext) -> Iterator[Any]:
         if spec.embeddings_key in context.selected_asset_keys:
-            yield from _land_if_due(context, spec, placement)
+            yield from _land_if_due(context, spec, placement_of(context, spec).rows)
         # after a landing, of the table it wrote; else of the table as it is
         yield from table_check_results(context, spec)
 

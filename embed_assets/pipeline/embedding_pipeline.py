@@ -46,7 +46,7 @@ from embed_assets.pipeline.names import (
 )
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
 from embed_assets.pipeline.translator import AssetSpecTranslator
-from embed_assets.pipeline.warehouse import row_placement, warehouse_staging
+from embed_assets.pipeline.warehouse import Placement, check_placement, warehouse_gaps
 from embed_assets.store.base import EmbeddingStore
 
 CorpusSource = str | BigQueryQuery | Callable[[], pd.DataFrame] | dg.AssetKey
@@ -99,6 +99,9 @@ class EmbeddingPipeline:
         encoding: Text encoding of a CSV or JSONL corpus file.
         keep_staging: Keep request and prediction files after landing (default: they are
             deleted once landed; each submission's manifest is always kept).
+        placement: Where the rows live: `"warehouse"` (BigQuery, with SQL), `"process"`, or
+            `"auto"` (the warehouse when the resources a run has bound can, else the process,
+            saying why in its log).
         automation_condition: When `corpus` and `embedding_batch_job` refresh by themselves
             (default `AutomationCondition.eager()`: as soon as the source changes; e.g.
             `AutomationCondition.on_cron("0 3 * * *")` for nightly; None: only on request).
@@ -138,6 +141,7 @@ class EmbeddingPipeline:
     sensor_interval_seconds: int = 30
     encoding: str = "utf-8"
     keep_staging: bool = False
+    placement: Placement = "auto"
     automation_condition: dg.AutomationCondition | None = field(
         default_factory=dg.AutomationCondition.eager
     )
@@ -168,6 +172,7 @@ class EmbeddingPipeline:
             )
         if self.observe_cron:
             CronSchedule.parse(self.observe_cron)  # refuses a schedule it cannot read
+        check_placement(self.placement)
         for fraction in ("max_rejected_fraction", "max_deleted_fraction", "min_coverage"):
             if not 0.0 <= getattr(self, fraction) <= 1.0:
                 raise ConfigError(f"{fraction}={getattr(self, fraction)} must be between 0 and 1")
@@ -391,7 +396,8 @@ class EmbeddingPipeline:
 
         Args:
             backend: the batch backend resource, bound to `backend_key` (omit it to bind it
-                yourself, e.g. once for several pipelines).
+                yourself, e.g. once for several pipelines in `dg.Definitions(resources=...)`:
+                where the rows live is decided from the resources a run has, either way).
             store: the embedding store resource, bound to `store_key`.
         """
         resources: dict[str, Any] = {}
@@ -409,8 +415,8 @@ class EmbeddingPipeline:
                     self,
                     backend_kind=getattr(type(backend), "kind", None),
                     store_kind=getattr(type(store), "kind", None),
-                    warehouse_staging=warehouse_staging(self, backend, store),
-                    placement=row_placement(self, backend, store),
+                    in_warehouse=self.placement == "warehouse"
+                    or (self.placement == "auto" and not warehouse_gaps(self, backend, store)),
                 ),
             ],
             sensors=[

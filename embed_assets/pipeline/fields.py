@@ -59,6 +59,11 @@ FIELD_DESCRIPTIONS: Mapping[str, str] = {
         "Keep request and prediction files after landing (default: they are deleted once landed; "
         "each submission's manifest is always kept)."
     ),
+    "placement": (
+        'Where the rows live: `"warehouse"` (BigQuery, with SQL), `"process"`, or `"auto"` (the '
+        "warehouse when the resources a run has bound can, else the process, saying why in its "
+        "log)."
+    ),
     "automation_condition": (
         "When `corpus` and `embedding_batch_job` refresh by themselves (default "
         "`AutomationCondition.eager()`: as soon as the source changes; e.g. "

@@ -57,6 +57,9 @@ class PipelineView(Protocol):
     def keep_staging(self) -> bool: ...  # noqa: D102
 
     @property
+    def placement(self) -> str: ...  # noqa: D102
+
+    @property
     def automation_condition(self) -> dg.AutomationCondition | None: ...  # noqa: D102
 
     @property

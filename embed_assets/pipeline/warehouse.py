@@ -1,17 +1,21 @@
-"""Where a pipeline's rows live, chosen once when it binds its backend and store.
+"""Where a pipeline's rows live: declared by its `placement`, decided when a run has its resources.
 
 A pipeline is warehouse-native when its corpus is a BigQuery table or query, its backend
 stages in a BigQuery dataset (`staging_uri="bq://..."`), its store declares a warehouse
 (`store.base.Warehouse`) and its model reads BigQuery (the legacy embedding models). This is
-read from what the backend and store declare, never from their classes, so a user's own
+read from what the resources a run has bound declare (whether passed to `build_definitions`
+or bound in `dg.Definitions(resources=...)`), never from their classes, so a user's own
 backend or store runs warehouse-native too. Then the corpus asset validates and hashes in
 BigQuery and outputs a `WarehouseCorpus` (the staged table's address and counts) instead of
 rows, and the one lifecycle plans, submits and lands with SQL (`WarehousePlacement`).
+`placement="warehouse"` refuses resources that cannot, naming what is missing; `"auto"` says
+in the run's log why rows come through the process.
 """
 
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -35,34 +39,86 @@ from embed_assets.warehouse.chunks import ChunkingSQL
 from embed_assets.warehouse.corpus import stage_corpus
 from embed_assets.warehouse.placement import WarehousePlacement
 
+Placement = Literal["auto", "warehouse", "process"]
+PLACEMENTS: tuple[Placement, ...] = ("auto", "warehouse", "process")
 
-def warehouse_staging(
+
+def check_placement(placement: str) -> None:
+    """Refuses a `placement` that is none of `PLACEMENTS`."""
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"placement={placement!r}: one of {', '.join(map(repr, PLACEMENTS))}")
+
+
+@dataclass(frozen=True)
+class ChosenPlacement:
+    """Where a run's rows live: chosen from the pipeline's `placement` and its bound resources.
+
+    Attributes:
+        rows: the placement the lifecycle asks for each step.
+        staging: the `bq://project.dataset` staging in the warehouse; None in the process.
+        reason: why, in one line.
+    """
+
+    rows: RowPlacement
+    staging: str | None
+    reason: str
+
+
+def warehouse_gaps(
     spec: PipelineView, backend: BatchBackend | None, store: EmbeddingStore | None
-) -> str | None:
-    """The `bq://project.dataset` staging of a warehouse-native pipeline, else None."""
+) -> list[str]:
+    """What keeps this pipeline, with this backend and store, out of the warehouse ([] if nothing).
+
+    Read from what the backend and store declare, never from their classes.
+    """
     corpus = spec.corpus
-    in_bigquery = isinstance(corpus, BigQueryQuery) or (
-        isinstance(corpus, str) and is_bigquery_uri(corpus)
-    )
-    staging_uri = str(getattr(backend, "staging_uri", "") or "")  # declared by the backend
+    gaps = []
     if not (
-        in_bigquery
-        and store is not None
-        and store_warehouse(store) is not None
-        and is_bigquery_uri(staging_uri)
-        and model_spec(spec.resolved_model).schema is RequestSchema.LEGACY
+        isinstance(corpus, BigQueryQuery) or (isinstance(corpus, str) and is_bigquery_uri(corpus))
     ):
-        return None
-    return staging_uri
+        gaps.append("the corpus is not a bq:// table or a BigQueryQuery")
+    staging_uri = str(getattr(backend, "staging_uri", "") or "")  # declared by the backend
+    if not is_bigquery_uri(staging_uri):
+        gaps.append(f"the backend stages in {staging_uri or 'no dataset'}, not a bq:// dataset")
+    if store is None or store_warehouse(store) is None:
+        gaps.append(f"the store ({type(store).__name__}) has no warehouse to land in with SQL")
+    if model_spec(spec.resolved_model).schema is not RequestSchema.LEGACY:
+        gaps.append(f"{spec.resolved_model} does not read its prompts from BigQuery tables")
+    return gaps
 
 
-def row_placement(
+def choose_placement(
     spec: PipelineView, backend: BatchBackend | None, store: EmbeddingStore | None
-) -> RowPlacement:
-    """Where the pipeline's rows live with this backend and store: the warehouse, or here."""
-    if warehouse_staging(spec, backend, store) is not None:
-        return WarehousePlacement()
-    return InProcessPlacement()
+) -> ChosenPlacement:
+    """Where the rows live with the resources a run has bound.
+
+    Raises:
+        ConfigError: `placement="warehouse"` with resources that cannot do it, naming what
+            is missing.
+    """
+    if spec.placement == "process":
+        return ChosenPlacement(
+            InProcessPlacement(), None, 'rows in this process (placement="process")'
+        )
+    gaps = warehouse_gaps(spec, backend, store)
+    if not gaps:
+        staging = str(getattr(backend, "staging_uri", ""))
+        return ChosenPlacement(WarehousePlacement(), staging, f"rows stay in BigQuery ({staging})")
+    if spec.placement == "warehouse":
+        raise ConfigError(f'pipeline {spec.name}: placement="warehouse", but {"; ".join(gaps)}')
+    return ChosenPlacement(
+        InProcessPlacement(), None, f"rows come through this process: {'; '.join(gaps)}"
+    )
+
+
+def placement_of(context: dg.AssetExecutionContext, spec: PipelineView) -> ChosenPlacement:
+    """The placement of a run, from the resources it has bound; a refusal is a one-line failure."""
+    backend = getattr(context.resources, spec.names.backend_key)
+    store = getattr(context.resources, spec.names.store_key)
+    try:
+        return choose_placement(spec, backend, store)
+    except ConfigError as error:
+        raise to_failure(error) from error
 
 
 def warehouse_corpus_outputs(

@@ -6,6 +6,7 @@ emulator's workers read and write the BigQuery emulator on 127.0.0.1.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -194,17 +195,24 @@ class Native:
         write_bigquery_table(f"{raw}.docs", corpus, project=self.space.project)
 
     def build(
-        self, **options: Any
+        self, *, bound_in_definitions: bool = False, **options: Any
     ) -> tuple[EmbeddingPipeline, dg.Definitions, BigQueryEmbeddingStore]:
-        """A pipeline over the corpus table, its definitions and its table."""
+        """A pipeline over the corpus table, its definitions and its table.
+
+        The backend and store are passed to `build_definitions`, or bound once in
+        `dg.Definitions(resources=...)` (`bound_in_definitions`).
+        """
         project = self.space.project
         pipeline = EmbeddingPipeline(
             name="docs", corpus=f"bq://{project}.{self.space.dataset('raw')}.docs", **options
         )
         store = BigQueryEmbeddingStore(project=project, dataset=self.space.dataset("emb"))
-        defs = pipeline.build_definitions(
-            backend=self.vertex.vertex_backend(staging_uri=self.staging, project=project),
-            store=store,
+        backend = self.vertex.vertex_backend(staging_uri=self.staging, project=project)
+        if not bound_in_definitions:
+            return pipeline, pipeline.build_definitions(backend=backend, store=store), store
+        resources = {pipeline.names.backend_key: backend, pipeline.names.store_key: store}
+        defs = dg.Definitions.merge(
+            pipeline.build_definitions(), dg.Definitions(resources=resources)
         )
         return pipeline, defs, store
 
@@ -222,6 +230,73 @@ def native(
 ) -> Native:
     """The BigQuery and Vertex emulators, for warehouse-native pipelines."""
     return Native(bigquery_emulator, bigquery_vertex, staging, instance)
+
+
+@pytest.fixture
+def corpus_stays_in_bigquery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails a test whose corpus rows are read into the process (not staged with SQL)."""
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("corpus rows were read into the process")
+
+    monkeypatch.setattr("embed_assets.pipeline.assets.prepare_into_instance", not_here)
+
+
+@pytest.mark.parametrize("bound_in_definitions", [False, True])
+def test_resources_passed_or_bound_in_definitions_both_keep_the_rows_in_bigquery(
+    native: Native,
+    bound_in_definitions: bool,
+    rows_stay_in_bigquery: None,
+    corpus_stays_in_bigquery: None,
+) -> None:
+    corpus = make_corpus(12)
+    native.write(corpus)
+    pipeline, defs, store = native.build(
+        model=VERTEX_MODEL, bound_in_definitions=bound_in_definitions
+    )
+    summary = native.run(pipeline, defs)
+    assert (summary.prompts, summary.embedded) == (12, 12)
+    assert_accounted(summary, corpus)
+    assert sorted(store.read("docs")["id"]) == sorted(corpus["id"])
+    said = [
+        str(record.user_message)
+        for record in native.instance.all_logs(native.instance.get_runs()[-1].run_id)
+    ]
+    assert [line for line in said if line.startswith("rows stay in BigQuery (bq://")], said
+
+
+def test_placement_warehouse_with_a_store_that_cannot_fails_in_one_line_naming_it(
+    native: Native, tmp_path: Path
+) -> None:
+    native.write(make_corpus(5))
+    project = native.space.project
+    pipeline = EmbeddingPipeline(
+        name="docs",
+        corpus=f"bq://{project}.{native.space.dataset('raw')}.docs",
+        model=VERTEX_MODEL,
+        placement="warehouse",
+    )
+    defs = pipeline.build_definitions(
+        backend=native.vertex.vertex_backend(staging_uri=native.staging, project=project),
+        store=DuckDBEmbeddingStore(path=str(tmp_path / "e.duckdb")),
+    )
+    with pytest.raises(PipelineRunError) as refused:
+        native.run(pipeline, defs)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert 'placement="warehouse", but the store (DuckDBEmbeddingStore) has no warehouse' in message
+    assert native.vertex.calls["create"] == 0
+
+
+def test_placement_process_reads_a_bigquery_pipeline_into_the_process(native: Native) -> None:
+    corpus = make_corpus(6)
+    native.write(corpus)
+    pipeline, defs, store = native.build(model=VERTEX_MODEL, placement="process")
+    summary = native.run(pipeline, defs)
+    assert_accounted(summary, corpus)
+    event = native.instance.get_latest_materialization_event(pipeline.corpus_key)
+    assert event is not None and event.asset_materialization is not None
+    assert str(event.asset_materialization.metadata["dagster/uri"].value).endswith(".parquet")
 
 
 def test_warehouse_native_failed_and_rejected_rows_are_listed_then_only_failed_ones_retried(

@@ -6,7 +6,7 @@ import pytest
 
 from embed_assets import BigQueryEmbeddingStore, VertexBatchBackend
 from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
-from embed_assets.pipeline.warehouse import warehouse_staging
+from embed_assets.pipeline.warehouse import choose_placement
 
 YAML = """
 name: docs
@@ -33,7 +33,7 @@ def test_yaml_with_bigquery_corpus_staging_and_store_is_warehouse_native(tmp_pat
     assert pipeline.corpus == "bq://my-project.raw.docs"  # not taken as a path below the folder
     assert isinstance(backend, VertexBatchBackend) and isinstance(store, BigQueryEmbeddingStore)
     assert (store.project, store.dataset) == ("my-project", "embeddings")
-    assert warehouse_staging(pipeline, backend, store) == "bq://my-project.embed_staging"
+    assert choose_placement(pipeline, backend, store).staging == "bq://my-project.embed_staging"
 
 
 def test_a_bigquery_store_without_a_dataset_is_refused_naming_the_fields(tmp_path: Path) -> None:
