@@ -38,7 +38,8 @@ from embed_assets import (
 )
 from embed_assets.cli.runner import run_pipeline
 from embed_assets.cli.workdir import prepare_workdir
-from embed_assets.store.duckdb_writer import DuckDBWriter, FileLanding
+from embed_assets.store.base import FileLanding
+from embed_assets.store.duckdb_writer import DuckDBWriter
 from embed_assets.testing import FaultyLocalBatchBackend
 
 

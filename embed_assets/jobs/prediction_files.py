@@ -4,8 +4,8 @@ Prediction files are read one at a time and upserted as they are read, so memory
 a file, not by the submission. Rows are matched by content hash (recomputed from the echoed
 instance, or the Gemini key), never by position. A BigQuery prediction table bound for a store
 that declares a warehouse (`store.base.Warehouse`) is landed there with SQL, and a legacy file
-bound for a DuckDB store by one DuckDB statement (`store.duckdb_writer`): their vectors never
-pass through Python.
+bound for a store whose writer lands files itself (`store.base.FileWriter`: DuckDB's, in one
+statement): their vectors never pass through Python.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -31,11 +31,11 @@ from embed_assets.staging.base import Storage
 from embed_assets.store.base import (
     POSITION_COLUMNS,
     EmbeddingStore,
+    FileWriter,
     embedding_rows,
     keys_and_positions,
     store_warehouse,
 )
-from embed_assets.store.duckdb_writer import DuckDBWriter
 
 
 def _batch_hashes(batch: PredictionBatch, submission: EmbeddingTarget) -> list[str]:
@@ -107,7 +107,8 @@ class PredictionFiles:
     ) -> Iterator[tuple[str, tuple[int, int]]]:
         """Lands files one by one; yields each URI with (rows written, tokens).
 
-        Into a DuckDB store, each legacy file is one SQL statement (`DuckDBWriter.land_file`)
+        Through a writer that lands files itself (`store.base.FileWriter`: DuckDB's), each legacy
+        file is one SQL statement
         and only a file it refuses is parsed here. Otherwise the next file is parsed on a
         second thread while this one is written to the store (both run mostly outside the
         GIL), so at most two files are in memory at once.
@@ -128,7 +129,7 @@ class PredictionFiles:
             if not uris:
                 return
         with self.store.writer(self.submission.pipeline) as write:
-            if isinstance(write, DuckDBWriter) and self._in_sql(uris):
+            if isinstance(write, FileWriter) and self._in_sql(uris):  # a declared capability
                 write.expect(keys_and_positions(self.submitted))
                 for uri in uris:
                     yield uri, self.land_file(staging, uri, write)
@@ -140,7 +141,7 @@ class PredictionFiles:
         legacy = model_spec(self.submission.model).schema is not RequestSchema.GEMINI
         return legacy and not any(map(is_bigquery_uri, uris))
 
-    def land_file(self, staging: Storage, uri: str, writer: DuckDBWriter) -> tuple[int, int]:
+    def land_file(self, staging: Storage, uri: str, writer: FileWriter) -> tuple[int, int]:
         """Lands one file with one SQL statement, else through the line parser; (rows, tokens)."""
         submission = self.submission
         with local_prediction_file(staging, uri) as path:

@@ -266,6 +266,43 @@ class StoreStats:
     columns: tuple[tuple[str, str], ...] = ()  # (name, type as the store declares it)
 
 
+@dataclass(frozen=True)
+class FileLanding:
+    """What one prediction file landed: every line of it, each with a vector now stored.
+
+    Attributes:
+        written: rows written (a text submitted for several ids writes each of them).
+        tokens: tokens the file's lines counted.
+        landed: the content hashes landed, one per line.
+    """
+
+    written: int
+    tokens: int
+    landed: list[str]
+
+
+@runtime_checkable
+class FileWriter(Protocol):
+    """A store writer that also lands a legacy prediction file itself (in SQL, say).
+
+    `EmbeddingStore.writer` may return one; the lifecycle then hands it whole files.
+    """
+
+    def __call__(self, rows: pa.Table) -> int:
+        """Upserts `rows`; returns how many were written."""
+        ...
+
+    def expect(self, wanted: pa.Table) -> None:
+        """Sets the rows prediction files are landed for (`id, content_hash` and positions)."""
+        ...
+
+    def land_file(
+        self, path: Path, *, hash_prefix: str, model: str, dimension: int
+    ) -> FileLanding | None:
+        """Lands a file in one transaction if every line lands (else None: nothing written)."""
+        ...
+
+
 @runtime_checkable
 class EmbeddingStore(Protocol):
     """A table of embeddings per pipeline, keyed by `id`, with `content_hash` per row.

@@ -13,7 +13,6 @@ line parser, which names every row's outcome.
 import re
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from embed_assets.predictions.columns import LEGACY_JSON_COLUMNS, NO_STATUS_TEXTS, read_json_columns
-from embed_assets.store.base import POSITION_COLUMNS, ROW_SCHEMA, with_row_defaults
+from embed_assets.store.base import POSITION_COLUMNS, ROW_SCHEMA, FileLanding, with_row_defaults
 
 ROW_COLUMNS = ", ".join(ROW_SCHEMA.names)
 _WANTED = "embed_assets_wanted"
@@ -76,23 +75,11 @@ def limit_bytes(limit: str) -> float | None:
     return float(found.group(1)) * _UNITS[found.group(2).lower()]
 
 
-@dataclass(frozen=True)
-class FileLanding:
-    """What one prediction file landed: every line of it, each with a vector now stored.
-
-    Attributes:
-        written: rows written (a text submitted for several ids writes each of them).
-        tokens: tokens the file's lines counted.
-        landed: the content hashes landed, one per line.
-    """
-
-    written: int
-    tokens: int
-    landed: list[str]
-
-
 class DuckDBWriter:
-    """One connection's writes to a table: `writer(rows)` upserts, `land_file` lands a file."""
+    """One connection's writes to a table: `writer(rows)` upserts, `land_file` lands a file.
+
+    A `store.base.FileWriter`: the lifecycle lands legacy prediction files through it by SQL.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, table: str, *, memory_limit: str) -> None:
         """Writes to `table` through `con`, whose DuckDB memory limit is `memory_limit`.
