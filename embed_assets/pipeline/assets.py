@@ -7,7 +7,7 @@ metadata they write is built in `metadata`, their checks in `checks`.
 import hashlib
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
@@ -41,14 +41,16 @@ from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
 from embed_assets.pipeline.prepared_files import prepare_into_instance, prepared_here
-from embed_assets.pipeline.view import PipelineView
 from embed_assets.pipeline.warehouse import placement_of, warehouse_corpus_outputs
 from embed_assets.store.base import EmbeddingStore
 from embed_assets.warehouse.corpus import WarehouseCorpus
 
+if TYPE_CHECKING:  # the pipeline builds these; they read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+
 
 def build_assets(
-    spec: PipelineView,
+    spec: "EmbeddingPipeline",
     *,
     backend_kind: str | None = None,
     store_kind: str | None = None,
@@ -73,7 +75,7 @@ def build_assets(
     ]
 
 
-def asset_arguments(spec: PipelineView, asset: str, *, kinds: set[str]) -> dict[str, Any]:
+def asset_arguments(spec: "EmbeddingPipeline", asset: str, *, kinds: set[str]) -> dict[str, Any]:
     """The `@dg.asset` arguments of one asset from its (translated) spec, plus `kinds`."""
     shaped = spec.asset_spec(asset)
     return {
@@ -93,7 +95,7 @@ def _version(*parts: str) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16])
 
 
-def _corpus_asset(spec: PipelineView, *, in_warehouse: bool) -> dg.AssetsDefinition:
+def _corpus_asset(spec: "EmbeddingPipeline", *, in_warehouse: bool) -> dg.AssetsDefinition:
     upstream = spec.corpus if isinstance(spec.corpus, dg.AssetKey) else None
     ins = {"source": dg.AssetIn(key=upstream)} if upstream is not None else {}
     names = spec.names
@@ -155,7 +157,7 @@ def _corpus_asset(spec: PipelineView, *, in_warehouse: bool) -> dg.AssetsDefinit
     return corpus
 
 
-def _batch_job_asset(spec: PipelineView, *, kinds: set[str]) -> dg.AssetsDefinition:
+def _batch_job_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.AssetsDefinition:
     names = spec.names
 
     @dg.asset(
@@ -230,7 +232,7 @@ def _where(corpus: object) -> str:
 
 def _plan_and_submit(
     context: dg.AssetExecutionContext,
-    spec: PipelineView,
+    spec: "EmbeddingPipeline",
     config: RefreshConfig,
     corpus: PreparedCorpus | WarehouseCorpus,
     placement: RowPlacement,
@@ -283,7 +285,9 @@ def _plan_and_submit(
         raise to_failure(error) from error
 
 
-def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineView) -> Submission | None:
+def _submission_to_land(
+    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline"
+) -> Submission | None:
     """The submission a run lands: the one its tag names (the sensor's run), else the latest."""
     wanted = context.run.tags.get(md.RUN_TAG_SUBMISSION)
     if wanted:
@@ -297,7 +301,7 @@ def _submission_to_land(context: dg.AssetExecutionContext, spec: PipelineView) -
 
 
 def _nothing_to_land(
-    context: dg.AssetExecutionContext, spec: PipelineView, handler: SubmissionHandler
+    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline", handler: SubmissionHandler
 ) -> str | None:
     """Why this run lands nothing (a sentence), or None when it should land the submission."""
     submission = handler.submission
@@ -321,7 +325,7 @@ def _nothing_to_land(
     return None
 
 
-def _embeddings_asset(spec: PipelineView, *, kinds: set[str]) -> dg.AssetsDefinition:
+def _embeddings_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.AssetsDefinition:
     names = spec.names
     shaped = spec.asset_spec(EMBEDDINGS_ASSET)
     asset_spec = shaped.replace_attributes(
@@ -345,7 +349,7 @@ def _embeddings_asset(spec: PipelineView, *, kinds: set[str]) -> dg.AssetsDefini
 
 
 def _land_if_due(
-    context: dg.AssetExecutionContext, spec: PipelineView, placement: RowPlacement
+    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline", placement: RowPlacement
 ) -> Iterator[dg.MaterializeResult]:
     """Lands the submission to land, if any is due; else says in one line why not."""
     names = spec.names
@@ -379,7 +383,7 @@ def _land_if_due(
 
 def _land(
     context: dg.AssetExecutionContext,
-    spec: PipelineView,
+    spec: "EmbeddingPipeline",
     handler: SubmissionHandler,
     store: EmbeddingStore,
 ) -> Iterator[dg.MaterializeResult]:

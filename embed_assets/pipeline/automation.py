@@ -12,6 +12,7 @@ lands it and refreshes everything downstream.
 import json
 import warnings
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -21,8 +22,10 @@ from embed_assets.errors import EmbedAssetsError
 from embed_assets.pipeline.cron import CronSchedule
 from embed_assets.pipeline.names import SOURCE_ASSET
 from embed_assets.pipeline.runs import run_materializing
-from embed_assets.pipeline.view import PipelineView
 from embed_assets.staging.files import storage_for
+
+if TYPE_CHECKING:  # the pipeline builds these; they read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
 # the tag Dagster reads an observation's data version from
 DATA_VERSION_TAG = "dagster/data_version"
@@ -42,7 +45,7 @@ def source_version(location: str | BigQueryQuery) -> tuple[str, str]:
     return fingerprint or "missing", fingerprint or "the source is missing"
 
 
-def build_source_asset(spec: PipelineView) -> dg.SourceAsset | None:
+def build_source_asset(spec: "EmbeddingPipeline") -> dg.SourceAsset | None:
     """The observable source of a file, `gs://` or BigQuery corpus (None for other corpora).
 
     It is observed by the source sensor (`build_source_sensor`), or on request in the UI.
@@ -73,7 +76,7 @@ def build_source_asset(spec: PipelineView) -> dg.SourceAsset | None:
         )(observe)
 
 
-def build_source_sensor(spec: PipelineView) -> dg.SensorDefinition | None:
+def build_source_sensor(spec: "EmbeddingPipeline") -> dg.SensorDefinition | None:
     """The sensor that observes the source on `observe_cron`, recording changes only.
 
     Each tick where the schedule has ticked reads the fingerprint; a version other than the
@@ -146,7 +149,7 @@ def _looked_at(cursor: str | None) -> datetime | None:
         return None
 
 
-def record_source_version(instance: dg.DagsterInstance, spec: PipelineView) -> None:
+def record_source_version(instance: dg.DagsterInstance, spec: "EmbeddingPipeline") -> None:
     """Records the source's version, if new, as a run that reads it is about to start.
 
     The headless runner does this: its run's corpus then names the version it read as its
@@ -184,7 +187,7 @@ def latest_source_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str
 
 
 def build_automation_sensor(
-    spec: PipelineView,
+    spec: "EmbeddingPipeline",
 ) -> dg.AutomationConditionSensorDefinition | None:
     """The sensor that evaluates the corpus and batch-job assets' automation conditions.
 

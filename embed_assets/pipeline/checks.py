@@ -1,7 +1,7 @@
 """The asset checks of a pipeline: their specs, and their results from what a step measured."""
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -10,21 +10,24 @@ import embed_assets.pipeline.metadata as md
 from embed_assets.human import plural
 from embed_assets.jobs.guard import rejected_fraction
 from embed_assets.models.catalog import model_spec
-from embed_assets.pipeline.view import PipelineView
 
-REJECTED_ROWS = "rejected_rows"
-COVERAGE = "coverage"
-DIMENSION = "dimension"
-FINITE_VALUES = "finite_values"
-ROWS_ACCOUNTED = "rows_accounted"
-NOT_TRUNCATED = "not_truncated"
+if TYPE_CHECKING:  # the pipeline builds these; they read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
+
+# the checks' names (metadata keys of the same words are `metadata`'s)
+REJECTED_ROWS_CHECK = "rejected_rows"
+COVERAGE_CHECK = "coverage"
+DIMENSION_CHECK = "dimension"
+FINITE_VALUES_CHECK = "finite_values"
+ROWS_ACCOUNTED_CHECK = "rows_accounted"
+NOT_TRUNCATED_CHECK = "not_truncated"
 
 
-def corpus_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
+def corpus_check_specs(spec: "EmbeddingPipeline") -> list[dg.AssetCheckSpec]:
     """The corpus asset's checks."""
     return [
         dg.AssetCheckSpec(
-            REJECTED_ROWS,
+            REJECTED_ROWS_CHECK,
             asset=spec.corpus_key,
             description=f"At most {spec.max_rejected_fraction:.0%} of rows are rejected; else "
             "the refresh stops here: nothing is submitted or deleted.",
@@ -34,7 +37,7 @@ def corpus_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
 
 
 def rejected_rows_result(
-    spec: PipelineView, *, rejected: int, rows: int, allowed: bool = False
+    spec: "EmbeddingPipeline", *, rejected: int, rows: int, allowed: bool = False
 ) -> dg.AssetCheckResult:
     """Passes when at most `max_rejected_fraction` of the corpus rows were rejected.
 
@@ -59,7 +62,7 @@ def rejected_rows_result(
             )
         )
     return dg.AssetCheckResult(
-        check_name=REJECTED_ROWS,
+        check_name=REJECTED_ROWS_CHECK,
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN if allowed else dg.AssetCheckSeverity.ERROR,
         description=description,
@@ -71,7 +74,7 @@ def rejected_rows_result(
     )
 
 
-def embeddings_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
+def embeddings_check_specs(spec: "EmbeddingPipeline") -> list[dg.AssetCheckSpec]:
     """The embeddings asset's checks: evaluated by each run of the asset, landing or not.
 
     `dimension`, `finite_values` and `rows_accounted` are blocking: bad vectors or lost rows
@@ -83,30 +86,30 @@ def embeddings_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
     corpus_rows = "Chunks (and rejected documents)" if spec.chunking is not None else "Corpus rows"
     return [
         dg.AssetCheckSpec(
-            COVERAGE,
+            COVERAGE_CHECK,
             asset=key,
             description=f"At least {spec.min_coverage:.0%} of accepted {rows} are embedded.",
         ),
         dg.AssetCheckSpec(
-            DIMENSION,
+            DIMENSION_CHECK,
             asset=key,
             description=f"Every vector has {spec.dimension} values.",
             blocking=True,
         ),
         dg.AssetCheckSpec(
-            FINITE_VALUES,
+            FINITE_VALUES_CHECK,
             asset=key,
             description="No vector holds NaN or infinity.",
             blocking=True,
         ),
         dg.AssetCheckSpec(
-            ROWS_ACCOUNTED,
+            ROWS_ACCOUNTED_CHECK,
             asset=key,
             description=f"{corpus_rows} = embedded + failed + rejected.",
             blocking=True,
         ),
         dg.AssetCheckSpec(
-            NOT_TRUNCATED,
+            NOT_TRUNCATED_CHECK,
             asset=key,
             description="No text was longer than the model reads and cut to fit "
             f"({model_spec(spec.resolved_model).max_input_tokens} tokens for "
@@ -116,7 +119,7 @@ def embeddings_check_specs(spec: PipelineView) -> list[dg.AssetCheckSpec]:
 
 
 def table_check_results(
-    context: dg.AssetExecutionContext, spec: PipelineView
+    context: dg.AssetExecutionContext, spec: "EmbeddingPipeline"
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected embeddings checks of the table as it is: as its latest landing left it.
 
@@ -135,7 +138,7 @@ def table_check_results(
 
 
 def embeddings_check_results(
-    spec: PipelineView, landing: Mapping[str, Any]
+    spec: "EmbeddingPipeline", landing: Mapping[str, Any]
 ) -> list[dg.AssetCheckResult]:
     """The embeddings checks from a landing record (see `metadata.landing_record`).
 
@@ -152,7 +155,7 @@ def embeddings_check_results(
     )
     return [
         dg.AssetCheckResult(
-            check_name=COVERAGE,
+            check_name=COVERAGE_CHECK,
             passed=coverage >= spec.min_coverage,
             severity=dg.AssetCheckSeverity.WARN,
             description=None
@@ -162,7 +165,7 @@ def embeddings_check_results(
             metadata={md.COVERAGE: round(coverage, 4), md.FAILED_ROWS: failed},
         ),
         dg.AssetCheckResult(
-            check_name=DIMENSION,
+            check_name=DIMENSION_CHECK,
             passed=wrong == 0,
             description=None
             if wrong == 0
@@ -173,7 +176,7 @@ def embeddings_check_results(
             },
         ),
         dg.AssetCheckResult(
-            check_name=FINITE_VALUES,
+            check_name=FINITE_VALUES_CHECK,
             passed=non_finite == 0,
             description=None
             if non_finite == 0
@@ -181,7 +184,7 @@ def embeddings_check_results(
             metadata={md.ROWS_WITH_NON_FINITE_VALUES: non_finite},
         ),
         dg.AssetCheckResult(
-            check_name=ROWS_ACCOUNTED,
+            check_name=ROWS_ACCOUNTED_CHECK,
             passed=corpus == embedded + failed + rejected,
             description=None
             if corpus == embedded + failed + rejected
@@ -198,13 +201,13 @@ def embeddings_check_results(
     ]
 
 
-def _not_truncated(spec: PipelineView, landing: Mapping[str, Any]) -> dg.AssetCheckResult:
+def _not_truncated(spec: "EmbeddingPipeline", landing: Mapping[str, Any]) -> dg.AssetCheckResult:
     """Warns when the table holds vectors of texts the model cut to its input limit."""
     truncated = int(landing.get(md.TRUNCATED_ROWS, 0))
     examples = list(landing.get(md.TRUNCATED_EXAMPLES, []))
     limit = model_spec(spec.resolved_model).max_input_tokens
     return dg.AssetCheckResult(
-        check_name=NOT_TRUNCATED,
+        check_name=NOT_TRUNCATED_CHECK,
         passed=truncated == 0,
         severity=dg.AssetCheckSeverity.WARN,
         description=None

@@ -11,13 +11,16 @@ version the corpus asset recorded.
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
 
 from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import CorpusError
-from embed_assets.pipeline.view import PipelineView
+
+if TYPE_CHECKING:  # the pipeline builds these; they read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
 PREPARED_FOLDER = Path("embed_assets") / "prepared"
 # files a pipeline keeps: the newest one, and one a running batch job may still plan from
@@ -25,7 +28,7 @@ KEPT_FILES = 2
 
 
 def prepare_into_instance(
-    spec: PipelineView, root: str, *, upstream: pd.DataFrame | None = None
+    spec: "EmbeddingPipeline", root: str, *, upstream: pd.DataFrame | None = None
 ) -> PreparedCorpus:
     """Prepares the pipeline's corpus into a new file below the instance folder `root`.
 
@@ -49,7 +52,7 @@ def _keep_newest(folder: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-def prepared_here(corpus: PreparedCorpus, spec: PipelineView, root: str) -> PreparedCorpus:
+def prepared_here(corpus: PreparedCorpus, spec: "EmbeddingPipeline", root: str) -> PreparedCorpus:
     """The prepared corpus, prepared again when its file is not on this machine.
 
     Raises:

@@ -15,7 +15,7 @@ in the run's log why rows come through the process.
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
@@ -31,13 +31,15 @@ from embed_assets.jobs.rows import RowPlacement
 from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.checks import rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
-from embed_assets.pipeline.view import PipelineView
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.bigquery import BigQueryStorage
 from embed_assets.store.base import EmbeddingStore, store_warehouse
 from embed_assets.warehouse.chunks import ChunkingSQL
 from embed_assets.warehouse.corpus import stage_corpus
 from embed_assets.warehouse.placement import WarehousePlacement
+
+if TYPE_CHECKING:  # the pipeline builds these; they read it
+    from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
 
 Placement = Literal["auto", "warehouse", "process"]
 PLACEMENTS: tuple[Placement, ...] = ("auto", "warehouse", "process")
@@ -65,7 +67,7 @@ class ChosenPlacement:
 
 
 def warehouse_gaps(
-    spec: PipelineView, backend: BatchBackend | None, store: EmbeddingStore | None
+    spec: "EmbeddingPipeline", backend: BatchBackend | None, store: EmbeddingStore | None
 ) -> list[str]:
     """What keeps this pipeline, with this backend and store, out of the warehouse ([] if nothing).
 
@@ -88,7 +90,7 @@ def warehouse_gaps(
 
 
 def choose_placement(
-    spec: PipelineView, backend: BatchBackend | None, store: EmbeddingStore | None
+    spec: "EmbeddingPipeline", backend: BatchBackend | None, store: EmbeddingStore | None
 ) -> ChosenPlacement:
     """Where the rows live with the resources a run has bound.
 
@@ -111,7 +113,7 @@ def choose_placement(
     )
 
 
-def placement_of(context: dg.AssetExecutionContext, spec: PipelineView) -> ChosenPlacement:
+def placement_of(context: dg.AssetExecutionContext, spec: "EmbeddingPipeline") -> ChosenPlacement:
     """The placement of a run, from the resources it has bound; a refusal is a one-line failure."""
     backend = getattr(context.resources, spec.names.backend_key)
     store = getattr(context.resources, spec.names.store_key)
@@ -123,7 +125,7 @@ def placement_of(context: dg.AssetExecutionContext, spec: PipelineView) -> Chose
 
 def warehouse_corpus_outputs(
     context: dg.AssetExecutionContext,
-    spec: PipelineView,
+    spec: "EmbeddingPipeline",
     config: RefreshConfig,
     staging_uri: str,
 ) -> Iterator[Any]:
