@@ -30,7 +30,7 @@ class Splitter(Protocol):
         offsets: "Buffer",
         data: "Buffer",
         documents: "Buffer",
-        rooms: "Buffer",
+        token_limits: "Buffer",
         counter: Callable[[str], int] | None = None,
         overlap: int = 0,
     ) -> tuple[bytes, bytes, bytes]:

@@ -80,14 +80,14 @@ def chunk_spans(
         The chunks in document order; together they hold every non-space character of
         `text`, and none begins or ends with white space.
     """
-    _, places = split_texts([text], rooms=np.array([max_tokens]), count_tokens=count_tokens)
+    _, places = split_texts([text], token_limits=np.array([max_tokens]), count_tokens=count_tokens)
     return [Span(int(start), int(end)) for start, end in places]
 
 
 def split_texts(
     texts: list[str],
     *,
-    rooms: npt.NDArray[np.int64],
+    token_limits: npt.NDArray[np.int64],
     count_tokens: TokenCounter | None = None,
     overlap_tokens: int = 0,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -95,7 +95,7 @@ def split_texts(
     cut = split_strings(
         pa.array(texts, type=pa.large_string()),
         documents=np.arange(len(texts)),
-        rooms=rooms,
+        token_limits=token_limits,
         count_tokens=count_tokens,
         overlap_tokens=overlap_tokens,
     )
@@ -120,7 +120,7 @@ def split_strings(
     array: pa.Array,
     *,
     documents: npt.NDArray[np.int64],
-    rooms: npt.NDArray[np.int64],
+    token_limits: npt.NDArray[np.int64],
     count_tokens: TokenCounter | None = None,
     overlap_tokens: int = 0,
 ) -> Cut:
@@ -132,7 +132,7 @@ def split_strings(
     Args:
         array: an Arrow `string` or `large_string` array.
         documents: the positions in `array` of the texts to cut (none of them null).
-        rooms: for each of those, the most tokens one of its chunks may hold.
+        token_limits: for each of those, the most tokens one of its chunks may hold.
         count_tokens: as for `chunk_spans`.
         overlap_tokens: each chunk after a document's first then starts earlier, at a space
             inside the chunk before it, by at most this many tokens (`Chunking`).
@@ -142,7 +142,7 @@ def split_strings(
         offsets.tobytes(),
         data,
         np.asarray(documents, dtype=np.int64).tobytes(),
-        np.asarray(rooms, dtype=np.int64).tobytes(),
+        np.asarray(token_limits, dtype=np.int64).tobytes(),
         count_tokens,
         overlap_tokens,
     )

@@ -99,7 +99,9 @@ def cut_documents(
         ConfigError: a title alone leaves no room for text.
     """
     count = token_counter(model)
-    rooms = _rooms(titles, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count=count)
+    token_limits = _token_limits(
+        titles, max_tokens=max_tokens, overlap_tokens=overlap_tokens, count=count
+    )
     exact = counts_exactly(model)
     parallel = not exact and compiled_module("_splitter") is not None
     threads = (workers or os.cpu_count() or 1) if parallel else 1
@@ -110,7 +112,7 @@ def cut_documents(
         return split_strings(
             array,
             documents=documents[picked] - first,
-            rooms=rooms[picked],
+            token_limits=token_limits[picked],
             count_tokens=count if exact else None,
             overlap_tokens=overlap_tokens,
         )
@@ -147,23 +149,23 @@ def cut_documents(
     )
 
 
-def _rooms(
+def _token_limits(
     titles: Sequence[str | None], *, max_tokens: int, overlap_tokens: int, count: TokenCounter
 ) -> npt.NDArray[np.int64]:
     """The tokens left for each document's text: `max_tokens` less its title and the overlap."""
     title_tokens: dict[str | None, int] = {None: 0, "": 0}  # a title, and 1 to join it
-    rooms = np.empty(len(titles), dtype=np.int64)
+    token_limits = np.empty(len(titles), dtype=np.int64)
     for index, title in enumerate(titles):
         key = title if isinstance(title, str) else None  # missing: None, NaN or NA
         if key is not None and key not in title_tokens:
             title_tokens[key] = count(key) + 1
-        rooms[index] = max_tokens - title_tokens[key] - overlap_tokens
-        if rooms[index] < 4:
+        token_limits[index] = max_tokens - title_tokens[key] - overlap_tokens
+        if token_limits[index] < 4:
             raise ConfigError(
                 f"a title of {max(0, title_tokens[key] - 1)} tokens leaves no room in chunks of "
                 f"{max_tokens} tokens; raise chunking max_tokens or shorten the titles"
             )
-    return rooms
+    return token_limits
 
 
 def _batches(

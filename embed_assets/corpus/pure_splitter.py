@@ -34,7 +34,7 @@ def spans(
     offsets: "Buffer",
     data: "Buffer",
     documents: "Buffer",
-    rooms: "Buffer",
+    token_limits: "Buffer",
     counter: Callable[[str], int] | None = None,
     overlap: int = 0,
 ) -> tuple[bytes, bytes, bytes]:
@@ -44,7 +44,7 @@ def spans(
         offsets: int64 offsets of the texts in `data`, one more than the texts.
         data: the texts' UTF-8 bytes.
         documents: int64 positions of the texts to cut.
-        rooms: int64, for each of those, the most tokens one of its chunks may hold.
+        token_limits: int64, for each of those, the most tokens one of its chunks may hold.
         counter: a model's token count of a text; None: the Vertex estimate.
         overlap: tokens of a chunk's end its next chunk may start with.
 
@@ -54,10 +54,10 @@ def spans(
     """
     offset = np.frombuffer(memoryview(offsets), dtype=np.int64)
     picked = np.frombuffer(memoryview(documents), dtype=np.int64)
-    room = np.frombuffer(memoryview(rooms), dtype=np.int64)
+    room = np.frombuffer(memoryview(token_limits), dtype=np.int64)
     raw = memoryview(data).cast("B")
     if len(room) != len(picked) or not _fits(offset, picked, len(raw)):
-        raise CorpusError("documents, rooms and offsets do not match the data")
+        raise CorpusError("documents, token_limits and offsets do not match the data")
     counts: list[int] = []
     characters: list[int] = []
     places: list[int] = []

@@ -18,7 +18,7 @@ from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.errors import BackendError
 from embed_assets.jobs.cancel import cancel_paused
 from embed_assets.jobs.record import LABEL_PIPELINE, LABEL_SUBMISSION, label_value, pipeline_label
-from embed_assets.jobs.rows import HeldTexts, Log, PlanningRows
+from embed_assets.jobs.rows import AdoptableJob, Log, PlanningRows
 from embed_assets.jobs.settings import same_model
 from embed_assets.store.base import EmbeddingStore
 
@@ -34,7 +34,7 @@ class PaidJobs:
             files may go.
     """
 
-    unfinished: list[HeldTexts]
+    unfinished: list[AdoptableJob]
     finished: list[JobStatus]
     given_up: list[JobStatus] = field(default_factory=list)
 
@@ -65,7 +65,7 @@ def adopt_paid_jobs(
     """
     consumed = store.consumed_jobs(pipeline)
     own = label_value(submission_id)
-    adopted: list[HeldTexts] = []
+    adopted: list[AdoptableJob] = []
     finished: list[JobStatus] = []
     useless: list[JobStatus] = []
     for listed in backend.find_jobs({LABEL_PIPELINE: pipeline_label(pipeline)}):

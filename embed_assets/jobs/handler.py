@@ -41,14 +41,14 @@ from embed_assets.jobs.planned import planned_submission
 from embed_assets.jobs.polling import PollResult, poll_jobs
 from embed_assets.jobs.record import Submission, SubmittedJob, label_value
 from embed_assets.jobs.retention import discard_staged_files
-from embed_assets.jobs.rows import Dealt, HeldTexts, PlanCounts, PlanningRows, RowPlacement
+from embed_assets.jobs.rows import AdoptableJob, PlanCounts, PlanningRows, RowPlacement, ShardPlan
 from embed_assets.jobs.settings import SubmissionSettings, table_identity
 from embed_assets.jobs.submit import cancel_duplicates, shard_output_prefix, submit_shards
 from embed_assets.staging.base import Storage
 from embed_assets.store.base import EmbeddingStore, same_vectors
 
 Log = Callable[[str], None]
-NOTHING_DEALT = Dealt(adopted=[], fresh=[], adopted_texts=0)
+NOTHING_DEALT = ShardPlan(adopted=[], fresh=[], adopted_texts=0)
 
 
 def submission_id_for(pipeline: str, run_id: str, counts: PlanCounts) -> str:
@@ -77,9 +77,9 @@ class SubmissionHandler:
         submission: Submission,
         placement: RowPlacement | None = None,
         rows: PlanningRows | None = None,
-        dealt: Dealt = NOTHING_DEALT,
+        dealt: ShardPlan = NOTHING_DEALT,
         settings: SubmissionSettings | None = None,
-        adopted: Sequence[HeldTexts] = (),
+        adopted: Sequence[AdoptableJob] = (),
     ) -> None:
         self.backend = backend
         self.submission = submission
@@ -335,7 +335,7 @@ class SubmissionHandler:
 
 
 def _check_spend(
-    dealt: Dealt,
+    dealt: ShardPlan,
     settings: SubmissionSettings,
     limits: RefreshLimits,
     *,
@@ -362,7 +362,7 @@ def _use_paid_jobs(
     settings: SubmissionSettings,
     submission_id: str,
     log: Log,
-) -> tuple[list[HeldTexts], int]:
+) -> tuple[list[AdoptableJob], int]:
     """Lands what finished earlier jobs wrote (see `adopt_paid_jobs`).
 
     Returns the unfinished jobs to wait for, and the rows landed from the finished ones.

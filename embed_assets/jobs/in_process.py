@@ -36,7 +36,14 @@ from embed_assets.jobs.plan import (
 )
 from embed_assets.jobs.prediction_files import PredictionFiles
 from embed_assets.jobs.record import Submission
-from embed_assets.jobs.rows import Dealt, HeldTexts, Log, PlanCounts, Settled, Shard
+from embed_assets.jobs.rows import (
+    AdoptableJob,
+    Log,
+    PlanCounts,
+    Shard,
+    ShardPlan,
+    TableAfterLanding,
+)
 from embed_assets.jobs.settings import EmbeddingTarget, SubmissionSettings
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.tokens import estimate_prompt_tokens
@@ -174,7 +181,7 @@ class InProcessPlanning:
             rejected_by_reason=dict(self.corpus.rejected_by_reason),
         )
 
-    def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
+    def held_by(self, job: JobStatus, *, log: Log) -> AdoptableJob | None:
         """Reads the job's request lines (or prompts table) and hashes them as landing does."""
         try:
             hashes, characters = request_hashes(
@@ -193,7 +200,7 @@ class InProcessPlanning:
         if not job.is_terminal:
             self._claimed |= holds
             self._held[job.name] = frozenset(holds)
-        return HeldTexts(job=job, texts=len(holds), prompts=len(hashes), characters=characters)
+        return AdoptableJob(job=job, texts=len(holds), prompts=len(hashes), characters=characters)
 
     def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
         """Lands the jobs' prediction files for the rows planned for submission."""
@@ -213,7 +220,9 @@ class InProcessPlanning:
             )
         return written
 
-    def deal(self, *, submission: Submission, adopted: Sequence[HeldTexts], limit: int) -> Dealt:
+    def deal(
+        self, *, submission: Submission, adopted: Sequence[AdoptableJob], limit: int
+    ) -> ShardPlan:
         """Writes the manifest (Parquet) with each submitted row's shard."""
         plan = self._planned()
         in_flight = set().union(*(self._held[held.job.name] for held in adopted))
@@ -238,7 +247,7 @@ class InProcessPlanning:
         manifest = self.folder / "manifest.parquet"
         write_manifest(plan, shards, manifest)
         self.staging.upload_file(manifest, submission.manifest_uri)
-        return Dealt(
+        return ShardPlan(
             adopted=[
                 Shard(shard, held.prompts, held.characters) for shard, held in enumerate(adopted)
             ],
@@ -327,7 +336,7 @@ class InProcessLanding:
     def _shard_of(self, job: JobStatus) -> int:
         return next(j.shard for j in self.submission.jobs if j.name == job.name)
 
-    def settle(self, *, log: Log) -> Settled:
+    def settle(self, *, log: Log) -> TableAfterLanding:
         """Deletes what left the corpus, and lists the failed rows."""
         files, submitted = self.files, self.submitted
         landed, failed_reason = files.landed, files.failed_reason
@@ -357,7 +366,7 @@ class InProcessLanding:
         )
         deleted = delete_rows_not_in(self.store, pipeline, kept)
         write_stored_keys(self.store, pipeline, stored)
-        return Settled(
+        return TableAfterLanding(
             corpus_rows=counts.corpus_rows,
             rejected_rows=counts.rejected_rows,
             deleted_rows=deleted,

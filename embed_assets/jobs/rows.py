@@ -58,7 +58,7 @@ class PlanCounts:
 
 
 @dataclass(frozen=True)
-class HeldTexts:
+class AdoptableJob:
     """An earlier job that holds texts this refresh needs (and no other adopted job holds).
 
     Attributes:
@@ -93,7 +93,7 @@ class Shard:
 
 
 @dataclass(frozen=True)
-class Dealt:
+class ShardPlan:
     """The shards a submission's manifest deals its texts into.
 
     Attributes:
@@ -124,7 +124,7 @@ class Dealt:
 
 
 @dataclass(frozen=True)
-class Settled:
+class TableAfterLanding:
     """The table after a landing: what was deleted and embedded, and what failed.
 
     Attributes:
@@ -154,7 +154,7 @@ class PlanningRows(Protocol):
         """Diffs the corpus against the table (again, after earlier jobs landed)."""
         ...
 
-    def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
+    def held_by(self, job: JobStatus, *, log: Log) -> AdoptableJob | None:
         """The needed texts an earlier job's request holds (None: nothing, or unreadable).
 
         Texts an unfinished job is found to hold are claimed: later jobs are not credited
@@ -166,7 +166,9 @@ class PlanningRows(Protocol):
         """Lands what finished earlier jobs wrote for the rows that need it; returns rows."""
         ...
 
-    def deal(self, *, submission: Submission, adopted: Sequence[HeldTexts], limit: int) -> Dealt:
+    def deal(
+        self, *, submission: Submission, adopted: Sequence[AdoptableJob], limit: int
+    ) -> ShardPlan:
         """Writes the submission's manifest, each submitted row with its shard.
 
         Adopted jobs keep the texts they hold (shards 0..a-1); the rest is dealt into new
@@ -202,7 +204,7 @@ class LandingRows(Protocol):
         """
         ...
 
-    def settle(self, *, log: Log) -> Settled:
+    def settle(self, *, log: Log) -> TableAfterLanding:
         """Deletes rows that left, and lists the rows that failed."""
         ...
 

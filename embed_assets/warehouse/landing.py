@@ -16,7 +16,7 @@ from embed_assets.bigquery.client import query_frame, query_rows, run_query
 from embed_assets.errors import PredictionError
 from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT
 from embed_assets.jobs.record import Submission
-from embed_assets.jobs.rows import Log, Settled
+from embed_assets.jobs.rows import Log, TableAfterLanding
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.store.base import Warehouse
 from embed_assets.warehouse.planning import table_staging
@@ -96,7 +96,7 @@ class WarehouseLanding:
                 self.failed.setdefault(content_hash, reason)
             yield uri, landing.written, landing.tokens
 
-    def settle(self, *, log: Log) -> Settled:
+    def settle(self, *, log: Log) -> TableAfterLanding:
         """Lists what did not land, deletes what left, counts what is in."""
         pipeline, manifest = self.submission.pipeline, self.manifest
         with self.warehouse.write_target(pipeline) as (client, target):
@@ -111,7 +111,7 @@ class WarehouseLanding:
             self.failed.get(str(h)) or self.job_reasons.get(int(shard)) or MISSING
             for h, shard in zip(not_landed["content_hash"], not_landed["shard"], strict=True)
         ]
-        return Settled(
+        return TableAfterLanding(
             corpus_rows=self.submission.corpus_rows,
             rejected_rows=self.submission.rejected_rows,
             deleted_rows=int(deleted.num_dml_affected_rows or 0),

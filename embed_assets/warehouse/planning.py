@@ -13,7 +13,7 @@ from embed_assets.bigquery.client import TableAddress, is_bigquery_uri, query_ro
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.plan import PLAN_SUBMIT, refuse_kind_switch, shard_ranges
 from embed_assets.jobs.record import Submission
-from embed_assets.jobs.rows import Dealt, HeldTexts, Log, PlanCounts, Shard
+from embed_assets.jobs.rows import AdoptableJob, Log, PlanCounts, Shard, ShardPlan
 from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.staging.base import TableStorage
@@ -113,7 +113,7 @@ class WarehousePlanning:
             documents=self.corpus.documents,
         )
 
-    def held_by(self, job: JobStatus, *, log: Log) -> HeldTexts | None:
+    def held_by(self, job: JobStatus, *, log: Log) -> AdoptableJob | None:
         """Counts the needed texts in the job's prompts table (overlaps are settled by `deal`)."""
         if not is_bigquery_uri(job.input_uri) or not self.staging.exists(job.input_uri):
             return None
@@ -122,7 +122,7 @@ class WarehousePlanning:
             self.staging.client, HELD_SQL.format(prompts=prompts, plan=self.plan.sql)
         )
         held = int(str(count))
-        return HeldTexts(job=job, texts=held, prompts=held, characters=0) if held else None
+        return AdoptableJob(job=job, texts=held, prompts=held, characters=0) if held else None
 
     def land_paid(self, jobs: Sequence[JobStatus], *, log: Log) -> int:
         """Merges each job's prediction table into the table for the rows planned to submit."""
@@ -148,7 +148,9 @@ class WarehousePlanning:
             log(f"landed {rows} rows that {job.name} ({job.state.value}) already paid for")
         return written
 
-    def deal(self, *, submission: Submission, adopted: Sequence[HeldTexts], limit: int) -> Dealt:
+    def deal(
+        self, *, submission: Submission, adopted: Sequence[AdoptableJob], limit: int
+    ) -> ShardPlan:
         """Writes the manifest table and returns the shards' counts.
 
         Adopted jobs' texts keep their shard; the rest are dealt into balanced shards in hash
@@ -185,7 +187,7 @@ class WarehousePlanning:
         ]
         first = len(adopted)  # shards 0..first-1 are the adopted jobs, counted without overlaps
         counted = {shard.shard: shard for shard in shards}
-        return Dealt(
+        return ShardPlan(
             adopted=[counted.get(index, Shard(index, 0, 0)) for index in range(first)],
             fresh=[shard for shard in shards if shard.shard >= first],
             adopted_texts=sum(shard.prompts for shard in shards if shard.shard < first),

@@ -108,8 +108,10 @@ def test_the_estimate_counted_by_the_rule_is_the_python_estimate(manual: str) ->
     ascii_only = [re.sub(r"[^\x00-\x7f]", "a", text) for text in random_texts(8, 100)]
     samples = [manual, *random_texts(7, 300), *ascii_only, "x" * 5000, "word " * 3000]
     for max_tokens in (8, 50, 400):
-        rooms = np.full(len(samples), max_tokens)
-        native = split_texts(samples, rooms=rooms)
-        called = split_texts(samples, rooms=rooms, count_tokens=estimate_vertex_tokens)
+        token_limits = np.full(len(samples), max_tokens)
+        native = split_texts(samples, token_limits=token_limits)
+        called = split_texts(
+            samples, token_limits=token_limits, count_tokens=estimate_vertex_tokens
+        )
         assert np.array_equal(native[0], called[0]) and np.array_equal(native[1], called[1])
         assert native[1].shape[0] > len(samples)  # the texts were cut, not passed whole

@@ -52,9 +52,9 @@ def _cut(
     array = pa.array(texts, pa.large_string())
     offsets, data = utf8_buffers(array)
     documents = np.arange(len(texts), dtype=np.int64)
-    rooms = np.full(len(texts), room, dtype=np.int64)
+    token_limits = np.full(len(texts), room, dtype=np.int64)
     return module.spans(  # type: ignore[attr-defined, no-any-return]
-        offsets.tobytes(), data, documents.tobytes(), rooms.tobytes(), counter, overlap
+        offsets.tobytes(), data, documents.tobytes(), token_limits.tobytes(), counter, overlap
     )
 
 
