@@ -210,7 +210,11 @@ class LandingRows(Protocol):
 
 
 class RowPlacement(Protocol):
-    """Where rows live for a pipeline: chosen once, when it binds its backend and store."""
+    """Where a run's rows live.
+
+    Declared by the pipeline's `placement`, chosen by each run from the backend and store it
+    has bound (`pipeline.warehouse.choose_placement`).
+    """
 
     warehouse: bool  # recorded on each submission, so it is landed where it was planned
 
