@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.errors import BackendError
-from embed_assets.jobs.cancel import cancel_paused
+from embed_assets.jobs.polling import cancel_paused
 from embed_assets.jobs.record import LABEL_PIPELINE, LABEL_SUBMISSION, label_value, pipeline_label
 from embed_assets.jobs.rows import AdoptableJob, Log, PlanningRows
 from embed_assets.jobs.settings import same_model

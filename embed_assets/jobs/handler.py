@@ -23,7 +23,6 @@ from embed_assets.errors import (
     SubmissionSuperseded,
 )
 from embed_assets.jobs.adopt import adopt_paid_jobs
-from embed_assets.jobs.cancel import cancel_paused, cancel_unfinished_jobs
 from embed_assets.jobs.guard import (
     RefreshLimits,
     SpendEstimate,
@@ -34,14 +33,20 @@ from embed_assets.jobs.in_process import InProcessPlacement
 from embed_assets.jobs.landing import (
     LandingReport,
     check_finished,
+    discard_staged_files,
     land_submission,
     switch_when_covered,
 )
-from embed_assets.jobs.planned import planned_submission
-from embed_assets.jobs.polling import PollResult, poll_jobs
+from embed_assets.jobs.polling import PollResult, cancel_paused, cancel_unfinished_jobs, poll_jobs
 from embed_assets.jobs.record import Submission, SubmittedJob, label_value
-from embed_assets.jobs.retention import discard_staged_files
-from embed_assets.jobs.rows import AdoptableJob, PlanCounts, PlanningRows, RowPlacement, ShardPlan
+from embed_assets.jobs.rows import (
+    AdoptableJob,
+    PlanCounts,
+    PlanningRows,
+    RowPlacement,
+    ShardPlan,
+    planned_submission,
+)
 from embed_assets.jobs.settings import SubmissionSettings, table_identity
 from embed_assets.jobs.submit import cancel_duplicates, shard_output_prefix, submit_shards
 from embed_assets.staging.base import Storage

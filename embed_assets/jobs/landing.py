@@ -4,7 +4,8 @@ One orchestration for every placement of rows (`jobs.rows`): the rows land each 
 or tables and settle the table; this module decides what a job that ended without output
 means for its rows, counts everything, and records the failed rows and the consumed jobs.
 Rows that failed are recorded; the next refresh submits them again because the store still
-lacks their hash.
+lacks their hash. Once a job's output is landed, its request and prediction files go (each
+submission's manifest stays; `keep_staging=True` keeps everything).
 """
 
 import time
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from embed_assets.backends.base import JobStatus
+from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.errors import SubmissionNotFinished
 from embed_assets.human import duration, plural, progress
 from embed_assets.jobs.record import Submission
@@ -166,3 +167,35 @@ def switch_when_covered(
         f"accepted rows, below min_coverage {min_coverage:.1%}: the table keeps serving the old "
         f"one ({old}); the next refresh retries the failed rows"
     )
+
+
+def discard_staged_files(
+    *,
+    backend: BatchBackend,
+    jobs: Sequence[JobStatus],
+    folders: Sequence[str] = (),
+    log: Callable[[str], None],
+) -> int:
+    """Deletes the request files and output folders of consumed jobs; returns files deleted.
+
+    A file that cannot be deleted is logged and left: cleaning up never fails a refresh.
+
+    Args:
+        backend: where the jobs ran (its staging holds their files).
+        jobs: jobs whose output has been landed (or was of no use).
+        folders: more staging folders to delete (a submission's output folder).
+        log: where a line about what was deleted (or not) goes.
+    """
+    staging = backend.staging()
+    targets = [job.input_uri for job in jobs if job.input_uri]
+    targets += [job.output_directory for job in jobs if job.output_directory]
+    targets += list(folders)
+    deleted = 0
+    for uri in dict.fromkeys(targets):  # each once, in order
+        try:
+            deleted += staging.delete(uri)
+        except OSError as error:
+            log(f"could not delete staged {uri}: {error}")
+    if deleted:
+        log(f"deleted {deleted} staged request and prediction files")
+    return deleted

@@ -3,9 +3,10 @@
 The lifecycle (`jobs.handler`) plans, adopts, submits and lands once. What it does to rows —
 diff the corpus against the table, tell which needed texts an earlier job holds, deal the
 texts into shards, write a shard's request, land a job's output, settle deletes and
-failures — goes through a `RowPlacement`, chosen once when a pipeline binds its backend and
-store: on this machine as files DuckDB reads (`jobs.in_process`), or in the warehouse as SQL
-(`embed_assets.warehouse`). Neither the handler nor the steps know which.
+failures — goes through a `RowPlacement`, chosen by each run from the pipeline's
+`placement` and the backend and store it has bound: on this machine as files DuckDB reads
+(`jobs.in_process`), or in the warehouse as SQL (`embed_assets.warehouse`). Neither the
+handler nor the steps know which. The submission record a plan starts from is made here too.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -234,3 +235,49 @@ class RowPlacement(Protocol):
     ) -> LandingRows:
         """The rows of a submission being landed."""
         ...
+
+
+def planned_submission(
+    submission_id: str,
+    *,
+    settings: SubmissionSettings,
+    counts: PlanCounts,
+    manifest_uri: str,
+    output_uri: str,
+    landed_rows: int,
+    warehouse: bool,
+) -> Submission:
+    """The submission record of a plan, before its texts are dealt into shards.
+
+    Args:
+        submission_id: from `submission_id_for`.
+        settings: what the pipeline asks of every submission.
+        counts: what the diff found.
+        manifest_uri: where the manifest goes.
+        output_uri: the folder (or table prefix) of the jobs' output.
+        landed_rows: rows landed from earlier paid jobs while planning.
+        warehouse: the rows live in the warehouse (not in this process).
+    """
+    return Submission(
+        submission_id=submission_id,
+        pipeline=settings.pipeline,
+        model=settings.model,
+        task_type=settings.task_type,
+        output_dimensionality=settings.output_dimensionality,
+        manifest_uri=manifest_uri,
+        output_uri=output_uri,
+        jobs=(),
+        corpus_rows=counts.corpus_rows,
+        documents=counts.documents or counts.corpus_rows,
+        accepted_rows=counts.corpus_rows - counts.rejected,
+        rejected_rows=counts.rejected,
+        prompts=0,
+        characters=0,
+        unchanged_rows=counts.unchanged,
+        reused_rows=counts.reused,
+        stale_rows=counts.stale,
+        rejected_by_reason=dict(counts.rejected_by_reason),
+        rows_landed_while_planning=landed_rows,
+        warehouse=warehouse,
+        chunked=settings.chunked,
+    )
