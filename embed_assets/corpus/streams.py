@@ -24,6 +24,7 @@ from embed_assets.corpus.bigquery import read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import prepared_corpus
 from embed_assets.corpus.jsonl import jsonl_frames
+from embed_assets.corpus.plain_jsonl import NotPlain, may_be_plain, plain_frames
 from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter, write_prepared
 from embed_assets.corpus.sources import (
     PARQUET_SUFFIXES,
@@ -93,31 +94,56 @@ def prepare_in_batches(
         )
 
     with tempfile.TemporaryDirectory(prefix="embed-assets-") as work:
-        ids = _IdCounter(Path(work) / "ids.parquet")
         batches = _SourceBatches(
             columns, names, source=source, batch_rows=batch_rows, parse_apart=chunking is None
         )
-        if source_file is None:
-            if frame is None:
-                raise ConfigError("prepare_in_batches needs a source file or a frame")
-            present, validated = batches.of_frame(frame, ids)
-        elif source_file.suffix.lower() == ".csv":
+        if source_file is not None and source_file.suffix.lower() != ".csv":
+            if may_be_plain(source_file, encoding):
+                with contextlib.suppress(NotPlain):  # read exactly instead, from the start
+                    return _prepared_jsonl(
+                        batches, source_file, encoding, write, Path(work), plain=True
+                    )
+            return _prepared_jsonl(batches, source_file, encoding, write, Path(work), plain=False)
+        ids = _IdCounter(Path(work) / "ids.parquet")
+        if source_file is not None:
             present, validated = batches.of_csv(source_file, encoding, ids)
+        elif frame is not None:
+            present, validated = batches.of_frame(frame, ids)
         else:
-            # parsed once, its ids counted on the way; parsed again only when one repeats
-            keys: dict[str, None] = {}
-            prepared = write(batches.of_jsonl(source_file, encoding, keys=keys, counted=ids))
-            try:
-                check_columns(pd.DataFrame(columns=list(keys)), columns, source=source)
-            except CorpusError:
-                output.unlink(missing_ok=True)
-                raise
-            repeated = ids.repeated()
-            if not len(repeated):
-                return prepared
-            return write(batches.of_jsonl(source_file, encoding, keys={}, repeated=repeated))
+            raise ConfigError("prepare_in_batches needs a source file or a frame")
         check_columns(pd.DataFrame(columns=present), columns, source=source)
         return write(validated)
+
+
+def _prepared_jsonl(
+    batches: "_SourceBatches",
+    path: Path,
+    encoding: str,
+    write: Callable[[Validated], PreparedCorpus],
+    work: Path,
+    *,
+    plain: bool,
+) -> PreparedCorpus:
+    """A JSONL file parsed once, its ids counted on the way; parsed again only when one repeats.
+
+    Raises:
+        NotPlain: `plain` was asked for a file only the exact reader reads as it should.
+    """
+    ids = _IdCounter(work / f"ids-{'plain' if plain else 'exact'}.parquet")
+    try:
+        keys: dict[str, None] = {}
+        prepared = write(batches.of_jsonl(path, encoding, keys=keys, counted=ids, plain=plain))
+        try:
+            check_columns(pd.DataFrame(columns=list(keys)), batches.columns, source=batches.source)
+        except CorpusError:
+            Path(prepared.path).unlink(missing_ok=True)
+            raise
+        repeated = ids.repeated()
+    finally:
+        ids.discard()
+    if not len(repeated):
+        return prepared
+    return write(batches.of_jsonl(path, encoding, keys={}, repeated=repeated, plain=plain))
 
 
 def _written(
@@ -220,6 +246,7 @@ class _SourceBatches:
         keys: dict[str, None],
         repeated: pa.Array = _NO_IDS,
         counted: "_IdCounter | None" = None,
+        plain: bool = False,
     ) -> Validated:
         """A JSONL file's batches, validated with `repeated` the ids that repeat.
 
@@ -230,9 +257,17 @@ class _SourceBatches:
                 seen: they matter only to say which one is missing).
             repeated: the ids known to repeat.
             counted: where the ids are counted, if anywhere.
+            plain: parsed by DuckDB (`corpus.plain_jsonl`), which raises `NotPlain` for a
+                file it cannot read as the exact reader does.
         """
 
         def rows() -> Iterator[pd.DataFrame]:
+            if plain:
+                yield from plain_frames(
+                    path, self.names, id_column=self.columns.id_column, batch_rows=self.batch_rows
+                )
+                keys.update(dict.fromkeys(self.names))  # each was seen (or NotPlain was raised)
+                return
             frames = jsonl_frames(
                 path,
                 self.names,
@@ -332,9 +367,12 @@ class _IdCounter:
         self._writer.write_table(pa.table({"id": kept.filter(pa.array(checked.reasons == None))}))  # noqa: E711
 
     def repeated(self) -> pa.Array:
-        """The ids held by more than one row, as text; the file is removed."""
+        """The ids held by more than one row, as text."""
         self._writer.close()
-        try:
-            return repeated_values(self._path, "id")
-        finally:
-            self._path.unlink()
+        return repeated_values(self._path, "id")
+
+    def discard(self) -> None:
+        """Closes and removes the file, whether or not the count was finished."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self._path.unlink(missing_ok=True)
