@@ -1,12 +1,15 @@
 """The package's layout: no import cycles, modules of a few hundred lines, no private imports."""
 
 import ast
+import warnings
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "embed_assets"
-MAX_LINES = 400
+# a module past this many non-blank lines is worth a look (does it hold two subjects?);
+# past twice as many, it is refused
+LOOK_AT_LINES = 400
 # the order of layers (DESIGN.md "Layers"): a module never imports one of a higher layer
 LAYERS = {
     "embed_assets.errors": 0,
@@ -134,12 +137,21 @@ def test_no_module_imports_a_higher_layer() -> None:
 
 
 def test_modules_are_a_few_hundred_lines() -> None:
-    """No module is longer than 400 non-blank lines."""
+    """A module past 400 non-blank lines is a warning to look at it; past 800, a failure.
+
+    The limit asks whether a module holds one subject; it is not a reason to split one.
+    """
     sizes = {
         name: sum(1 for line in path.read_text().splitlines() if line.strip())
         for name, path in MODULES.items()
     }
-    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+    for name, lines in sorted(sizes.items()):
+        if lines > LOOK_AT_LINES:
+            warnings.warn(
+                f"{name} has {lines} non-blank lines: does it hold more than one subject?",
+                stacklevel=1,
+            )
+    assert {name: n for name, n in sizes.items() if n > 2 * LOOK_AT_LINES} == {}
 
 
 def test_no_private_dagster_import() -> None:

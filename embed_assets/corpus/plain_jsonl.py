@@ -69,12 +69,14 @@ def plain_frames(
     connection = duckdb.connect(config={"memory_limit": PARSE_MEMORY})
     seen: set[str] = set()
     try:
-        batches = connection.sql(
+        relation = connection.sql(
             f"SELECT {selected} FROM read_json($path, format = 'newline_delimited', "
             f"columns = {{{schema}}})",
             params={"path": str(path)},
-        ).to_arrow_reader(batch_rows)
-        for batch in batches:
+        )
+        # `to_arrow_reader` since DuckDB 1.4; `fetch_arrow_reader`, deprecated there, before
+        reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+        for batch in reader(batch_rows):
             yield _frame(batch, names, id_column, seen)
     except duckdb.Error as error:
         raise NotPlain(str(error).strip().splitlines()[0]) from None

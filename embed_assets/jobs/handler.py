@@ -10,7 +10,8 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import dagster as dg
 
@@ -56,6 +57,15 @@ Log = Callable[[str], None]
 NOTHING_DEALT = ShardPlan(adopted=[], fresh=[], adopted_texts=0)
 
 
+class _Planned(NamedTuple):
+    """What `SubmissionHandler.plan` found, for its `submit`."""
+
+    rows: PlanningRows
+    dealt: ShardPlan
+    settings: SubmissionSettings
+    adopted: tuple[AdoptableJob, ...]
+
+
 def submission_id_for(pipeline: str, run_id: str, counts: PlanCounts) -> str:
     """Derives a submission id that a retry of the same run (the same texts) reproduces."""
     digest = hashlib.sha256(f"{run_id}|{counts.prompts}|{counts.prompts_digest}".encode())
@@ -65,14 +75,13 @@ def submission_id_for(pipeline: str, run_id: str, counts: PlanCounts) -> str:
 class SubmissionHandler:
     """Drives one submission of one pipeline on one backend.
 
+    A handler made here drives a recorded submission (poll, land, cancel); one that `plan`
+    made can also `submit` what it planned.
+
     Args:
         backend: where the jobs run.
         submission: the submission record (without jobs until `submit` ran).
         placement: where the pipeline's rows live (default: in this process).
-        rows: the planned rows of a submission that is still to be submitted (from `plan`).
-        dealt: its shards (from `plan`).
-        settings: the settings it was planned with (from `plan`).
-        adopted: earlier jobs this submission waits for and lands (from `plan`).
     """
 
     def __init__(
@@ -81,18 +90,11 @@ class SubmissionHandler:
         backend: BatchBackend,
         submission: Submission,
         placement: RowPlacement | None = None,
-        rows: PlanningRows | None = None,
-        dealt: ShardPlan = NOTHING_DEALT,
-        settings: SubmissionSettings | None = None,
-        adopted: Sequence[AdoptableJob] = (),
     ) -> None:
         self.backend = backend
         self.submission = submission
         self.placement: RowPlacement = placement or InProcessPlacement()
-        self._rows = rows
-        self._dealt = dealt
-        self._settings = settings
-        self._adopted = tuple(adopted)
+        self._planned: _Planned | None = None  # what `plan` left for `submit`
 
     @classmethod
     def plan(
@@ -158,7 +160,7 @@ class SubmissionHandler:
         _check_spend(
             dealt, settings, limits, staging=staging, manifest=submission.manifest_uri, log=log
         )
-        return cls(
+        handler = cls(
             backend=backend,
             submission=dataclasses.replace(
                 submission,
@@ -168,11 +170,9 @@ class SubmissionHandler:
                 adopted_prompts=dealt.adopted_texts,
             ),
             placement=placement,
-            rows=rows,
-            dealt=dealt,
-            settings=settings,
-            adopted=unfinished,
         )
+        handler._planned = _Planned(rows, dealt, settings, tuple(unfinished))
+        return handler
 
     def submit(self, *, log: Log) -> Submission:
         """Writes the request shards and creates (or re-attaches to) the jobs.
@@ -182,13 +182,13 @@ class SubmissionHandler:
         Raises:
             BackendError: the service refused or did not answer; a retry re-attaches.
         """
-        rows, settings, dealt = self._rows, self._settings, self._dealt
-        if rows is None or settings is None:
+        if self._planned is None:
             raise SubmissionError(
                 f"submission {self.submission.submission_id} was not planned here"
             )
+        rows, dealt, settings, adopted = self._planned
         submission = self.submission
-        if not (submission.needs_landing or dealt.fresh or self._adopted):
+        if not (submission.needs_landing or dealt.fresh or adopted):
             return submission
         jobs = [
             SubmittedJob(
@@ -201,7 +201,7 @@ class SubmissionHandler:
                 url=self.backend.console_url(held.job),
                 adopted=True,
             )
-            for held, shard in zip(self._adopted, dealt.adopted, strict=True)
+            for held, shard in zip(adopted, dealt.adopted, strict=True)
         ]
         jobs += submit_shards(
             backend=self.backend,
