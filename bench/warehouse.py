@@ -29,7 +29,7 @@ def warehouse(*, workdir: Path, sizes: Any, repeats: int) -> tuple[list[Row], di
     """Peak RSS at the largest corpus vs the smallest; wall time of each."""
     from embed_assets.bigquery.client import EMULATOR_VARIABLE, bigquery_client, run_query
     from embed_assets.testing import JobFault, VertexEmulator
-    from embed_assets.testing.bigquery import BigQueryEmulator
+    from embed_assets.testing.bigquery_server import BigQueryEmulator
 
     counts = sorted({min(sizes.corpus_rows), max(sizes.corpus_rows)})
     measured: dict[int, Any] = {}

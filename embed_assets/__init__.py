@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from embed_assets.backends.local.resource import LocalBatchBackend
     from embed_assets.backends.vertex import VertexBatchBackend
     from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
-    from embed_assets.corpus.bigquery import BigQueryQuery
+    from embed_assets.corpus.bigquery_source import BigQueryQuery
     from embed_assets.corpus.chunking import Chunking
     from embed_assets.corpus.prepared import PreparedCorpus
     from embed_assets.errors import (
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from embed_assets.predictions.lines import RequestSchema
     from embed_assets.predictions.readers import read_predictions
     from embed_assets.store.base import EmbeddingStore, Warehouse
-    from embed_assets.store.bigquery import BigQueryEmbeddingStore
+    from embed_assets.store.bigquery_store import BigQueryEmbeddingStore
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
 __version__ = "0.2.0"
@@ -44,8 +44,8 @@ _EXPORTS = {
     "BackendUnavailable": "embed_assets.errors",
     "BatchBackend": "embed_assets.backends.base",
     "BatchPrice": "embed_assets.models.catalog",
-    "BigQueryEmbeddingStore": "embed_assets.store.bigquery",
-    "BigQueryQuery": "embed_assets.corpus.bigquery",
+    "BigQueryEmbeddingStore": "embed_assets.store.bigquery_store",
+    "BigQueryQuery": "embed_assets.corpus.bigquery_source",
     "Chunking": "embed_assets.corpus.chunking",
     "DuckDBEmbeddingStore": "embed_assets.store.duckdb",
     "EmbedAssetsError": "embed_assets.errors",

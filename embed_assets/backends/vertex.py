@@ -32,7 +32,7 @@ from embed_assets.models.catalog import known_models, model_spec
 from embed_assets.models.regions import check_batch_region, serves
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.base import Storage
-from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.staging.bigquery_dataset import BigQueryStorage
 from embed_assets.staging.files import GcsStorage, split_gs_uri
 
 LIST_PAGE_SIZE = 100

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from embed_assets.components.resources import BackendConfig, StoreConfig
 from embed_assets.components.scaffolder import EmbeddingPipelineScaffolder
-from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.models.catalog import BatchPrice, ModelSpec
 from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline

@@ -15,7 +15,7 @@ import pydantic
 from embed_assets.backends.local.resource import LocalBatchBackend
 from embed_assets.backends.vertex import VertexBatchBackend
 from embed_assets.errors import ConfigError
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.store.bigquery_store import BigQueryEmbeddingStore
 from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
 NOT_IN_YAML = frozenset({"gcs"})  # a nested resource: bind the backend in Python to pass one

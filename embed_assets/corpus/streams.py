@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.batches import BATCH_ROWS, prepare_parquet, repeated_values
-from embed_assets.corpus.bigquery import read_bigquery_corpus
+from embed_assets.corpus.bigquery_source import read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import prepared_corpus
 from embed_assets.corpus.jsonl import jsonl_frames

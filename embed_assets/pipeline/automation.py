@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from embed_assets.bigquery.client import is_bigquery_uri
-from embed_assets.corpus.bigquery import BigQueryQuery, bigquery_fingerprint
+from embed_assets.corpus.bigquery_source import BigQueryQuery, bigquery_fingerprint
 from embed_assets.errors import EmbedAssetsError
 from embed_assets.pipeline.cron import CronSchedule
 from embed_assets.pipeline.names import SOURCE_ASSET

@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from embed_assets.backends.base import BatchBackend
-from embed_assets.corpus.bigquery import BigQueryQuery, read_bigquery_corpus
+from embed_assets.corpus.bigquery_source import BigQueryQuery, read_bigquery_corpus
 from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.chunks import chunk_budget, prepared_corpus
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared

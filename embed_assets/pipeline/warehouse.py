@@ -22,7 +22,7 @@ import dagster as dg
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
-from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.chunks import chunk_budget
 from embed_assets.corpus.hashing import hash_prefix
 from embed_assets.errors import ConfigError, CorpusError, to_failure
@@ -32,7 +32,7 @@ from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.checks import rejected_rows_result
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.predictions.lines import RequestSchema
-from embed_assets.staging.bigquery import BigQueryStorage
+from embed_assets.staging.bigquery_dataset import BigQueryStorage
 from embed_assets.store.base import EmbeddingStore, store_warehouse
 from embed_assets.warehouse.chunks import ChunkingSQL
 from embed_assets.warehouse.corpus import stage_corpus

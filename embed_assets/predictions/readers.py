@@ -19,7 +19,7 @@ import orjson
 import pandas as pd
 
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_table_uri
-from embed_assets.predictions.bigquery import read_prediction_table
+from embed_assets.predictions.bigquery_table import read_prediction_table
 from embed_assets.predictions.columns import (
     GEMINI_JSON_COLUMNS,
     LEGACY_JSON_COLUMNS,

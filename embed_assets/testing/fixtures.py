@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from embed_assets.bigquery.client import EMULATOR_VARIABLE
-from embed_assets.testing.bigquery import BigQueryEmulator
+from embed_assets.testing.bigquery_server import BigQueryEmulator
 from embed_assets.testing.emulator import VertexEmulator
 
 

@@ -38,7 +38,7 @@ def serve_emulator(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from embed_assets.testing.bigquery import BigQueryEmulator
+    from embed_assets.testing.bigquery_server import BigQueryEmulator
     from embed_assets.testing.emulator import VertexEmulator
 
     stop = threading.Event()

@@ -20,7 +20,7 @@ from embed_assets.bigquery.client import (
     query_rows,
     run_query,
 )
-from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.prepared import RowCounts
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
 from embed_assets.staging.base import TableStorage

@@ -5,7 +5,7 @@ import pytest
 
 from embed_assets import DuckDBEmbeddingStore
 from embed_assets.store.base import EmbeddingStore
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.store.bigquery_store import BigQueryEmbeddingStore
 from embed_assets.testing.fixtures import BigQueryTestSpace
 
 

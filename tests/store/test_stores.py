@@ -11,7 +11,7 @@ import pytest
 
 from embed_assets import DuckDBEmbeddingStore
 from embed_assets.store.base import EmbeddingStore, delete_rows_not_in, embedding_rows
-from embed_assets.store.bigquery import BigQueryEmbeddingStore
+from embed_assets.store.bigquery_store import BigQueryEmbeddingStore
 
 
 def rows(ids: list[str], hashes: list[str], vectors: list[list[float]]):  # type: ignore[no-untyped-def]

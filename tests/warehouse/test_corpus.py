@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from embed_assets.corpus.bigquery import BigQueryQuery
+from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
 from embed_assets.testing.fixtures import BigQueryTestSpace

@@ -16,7 +16,7 @@ from google.cloud import bigquery
 
 from embed_assets.bigquery.client import SCHEME, bigquery_client, load_arrow, parse_table_uri
 from embed_assets.errors import BackendError
-from embed_assets.staging.bigquery import read_arrow
+from embed_assets.staging.bigquery_dataset import read_arrow
 
 OUTPUT_COLUMNS = ("predictions", "status")
 

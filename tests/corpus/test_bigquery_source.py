@@ -4,7 +4,11 @@ import pandas as pd
 import pytest
 
 from embed_assets.bigquery.client import bigquery_client, run_query
-from embed_assets.corpus.bigquery import BigQueryQuery, bigquery_fingerprint, read_bigquery_corpus
+from embed_assets.corpus.bigquery_source import (
+    BigQueryQuery,
+    bigquery_fingerprint,
+    read_bigquery_corpus,
+)
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from tests.helpers import write_bigquery_table

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from embed_assets.bigquery.client import bigquery_client, load_arrow
-from embed_assets.predictions.bigquery import parse_prediction_rows
+from embed_assets.predictions.bigquery_table import parse_prediction_rows
 from embed_assets.predictions.lines import parse_prediction_lines
 from embed_assets.predictions.readers import read_prediction_file, read_predictions
 from embed_assets.testing.fixtures import BigQueryTestSpace
@@ -51,7 +51,7 @@ def test_rows_parse_in_duckdb_with_values_or_capital_values(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the line parser was used")
 
-    monkeypatch.setattr("embed_assets.predictions.bigquery.parse_prediction_lines", refuse)
+    monkeypatch.setattr("embed_assets.predictions.bigquery_table.parse_prediction_lines", refuse)
     _check(parse_prediction_rows(_arrow(ROWS)))
 
 
