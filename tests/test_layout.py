@@ -242,6 +242,26 @@ def test_no_lifecycle_module_imports_a_concrete_backend_store_or_staging() -> No
     assert wrong == []
 
 
+# the two placements of a pipeline's rows: in this process (files DuckDB reads) and in the
+# warehouse (SQL); what both use (labels, shard ranges, the RowPlacement seam) is jobs.rows
+IN_PROCESS = ("embed_assets.jobs.in_process", "embed_assets.jobs.plan")
+IN_WAREHOUSE = ("embed_assets.warehouse",)
+
+
+def test_neither_placement_imports_the_other() -> None:
+    """The in-process diff and the warehouse's SQL share only what `jobs.rows` holds."""
+    graph = _graph()
+    wrong = [
+        f"{module} imports {target}"
+        for mine, theirs in ((IN_PROCESS, IN_WAREHOUSE), (IN_WAREHOUSE, IN_PROCESS))
+        for module, targets in graph.items()
+        if _within(module, mine)
+        for target in targets
+        if _within(target, theirs)
+    ]
+    assert wrong == []
+
+
 def test_nothing_is_steered_by_the_class_of_a_backend_store_or_staging() -> None:
     """No `isinstance(x, VertexBatchBackend)` and the like: capabilities are declared."""
     found = [

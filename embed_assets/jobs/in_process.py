@@ -22,10 +22,6 @@ from embed_assets.corpus.hashing import arrow_strings, content_hashes
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.jobs.manifest import count_stored_pairs, manifest_rows, write_kept_pairs
 from embed_assets.jobs.plan import (
-    PLAN_REJECTED,
-    PLAN_REUSE,
-    PLAN_SUBMIT,
-    PLAN_UNCHANGED,
     Plan,
     check_rows_kind,
     plan_refresh,
@@ -37,6 +33,10 @@ from embed_assets.jobs.plan import (
 from embed_assets.jobs.prediction_files import PredictionFiles
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import (
+    PLAN_REJECTED,
+    PLAN_REUSE,
+    PLAN_SUBMIT,
+    PLAN_UNCHANGED,
     AdoptableJob,
     Log,
     PlanCounts,

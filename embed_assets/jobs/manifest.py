@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from embed_assets.jobs.plan import PLAN_REJECTED, plan_connection, sql_path
+from embed_assets.jobs.plan import plan_connection, sql_path
+from embed_assets.jobs.rows import PLAN_REJECTED
 
 
 @dataclass(frozen=True)

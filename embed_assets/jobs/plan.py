@@ -3,7 +3,6 @@
 Only content hashes the store lacks are submitted, each distinct text once.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,15 +11,19 @@ import pandas as pd
 import pyarrow as pa
 
 from embed_assets.corpus.prepared import PreparedCorpus
-from embed_assets.errors import ConfigError, CorpusError, SubmissionError
+from embed_assets.errors import CorpusError, SubmissionError
+from embed_assets.jobs.rows import (
+    PLAN_REJECTED,
+    PLAN_REUSE,
+    PLAN_SUBMIT,
+    PLAN_UNCHANGED,
+    PLANS,
+    refuse_kind_switch,
+    shard_ranges,
+)
 from embed_assets.models.catalog import ModelSpec, PromptRule
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
 
-PLAN_SUBMIT = "submit"
-PLAN_UNCHANGED = "unchanged"
-PLAN_REUSE = "reuse"
-PLAN_REJECTED = "rejected"
-PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
 # a row the table lacks under its id: reused or submitted, as its text is stored or not
 PLAN_NEW = "new"
 # DuckDB's memory for the diff: past it, its joins spill to the plan's folder
@@ -100,21 +103,6 @@ def check_rows_kind(corpus: PreparedCorpus, stored: Path, *, pipeline: str) -> N
             held_chunks=bool(chunks),
             makes_chunks=corpus.chunked and corpus.accepted > 0,
             pipeline=pipeline,
-        )
-
-
-def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) -> None:
-    """Refuses a refresh that would write chunks where the table holds whole documents.
-
-    Raises:
-        ConfigError: `held_chunks` and `makes_chunks` differ.
-    """
-    if held_chunks != makes_chunks:
-        held, made = ("chunks", "whole documents") if held_chunks else ("whole documents", "chunks")
-        raise ConfigError(
-            f"the table of pipeline {pipeline} holds {held}, but the pipeline now embeds {made}: "
-            "every id would change, so this needs a new table; give the pipeline a new name "
-            "(the old table stays as it is), or drop its table first"
         )
 
 
@@ -308,16 +296,6 @@ def write_manifest(plan: Plan, shards: pa.Table, path: Path) -> None:
         )
     finally:
         connection.close()
-
-
-def shard_ranges(count: int, max_per_shard: int) -> Iterator[tuple[int, int]]:
-    """Splits `count` rows into consecutive (start, stop) ranges of at most `max_per_shard`."""
-    if max_per_shard < 1:
-        raise ConfigError(f"max_prompts_per_job must be at least 1, got {max_per_shard}")
-    shards = -(-count // max_per_shard)
-    size = -(-count // shards) if shards else 0  # balanced shards
-    for start in range(0, count, size or 1):
-        yield start, min(start + size, count)
 
 
 def shard_prompts(

@@ -16,11 +16,44 @@ from typing import Any, Protocol
 import pandas as pd
 
 from embed_assets.backends.base import BatchBackend, JobStatus
+from embed_assets.errors import ConfigError
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.store.base import EmbeddingStore
 
 Log = Callable[[str], None]
+
+# what a refresh does with each corpus row, in either placement's diff
+PLAN_SUBMIT = "submit"
+PLAN_UNCHANGED = "unchanged"
+PLAN_REUSE = "reuse"
+PLAN_REJECTED = "rejected"
+PLANS = [PLAN_REJECTED, PLAN_UNCHANGED, PLAN_REUSE, PLAN_SUBMIT]
+
+
+def refuse_kind_switch(*, held_chunks: bool, makes_chunks: bool, pipeline: str) -> None:
+    """Refuses a refresh that would write chunks where the table holds whole documents.
+
+    Raises:
+        ConfigError: `held_chunks` and `makes_chunks` differ.
+    """
+    if held_chunks != makes_chunks:
+        held, made = ("chunks", "whole documents") if held_chunks else ("whole documents", "chunks")
+        raise ConfigError(
+            f"the table of pipeline {pipeline} holds {held}, but the pipeline now embeds {made}: "
+            "every id would change, so this needs a new table; give the pipeline a new name "
+            "(the old table stays as it is), or drop its table first"
+        )
+
+
+def shard_ranges(count: int, max_per_shard: int) -> Iterator[tuple[int, int]]:
+    """Splits `count` rows into consecutive (start, stop) ranges of at most `max_per_shard`."""
+    if max_per_shard < 1:
+        raise ConfigError(f"max_prompts_per_job must be at least 1, got {max_per_shard}")
+    shards = -(-count // max_per_shard)
+    size = -(-count // shards) if shards else 0  # balanced shards
+    for start in range(0, count, size or 1):
+        yield start, min(start + size, count)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,9 +14,8 @@ from google.api_core.exceptions import NotFound
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.bigquery.client import query_frame, query_rows, run_query
 from embed_assets.errors import PredictionError
-from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT
 from embed_assets.jobs.record import Submission
-from embed_assets.jobs.rows import Log, TableAfterLanding
+from embed_assets.jobs.rows import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, Log, TableAfterLanding
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.store.base import Warehouse
 from embed_assets.warehouse.planning import table_staging

@@ -11,9 +11,17 @@ from typing import cast
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.bigquery.client import TableAddress, is_bigquery_uri, query_rows, run_query
 from embed_assets.errors import ConfigError
-from embed_assets.jobs.plan import PLAN_SUBMIT, refuse_kind_switch, shard_ranges
 from embed_assets.jobs.record import Submission
-from embed_assets.jobs.rows import AdoptableJob, Log, PlanCounts, Shard, ShardPlan
+from embed_assets.jobs.rows import (
+    PLAN_SUBMIT,
+    AdoptableJob,
+    Log,
+    PlanCounts,
+    Shard,
+    ShardPlan,
+    refuse_kind_switch,
+    shard_ranges,
+)
 from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.models.catalog import vector_dimension
 from embed_assets.staging.base import TableStorage

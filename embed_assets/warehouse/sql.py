@@ -15,7 +15,7 @@ from embed_assets.corpus.validation import (
     REASON_MISSING_ID,
     REASON_NOT_TEXT,
 )
-from embed_assets.jobs.plan import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, PLAN_UNCHANGED
+from embed_assets.jobs.rows import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, PLAN_UNCHANGED
 
 # white space as Arrow's utf8_is_space sees it, and a character that shows (as in validation)
 BLANK_PATTERN = r"^[\s\x{0B}\x{85}\p{Z}]*$"

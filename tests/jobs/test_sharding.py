@@ -2,7 +2,7 @@
 
 import pytest
 
-from embed_assets.jobs.plan import shard_ranges
+from embed_assets.jobs.rows import shard_ranges
 from tests.helpers import assert_accounted, make_corpus, table
 
 
