@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import NamedTuple, Never, cast
 
 import dagster as dg
 
@@ -42,6 +42,7 @@ from embed_assets.jobs.polling import PollResult, cancel_paused, cancel_unfinish
 from embed_assets.jobs.record import Submission, SubmittedJob, label_value
 from embed_assets.jobs.rows import (
     AdoptableJob,
+    CorpusT,
     PlanCounts,
     PlanningRows,
     RowPlacement,
@@ -89,11 +90,12 @@ class SubmissionHandler:
         *,
         backend: BatchBackend,
         submission: Submission,
-        placement: RowPlacement | None = None,
+        placement: RowPlacement[Never] | None = None,
     ) -> None:
         self.backend = backend
         self.submission = submission
-        self.placement: RowPlacement = placement or InProcessPlacement()
+        # it lands, and plans nothing: any placement, whatever corpus it plans from
+        self.placement: RowPlacement[Never] = placement or InProcessPlacement()
         self._planned: _Planned | None = None  # what `plan` left for `submit`
 
     @classmethod
@@ -102,12 +104,12 @@ class SubmissionHandler:
         *,
         backend: BatchBackend,
         store: EmbeddingStore,
-        corpus: object,
+        corpus: CorpusT,
         settings: SubmissionSettings,
         run_id: str,
         limits: RefreshLimits | None = None,
         log: Log = lambda line: None,
-        placement: RowPlacement | None = None,
+        placement: RowPlacement[CorpusT] | None = None,
     ) -> "SubmissionHandler":
         """Diffs the corpus against the store and records what a submission would submit.
 
@@ -117,8 +119,8 @@ class SubmissionHandler:
         Args:
             backend: where the jobs will run.
             store: the embedding table.
-            corpus: the prepared corpus (`id, content, title, content_hash, reason`), or what
-                the placement takes for one (a staged warehouse table).
+            corpus: what `placement` plans from: a `PreparedCorpus` (or a frame of its rows)
+                in this process, a `WarehouseCorpus` in the warehouse.
             settings: what the pipeline asks of every submission.
             run_id: the Dagster run (its root run, on a retry); a retry reproduces the id.
             limits: how much the refresh may reject and delete (default: `RefreshLimits()`).
@@ -130,7 +132,9 @@ class SubmissionHandler:
             RefreshRefused: the refresh would lose data (see `check_refresh_counts`).
             TableOwnedError: another pipeline owns the table this one maps to.
         """
-        placement, pipeline = placement or InProcessPlacement(), settings.pipeline
+        if placement is None:  # then the corpus is a prepared file (or a frame of its rows)
+            placement = cast(RowPlacement[CorpusT], InProcessPlacement())
+        pipeline = settings.pipeline
         backend.validate_model(
             model=settings.model, output_dimensionality=settings.output_dimensionality
         )

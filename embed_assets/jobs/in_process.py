@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import duckdb
 import pandas as pd
@@ -68,7 +68,7 @@ class InProcessPlacement:
     def planning(
         self,
         *,
-        corpus: Any,
+        corpus: PreparedCorpus | pd.DataFrame,
         backend: BatchBackend,
         store: EmbeddingStore,
         settings: SubmissionSettings,

@@ -11,7 +11,7 @@ handler nor the steps know which. The submission record a plan starts from is ma
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import pandas as pd
 
@@ -22,6 +22,8 @@ from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.store.base import EmbeddingStore
 
 Log = Callable[[str], None]
+# the corpus a placement plans from: a prepared file here, a staged table in the warehouse
+CorpusT = TypeVar("CorpusT", contravariant=True)
 
 # what a refresh does with each corpus row, in either placement's diff
 PLAN_SUBMIT = "submit"
@@ -243,11 +245,13 @@ class LandingRows(Protocol):
         ...
 
 
-class RowPlacement(Protocol):
-    """Where a run's rows live.
+class RowPlacement(Protocol[CorpusT]):
+    """Where a run's rows live, planned from a corpus of type `CorpusT`.
 
     Declared by the pipeline's `placement`, chosen by each run from the backend and store it
-    has bound (`pipeline.warehouse.choose_placement`).
+    has bound (`pipeline.placement.choose_placement`): `jobs.in_process.InProcessPlacement`
+    plans from a `PreparedCorpus` file, `warehouse.placement.WarehousePlacement` from a
+    `WarehouseCorpus` table.
     """
 
     warehouse: bool  # recorded on each submission, so it is landed where it was planned
@@ -255,12 +259,12 @@ class RowPlacement(Protocol):
     def planning(
         self,
         *,
-        corpus: Any,
+        corpus: CorpusT,
         backend: BatchBackend,
         store: EmbeddingStore,
         settings: SubmissionSettings,
     ) -> PlanningRows:
-        """The rows of `corpus` (a `PreparedCorpus` file, or a staged warehouse table)."""
+        """The rows of `corpus`."""
         ...
 
     def landing(

@@ -15,7 +15,6 @@ import pandas as pd
 import embed_assets.pipeline.history as history
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
-from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import (
     BackendError,
     CorpusError,
@@ -40,10 +39,8 @@ from embed_assets.pipeline.checks import (
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
-from embed_assets.pipeline.prepared_files import prepare_into_instance, prepared_here
-from embed_assets.pipeline.warehouse import placement_of, warehouse_corpus_outputs
+from embed_assets.pipeline.placement import InProcess, InWarehouse, placement_of
 from embed_assets.store.base import EmbeddingStore
-from embed_assets.warehouse.corpus import WarehouseCorpus
 
 if TYPE_CHECKING:  # the pipeline builds these; they read it
     from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -59,7 +56,7 @@ def build_assets(
     """Returns the corpus, batch-job and embeddings assets of a pipeline, with their checks.
 
     Where the rows live is chosen by each run from the resources it has bound
-    (`pipeline.warehouse.placement_of`).
+    (`pipeline.placement.placement_of`).
 
     Args:
         spec: the pipeline.
@@ -112,45 +109,37 @@ def _corpus_asset(spec: "EmbeddingPipeline", *, in_warehouse: bool) -> dg.Assets
     ) -> Iterator[Any]:
         placement = placement_of(context, spec)
         context.log.info(placement.reason)
-        if placement.staging is not None:
-            yield from warehouse_corpus_outputs(context, spec, config, placement.staging)
-            return
         try:
-            prepared = prepare_into_instance(
-                spec, context.instance.root_directory, upstream=inputs.get("source")
+            prepared = placement.prepare_corpus(
+                spec, instance_root=context.instance.root_directory, upstream=inputs.get("source")
             )
         except CorpusError as error:
             raise to_failure(error) from error
-        counts = prepared.rejected_by_reason
-        by_reason = f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
-        chunked = f" (chunks of {prepared.documents} documents)" if prepared.chunked else ""
-        context.log.info(
-            f"{prepared.rows} rows{chunked} read, {prepared.accepted} accepted, "
-            f"{prepared.rejected} rejected{by_reason}"
-        )
+        context.log.info(prepared.summary)
+        corpus = prepared.corpus
         with warnings.catch_warnings():  # Output(data_version=) is beta; users need not hear of it
             warnings.simplefilter("ignore", dg.BetaWarning)
             output = dg.Output(
-                prepared,
-                data_version=dg.DataVersion(prepared.version),
+                corpus,
+                data_version=dg.DataVersion(corpus.version),
                 metadata={
                     **md.corpus_counts_metadata(
-                        rows=prepared.rows,
-                        rejected_by_reason=counts,
-                        examples=prepared.rejected_examples,
-                        version=prepared.version,
+                        rows=corpus.rows,
+                        rejected_by_reason=corpus.rejected_by_reason,
+                        examples=corpus.rejected_examples,
+                        version=corpus.version,
                         model=spec.resolved_model,
                         source=spec.describe_source(),
-                        columns=md.file_columns(prepared.path),
+                        columns=prepared.columns,
                     ),
-                    md.URI: dg.MetadataValue.path(prepared.path),
+                    **prepared.location,
                 },
             )
         yield output
         yield rejected_rows_result(
             spec,
-            rejected=prepared.rejected,
-            rows=prepared.documents,
+            rejected=corpus.rejected,
+            rows=corpus.documents or corpus.rows,
             allowed=config.allow_rejected_rows,
         )
 
@@ -172,16 +161,6 @@ def _batch_job_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.Assets
         corpus: Any,  # a PreparedCorpus, or a WarehouseCorpus (Dagster types no union)
     ) -> dg.MaterializeResult:
         placement = placement_of(context, spec)
-        if isinstance(corpus, WarehouseCorpus) != (placement.staging is not None):
-            raise dg.Failure(
-                description=f"the corpus was prepared {_where(corpus)}, but this run's "
-                f"{placement.reason}; materialize {spec.corpus_key.to_user_string()} again"
-            )
-        if isinstance(corpus, PreparedCorpus):
-            try:
-                corpus = prepared_here(corpus, spec, context.instance.root_directory)
-            except CorpusError as error:
-                raise to_failure(error) from error
         try:  # two runs planning at once would both submit the same texts
             with refresh_lock(
                 lock_folder(context.instance.root_directory),
@@ -189,7 +168,7 @@ def _batch_job_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.Assets
                 holder=f"run {context.run.run_id}",
                 kind="submit",
             ):
-                submission = _plan_and_submit(context, spec, config, corpus, placement.rows)
+                submission = _plan_and_submit(context, spec, config, corpus, placement)
         except RefreshInProgress as error:
             raise to_failure(error) from error
         submission_id = submission.submission_id
@@ -226,18 +205,17 @@ def _batch_job_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.Assets
     return embedding_batch_job
 
 
-def _where(corpus: object) -> str:
-    return "in BigQuery" if isinstance(corpus, WarehouseCorpus) else "in this process"
-
-
 def _plan_and_submit(
     context: dg.AssetExecutionContext,
     spec: "EmbeddingPipeline",
     config: RefreshConfig,
-    corpus: PreparedCorpus | WarehouseCorpus,
-    placement: RowPlacement,
+    corpus: object,
+    placement: InProcess | InWarehouse,
 ) -> Submission:
-    """Plans the refresh (adopting what earlier submissions paid for) and submits the rest."""
+    """Plans the refresh (adopting what earlier submissions paid for) and submits the rest.
+
+    `corpus` is the corpus asset's output; the placement checks it is what its rows plan from.
+    """
     backend: BatchBackend = getattr(context.resources, spec.names.backend_key)
     store: EmbeddingStore = getattr(context.resources, spec.names.store_key)
     limits = config.limits(
@@ -248,15 +226,15 @@ def _plan_and_submit(
     )
     run_id = context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id)
     try:
-        handler = SubmissionHandler.plan(
+        handler = placement.plan(
+            corpus,
+            spec,
+            instance_root=context.instance.root_directory,
             backend=backend,
             store=store,
-            corpus=corpus,
-            settings=spec.submission_settings,
             run_id=run_id,
             limits=limits,
             log=context.log.info,
-            placement=placement,
         )
         planned = handler.submission  # what it will pay for, shown before any job is created
         context.log_event(

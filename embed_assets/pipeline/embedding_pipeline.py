@@ -44,9 +44,9 @@ from embed_assets.pipeline.names import (
     check_pipeline_name,
     pipeline_names,
 )
+from embed_assets.pipeline.placement import Placement, check_placement, warehouse_gaps
 from embed_assets.pipeline.sensor import build_embedding_job_sensor
 from embed_assets.pipeline.translator import AssetSpecTranslator
-from embed_assets.pipeline.warehouse import Placement, check_placement, warehouse_gaps
 from embed_assets.store.base import EmbeddingStore
 
 CorpusSource = str | BigQueryQuery | Callable[[], pd.DataFrame] | dg.AssetKey

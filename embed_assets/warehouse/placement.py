@@ -1,7 +1,5 @@
 """`WarehousePlacement`: rows stay in the warehouse, every step that touches them is SQL."""
 
-from typing import Any
-
 from embed_assets.backends.base import BatchBackend
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.record import Submission
@@ -27,13 +25,13 @@ class WarehousePlacement:
     def planning(
         self,
         *,
-        corpus: Any,
+        corpus: WarehouseCorpus,
         backend: BatchBackend,
         store: EmbeddingStore,
         settings: SubmissionSettings,
     ) -> WarehousePlanning:
         """The rows of a corpus staged in BigQuery."""
-        if not isinstance(corpus, WarehouseCorpus):
+        if not isinstance(corpus, WarehouseCorpus):  # an IO manager hands over what it held
             raise ConfigError(
                 f"pipeline {settings.pipeline} plans in the warehouse, but its corpus asset "
                 "gave rows, not a staged table: materialize the corpus asset again"

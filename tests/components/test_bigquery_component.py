@@ -6,7 +6,7 @@ import pytest
 
 from embed_assets import BigQueryEmbeddingStore, VertexBatchBackend
 from embed_assets.components.embedding_pipeline import EmbeddingPipelineComponent
-from embed_assets.pipeline.warehouse import choose_placement
+from embed_assets.pipeline.placement import choose_placement
 
 YAML = """
 name: docs

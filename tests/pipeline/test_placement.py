@@ -12,7 +12,7 @@ from embed_assets import (
     VertexBatchBackend,
 )
 from embed_assets.errors import ConfigError
-from embed_assets.pipeline.warehouse import choose_placement
+from embed_assets.pipeline.placement import choose_placement
 
 
 def _bigquery_pipeline(**options: object) -> EmbeddingPipeline:
