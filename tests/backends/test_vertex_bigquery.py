@@ -239,7 +239,7 @@ def corpus_stays_in_bigquery(monkeypatch: pytest.MonkeyPatch) -> None:
     def not_here(*args: object, **kwargs: object) -> None:
         raise AssertionError("corpus rows were read into the process")
 
-    monkeypatch.setattr("embed_assets.pipeline.assets.prepare_into_instance", not_here)
+    monkeypatch.setattr("embed_assets.pipeline.placement.prepare_into_instance", not_here)
 
 
 @pytest.mark.parametrize("bound_in_definitions", [False, True])
