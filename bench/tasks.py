@@ -473,6 +473,55 @@ def warehouse_ours(
     }
 
 
+@task
+def warehouse_dagster(
+    corpus: str,
+    staging: str,
+    dataset: str,
+    endpoint: str,
+    project: str,
+    pipeline: str,
+    bound_in_definitions: bool,
+) -> dict[str, Any]:
+    """The corpus and batch-job assets in one Dagster run, resources passed or bound once.
+
+    The backend and store are passed to `build_definitions`, or bound in
+    `dg.Definitions(resources=...)`: either way the run must keep the rows in BigQuery.
+    """
+    import dagster as dg
+
+    from embed_assets import BigQueryEmbeddingStore, EmbeddingPipeline, VertexBatchBackend
+
+    started = time.perf_counter()
+    spec = EmbeddingPipeline(
+        name=pipeline, corpus=corpus, model="text-embedding-005", task_type=TASK_TYPE
+    )
+    backend = VertexBatchBackend(
+        project=project, staging_uri=staging, api_endpoint=endpoint, access_token="bench"
+    )
+    store = BigQueryEmbeddingStore(project=project, dataset=dataset)
+    if bound_in_definitions:
+        resources = {spec.names.backend_key: backend, spec.names.store_key: store}
+        defs = dg.Definitions.merge(spec.build_definitions(), dg.Definitions(resources=resources))
+    else:
+        defs = spec.build_definitions(backend=backend, store=store)
+    with tempfile.TemporaryDirectory() as home:
+        instance = dg.DagsterInstance.ephemeral(tempdir=home)
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[spec.corpus_key, spec.batch_job_key]
+        )
+        said = [str(record.user_message) for record in instance.all_logs(result.run_id)]
+        event = instance.get_latest_materialization_event(spec.batch_job_key)
+    materialization = event.asset_materialization if event else None
+    prompts = materialization.metadata["prompts"].value if materialization else 0
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "prompts": prompts,
+        "in_bigquery": any("rows stay in BigQuery" in line for line in said),
+    }
+
+
 def _job_texts(kind: str, count: int) -> list[tuple[str, str | None]]:
     """(text, title) pairs: the demo corpus's, or long generated documents."""
     if kind == "demo":

@@ -60,8 +60,29 @@ def warehouse(*, workdir: Path, sizes: Any, repeats: int) -> tuple[list[Row], di
                 project=PROJECT,
                 pipeline=f"docs{count}",  # another pipeline: it must not adopt the last one's jobs
             )
+        # the same work through Dagster, resources passed to build_definitions or bound once
+        # in dg.Definitions: both must keep the rows in BigQuery, memory as flat
+        through: dict[str, Any] = {}
+        for label, count, bound in (
+            ("bound", counts[0], True),
+            ("bound", counts[-1], True),
+            ("passed", counts[-1], False),
+        ):
+            through[f"{label}_{count}"] = run_task(
+                "warehouse_dagster",
+                1,
+                corpus=f"bq://{PROJECT}.raw_{count}.docs",
+                staging=f"bq://{PROJECT}.staging_{count}",
+                dataset=f"embeddings_{count}_{label}",
+                endpoint=vertex.endpoint,
+                project=PROJECT,
+                pipeline=f"dagster{count}{label}",
+                bound_in_definitions=bound,
+            )
         os.environ.pop(EMULATOR_VARIABLE, None)
     small, large = measured[counts[0]], measured[counts[-1]]
+    bound_small, bound_large = through[f"bound_{counts[0]}"], through[f"bound_{counts[-1]}"]
+    passed_large = through[f"passed_{counts[-1]}"]
     rows = [
         ratio_row(
             f"warehouse-native peak RSS, {counts[-1]:,} vs {counts[0]:,} corpus rows",
@@ -80,13 +101,55 @@ def warehouse(*, workdir: Path, sizes: Any, repeats: int) -> tuple[list[Row], di
             "prompts",
             note=f"{large.extra('jobs')} jobs",
         ),
+        ratio_row(
+            f"warehouse-native through Dagster, resources bound in dg.Definitions: peak RSS, "
+            f"{counts[-1]:,} vs {counts[0]:,} corpus rows",
+            ours=bound_large.peak_rss_mb,
+            baseline=bound_small.peak_rss_mb,
+            unit="MB",
+            at_most=1.2,
+        ),
+        ratio_row(
+            f"warehouse-native through Dagster at {counts[-1]:,} rows: peak RSS, resources bound "
+            "in dg.Definitions vs passed to build_definitions",
+            ours=bound_large.peak_rss_mb,
+            baseline=passed_large.peak_rss_mb,
+            unit="MB",
+            at_most=1.2,
+        ),
+        Row(
+            "runs through Dagster whose rows stayed in BigQuery (both bindings, both sizes)",
+            sum(bool(run.extra("in_bigquery")) for run in through.values()),
+            len(through),
+            sum(bool(run.extra("in_bigquery")) for run in through.values()) / len(through),
+            "= 1x",
+            all(run.extra("in_bigquery") for run in through.values())
+            and all(
+                run.extra("prompts") == count
+                for key, run in through.items()
+                for count in [int(key.split("_")[1])]
+            ),
+            "runs",
+            note="each submitted every row",
+        ),
     ]
     return rows, {
-        str(count): {
-            "seconds": m.seconds,
-            "peak_rss_mb": m.peak_rss_mb,
-            "prompts": m.extra("prompts"),
-            "jobs": m.extra("jobs"),
-        }
-        for count, m in measured.items()
+        **{
+            f"dagster_{key}": {
+                "seconds": run.seconds,
+                "peak_rss_mb": run.peak_rss_mb,
+                "prompts": run.extra("prompts"),
+                "in_bigquery": run.extra("in_bigquery"),
+            }
+            for key, run in through.items()
+        },
+        **{
+            str(count): {
+                "seconds": m.seconds,
+                "peak_rss_mb": m.peak_rss_mb,
+                "prompts": m.extra("prompts"),
+                "jobs": m.extra("jobs"),
+            }
+            for count, m in measured.items()
+        },
     }
