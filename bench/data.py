@@ -129,7 +129,7 @@ def landing_submission(corpus_folder: Path) -> Path:
     text-embedding-005 writes them.
     """
     from embed_assets import EmbeddingPipeline
-    from embed_assets.jobs.plan import plan_refresh, write_manifest
+    from embed_assets.placements.process.plan import plan_refresh, write_manifest
     from embed_assets.store.base import write_stored_keys
 
     folder = corpus_folder / "landing"
@@ -241,8 +241,8 @@ def chunked_corpus(root: Path, *, documents: int, stored_fraction: float = 0.99)
     but one in a hundred (8-d vectors: diffing reads only ids, hashes and places).
     """
     from embed_assets.corpus import pure_splitter
+    from embed_assets.corpus.chunk_rows import chunk_documents
     from embed_assets.corpus.chunking import Chunking
-    from embed_assets.corpus.chunks import chunk_documents
 
     # the data depend on the chunking rule: a change to either of its sources makes them anew
     sources = [Path(pure_splitter.__file__), Path(pure_splitter.__file__).with_name("_splitter.c")]

@@ -67,7 +67,7 @@ def submission_record(**changes: Any) -> Any:
 @task
 def ingest_ours(folder: str, files: int | None = None) -> dict[str, Any]:
     """What landing does per prediction file: parse, join by hash, upsert into DuckDB."""
-    from embed_assets.jobs.prediction_files import PredictionFiles
+    from embed_assets.placements.process.prediction_files import PredictionFiles
     from embed_assets.staging.files import LocalStorage
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
@@ -136,9 +136,9 @@ def land_ours(folder: str) -> dict[str, Any]:
     its store is copied first, so every run lands into the same table.
     """
     from embed_assets.backends.base import JobState, JobStatus
-    from embed_assets.jobs.in_process import InProcessLanding
     from embed_assets.jobs.landing import land_submission
     from embed_assets.jobs.record import SubmittedJob
+    from embed_assets.placements.process.placement import InProcessLanding
     from embed_assets.staging.files import LocalStorage
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
 
@@ -220,14 +220,14 @@ def prepare_ours(folder: str, chunk_tokens: int | None = None) -> dict[str, Any]
 
     from embed_assets import EmbeddingPipeline
     from embed_assets.corpus.chunking import Chunking
-    from embed_assets.jobs.plan import (
+    from embed_assets.models.catalog import model_spec
+    from embed_assets.placements.process.plan import (
         check_rows_kind,
         plan_refresh,
         render_shard,
         shard_prompts,
         write_manifest,
     )
-    from embed_assets.models.catalog import model_spec
     from embed_assets.staging.files import LocalStorage
     from embed_assets.store.base import write_stored_keys
     from embed_assets.store.duckdb import DuckDBEmbeddingStore
@@ -429,8 +429,8 @@ def warehouse_ours(
     from embed_assets.jobs.guard import RefreshLimits
     from embed_assets.jobs.handler import SubmissionHandler
     from embed_assets.jobs.settings import SubmissionSettings
-    from embed_assets.warehouse.corpus import stage_corpus
-    from embed_assets.warehouse.placement import WarehousePlacement
+    from embed_assets.placements.bigquery.corpus import stage_corpus
+    from embed_assets.placements.bigquery.placement import WarehousePlacement
 
     started = time.perf_counter()
     backend = VertexBatchBackend(

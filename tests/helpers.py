@@ -11,7 +11,7 @@ import pandas as pd
 from embed_assets import DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.cli.runner import RunSummary
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
-from embed_assets.jobs.plan import Plan, plan_refresh
+from embed_assets.placements.process.plan import Plan, plan_refresh
 from embed_assets.store.base import no_stored_rows, write_keys
 
 VERTEX_MODEL = "text-embedding-005"

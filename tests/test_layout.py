@@ -22,7 +22,7 @@ LAYERS = {
     "embed_assets.store": 3,
     "embed_assets.backends": 3,
     "embed_assets.jobs": 4,
-    "embed_assets.warehouse": 4,
+    "embed_assets.placements": 4,
     "embed_assets.pipeline": 5,
     "embed_assets.testing": 6,
     "embed_assets.components": 6,
@@ -195,7 +195,7 @@ def test_the_package_is_typed_and_versioned() -> None:
 
 # -- one lifecycle, one error family ------------------------------------------------------------
 
-LIFECYCLE = ("embed_assets.jobs", "embed_assets.warehouse")
+LIFECYCLE = ("embed_assets.jobs", "embed_assets.placements")
 # the modules that define a backend, store or staging location as a protocol; every other
 # module of those packages is one kind of them (`test_every_concrete_module_is_listed`)
 PROTOCOLS = ("embed_assets.backends.base", "embed_assets.store.base", "embed_assets.staging.base")
@@ -244,8 +244,8 @@ def test_no_lifecycle_module_imports_a_concrete_backend_store_or_staging() -> No
 
 # the two placements of a pipeline's rows: in this process (files DuckDB reads) and in the
 # warehouse (SQL); what both use (labels, shard ranges, the RowPlacement seam) is jobs.rows
-IN_PROCESS = ("embed_assets.jobs.in_process", "embed_assets.jobs.plan")
-IN_WAREHOUSE = ("embed_assets.warehouse",)
+IN_PROCESS = ("embed_assets.placements.process",)
+IN_WAREHOUSE = ("embed_assets.placements.bigquery",)
 
 
 def test_neither_placement_imports_the_other() -> None:
@@ -258,6 +258,21 @@ def test_neither_placement_imports_the_other() -> None:
         if _within(module, mine)
         for target in targets
         if _within(target, theirs)
+    ]
+    assert wrong == []
+
+
+def test_jobs_holds_only_what_both_placements_share() -> None:
+    """No lifecycle module imports a placement's modules, but the handler's default one.
+
+    `SubmissionHandler` plans in this process when it is given no placement.
+    """
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        if _within(module, ("embed_assets.jobs",)) and module != "embed_assets.jobs.handler"
+        for target in targets
+        if _within(target, ("embed_assets.placements",))
     ]
     assert wrong == []
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from embed_assets.corpus.chunk_rows import prepared_corpus
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import prepared_corpus
 from embed_assets.corpus.hashing import hash_prefix
 from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter, SourceTexts
 from embed_assets.corpus.validation import (

@@ -1,6 +1,6 @@
 """Splitting a document into chunks within a model's input limit, at boundaries its text chooses.
 
-The rule on its own; `corpus.chunks` applies it to a corpus (`EmbeddingPipeline(chunking=...)`).
+The rule on its own; `corpus.chunk_rows` applies it to a corpus (`EmbeddingPipeline(chunking=...)`).
 It runs in compiled code (`_splitter.c`, built with the package where a compiler is found),
 reading texts where Arrow holds them, or else in pure Python (`corpus.pure_splitter`);
 `chunking.js` is the same rule for BigQuery. Tests hold the three to the same cuts.

@@ -2,13 +2,13 @@
 
 The in-process path writes its prepared rows here a batch at a time and passes on this
 handle, not the rows: the diff against the table, the manifest and the shards are DuckDB
-statements over the file (`jobs.plan`), so no step holds the corpus in memory. The file's
-rows are those `corpus.chunks.prepared_corpus` returns: `row, id, content, title,
+statements over the file (`placements.process.plan`), so no step holds the corpus in memory. The file's
+rows are those `corpus.chunk_rows.prepared_corpus` returns: `row, id, content, title,
 content_hash, reason`, and the chunk position columns when the corpus is chunked.
 
 A local Parquet corpus leaves its texts there (`SourceTexts`): the prepared file's `content`
 is empty, and the texts to embed (documents, or chunks by their character offsets) are read
-back from the source by row, then checked against their hashes (`jobs.plan`). Encoding every
+back from the source by row, then checked against their hashes (`placements.process.plan`). Encoding every
 text again took a third of the preparation's CPU, and the file four times the disk.
 """
 

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from embed_assets.bigquery.client import is_bigquery_uri
 from embed_assets.corpus.batches import BATCH_ROWS, prepare_parquet, repeated_values
 from embed_assets.corpus.bigquery_source import read_bigquery_corpus
+from embed_assets.corpus.chunk_rows import prepared_corpus
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import prepared_corpus
 from embed_assets.corpus.jsonl import jsonl_frames
 from embed_assets.corpus.plain_jsonl import NotPlain, may_be_plain, plain_frames
 from embed_assets.corpus.prepared import PreparedCorpus, PreparedWriter, write_prepared

@@ -30,7 +30,6 @@ from embed_assets.jobs.guard import (
     check_plan_counts,
     check_spend,
 )
-from embed_assets.jobs.in_process import InProcessPlacement
 from embed_assets.jobs.landing import (
     LandingReport,
     check_finished,
@@ -51,6 +50,7 @@ from embed_assets.jobs.rows import (
 )
 from embed_assets.jobs.settings import SubmissionSettings, table_identity
 from embed_assets.jobs.submit import cancel_duplicates, shard_output_prefix, submit_shards
+from embed_assets.placements.process.placement import InProcessPlacement
 from embed_assets.staging.base import Storage
 from embed_assets.store.base import EmbeddingStore, same_vectors
 

@@ -5,7 +5,7 @@ diff the corpus against the table, tell which needed texts an earlier job holds,
 texts into shards, write a shard's request, land a job's output, settle deletes and
 failures — goes through a `RowPlacement`, chosen by each run from the pipeline's
 `placement` and the backend and store it has bound: on this machine as files DuckDB reads
-(`jobs.in_process`), or in the warehouse as SQL (`embed_assets.warehouse`). Neither the
+(`placements.process`), or in the warehouse as SQL (`embed_assets.placements.bigquery`). Neither the
 handler nor the steps know which. The submission record a plan starts from is made here too.
 """
 
@@ -249,8 +249,8 @@ class RowPlacement(Protocol[CorpusT]):
     """Where a run's rows live, planned from a corpus of type `CorpusT`.
 
     Declared by the pipeline's `placement`, chosen by each run from the backend and store it
-    has bound (`pipeline.placement.choose_placement`): `jobs.in_process.InProcessPlacement`
-    plans from a `PreparedCorpus` file, `warehouse.placement.WarehousePlacement` from a
+    has bound (`pipeline.placement.choose_placement`): `placements.process.placement.InProcessPlacement`
+    plans from a `PreparedCorpus` file, `placements.bigquery.placement.WarehousePlacement` from a
     `WarehouseCorpus` table.
     """
 

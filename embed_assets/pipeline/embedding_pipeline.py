@@ -18,8 +18,8 @@ import pandas as pd
 
 from embed_assets.backends.base import BatchBackend
 from embed_assets.corpus.bigquery_source import BigQueryQuery, read_bigquery_corpus
+from embed_assets.corpus.chunk_rows import chunk_budget, prepared_corpus
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import chunk_budget, prepared_corpus
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
 from embed_assets.corpus.streams import prepare_in_batches, prepare_location, read_location
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
@@ -377,7 +377,7 @@ class EmbeddingPipeline:
     def prepare(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Validates, hashes and (with `chunking`) splits a raw corpus.
 
-        See `corpus.hashing.normalized_corpus` and `corpus.chunks.chunk_corpus`.
+        See `corpus.hashing.normalized_corpus` and `corpus.chunk_rows.chunk_corpus`.
         """
         return prepared_corpus(
             validate_corpus(raw, self.columns, source=self.describe_source()),

@@ -29,22 +29,22 @@ import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
 from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse_dataset_uri
 from embed_assets.corpus.bigquery_source import BigQueryQuery
-from embed_assets.corpus.chunks import chunk_budget
+from embed_assets.corpus.chunk_rows import chunk_budget
 from embed_assets.corpus.hashing import hash_prefix
 from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import ConfigError, CorpusError, to_failure
 from embed_assets.jobs.guard import RefreshLimits
 from embed_assets.jobs.handler import SubmissionHandler
-from embed_assets.jobs.in_process import InProcessPlacement
 from embed_assets.jobs.rows import Log, RowPlacement
 from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.prepared_files import prepare_into_instance, prepared_here
+from embed_assets.placements.bigquery.chunking_sql import ChunkingSQL
+from embed_assets.placements.bigquery.corpus import WarehouseCorpus, stage_corpus
+from embed_assets.placements.bigquery.placement import WarehousePlacement
+from embed_assets.placements.process.placement import InProcessPlacement
 from embed_assets.predictions.lines import RequestSchema
 from embed_assets.staging.bigquery_dataset import BigQueryStorage
 from embed_assets.store.base import EmbeddingStore, store_warehouse
-from embed_assets.warehouse.chunks import ChunkingSQL
-from embed_assets.warehouse.corpus import WarehouseCorpus, stage_corpus
-from embed_assets.warehouse.placement import WarehousePlacement
 
 if TYPE_CHECKING:  # the pipeline builds these; they read it
     from embed_assets.pipeline.embedding_pipeline import EmbeddingPipeline
@@ -185,7 +185,7 @@ class InWarehouse(ChosenPlacement[WarehouseCorpus]):
     def prepare_corpus(
         self, spec: "EmbeddingPipeline", *, instance_root: str, upstream: pd.DataFrame | None
     ) -> CorpusOutput:
-        """The corpus staged in the warehouse by SQL jobs (`warehouse.corpus.stage_corpus`)."""
+        """The corpus staged in the warehouse by SQL jobs (`placements.bigquery.corpus.stage_corpus`)."""
         corpus = _staged(spec, self.staging)
         by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(corpus.rejected_by_reason.items()))
         chunked = f" (chunks of {corpus.documents} documents)" if spec.chunking is not None else ""

@@ -412,7 +412,7 @@ class Warehouse(Protocol):
 
     A store declares it by a `warehouse()` method (see `store_warehouse`); the lifecycle then
     lands prediction tables with SQL, and a pipeline whose corpus and staging are in the same
-    warehouse plans and lands there too (see `embed_assets.warehouse`).
+    warehouse plans and lands there too (see `embed_assets.placements.bigquery`).
     """
 
     @property

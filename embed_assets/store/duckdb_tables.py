@@ -129,7 +129,7 @@ def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
 
 
 def _sql_path(path: Path | str) -> str:
-    """A file path as a quoted SQL string literal (`jobs.plan.sql_path`; a store imports no job)."""
+    """A file path as a quoted SQL string literal (`placements.process.plan.sql_path`; a store imports no job)."""
     return "'" + str(path).replace("'", "''") + "'"
 
 

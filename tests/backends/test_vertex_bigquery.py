@@ -16,8 +16,8 @@ import pytest
 from embed_assets import BigQueryEmbeddingStore, DuckDBEmbeddingStore, EmbeddingPipeline
 from embed_assets.bigquery.client import bigquery_client
 from embed_assets.cli.runner import PipelineRunError, RunSummary, run_pipeline
+from embed_assets.corpus.chunk_rows import chunk_documents
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.testing import JobFault
 from embed_assets.testing.emulator import VertexEmulator
 from embed_assets.testing.fixtures import BigQueryTestSpace
@@ -57,7 +57,9 @@ def rows_stay_in_bigquery(monkeypatch: pytest.MonkeyPatch) -> None:
     def not_here(*args: object, **kwargs: object) -> None:
         raise AssertionError("prediction rows were read into the process")
 
-    monkeypatch.setattr("embed_assets.jobs.prediction_files.read_prediction_object", not_here)
+    monkeypatch.setattr(
+        "embed_assets.placements.process.prediction_files.read_prediction_object", not_here
+    )
 
 
 def _tables(uri: str) -> list[str]:

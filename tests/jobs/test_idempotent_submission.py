@@ -6,11 +6,11 @@ from embed_assets import BatchBackend, LocalBatchBackend
 from embed_assets.backends import vertex
 from embed_assets.corpus.hashing import normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, validate_corpus
-from embed_assets.jobs.plan import render_shard, shard_prompts
 from embed_assets.jobs.record import LABEL_SUBMISSION, Submission
 from embed_assets.jobs.rows import Shard
 from embed_assets.jobs.submit import submit_shards
 from embed_assets.models.catalog import model_spec
+from embed_assets.placements.process.plan import render_shard, shard_prompts
 from tests.helpers import VERTEX_MODEL, make_corpus, planned_against_an_empty_table
 
 

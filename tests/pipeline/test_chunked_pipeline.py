@@ -12,8 +12,8 @@ import pytest
 
 from embed_assets import BigQueryEmbeddingStore, EmbeddingPipeline, LocalBatchBackend
 from embed_assets.cli.runner import PipelineRunError, run_pipeline
+from embed_assets.corpus.chunk_rows import chunk_documents
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from tests.helpers import module_documentation, table
 

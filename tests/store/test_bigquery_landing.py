@@ -8,7 +8,7 @@ import pytest
 from embed_assets import BigQueryEmbeddingStore
 from embed_assets.bigquery.client import bigquery_client, load_arrow
 from embed_assets.corpus.hashing import content_hashes
-from embed_assets.jobs.prediction_files import PredictionFiles
+from embed_assets.placements.process.prediction_files import PredictionFiles
 from embed_assets.predictions.lines import parse_prediction_lines
 from embed_assets.staging.files import LocalStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace

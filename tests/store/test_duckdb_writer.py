@@ -10,8 +10,8 @@ import pytest
 
 from embed_assets import DuckDBEmbeddingStore
 from embed_assets.corpus.hashing import content_hashes, hash_prefix
-from embed_assets.jobs.prediction_files import PredictionFiles
 from embed_assets.jobs.settings import SubmissionSettings
+from embed_assets.placements.process.prediction_files import PredictionFiles
 from embed_assets.staging.files import LocalStorage
 from embed_assets.store.base import keys_and_positions
 from embed_assets.store.duckdb_writer import DuckDBWriter

@@ -4,10 +4,10 @@ from embed_assets.backends.base import BatchBackend
 from embed_assets.errors import ConfigError
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.settings import SubmissionSettings
+from embed_assets.placements.bigquery.corpus import WarehouseCorpus
+from embed_assets.placements.bigquery.landing import WarehouseLanding
+from embed_assets.placements.bigquery.planning import WarehousePlanning
 from embed_assets.store.base import EmbeddingStore, Warehouse, store_warehouse
-from embed_assets.warehouse.corpus import WarehouseCorpus
-from embed_assets.warehouse.landing import WarehouseLanding
-from embed_assets.warehouse.planning import WarehousePlanning
 
 
 def _warehouse(store: EmbeddingStore) -> Warehouse:

@@ -9,10 +9,10 @@ import pytest
 from embed_assets.bigquery.client import bigquery_client, query_frame
 from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.validation import CorpusColumns
+from embed_assets.placements.bigquery.chunking_sql import ChunkingSQL
+from embed_assets.placements.bigquery.corpus import WarehouseCorpus, stage_corpus
 from embed_assets.staging.bigquery_dataset import BigQueryStorage
 from embed_assets.testing.fixtures import BigQueryTestSpace
-from embed_assets.warehouse.chunks import ChunkingSQL
-from embed_assets.warehouse.corpus import WarehouseCorpus, stage_corpus
 
 Stage = Callable[..., tuple[WarehouseCorpus, pd.DataFrame]]
 

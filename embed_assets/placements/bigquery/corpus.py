@@ -3,7 +3,7 @@
 The corpus asset of a warehouse-native pipeline writes `<pipeline>__corpus` in the staging
 dataset (every source row: `row_number, id, content, title, reason, content_hash` and the
 position columns; with chunking, every chunk of an accepted document and every rejected
-document, chunked by `warehouse.chunks`) and returns a `WarehouseCorpus`: the table's address
+document, chunked by `placements.bigquery.chunking_sql`) and returns a `WarehouseCorpus`: the table's address
 and counts, never the rows.
 """
 
@@ -23,9 +23,8 @@ from embed_assets.bigquery.client import (
 from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.prepared import RowCounts
 from embed_assets.corpus.validation import REASON_DUPLICATE_ID, CorpusColumns, CorpusError
-from embed_assets.staging.base import TableStorage
-from embed_assets.warehouse.chunks import ChunkingSQL, stage_chunks
-from embed_assets.warehouse.sql import (
+from embed_assets.placements.bigquery.chunking_sql import ChunkingSQL, stage_chunks
+from embed_assets.placements.bigquery.sql import (
     CORPUS_COUNTS_SQL,
     CORPUS_SQL,
     NO_POSITIONS,
@@ -34,6 +33,7 @@ from embed_assets.warehouse.sql import (
     id_expression,
     title_expression,
 )
+from embed_assets.staging.base import TableStorage
 
 EXAMPLES = 5
 

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 
 from embed_assets import EmbeddingPipeline
-from embed_assets.corpus import chunks as chunks_module
+from embed_assets.corpus import chunk_rows as chunks_module
+from embed_assets.corpus.chunk_rows import chunk_documents
 from embed_assets.corpus.chunking import Chunking, chunk_spans
-from embed_assets.corpus.chunks import chunk_documents
 from embed_assets.corpus.hashing import content_hashes
 from embed_assets.errors import ConfigError
 from embed_assets.models.registry import load_local_model, minilm_available

@@ -2,7 +2,7 @@
 
 Each statement mirrors a Python step of the in-process path and gives the same answer:
 `corpus.validation` (the same reasons, in the same order of precedence), `corpus.hashing`
-(hex SHA-256 of `model␟task_type␟dimensionality␟title␟text`) and `jobs.plan` (rejected,
+(hex SHA-256 of `model␟task_type␟dimensionality␟title␟text`) and `placements.process.plan` (rejected,
 unchanged, reuse, submit; balanced shards of distinct texts, in hash order).
 """
 
@@ -127,7 +127,7 @@ ORDER BY row_number LIMIT @examples
 """
 
 # every corpus row with its plan (the shard is set when the manifest is written); as in
-# `jobs.plan.plan_refresh`, a stored chunk whose text is the same but whose place moved is reused
+# `placements.process.plan.plan_refresh`, a stored chunk whose text is the same but whose place moved is reused
 PLAN_SQL = f"""
 CREATE OR REPLACE TABLE {{target}} AS
 SELECT c.id, c.content_hash, c.content, c.title, c.reason, CASE

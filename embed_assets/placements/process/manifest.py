@@ -1,6 +1,6 @@
 """A submission's manifest file, read by DuckDB so landing holds only the rows it lands.
 
-The manifest has a row for every corpus row (`jobs.plan.write_manifest`): at 5,000,000 rows,
+The manifest has a row for every corpus row (`placements.process.plan.write_manifest`): at 5,000,000 rows,
 reading it whole, with the table's keys beside it, took 4 GB. Landing reads into the process
 only the rows it submitted or reuses; what it keeps, deletes and counts over the rest are
 statements over the file, in bounded memory, spilling to the landing's folder.
@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from embed_assets.jobs.plan import plan_connection, sql_path
 from embed_assets.jobs.rows import PLAN_REJECTED
+from embed_assets.placements.process.plan import plan_connection, sql_path
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def count_stored_pairs(kept: Path, stored: Path, *, folder: Path) -> int:
     """How many rows of `kept` have their `(id, content_hash)` among the `stored` keys.
 
     The pairs are matched by DuckDB's 64-bit `hash` of each string, as the plan's diff matches
-    them (`jobs.plan`): the strings of 1,000,000 pairs did not fit the memory limit. A false
+    them (`placements.process.plan`): the strings of 1,000,000 pairs did not fit the memory limit. A false
     count needs a row's id and hash to both share a 64-bit hash with a stored pair's.
     """
     connection = plan_connection(folder / "spill")

@@ -17,9 +17,9 @@ from embed_assets.errors import PredictionError
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, Log, TableAfterLanding
 from embed_assets.models.catalog import vector_dimension
+from embed_assets.placements.bigquery.planning import table_staging
+from embed_assets.placements.bigquery.sql import NO_POSITIONS, POSITIONS
 from embed_assets.store.base import Warehouse
-from embed_assets.warehouse.planning import table_staging
-from embed_assets.warehouse.sql import NO_POSITIONS, POSITIONS
 
 MISSING = "no prediction was returned for this row"
 NOT_LANDED_SQL = f"""

@@ -1,10 +1,10 @@
 """Rows on this machine: the prepared corpus, the stored keys and the manifest Parquet files.
 
 The `RowPlacement` for every pipeline whose corpus, staging and table are not all in one
-warehouse. The diff and the manifest are DuckDB statements over the files (`jobs.plan`), in
+warehouse. The diff and the manifest are DuckDB statements over the files (`placements.process.plan`), in
 bounded memory; only the texts to embed come into the process. Request shards are JSONL
 files (or prompts tables, on a table staging); prediction files are read one at a time
-(`jobs.prediction_files`).
+(`placements.process.prediction_files`).
 """
 
 import shutil
@@ -20,17 +20,6 @@ import pyarrow as pa
 from embed_assets.backends.base import BatchBackend, JobStatus
 from embed_assets.corpus.hashing import arrow_strings, content_hashes
 from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
-from embed_assets.jobs.manifest import count_stored_pairs, manifest_rows, write_kept_pairs
-from embed_assets.jobs.plan import (
-    Plan,
-    check_rows_kind,
-    plan_refresh,
-    render_prompts_table,
-    render_shard,
-    shard_prompts,
-    write_manifest,
-)
-from embed_assets.jobs.prediction_files import PredictionFiles
 from embed_assets.jobs.record import Submission
 from embed_assets.jobs.rows import (
     PLAN_REJECTED,
@@ -47,6 +36,21 @@ from embed_assets.jobs.rows import (
 from embed_assets.jobs.settings import EmbeddingTarget, SubmissionSettings
 from embed_assets.models.catalog import model_spec
 from embed_assets.models.tokens import estimate_prompt_tokens
+from embed_assets.placements.process.manifest import (
+    count_stored_pairs,
+    manifest_rows,
+    write_kept_pairs,
+)
+from embed_assets.placements.process.plan import (
+    Plan,
+    check_rows_kind,
+    plan_refresh,
+    render_prompts_table,
+    render_shard,
+    shard_prompts,
+    write_manifest,
+)
+from embed_assets.placements.process.prediction_files import PredictionFiles
 from embed_assets.predictions.lines import (
     Prompt,
     RequestLine,
@@ -165,7 +169,7 @@ class InProcessPlanning:
         return self.plan
 
     def diff(self) -> PlanCounts:
-        """Diffs in DuckDB, over the prepared corpus and the stored keys (`jobs.plan`)."""
+        """Diffs in DuckDB, over the prepared corpus and the stored keys (`placements.process.plan`)."""
         self.plan = None
         plan = self._planned()
         return PlanCounts(
@@ -292,7 +296,7 @@ class InProcessLanding:
     """A submission's manifest on this machine, joined to its prediction files.
 
     Only the rows submitted or reused come into the process; the rest of the manifest is
-    read by DuckDB where landing keeps, deletes and counts rows (`jobs.manifest`).
+    read by DuckDB where landing keeps, deletes and counts rows (`placements.process.manifest`).
     """
 
     def __init__(

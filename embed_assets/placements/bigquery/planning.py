@@ -24,10 +24,8 @@ from embed_assets.jobs.rows import (
 )
 from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.models.catalog import vector_dimension
-from embed_assets.staging.base import TableStorage
-from embed_assets.store.base import EmbeddingStore, Warehouse
-from embed_assets.warehouse.corpus import WarehouseCorpus
-from embed_assets.warehouse.sql import (
+from embed_assets.placements.bigquery.corpus import WarehouseCorpus
+from embed_assets.placements.bigquery.sql import (
     ADOPTED_SQL,
     HELD_SQL,
     MANIFEST_SQL,
@@ -38,6 +36,8 @@ from embed_assets.warehouse.sql import (
     PROMPTS_SQL,
     SHARD_COUNTS_SQL,
 )
+from embed_assets.staging.base import TableStorage
+from embed_assets.store.base import EmbeddingStore, Warehouse
 
 COUNT_NAMES = (
     "corpus_rows",

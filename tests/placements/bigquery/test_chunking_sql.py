@@ -7,12 +7,12 @@ import random
 import pandas as pd
 import pytest
 
+from embed_assets.corpus.chunk_rows import chunk_budget, chunk_corpus
 from embed_assets.corpus.chunking import Chunking
-from embed_assets.corpus.chunks import chunk_budget, chunk_corpus
 from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
+from embed_assets.placements.bigquery.chunking_sql import CHUNKING_JS, ChunkingSQL
 from embed_assets.testing.fixtures import BigQueryTestSpace
-from embed_assets.warehouse.chunks import CHUNKING_JS, ChunkingSQL
 from tests.helpers import write_bigquery_table
 from tests.warehouse.conftest import Stage
 

@@ -5,8 +5,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from embed_assets.jobs.manifest import count_stored_pairs, manifest_rows, write_kept_pairs
 from embed_assets.jobs.rows import PLAN_REJECTED, PLAN_REUSE, PLAN_SUBMIT, PLAN_UNCHANGED
+from embed_assets.placements.process.manifest import (
+    count_stored_pairs,
+    manifest_rows,
+    write_kept_pairs,
+)
 
 
 def _manifest(path: Path) -> Path:

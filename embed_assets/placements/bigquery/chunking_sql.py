@@ -3,7 +3,7 @@
 The UDF is `corpus/chunking.js`, the same rule as `corpus.chunking` with the Vertex models'
 token estimate, so a document gets the same chunks (ids `<document>#<index>`, offsets, texts
 and content hashes) as on the in-process path; no row passes through this process. A rejected
-document stays one row with its reason and no place, as in `corpus.chunks.chunk_corpus`.
+document stays one row with its reason and no place, as in `corpus.chunk_rows.chunk_corpus`.
 """
 
 from dataclasses import dataclass
@@ -14,9 +14,9 @@ from google.cloud import bigquery
 
 from embed_assets.bigquery.client import query_rows, run_query
 from embed_assets.errors import CorpusError
-from embed_assets.warehouse.sql import NO_POSITIONS
+from embed_assets.placements.bigquery.sql import NO_POSITIONS
 
-# the body goes into a raw triple-quoted string, so it holds no `"""` (tests/warehouse checks)
+# the body goes into a raw triple-quoted string, so it holds no `"""` (tests/placements/bigquery checks)
 CHUNKING_JS = resources.files("embed_assets.corpus").joinpath("chunking.js").read_text("utf-8")
 
 CHUNK_FUNCTION_SQL = f'''
@@ -26,7 +26,7 @@ RETURNS ARRAY<STRUCT<chunk_start FLOAT64, chunk_end FLOAT64>>
 LANGUAGE js AS r"""{CHUNKING_JS}""";
 '''
 
-# {documents}: the validated, hashed documents (`warehouse.sql.CORPUS_SQL`); @prefix as there;
+# {documents}: the validated, hashed documents (`placements.bigquery.sql.CORPUS_SQL`); @prefix as there;
 # run after CHUNK_FUNCTION_SQL, in the same script
 CHUNKS_SQL = """
 CREATE OR REPLACE TABLE {target} AS
@@ -62,7 +62,7 @@ class ChunkingSQL:
     """The chunking of a warehouse-native pipeline, resolved for its model.
 
     Attributes:
-        max_tokens: the most tokens a chunk holds, title included (`corpus.chunks.chunk_budget`).
+        max_tokens: the most tokens a chunk holds, title included (`corpus.chunk_rows.chunk_budget`).
         overlap_tokens: tokens of the previous chunk repeated at a chunk's start.
     """
 
