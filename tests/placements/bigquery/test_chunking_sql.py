@@ -14,7 +14,7 @@ from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_
 from embed_assets.placements.bigquery.chunking_sql import CHUNKING_JS, ChunkingSQL
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from tests.helpers import write_bigquery_table
-from tests.warehouse.conftest import Stage
+from tests.placements.bigquery.conftest import Stage
 
 MODEL, TASK = "text-embedding-005", "RETRIEVAL_DOCUMENT"
 COLUMNS = CorpusColumns(id_column="doc_id", text_column="body", title_column="title")

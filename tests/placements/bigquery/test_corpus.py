@@ -8,7 +8,7 @@ from embed_assets.corpus.hashing import hash_prefix, normalized_corpus
 from embed_assets.corpus.validation import CorpusColumns, CorpusError, validate_corpus
 from embed_assets.testing.fixtures import BigQueryTestSpace
 from tests.helpers import write_bigquery_table
-from tests.warehouse.conftest import Stage
+from tests.placements.bigquery.conftest import Stage
 
 MODEL, TASK, DIMENSION = "text-embedding-005", "RETRIEVAL_DOCUMENT", 256
 ROWS = pd.DataFrame(
