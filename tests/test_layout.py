@@ -14,6 +14,7 @@ LOOK_AT_LINES = 400
 LAYERS = {
     "embed_assets.errors": 0,
     "embed_assets.human": 0,
+    "embed_assets.sql_text": 0,
     "embed_assets.staging": 0,
     "embed_assets.bigquery": 0,
     "embed_assets.predictions": 1,

@@ -29,6 +29,7 @@ from embed_assets.corpus.validation import (
     check_ids,
     validate_corpus,
 )
+from embed_assets.sql_text import sql_identifier
 
 # about 80 MB of documents of 5,000 characters: enough for every core to cut at once
 BATCH_ROWS = 16_384
@@ -192,7 +193,7 @@ def _repeated_ids(path: Path, schema: pa.Schema, name: str) -> pa.Array | None:
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
     ):
         return None
-    return repeated_values(path, '"' + name.replace('"', '""') + '"')
+    return repeated_values(path, sql_identifier(name))
 
 
 def repeated_values(path: Path, column: str) -> pa.Array:

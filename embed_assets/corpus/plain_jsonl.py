@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from embed_assets.errors import EmbedAssetsError
+from embed_assets.sql_text import sql_identifier, sql_literal
 
 # DuckDB's memory while it parses (it streams the file; a batch is handed over at a time)
 PARSE_MEMORY = "256MB"
@@ -63,8 +64,8 @@ def plain_frames(
     Raises:
         NotPlain: the file holds something the exact reader must read (module docstring).
     """
-    quoted = [_identifier(name) for name in names]
-    schema = ", ".join(f"{_literal(name)}: 'JSON'" for name in names)
+    quoted = [sql_identifier(name) for name in names]
+    schema = ", ".join(f"{sql_literal(name)}: 'JSON'" for name in names)
     selected = ", ".join(f"json_type({q}), {q} ->> '$'" for q in quoted)
     connection = duckdb.connect(config={"memory_limit": PARSE_MEMORY})
     seen: set[str] = set()
@@ -112,11 +113,3 @@ def _frame(batch: pa.RecordBatch, names: list[str], id_column: str, seen: set[st
     if none is not None and pc.any(none).as_py():
         raise NotPlain("a row holds none of the values read")
     return pd.DataFrame(columns)
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(name: str) -> str:
-    return "'" + name.replace("'", "''") + "'"

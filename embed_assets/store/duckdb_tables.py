@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from embed_assets.sql_text import sql_literal
 from embed_assets.store.base import Generations, TableIdentity, generation_tables
 
 TABLE_DDL = """
@@ -128,11 +129,6 @@ def read_generations(con: duckdb.DuckDBPyConnection, table: str) -> Generations:
     return Generations(serving=serving, building=building)
 
 
-def _sql_path(path: Path | str) -> str:
-    """A file path as a quoted SQL string literal (`placements.process.plan.sql_path`; a store imports no job)."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def export_keys(
     con: duckdb.DuckDBPyConnection, rows: str, path: Path, *, memory_limit: str
 ) -> None:
@@ -147,7 +143,7 @@ def export_keys(
     try:
         con.execute(
             f"COPY (SELECT id, content_hash, chunk_start, chunk_end FROM {rows}) "
-            f"TO {_sql_path(path)} (FORMAT parquet)"
+            f"TO {sql_literal(str(path))} (FORMAT parquet)"
         )
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -167,7 +163,7 @@ def delete_pairs_not_in(
         con.register("embed_assets_kept", kept)
         source = "embed_assets_kept"
     else:
-        source = f"read_parquet({_sql_path(kept)})"
+        source = f"read_parquet({sql_literal(str(kept))})"
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
     try:
         (deleted,) = con.execute(

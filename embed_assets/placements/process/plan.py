@@ -23,6 +23,7 @@ from embed_assets.jobs.rows import (
 )
 from embed_assets.models.catalog import ModelSpec, PromptRule
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
+from embed_assets.sql_text import sql_identifier, sql_literal
 
 # a row the table lacks under its id: reused or submitted, as its text is stored or not
 PLAN_NEW = "new"
@@ -108,7 +109,7 @@ def check_rows_kind(corpus: PreparedCorpus, stored: Path, *, pipeline: str) -> N
 
 def sql_path(path: Path | str) -> str:
     """A file path as a quoted SQL string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
+    return sql_literal(str(path))
 
 
 def plan_connection(spill: Path, *, ordered: bool = False) -> duckdb.DuckDBPyConnection:
@@ -239,7 +240,7 @@ def _prompts(connection: duckdb.DuckDBPyConnection, corpus: PreparedCorpus, fina
             "SELECT content_hash, any_value(content) AS content, any_value(title) AS title "
             f"FROM ({wanted}) GROUP BY content_hash ORDER BY content_hash"
         ).to_arrow_table()
-    column = '"' + texts.column.replace('"', '""') + '"'
+    column = sql_identifier(texts.column)
     text = (  # a chunk is its document's text between its offsets (characters, end exclusive)
         "CASE WHEN w.chunk_start IS NULL THEN s.text ELSE "
         "substring(s.text, w.chunk_start + 1, w.chunk_end - w.chunk_start) END"
