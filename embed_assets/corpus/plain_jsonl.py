@@ -101,11 +101,11 @@ def _frame(batch: pa.RecordBatch, names: list[str], id_column: str, seen: set[st
         none = absent if none is None else pc.and_(none, absent)
         if pc.any(present).as_py():
             seen.add(name)
-        if name == id_column and pc.any(pc.is_in(kinds, _INTEGERS)).as_py():
-            integers = pc.is_in(kinds, _INTEGERS).to_pylist()
+        integers = pc.is_in(kinds, _INTEGERS) if name == id_column else None
+        if integers is not None and pc.any(integers).as_py():
             column = [
                 int(value) if integer else value
-                for value, integer in zip(values.to_pylist(), integers, strict=True)
+                for value, integer in zip(values.to_pylist(), integers.to_pylist(), strict=True)
             ]
             columns[name] = pd.Series(column, dtype=object)
         else:

@@ -31,7 +31,7 @@ from embed_assets.bigquery.client import bigquery_client, is_bigquery_uri, parse
 from embed_assets.corpus.bigquery_source import BigQueryQuery
 from embed_assets.corpus.chunk_rows import chunk_budget
 from embed_assets.corpus.hashing import hash_prefix
-from embed_assets.corpus.prepared import PreparedCorpus
+from embed_assets.corpus.prepared import PreparedCorpus, RowCounts
 from embed_assets.errors import ConfigError, CorpusError, to_failure
 from embed_assets.jobs.guard import RefreshLimits
 from embed_assets.jobs.handler import SubmissionHandler
@@ -154,13 +154,10 @@ class InProcess(ChosenPlacement[PreparedCorpus]):
     ) -> CorpusOutput:
         """The corpus prepared into a file below the instance (`prepare_into_instance`)."""
         prepared = prepare_into_instance(spec, instance_root, upstream=upstream)
-        counts = prepared.rejected_by_reason
-        by_reason = f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
         chunked = f" (chunks of {prepared.documents} documents)" if prepared.chunked else ""
         return CorpusOutput(
             corpus=prepared,
-            summary=f"{prepared.rows} rows{chunked} read, {prepared.accepted} accepted, "
-            f"{prepared.rejected} rejected{by_reason}",
+            summary=f"{prepared.rows} rows{chunked} read, {_accepted_and_rejected(prepared)}",
             location={md.URI: dg.MetadataValue.path(prepared.path)},
             columns=md.file_columns(prepared.path),
         )
@@ -185,16 +182,14 @@ class InWarehouse(ChosenPlacement[WarehouseCorpus]):
     def prepare_corpus(
         self, spec: "EmbeddingPipeline", *, instance_root: str, upstream: pd.DataFrame | None
     ) -> CorpusOutput:
-        """The corpus staged in the warehouse by SQL jobs (`placements.bigquery.corpus.stage_corpus`)."""
+        """The corpus staged in BigQuery by SQL jobs (`placements.bigquery.corpus.stage_corpus`)."""
         corpus = _staged(spec, self.staging)
-        by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(corpus.rejected_by_reason.items()))
         chunked = f" (chunks of {corpus.documents} documents)" if spec.chunking is not None else ""
         return CorpusOutput(
             corpus=corpus,
             summary=f"{corpus.rows} rows{chunked} staged in {corpus.table} (validated, "
             f"{'chunked, ' if chunked else ''}hashed in BigQuery), "
-            f"{corpus.accepted} accepted, {corpus.rejected} rejected"
-            + (f" ({by_reason})" if by_reason else ""),
+            f"{_accepted_and_rejected(corpus)}",
             location={md.TABLE_NAME: dg.MetadataValue.text(corpus.table)},
         )
 
@@ -205,6 +200,14 @@ class InWarehouse(ChosenPlacement[WarehouseCorpus]):
         if not isinstance(corpus, WarehouseCorpus):
             raise CorpusError(_other_placement(corpus, spec, self.reason))
         return corpus
+
+
+def _accepted_and_rejected(corpus: RowCounts) -> str:
+    """`A accepted, R rejected (reason: n, ...)`, the reasons in order (none: no brackets)."""
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(corpus.rejected_by_reason.items()))
+    return f"{corpus.accepted} accepted, {corpus.rejected} rejected" + (
+        f" ({reasons})" if reasons else ""
+    )
 
 
 def _other_placement(corpus: object, spec: "EmbeddingPipeline", reason: str) -> str:
