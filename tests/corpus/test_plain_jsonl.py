@@ -15,7 +15,13 @@ from embed_assets.corpus.jsonl import jsonl_frames
 from embed_assets.corpus.plain_jsonl import NotPlain, may_be_plain, plain_frames
 from embed_assets.corpus.sources import read_corpus_file
 from embed_assets.corpus.validation import CorpusError
-from tests.corpus.test_streams import CHUNKING, NBSP, _check, _pipeline, _streamed
+from tests.corpus.streaming import (
+    CHUNKING,
+    NBSP,
+    assert_same_as_whole,
+    corpus_pipeline,
+    prepare_streamed,
+)
 from tests.helpers import module_documentation
 
 pytestmark = pytest.mark.timeout(120)
@@ -85,9 +91,9 @@ def test_a_file_of_text_values_prepares_the_rows_read_whole(
 ) -> None:
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join(PLAIN_LINES), encoding="utf-8")
-    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    pipeline = corpus_pipeline(str(path), CHUNKING if chunked else None)
     whole = pipeline.prepare(read_corpus_file(str(path)))
-    _check(_streamed(pipeline, path, batch_rows), whole, tmp_path)
+    assert_same_as_whole(prepare_streamed(pipeline, path, batch_rows), whole, tmp_path)
 
 
 ODD_LINES = {
@@ -111,16 +117,16 @@ def test_a_line_duckdb_reads_otherwise_sends_the_file_to_the_exact_reader(
     path.write_text("\n".join([*PLAIN_LINES[:6], line, *PLAIN_LINES[6:]]), encoding="utf-8")
     with pytest.raises(NotPlain):
         list(plain_frames(path, NAMES, id_column="id", batch_rows=4))
-    pipeline = _pipeline(str(path), None)
+    pipeline = corpus_pipeline(str(path), None)
     try:
         whole = pipeline.prepare(read_corpus_file(str(path)))
     except CorpusError as error:
         with pytest.raises(CorpusError) as streamed:
-            _streamed(pipeline, path, 4)
+            prepare_streamed(pipeline, path, 4)
         assert str(streamed.value) == str(error)
         assert "line 7 is not" in str(error)
         return
-    _check(_streamed(pipeline, path, 4), whole, tmp_path)
+    assert_same_as_whole(prepare_streamed(pipeline, path, 4), whole, tmp_path)
 
 
 def test_a_column_no_line_gives_sends_the_file_to_the_exact_reader(tmp_path: Path) -> None:
@@ -129,7 +135,7 @@ def test_a_column_no_line_gives_sends_the_file_to_the_exact_reader(tmp_path: Pat
     with pytest.raises(NotPlain):
         list(plain_frames(path, NAMES, id_column="id", batch_rows=4))
     with pytest.raises(CorpusError, match="has no column 'title'; its columns are: id, content"):
-        _streamed(_pipeline(str(path), None), path, 4)
+        prepare_streamed(corpus_pipeline(str(path), None), path, 4)
 
 
 @pytest.mark.parametrize(

@@ -12,20 +12,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from embed_assets import EmbeddingPipeline
 from embed_assets.corpus import jsonl
-from embed_assets.corpus.chunking import Chunking
 from embed_assets.corpus.jsonl import jsonl_batches, jsonl_frames
-from embed_assets.corpus.prepared import PreparedCorpus, write_prepared
+from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.corpus.sources import read_corpus_file
-from embed_assets.corpus.streams import prepare_in_batches
 from embed_assets.corpus.validation import CorpusError
-from tests.helpers import VERTEX_MODEL, assert_same_rows, module_documentation
+from tests.corpus.streaming import (
+    CHUNKING,
+    NBSP,
+    assert_same_as_whole,
+    corpus_pipeline,
+    prepare_streamed,
+)
+from tests.helpers import assert_same_rows, module_documentation
 
 pytestmark = pytest.mark.timeout(120)
 
-CHUNKING = Chunking(max_tokens=300)
-NBSP = "\u00a0"
 # ids as a JSONL line writes them: leading zeros, past 2**53, float-looking, NBSP, unusable
 JSONL_LINES = [
     '{"id": "007", "content": "leading zeros stay", "title": "Zeros"}',
@@ -61,41 +63,10 @@ CSV_TEXT = (
 )
 
 
-def _pipeline(corpus: str, chunking: Chunking | None) -> EmbeddingPipeline:
-    return EmbeddingPipeline(
-        name="docs", corpus=corpus, model=VERTEX_MODEL, title_column="title", chunking=chunking
-    )
-
-
-def _streamed(
-    pipeline: EmbeddingPipeline, path: Path | None, batch_rows: int, **kw: object
-) -> PreparedCorpus:
-    return prepare_in_batches(
-        path,
-        output=(path or Path(str(kw.pop("folder")))).with_name("streamed.parquet"),
-        columns=pipeline.columns,
-        source=pipeline.describe_source(),
-        chunking=pipeline.chunking,
-        model=pipeline.resolved_model,
-        task_type=pipeline.task_type,
-        output_dimensionality=pipeline.output_dimensionality,
-        batch_rows=batch_rows,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
 def _document_ids(prepared: PreparedCorpus) -> list[str | None]:
     """Each source row's id as prepared (a chunk's id is its document's, then `#n`)."""
     rows = prepared.read().drop_duplicates("row")
     return [None if pd.isna(v) else str(v).rsplit("#", 1)[0] for v in rows["id"]]
-
-
-def _check(streamed: PreparedCorpus, whole: pd.DataFrame, folder: Path) -> None:
-    at_once = write_prepared(whole, folder / "at-once.parquet")
-    assert_same_rows(streamed.read(), at_once.read())
-    assert streamed.version == at_once.version
-    assert streamed.rejected_by_reason == at_once.rejected_by_reason
-    assert (streamed.rows, streamed.documents) == (at_once.rows, at_once.documents)
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunks", "documents"])
@@ -105,10 +76,10 @@ def test_a_jsonl_corpus_in_batches_gives_the_rows_read_whole(
 ) -> None:
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join(JSONL_LINES) + "\n", encoding="utf-8")
-    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    pipeline = corpus_pipeline(str(path), CHUNKING if chunked else None)
     whole = pipeline.prepare(read_corpus_file(str(path)))
-    streamed = _streamed(pipeline, path, batch_rows)
-    _check(streamed, whole, tmp_path)
+    streamed = prepare_streamed(pipeline, path, batch_rows)
+    assert_same_as_whole(streamed, whole, tmp_path)
     assert _document_ids(streamed)[:6] == [
         "007",
         "9007199254740993",
@@ -147,10 +118,10 @@ def test_a_jsonl_corpus_with_no_repeated_id_gives_the_rows_read_whole(
     path = tmp_path / "corpus.jsonl"
     lines = [line for line in JSONL_LINES if '"dup"' not in line]
     path.write_text("\n".join(lines), encoding="utf-8")
-    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    pipeline = corpus_pipeline(str(path), CHUNKING if chunked else None)
     whole = pipeline.prepare(read_corpus_file(str(path)))
-    streamed = _streamed(pipeline, path, batch_rows)
-    _check(streamed, whole, tmp_path)
+    streamed = prepare_streamed(pipeline, path, batch_rows)
+    assert_same_as_whole(streamed, whole, tmp_path)
     assert "duplicate id" not in streamed.rejected_by_reason
     assert "123456789012345678901234" in _document_ids(streamed)
 
@@ -162,10 +133,10 @@ def test_a_csv_corpus_in_batches_gives_the_rows_read_whole(
 ) -> None:
     path = tmp_path / "corpus.csv"
     path.write_text(CSV_TEXT, encoding="utf-8")
-    pipeline = _pipeline(str(path), CHUNKING if chunked else None)
+    pipeline = corpus_pipeline(str(path), CHUNKING if chunked else None)
     whole = pipeline.prepare(read_corpus_file(str(path)))
-    streamed = _streamed(pipeline, path, batch_rows)
-    _check(streamed, whole, tmp_path)
+    streamed = prepare_streamed(pipeline, path, batch_rows)
+    assert_same_as_whole(streamed, whole, tmp_path)
     assert _document_ids(streamed)[:4] == ["007", "9007199254740993", "1.0", f"a{NBSP}b"]
 
 
@@ -179,10 +150,10 @@ def test_an_upstream_frame_is_written_a_slice_at_a_time_with_the_rows_read_whole
             "title": [None, "B", None, None, None],
         }
     )
-    pipeline = _pipeline("unused.jsonl", CHUNKING)
+    pipeline = corpus_pipeline("unused.jsonl", CHUNKING)
     whole = pipeline.prepare(frame)
-    streamed = _streamed(pipeline, None, 2, frame=frame, folder=tmp_path / "x")
-    _check(streamed, whole, tmp_path)
+    streamed = prepare_streamed(pipeline, None, 2, frame=frame, folder=tmp_path / "x")
+    assert_same_as_whole(streamed, whole, tmp_path)
 
 
 def test_an_invalid_line_in_the_middle_fails_the_file_in_one_line_naming_it(
@@ -191,11 +162,11 @@ def test_an_invalid_line_in_the_middle_fails_the_file_in_one_line_naming_it(
     path = tmp_path / "corpus.jsonl"
     lines = [*JSONL_LINES[:4], "{not json", *JSONL_LINES[4:]]
     path.write_text("\n".join(lines), encoding="utf-8")
-    pipeline = _pipeline(str(path), None)
+    pipeline = corpus_pipeline(str(path), None)
     with pytest.raises(CorpusError) as whole:
         read_corpus_file(str(path))
     with pytest.raises(CorpusError) as streamed:
-        _streamed(pipeline, path, 2)
+        prepare_streamed(pipeline, path, 2)
     assert str(streamed.value) == str(whole.value)
     assert "line 5 is not valid JSON" in str(streamed.value)
     assert not (tmp_path / "streamed.parquet").exists()
@@ -216,11 +187,11 @@ def test_encodings_boms_and_empty_files_fail_as_when_read_whole(
 ) -> None:
     path = tmp_path / f"corpus{suffix}"
     path.write_bytes(data)
-    pipeline = _pipeline(str(path), None)
+    pipeline = corpus_pipeline(str(path), None)
     with pytest.raises(CorpusError) as whole:
         pipeline.prepare(read_corpus_file(str(path)))
     with pytest.raises(CorpusError) as streamed:
-        _streamed(pipeline, path, 2)
+        prepare_streamed(pipeline, path, 2)
     assert str(streamed.value) == str(whole.value)
     assert message in str(streamed.value)
 
@@ -230,7 +201,7 @@ def test_a_file_changed_after_preparation_leaves_the_prepared_texts_as_they_were
 ) -> None:
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join(JSONL_LINES) + "\n", encoding="utf-8")
-    pipeline = _pipeline(str(path), CHUNKING)
+    pipeline = corpus_pipeline(str(path), CHUNKING)
     streamed = pipeline.prepare_file(tmp_path / "prepared.parquet")
     before = streamed.read()
     path.write_text('{"id": "007", "content": "another text"}\n', encoding="utf-8")
@@ -254,9 +225,9 @@ def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
-    remote = _pipeline("gs://embed-assets/corpus/docs.jsonl", CHUNKING)
+    remote = corpus_pipeline("gs://embed-assets/corpus/docs.jsonl", CHUNKING)
     streamed = remote.prepare_file(tmp_path / "remote.parquet")
-    here = _pipeline(str(local), CHUNKING).prepare_file(tmp_path / "local.parquet")
+    here = corpus_pipeline(str(local), CHUNKING).prepare_file(tmp_path / "local.parquet")
     assert_same_rows(streamed.read(), here.read())
     assert streamed.version == here.version
     assert not list(temporary.iterdir())  # the download went with its folder
@@ -265,7 +236,9 @@ def test_a_cloud_storage_corpus_is_downloaded_then_read_a_batch_at_a_time(
         "corpus/bad.jsonl"
     ).upload_from_string(bad)
     with pytest.raises(CorpusError) as refused:
-        _pipeline("gs://embed-assets/corpus/bad.jsonl", None).prepare_file(tmp_path / "bad.parquet")
+        corpus_pipeline("gs://embed-assets/corpus/bad.jsonl", None).prepare_file(
+            tmp_path / "bad.parquet"
+        )
     assert str(refused.value).startswith("corpus file gs://embed-assets/corpus/bad.jsonl ")
     assert "line 2 is not valid JSON" in str(refused.value)
 
