@@ -15,6 +15,7 @@ import pandas as pd
 import embed_assets.pipeline.history as history
 import embed_assets.pipeline.metadata as md
 from embed_assets.backends.base import BatchBackend
+from embed_assets.corpus.prepared import PreparedCorpus
 from embed_assets.errors import (
     BackendError,
     CorpusError,
@@ -39,7 +40,8 @@ from embed_assets.pipeline.checks import (
 from embed_assets.pipeline.config import RefreshConfig
 from embed_assets.pipeline.lock import lock_folder, refresh_lock
 from embed_assets.pipeline.names import BATCH_JOB_ASSET, CORPUS_ASSET, EMBEDDINGS_ASSET
-from embed_assets.pipeline.placement import InProcess, InWarehouse, placement_of
+from embed_assets.pipeline.placement import CorpusToPlan, placement_of
+from embed_assets.placements.bigquery.corpus import WarehouseCorpus
 from embed_assets.store.base import EmbeddingStore
 
 if TYPE_CHECKING:  # the pipeline builds these; they read it
@@ -161,6 +163,10 @@ def _batch_job_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.Assets
         corpus: Any,  # a PreparedCorpus, or a WarehouseCorpus (Dagster types no union)
     ) -> dg.MaterializeResult:
         placement = placement_of(context, spec)
+        try:  # before the lock: a file prepared on another machine is prepared again here
+            to_plan = placement.checked(corpus, spec, instance_root=context.instance.root_directory)
+        except EmbedAssetsError as error:
+            raise to_failure(error) from error
         try:  # two runs planning at once would both submit the same texts
             with refresh_lock(
                 lock_folder(context.instance.root_directory),
@@ -168,7 +174,7 @@ def _batch_job_asset(spec: "EmbeddingPipeline", *, kinds: set[str]) -> dg.Assets
                 holder=f"run {context.run.run_id}",
                 kind="submit",
             ):
-                submission = _plan_and_submit(context, spec, config, corpus, placement)
+                submission = _plan_and_submit(context, spec, config, to_plan)
         except RefreshInProgress as error:
             raise to_failure(error) from error
         submission_id = submission.submission_id
@@ -209,13 +215,9 @@ def _plan_and_submit(
     context: dg.AssetExecutionContext,
     spec: "EmbeddingPipeline",
     config: RefreshConfig,
-    corpus: object,
-    placement: InProcess | InWarehouse,
+    corpus: CorpusToPlan[PreparedCorpus] | CorpusToPlan[WarehouseCorpus],
 ) -> Submission:
-    """Plans the refresh (adopting what earlier submissions paid for) and submits the rest.
-
-    `corpus` is the corpus asset's output; the placement checks it is what its rows plan from.
-    """
+    """Plans the refresh (adopting what earlier submissions paid for) and submits the rest."""
     backend: BatchBackend = getattr(context.resources, spec.names.backend_key)
     store: EmbeddingStore = getattr(context.resources, spec.names.store_key)
     limits = config.limits(
@@ -226,13 +228,11 @@ def _plan_and_submit(
     )
     run_id = context.run.tags.get(md.ROOT_RUN_ID_TAG, context.run.run_id)
     try:
-        handler = placement.plan(
-            corpus,
-            spec,
-            instance_root=context.instance.root_directory,
+        handler = corpus.plan(
             backend=backend,
             store=store,
             run_id=run_id,
+            settings=spec.submission_settings,
             limits=limits,
             log=context.log.info,
         )

@@ -13,7 +13,7 @@ in the run's log why rows come through the process.
 
 The assets have one body each and ask the chosen placement for their part: the corpus asset
 for the corpus prepared where the rows live (`ChosenPlacement.prepare_corpus`), the batch job
-for that corpus checked to be one its rows plan from (`corpus_to_plan`), every lifecycle step
+for that corpus checked to be one its rows plan from (`checked`), every lifecycle step
 for its `RowPlacement`.
 """
 
@@ -36,6 +36,7 @@ from embed_assets.errors import ConfigError, CorpusError, to_failure
 from embed_assets.jobs.guard import RefreshLimits
 from embed_assets.jobs.handler import SubmissionHandler
 from embed_assets.jobs.rows import Log, RowPlacement
+from embed_assets.jobs.settings import SubmissionSettings
 from embed_assets.models.catalog import model_spec
 from embed_assets.pipeline.prepared_files import prepare_into_instance, prepared_here
 from embed_assets.placements.bigquery.chunking_sql import ChunkingSQL
@@ -78,6 +79,45 @@ class CorpusOutput:
     columns: Sequence[tuple[str, str]] = ()
 
 
+@dataclass(frozen=True)
+class CorpusToPlan(Generic[CorpusT]):
+    """A corpus asset's output that a placement's rows plan from (`ChosenPlacement.checked`).
+
+    Attributes:
+        corpus: the prepared file or the staged table.
+        rows: the placement the lifecycle asks for each step.
+    """
+
+    corpus: CorpusT
+    rows: RowPlacement[CorpusT]
+
+    def plan(
+        self,
+        *,
+        backend: BatchBackend,
+        store: EmbeddingStore,
+        settings: SubmissionSettings,
+        run_id: str,
+        limits: RefreshLimits,
+        log: Log,
+    ) -> SubmissionHandler:
+        """The refresh planned from this corpus (`SubmissionHandler.plan`).
+
+        Raises:
+            EmbedAssetsError: as `SubmissionHandler.plan` raises.
+        """
+        return SubmissionHandler.plan(
+            backend=backend,
+            store=store,
+            corpus=self.corpus,
+            settings=settings,
+            run_id=run_id,
+            limits=limits,
+            log=log,
+            placement=self.rows,
+        )
+
+
 class ChosenPlacement(ABC, Generic[CorpusT]):
     """Where a run's rows live: chosen from the pipeline's `placement` and its bound resources.
 
@@ -101,33 +141,16 @@ class ChosenPlacement(ABC, Generic[CorpusT]):
             CorpusError: the corpus cannot be read, or a named column is missing.
         """
 
-    def plan(
-        self,
-        corpus: object,
-        spec: "EmbeddingPipeline",
-        *,
-        instance_root: str,
-        backend: BatchBackend,
-        store: EmbeddingStore,
-        run_id: str,
-        limits: RefreshLimits,
-        log: Log,
-    ) -> SubmissionHandler:
-        """The refresh planned from the corpus asset's output (`SubmissionHandler.plan`).
+    def checked(
+        self, corpus: object, spec: "EmbeddingPipeline", *, instance_root: str
+    ) -> "CorpusToPlan[CorpusT]":
+        """The corpus asset's output checked (`corpus_to_plan`), with the rows that plan from it.
 
         Raises:
-            CorpusError: the output is not what these rows plan from (`corpus_to_plan`).
-            EmbedAssetsError: as `SubmissionHandler.plan` raises.
+            CorpusError: the output is not what these rows plan from.
         """
-        return SubmissionHandler.plan(
-            backend=backend,
-            store=store,
-            corpus=self.corpus_to_plan(corpus, spec, instance_root=instance_root),
-            settings=spec.submission_settings,
-            run_id=run_id,
-            limits=limits,
-            log=log,
-            placement=self.rows,
+        return CorpusToPlan(
+            corpus=self.corpus_to_plan(corpus, spec, instance_root=instance_root), rows=self.rows
         )
 
     @abstractmethod
