@@ -8,14 +8,20 @@ readers) talk to it when `BIGQUERY_EMULATOR_HOST` holds its URL; the Storage Rea
 over gRPC on `grpc_port`.
 """
 
+import contextlib
 import os
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Self
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
 
 from embed_assets.testing.gcs import free_port
 from embed_assets.testing.server import LocalServer, LocalServerError, stop_process
@@ -134,6 +140,38 @@ class BigQueryEmulator(LocalServer):
             return "no log"
         lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
         return lines[-1] if lines else "empty log"
+
+    def datasets(self) -> set[tuple[str, str]]:
+        """Every dataset the server holds, as `(project, dataset)`, in every project."""
+        with self._client(self.project) as client:
+            projects = [project.project_id for project in client.list_projects()]
+        found: set[tuple[str, str]] = set()
+        for project in {self.project, *projects}:
+            with self._client(project) as client:
+                found |= {(project, d.dataset_id) for d in client.list_datasets()}
+        return found
+
+    def drop_datasets(self, datasets: Iterable[tuple[str, str]]) -> None:
+        """Drops `(project, dataset)` datasets with their tables.
+
+        The server slows down with every table it holds (each statement reads its whole
+        catalog), so a server that lives through many tests drops what each one made.
+        """
+        for project, dataset in datasets:
+            with self._client(project) as client:
+                client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+
+    @contextlib.contextmanager
+    def _client(self, project: str) -> Iterator[bigquery.Client]:
+        client = bigquery.Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=self.url),
+        )
+        try:
+            yield client
+        finally:
+            client.close()
 
     def stop(self) -> None:
         """Stops the server and removes its data."""

@@ -85,11 +85,19 @@ class BigQueryTestSpace:
 @pytest.fixture
 def bigquery_emulator(
     bigquery_server: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
-) -> BigQueryTestSpace:
-    """The BigQuery emulator, with `BIGQUERY_EMULATOR_HOST` pointing at it for this test."""
+) -> Iterator[BigQueryTestSpace]:
+    """The BigQuery emulator, with `BIGQUERY_EMULATOR_HOST` pointing at it for this test.
+
+    The datasets the test made (its own, and those its jobs wrote) are dropped when it ends,
+    pass or fail: the session's server would otherwise slow down with every test.
+    """
     monkeypatch.setenv(EMULATOR_VARIABLE, bigquery_server.url)
-    return BigQueryTestSpace(
-        server=bigquery_server,
-        project=bigquery_server.project,
-        prefix=f"t{uuid.uuid4().hex[:10]}",
-    )
+    before = bigquery_server.datasets()
+    try:
+        yield BigQueryTestSpace(
+            server=bigquery_server,
+            project=bigquery_server.project,
+            prefix=f"t{uuid.uuid4().hex[:10]}",
+        )
+    finally:
+        bigquery_server.drop_datasets(bigquery_server.datasets() - before)
