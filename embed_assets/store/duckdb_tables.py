@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from embed_assets.sql_text import sql_literal
+from embed_assets.sql_text import sql_path
 from embed_assets.store.base import Generations, TableIdentity, generation_tables
 
 TABLE_DDL = """
@@ -143,7 +143,7 @@ def export_keys(
     try:
         con.execute(
             f"COPY (SELECT id, content_hash, chunk_start, chunk_end FROM {rows}) "
-            f"TO {sql_literal(str(path))} (FORMAT parquet)"
+            f"TO {sql_path(path)} (FORMAT parquet)"
         )
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -163,7 +163,7 @@ def delete_pairs_not_in(
         con.register("embed_assets_kept", kept)
         source = "embed_assets_kept"
     else:
-        source = f"read_parquet({sql_literal(str(kept))})"
+        source = f"read_parquet({sql_path(kept)})"
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
     try:
         (deleted,) = con.execute(

@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 
 from embed_assets.jobs.rows import PLAN_REJECTED
-from embed_assets.placements.process.plan import plan_connection, sql_path
+from embed_assets.placements.process.plan import plan_connection
+from embed_assets.sql_text import sql_path
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from embed_assets.jobs.rows import (
 )
 from embed_assets.models.catalog import ModelSpec, PromptRule
 from embed_assets.predictions.lines import Prompt, RequestSchema, request_line
-from embed_assets.sql_text import sql_identifier, sql_literal
+from embed_assets.sql_text import sql_identifier, sql_path
 
 # a row the table lacks under its id: reused or submitted, as its text is stored or not
 PLAN_NEW = "new"
@@ -105,11 +105,6 @@ def check_rows_kind(corpus: PreparedCorpus, stored: Path, *, pipeline: str) -> N
             makes_chunks=corpus.chunked and corpus.accepted > 0,
             pipeline=pipeline,
         )
-
-
-def sql_path(path: Path | str) -> str:
-    """A file path as a quoted SQL string literal."""
-    return sql_literal(str(path))
 
 
 def plan_connection(spill: Path, *, ordered: bool = False) -> duckdb.DuckDBPyConnection:
