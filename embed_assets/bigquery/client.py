@@ -96,16 +96,21 @@ def bigquery_client(*, project: str, location: str | None = None) -> Iterator[bi
     """
     emulator = os.environ.get(EMULATOR_VARIABLE)
     if emulator:
-        url = emulator if "://" in emulator else f"http://{emulator}"
-        yield bigquery.Client(
-            project=project,
-            location=location,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=url),
-        )
+        yield emulator_client(emulator, project=project, location=location)
         return
     with BigQueryResource(project=project, location=location).get_client() as client:
         yield client
+
+
+def emulator_client(address: str, *, project: str, location: str | None = None) -> bigquery.Client:
+    """A client of the BigQuery emulator at `address` (`host:port` or a URL), anonymous."""
+    url = address if "://" in address else f"http://{address}"
+    return bigquery.Client(
+        project=project,
+        location=location,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=url),
+    )
 
 
 Params = Mapping[str, object]

@@ -15,14 +15,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
 
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery
-
+from embed_assets.bigquery.client import emulator_client
 from embed_assets.testing.gcs import free_port
 from embed_assets.testing.server import LocalServer, LocalServerError, stop_process
 
@@ -143,13 +140,13 @@ class BigQueryEmulator(LocalServer):
 
     def datasets(self) -> set[tuple[str, str]]:
         """Every dataset the server holds, as `(project, dataset)`, in every project."""
-        with self._client(self.project) as client:
-            projects = [project.project_id for project in client.list_projects()]
-        found: set[tuple[str, str]] = set()
-        for project in {self.project, *projects}:
-            with self._client(project) as client:
-                found |= {(project, d.dataset_id) for d in client.list_datasets()}
-        return found
+        with contextlib.closing(emulator_client(self.url, project=self.project)) as client:
+            projects = {self.project, *(p.project_id for p in client.list_projects())}
+            return {
+                (project, dataset.dataset_id)
+                for project in projects
+                for dataset in client.list_datasets(project=project)
+            }
 
     def drop_datasets(self, datasets: Iterable[tuple[str, str]]) -> None:
         """Drops `(project, dataset)` datasets with their tables.
@@ -157,21 +154,11 @@ class BigQueryEmulator(LocalServer):
         The server slows down with every table it holds (each statement reads its whole
         catalog), so a server that lives through many tests drops what each one made.
         """
-        for project, dataset in datasets:
-            with self._client(project) as client:
-                client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
-
-    @contextlib.contextmanager
-    def _client(self, project: str) -> Iterator[bigquery.Client]:
-        client = bigquery.Client(
-            project=project,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=self.url),
-        )
-        try:
-            yield client
-        finally:
-            client.close()
+        with contextlib.closing(emulator_client(self.url, project=self.project)) as client:
+            for project, dataset in datasets:
+                client.delete_dataset(
+                    f"{project}.{dataset}", delete_contents=True, not_found_ok=True
+                )
 
     def stop(self) -> None:
         """Stops the server and removes its data."""
